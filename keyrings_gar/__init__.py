@@ -1,0 +1,3 @@
+"""Keyring backend for Google Artifact Registry Python repositories."""
+
+__version__ = "0.1.0"

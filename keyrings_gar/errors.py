@@ -1,0 +1,26 @@
+"""The exceptions keyrings.gar raises inside the package; the backend turns them into None."""
+
+from __future__ import annotations
+
+
+class GarError(Exception):
+    """Base class: its message is one line that says what is wrong and how to fix it.
+
+    Messages never contain a secret or a token; they name variables, files and identities.
+    """
+
+
+class ConfigError(GarError):
+    """An environment variable or the configuration file holds a value we cannot use."""
+
+
+class SecretError(GarError):
+    """The `_json_key_base64` secret cannot be decoded to a service-account key."""
+
+
+class NoCredentialsError(GarError):
+    """No credential source is configured or discoverable on this machine."""
+
+
+class TokenError(GarError):
+    """A credential source exists but minting an access token from it failed."""

@@ -1,0 +1,92 @@
+"""Which keyring service strings are Artifact Registry Python repositories (and so ours)."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# Regions (`us-central1`, `europe-west4`, `northamerica-northeast1`) and multi-regions
+# (`us`, `europe`, `asia`); only the Python format: `-docker.pkg.dev` and friends are not ours.
+_ARTIFACT_REGISTRY_PYTHON_HOST = re.compile(r"(?:[a-z]+|[a-z]+-[a-z]+[0-9]{1,2})-python\.pkg\.dev")
+
+# One strict grammar instead of urllib.parse: every input either parses here exactly as an
+# installer's URL parser would read it, or is refused (see `_is_unambiguous`).
+_SERVICE = re.compile(
+    r"""
+    (?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?
+    (?:(?P<username>[A-Za-z0-9._~-]+)@)?    # a plain username, as PDM and uv may pass it
+    (?P<host>[A-Za-z0-9.-]+)
+    (?::(?P<port>[0-9]{1,5}))?
+    (?P<path>[/?\#].*)?
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+
+HTTPS_PORT = 443
+
+
+class RepositoryTarget(NamedTuple):
+    """An Artifact Registry repository (or just its host) that a lookup is about."""
+
+    host: str
+    """Lower-case host name, without port."""
+    path: str
+    """The URL path below the host (`/project/repo/simple/`), `""` for a realm or bare host."""
+
+    @property
+    def location(self) -> str:
+        """`us-central1` for `us-central1-python.pkg.dev`; `""` for a user-trusted host."""
+        suffix = "-python.pkg.dev"
+        return self.host[: -len(suffix)] if self.host.endswith(suffix) else ""
+
+    @property
+    def repository_path(self) -> str:
+        """`host/project/repo` (as far as the path names them), for matching configuration."""
+        segments = [s for s in self.path.split("?")[0].split("#")[0].split("/") if s]
+        return "/".join([self.host, *segments[:2]])
+
+    def __str__(self) -> str:
+        return f"https://{self.host}{self.path}"
+
+
+def parse_trusted_hosts(value: str) -> frozenset[str]:
+    """`KEYRINGS_GAR_HOSTS`: comma-separated exact host names (optionally `host:port`)."""
+    return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+
+
+def _is_unambiguous(service: str) -> bool:
+    """Refuse whatever another URL parser could read with a different host.
+
+    Backslashes (WHATWG reads them as `/`), whitespace, control characters, NUL and anything
+    outside printable ASCII (IDNA lookalikes) have no place in the URLs installers pass us.
+    """
+    return service.isascii() and service.isprintable() and not any(c in service for c in " \\")
+
+
+def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | None:
+    """Return the repository `service` names if it is ours, else None.
+
+    Ours: `https://<location>-python.pkg.dev[:443][/...]` and the bare `<location>-python.pkg.dev`
+    (with or without `:443`), plus the hosts the user trusts. Never plain http: the credential
+    would travel in cleartext.
+    """
+    if not isinstance(service, str) or not _is_unambiguous(service):
+        return None
+    match = _SERVICE.fullmatch(service)
+    if match is None:
+        return None
+    scheme, username, host, port, path = match.group("scheme", "username", "host", "port", "path")
+    if scheme is None:
+        # pip's second try is the bare netloc; nothing else comes without a scheme.
+        if username is not None or path is not None:
+            return None
+    elif scheme.lower() != "https":
+        return None
+    host = host.lower()
+    if port is not None and port != str(HTTPS_PORT):
+        if f"{host}:{port}" in trusted_hosts:
+            return RepositoryTarget(f"{host}:{port}", path or "")
+        return None
+    if _ARTIFACT_REGISTRY_PYTHON_HOST.fullmatch(host) or host in trusted_hosts:
+        return RepositoryTarget(host, path or "")
+    return None

@@ -1,0 +1,154 @@
+"""Which service strings are ours: the genuine forms always, lookalikes never."""
+
+from __future__ import annotations
+
+import string
+
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from keyrings_gar.hosts import RepositoryTarget, parse_service, parse_trusted_hosts
+
+LOCATIONS = ["us", "europe", "asia", "us-central1", "europe-west4", "northamerica-northeast1", "me-central2",
+             "asia-southeast1", "australia-southeast2", "us-east5", "africa-south1"]
+
+
+@pytest.mark.parametrize("location", LOCATIONS)
+@pytest.mark.parametrize("form", [
+    "https://{host}/acme-prod/team-repo/simple/",   # pip's index URL
+    "https://{host}/acme-prod/team-repo/",          # twine's upload URL
+    "https://{host}",                               # uv's realm
+    "https://{host}/",
+    "https://{host}:443/acme-prod/team-repo/simple/",
+    "https://oauth2accesstoken@{host}/acme-prod/team-repo/simple/",  # PDM keeps the username
+    "{host}",                                       # pip's netloc
+    "{host}:443",
+    "HTTPS://{HOST}/acme-prod/team-repo/simple/",
+    "https://{host}/acme-prod/team-repo/simple/pkg/pkg-1.0-py3-none-any.whl#sha256=00",
+])
+def test_genuine_forms_are_ours(location: str, form: str) -> None:
+    host = f"{location}-python.pkg.dev"
+    target = parse_service(form.format(host=host, HOST=host.upper()))
+    assert target is not None
+    assert target.host == host
+    assert target.location == location
+
+
+@pytest.mark.parametrize("service", [
+    "http://us-central1-python.pkg.dev/p/r/simple/",        # cleartext
+    "ftp://us-central1-python.pkg.dev/",
+    "//us-central1-python.pkg.dev/p/r/",                    # scheme-relative
+    "us-central1-python.pkg.dev/p/r/simple/",              # no scheme but a path
+    "https://us-central1-docker.pkg.dev/p/r",              # other formats
+    "https://us-central1-npm.pkg.dev/p/r",
+    "https://us-central1-maven.pkg.dev/p/r",
+    "https://pkg.dev/", "https://python.pkg.dev/", "https://-python.pkg.dev/",
+    "https://us-central1-python.pkg.dev./p/r/",            # trailing dot
+    "https://us-central1-python.pkg.dev.evil.example/p/r/",
+    "https://evilus-central1-python.pkg.dev.example/",
+    "https://us-central1-python.pkg.dev@evil.example/",    # host only in the userinfo
+    "https://evil.example/us-central1-python.pkg.dev/",    # ... in the path
+    "https://evil.example/?u=https://us-central1-python.pkg.dev/",
+    "https://evil.example/#us-central1-python.pkg.dev",
+    "https://evil.example\\@us-central1-python.pkg.dev/",  # WHATWG reads \ as /
+    "https://us-central1-python.pkg.dev\\.evil.example/",
+    "https://evil.example%2F@us-central1-python.pkg.dev/",
+    "https://us-central1-python%2Epkg.dev/",
+    "https://us-central1-python.pkg.dev%00.evil.example/",
+    "https://us-central1-python.pkg.dev\x00.evil.example/",
+    "https://us-central1-python.pkg.dev /p/r/",
+    " https://us-central1-python.pkg.dev/p/r/",
+    "https://us-central1-python.pkg.dev/p/r/\n",
+    "https://us-central1-python.pkg.dev\t/",
+    "https://user:password@us-central1-python.pkg.dev/p/r/",  # a password in a service string
+    "https://a@b@us-central1-python.pkg.dev/",
+    "https://us-central1-python.pkg.dev:8443/p/r/",
+    "https://us-central1-python.pkg.dev:0443/",
+    "https://us-central1-python.pkg.dev:/p/r/",
+    "https://xn--us-central1-python-pkg.dev/",
+    "https://us-central1-pyth\u043en.pkg.dev/",            # Cyrillic o
+    "https://[::1]/", "https://127.0.0.1/", "", "https://", "https:///p/r/",
+])
+def test_lookalikes_and_ambiguous_forms_are_not_ours(service: str) -> None:
+    assert parse_service(service) is None
+
+
+def test_trusted_hosts_are_exact_and_https_only() -> None:
+    trusted = parse_trusted_hosts(" PyPI-Cache.corp.example ,other.example:8443,, ")
+    assert trusted == {"pypi-cache.corp.example", "other.example:8443"}
+    assert parse_service("https://pypi-cache.corp.example/simple/", trusted) == \
+        RepositoryTarget("pypi-cache.corp.example", "/simple/")
+    assert parse_service("pypi-cache.corp.example", trusted) is not None
+    assert parse_service("https://other.example:8443/", trusted) is not None
+    for service in ("http://pypi-cache.corp.example/simple/", "https://sub.pypi-cache.corp.example/",
+                    "https://pypi-cache.corp.example.evil/", "https://other.example/", "https://other.example:9/"):
+        assert parse_service(service, trusted) is None
+
+
+def test_repository_path_names_project_and_repository() -> None:
+    target = parse_service("https://us-central1-python.pkg.dev/acme-prod/team-repo/simple/pkg/")
+    assert target is not None
+    assert target.repository_path == "us-central1-python.pkg.dev/acme-prod/team-repo"
+    realm = parse_service("https://us-central1-python.pkg.dev")
+    assert realm is not None
+    assert realm.repository_path == "us-central1-python.pkg.dev"
+
+
+# --- properties --------------------------------------------------------------------------
+
+GENUINE_HOSTS = st.sampled_from([f"{loc}-python.pkg.dev" for loc in LOCATIONS])
+LABELS = st.text(alphabet=string.ascii_lowercase + string.digits + "-.", min_size=1, max_size=12)
+URL_TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-._~/?#=&%:@\\ \t\n\x00", max_size=30)
+
+
+@given(host=GENUINE_HOSTS, path=st.text(alphabet=string.ascii_letters + string.digits + "-._~/=&", max_size=40))
+def test_property_any_https_path_on_a_genuine_host_is_ours(host: str, path: str) -> None:
+    assert parse_service(f"https://{host}/{path}") == RepositoryTarget(host, f"/{path}")
+
+
+@given(host=GENUINE_HOSTS, boundary=st.sampled_from(list("/?#.-:\\ \t\x00%")), prefix=URL_TEXT, suffix=URL_TEXT)
+def test_property_a_genuine_host_after_another_authority_is_never_ours(
+    host: str, boundary: str, prefix: str, suffix: str
+) -> None:
+    # The real host name appears only after the authority (evil.example...) has ended or
+    # been made ambiguous; `evil.example@host` is the real host with a username, see the table.
+    assert parse_service(f"https://evil.example{boundary}{prefix}{host}{suffix}") is None
+
+
+@given(host=GENUINE_HOSTS, label=LABELS)
+def test_property_suffix_and_prefix_lookalikes_are_never_ours(host: str, label: str) -> None:
+    for service in (f"https://{host}.{label}/", f"https://{label}.{host}/", f"https://{host}{label}/"):
+        assert parse_service(service) is None
+
+
+@given(host=GENUINE_HOSTS, label=LABELS)
+def test_property_only_single_labels_directly_under_pkg_dev_match(host: str, label: str) -> None:
+    # `{label}{host}` may still be a Google-owned `*-python.pkg.dev` name; it must never be a
+    # name with more labels than that (which someone else could own).
+    target = parse_service(f"https://{label}{host}/")
+    assert target is None or (target.host.count(".") == 2 and target.host.endswith("-python.pkg.dev"))
+
+
+@given(host=GENUINE_HOSTS, scheme=st.sampled_from(["http", "ftp", "file", "ws", "wss", "git+https", "", "https:"]))
+def test_property_other_schemes_are_never_ours(host: str, scheme: str) -> None:
+    assert parse_service(f"{scheme}://{host}/p/r/simple/") is None
+
+
+@given(service=st.text(max_size=80))
+def test_property_parser_never_raises_and_answers_only_for_ascii(service: str) -> None:
+    target = parse_service(service)
+    if target is not None:
+        assert service.isascii()
+        assert service.isprintable()
+
+
+@given(host=GENUINE_HOSTS, junk=st.sampled_from([*list("\\ \t\n\r\x00\x0b\x0c\x7f%"), "\xa0", "\u2028"]),
+       position=st.integers(min_value=0, max_value=60))
+def test_property_ambiguous_characters_anywhere_in_the_authority_refuse(host: str, junk: str, position: int) -> None:
+    authority = f"oauth2accesstoken@{host}:443"
+    position %= len(authority) + 1
+    assume(junk != "%" or position <= len(authority))
+    service = f"https://{authority[:position]}{junk}{authority[position:]}/p/r/simple/"
+    assert parse_service(service) is None
+
