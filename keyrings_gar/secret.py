@@ -1,0 +1,116 @@
+"""The `_json_key_base64` secret: decoding what users paste, validating it, re-encoding it exactly."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from typing import Any
+from urllib.parse import unquote
+
+from .errors import SecretError
+
+JSON_KEY_BASE64_USERNAME = "_json_key_base64"
+JSON_KEY_USERNAME = "_json_key"
+
+# What `gcloud artifacts print-settings python` prints: the secret as a URL password.
+_SECRET_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://_json_key_base64:(?P<secret>[^@/]*)@", re.DOTALL)
+_REQUIRED_FIELDS = ("client_email", "private_key")
+
+
+class JsonKeySecret:
+    """A service-account key file's bytes; `repr` and `str` show only who it is."""
+
+    __slots__ = ("_key_json", "client_email", "private_key_id", "token_uri")
+
+    def __init__(self, key_json: bytes, info: dict[str, Any]) -> None:
+        self._key_json = key_json
+        self.client_email: str = info["client_email"]
+        self.private_key_id: str = str(info.get("private_key_id") or "")
+        self.token_uri: str = str(info.get("token_uri") or "")
+
+    @property
+    def base64(self) -> str:
+        """The exact standard base64 of the key file, as Artifact Registry compares it."""
+        return base64.b64encode(self._key_json).decode("ascii")
+
+    @property
+    def key_json(self) -> str:
+        """The key file itself, for the `_json_key` username."""
+        return self._key_json.decode("utf-8")
+
+    def info(self) -> dict[str, Any]:
+        """The parsed key, for google-auth's `from_service_account_info`."""
+        parsed: dict[str, Any] = json.loads(self._key_json)
+        return parsed
+
+    @property
+    def fingerprint(self) -> str:
+        """Who this key is, safe to print: the email and the key id's first 8 characters."""
+        key_id = self.private_key_id[:8] or "no key id"
+        return f"{self.client_email} (key {key_id})"
+
+    @property
+    def content_digest(self) -> str:
+        """A hash of the key bytes: a rotated key with the same id is still a new identity."""
+        return hashlib.sha256(self._key_json).hexdigest()
+
+    def __repr__(self) -> str:
+        return f"JsonKeySecret({self.fingerprint})"
+
+    __str__ = __repr__
+
+
+def decode_json_key_secret(raw: str, origin: str = "KEYRINGS_GAR_JSON_KEY_BASE64") -> JsonKeySecret:
+    """Turn whatever form the user holds the secret in into the key it encodes.
+
+    Accepted: plain base64; percent-encoded (`...%3D%3D`); wrapped at any column; unpadded or
+    URL-safe; the whole `https://_json_key_base64:SECRET@host/...` URL; or the key JSON itself.
+    `origin` names where the value came from; it appears in errors, the value never does.
+    """
+    text = raw.strip()
+    if not text:
+        raise SecretError(f"{origin} is empty; set it to the base64 of a service-account key file")
+    if text.startswith("{"):
+        # The key file pasted as it is: keep its bytes (JSON may legitimately contain `%`).
+        key_json = text.encode("utf-8")
+    else:
+        url = _SECRET_IN_URL.match(text)
+        if url is not None:
+            text = url.group("secret")
+        if "%" in text:
+            text = unquote(text)
+        key_json = _decode_base64("".join(text.split()), origin)
+    return JsonKeySecret(key_json, parse_service_account_key(key_json, origin))
+
+
+def _decode_base64(text: str, origin: str) -> bytes:
+    text = text.replace("-", "+").replace("_", "/").rstrip("=")
+    text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise SecretError(
+            f"{origin} is not base64; set it to the output of `base64 KEY.json` "
+            "(or the URL `gcloud artifacts print-settings python` prints)"
+        ) from None
+
+
+def parse_service_account_key(key_json: bytes, origin: str) -> dict[str, Any]:
+    """Check that `key_json` is a service-account key file and return it parsed."""
+    try:
+        info = json.loads(key_json.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise SecretError(f"{origin} does not decode to JSON; it must encode a service-account key file") from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
+        raise SecretError(
+            f"{origin} holds JSON of type {str(kind)[:40]!r}, not a service-account key "
+            '(expected "type": "service_account")'
+        )
+    missing = [f for f in _REQUIRED_FIELDS if not isinstance(info.get(f), str) or not info[f]]
+    if missing:
+        raise SecretError(f"{origin} is a service-account key without {', '.join(missing)}; download a new key")
+    return info
