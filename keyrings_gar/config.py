@@ -1,0 +1,86 @@
+"""Settings from the environment: which secret, which extra hosts, timeouts, where the cache lives."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from .errors import ConfigError
+from .hosts import parse_trusted_hosts
+
+JSON_KEY_BASE64_VAR = "KEYRINGS_GAR_JSON_KEY_BASE64"
+HOSTS_VAR = "KEYRINGS_GAR_HOSTS"
+TIMEOUT_VAR = "KEYRINGS_GAR_TIMEOUT"
+CACHE_DIR_VAR = "KEYRINGS_GAR_CACHE_DIR"
+NO_CACHE_VAR = "KEYRINGS_GAR_NO_CACHE"
+
+DEFAULT_TIMEOUT = 10.0
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+class Settings(NamedTuple):
+    """Everything a lookup needs to know that is not in the service string."""
+
+    json_key_secret: str | None
+    """The raw `KEYRINGS_GAR_JSON_KEY_BASE64` value, undecoded (decoding can fail; we report it)."""
+    trusted_hosts: frozenset[str]
+    timeout: float
+    """Seconds for all network calls of one token grant together."""
+    cache_dir: Path | None
+    """None when the on-disk cache is switched off."""
+
+    def __repr__(self) -> str:
+        secret = "set" if self.json_key_secret else "unset"
+        return (
+            f"Settings(json_key_secret={secret}, trusted_hosts={sorted(self.trusted_hosts)}, "
+            f"timeout={self.timeout}, cache_dir={self.cache_dir})"
+        )
+
+
+def trusted_hosts(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
+    """Only the extra hosts: the one setting every lookup, ours or not, has to read."""
+    return parse_trusted_hosts(environ.get(HOSTS_VAR, ""))
+
+
+def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read the settings for one lookup (cheap: no I/O beyond the environment)."""
+    return Settings(
+        json_key_secret=environ.get(JSON_KEY_BASE64_VAR) or None,
+        trusted_hosts=trusted_hosts(environ),
+        timeout=_timeout(environ),
+        cache_dir=None if _is_true(environ.get(NO_CACHE_VAR, "")) else cache_dir(environ),
+    )
+
+
+def _is_true(value: str) -> bool:
+    return value.strip().lower() not in _FALSE
+
+
+def _timeout(environ: Mapping[str, str]) -> float:
+    value = environ.get(TIMEOUT_VAR, "").strip()
+    if not value:
+        return DEFAULT_TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 300:
+        raise ConfigError(f"{TIMEOUT_VAR}={value!r} is not a number of seconds between 0 and 300")
+    return seconds
+
+
+def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The user cache folder for tokens (what platformdirs' user_cache_dir would say)."""
+    override = environ.get(CACHE_DIR_VAR)
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "keyrings-gar" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "keyrings-gar"
+    base = environ.get("XDG_CACHE_HOME", "").strip()
+    return Path(base if base else Path.home() / ".cache") / "keyrings-gar"

@@ -1,0 +1,197 @@
+"""Minting access tokens with google-auth, every network call bounded by one deadline.
+
+google-auth and requests are imported inside these functions, never at module level: most
+keyring calls are for other hosts or are answered from the cache, and must not pay for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any, NamedTuple
+
+from .errors import NoCredentialsError, TokenError
+from .sources import ADC_FILE, CLOUD_PLATFORM_SCOPE, METADATA_SERVER, SERVICE_ACCOUNT_KEY, TokenSource
+
+log = logging.getLogger("keyrings_gar")
+
+# Off Google Cloud the metadata server does not exist; google-auth would probe it three
+# times with back-off (about 10 s). One short probe answers the same question on a laptop.
+METADATA_PROBE_TIMEOUT = 1.0
+
+
+class AccessToken(NamedTuple):
+    """An OAuth access token and when it expires (seconds since the epoch, UTC)."""
+
+    value: str
+    expiry: float
+
+    def remaining(self, now: float | None = None) -> float:
+        return self.expiry - (time.time() if now is None else now)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"…{self.value[-4:]}"
+
+    def __repr__(self) -> str:
+        return f"AccessToken({self.fingerprint}, expires in {self.remaining():.0f} s)"
+
+    def __str__(self) -> str:
+        return repr(self)
+
+
+class DeadlineRequest:
+    """A google-auth transport whose calls share one deadline, so a grant never outlives it.
+
+    Built on google-auth's requests transport; proxies and CA bundles come from the
+    environment the way requests (and so pip) reads them, plus SSL_CERT_FILE.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        # Imported here for start-up time: only a cold token lookup needs requests.
+        import google.auth.transport.requests
+        import requests
+
+        session = requests.Session()
+        ca_bundle = os.environ.get("SSL_CERT_FILE")
+        if ca_bundle and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
+            session.verify = ca_bundle
+        self.session = session
+        self._transport = google.auth.transport.requests.Request(session)
+        self.timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
+    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
+                 timeout: float | None = None, **kwargs: Any) -> Any:
+        import google.auth.exceptions
+
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise google.auth.exceptions.TransportError(f"timed out after {self.timeout:g} s")
+        timeout = remaining if timeout is None else min(timeout, remaining)
+        return self._transport(url, method=method, body=body, headers=headers, timeout=timeout, **kwargs)
+
+
+@contextlib.contextmanager
+def _quiet_google_auth() -> Iterator[None]:
+    """Silence google-auth's own per-attempt warnings while we mint: the backend logs one
+    line that says what failed and how to fix it, and a retry log is noise in an install."""
+    loggers = [logging.getLogger(name) for name in ("google.auth", "google.oauth2")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
+    """google-auth credentials for `source`, scoped for Artifact Registry."""
+    if source.kind == SERVICE_ACCOUNT_KEY:
+        from google.oauth2 import service_account
+
+        return service_account.Credentials.from_service_account_info(
+            dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
+        )
+    if source.kind == ADC_FILE:
+        import google.auth
+
+        credentials, _project = google.auth.load_credentials_from_dict(
+            dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
+        )
+        return credentials
+    if source.kind == METADATA_SERVER:
+        from google.auth import compute_engine
+        from google.auth.compute_engine import _metadata
+
+        if not _metadata.ping(request, timeout=min(METADATA_PROBE_TIMEOUT, request.timeout), retry_count=1):
+            raise NoCredentialsError(
+                "no Google credentials found: run `gcloud auth application-default login`, point "
+                "GOOGLE_APPLICATION_CREDENTIALS at a key file, or set KEYRINGS_GAR_JSON_KEY_BASE64"
+            )
+        return compute_engine.Credentials()
+    raise TokenError(f"unknown token source kind {source.kind!r}")
+
+
+def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
+    """Ask `source`'s token endpoint for a new token; TokenError says why it could not."""
+    import google.auth.exceptions
+
+    started = time.monotonic()
+    with _quiet_google_auth():
+        request = DeadlineRequest(timeout)
+        try:
+            credentials = _credentials_for(source, request)
+            credentials.refresh(request)
+        except google.auth.exceptions.RefreshError as exc:
+            raise TokenError(f"{source.identity} ({source.origin}): {_refresh_problem(exc)}") from None
+        except google.auth.exceptions.TransportError as exc:
+            raise TokenError(
+                f"{source.identity} ({source.origin}): token endpoint unreachable: {_transport_problem(exc)}"
+            ) from None
+        except google.auth.exceptions.GoogleAuthError as exc:
+            raise TokenError(
+                f"{source.origin}: google-auth cannot use these credentials ({type(exc).__name__}); "
+                "re-create them (`gcloud auth application-default login` or a new key)"
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            # google-auth reports a malformed key (bad PEM, missing field) this way.
+            raise TokenError(
+                f"{source.origin}: malformed credentials ({type(exc).__name__}); download a new key "
+                "or re-run `gcloud auth application-default login`"
+            ) from None
+    token = AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+    log.debug("minted a token for %s in %.0f ms: %r", source.identity, (time.monotonic() - started) * 1000, token)
+    return token
+
+
+def _expiry_seconds(expiry: datetime | None) -> float:
+    if expiry is None:
+        # No expiry given: treat it as short-lived, so that it is never cached for long.
+        return time.time() + 300
+    if expiry.tzinfo is None:
+        expiry = expiry.replace(tzinfo=timezone.utc)
+    return expiry.timestamp()
+
+
+def _refresh_problem(exc: Exception) -> str:
+    """google-auth's RefreshError carries the endpoint's JSON; keep only the error code."""
+    details = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    code = str(details.get("error", "")) if details else ""
+    if code == "invalid_grant":
+        return ("the token endpoint refused the credentials (invalid_grant: key deleted or disabled, "
+                "or login expired); create a new key or re-run `gcloud auth application-default login`")
+    if code:
+        return f"the token endpoint refused the request ({code[:60]})"
+    return "the token endpoint answered with an error or an unreadable response; try again later"
+
+
+def _transport_problem(exc: BaseException) -> str:
+    """Name the root cause in a few words: timeout, refused, TLS, proxy."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 10:
+        chain.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    names = " ".join(type(c).__name__ for c in chain) + " " + " ".join(str(c)[:300] for c in chain)
+    if "ProxyError" in names:
+        return "the proxy (HTTPS_PROXY) failed or is unreachable; check the proxy or NO_PROXY"
+    if "SSLError" in names or "CERTIFICATE_VERIFY_FAILED" in names:
+        return "TLS verification failed; point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at your CA bundle"
+    if "Timeout" in names or "timed out" in names:
+        return "timed out (KEYRINGS_GAR_TIMEOUT raises the limit)"
+    if "Connection refused" in names or "ConnectionRefused" in names:
+        return "connection refused"
+    if "RemoteDisconnected" in names or "reset" in names.lower():
+        return "the connection was closed mid-response"
+    return "network error; check your connection, HTTPS_PROXY and NO_PROXY"
+
