@@ -1,0 +1,101 @@
+"""The keyring backend: glue from a service string to a credential, and the one error boundary."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+from jaraco.classes import properties
+from keyring.backend import KeyringBackend
+from keyring.credentials import SimpleCredential
+
+from .config import trusted_hosts
+from .errors import GarError
+from .hosts import RepositoryTarget, parse_service
+
+log = logging.getLogger("keyrings_gar")
+
+TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
+JSON_KEY_BASE64_USERNAME = "_json_key_base64"
+JSON_KEY_USERNAME = "_json_key"
+
+
+class GarKeyring(KeyringBackend):
+    """Answers only for Artifact Registry Python repositories: a live OAuth access token, or the
+    exact `_json_key_base64` secret. Every other service gets None, so the next backend answers."""
+
+    @properties.classproperty
+    def priority(cls) -> float:  # noqa: N805 - a classproperty, as in keyring's own backends
+        # Viable whenever google-auth is installed; find_spec does not import it (start-up time).
+        if importlib.util.find_spec("google.auth") is None:
+            raise RuntimeError("google-auth is not installed")
+        # Above the OS keyrings (5) and Google's own plugin (9), so we answer first for
+        # Artifact Registry; below keyring's chainer (10), which must stay the one that is chosen.
+        return 9.5
+
+    def get_password(self, service: str, username: str) -> str | None:
+        credential = self._lookup(service, username)
+        return credential.password if credential is not None else None
+
+    def get_credential(self, service: str, username: str | None) -> SimpleCredential | None:
+        # PDM's CLI path sends "" for "no username": treat it as None.
+        return self._lookup(service, username or None)
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        raise NotImplementedError("keyrings.gar is read-only: it mints credentials, it stores none")
+
+    def delete_password(self, service: str, username: str) -> None:
+        raise NotImplementedError("keyrings.gar is read-only: it mints credentials, it stores none")
+
+    def _lookup(self, service: str, username: str | None) -> SimpleCredential | None:
+        """service string -> repository -> credential; None (and one log line) when it fails."""
+        try:
+            target = parse_service(service, trusted_hosts())
+            if target is None:
+                return None
+            return credential_for(target, username)
+        except GarError as exc:
+            log.warning("keyrings.gar: %s", exc)
+        # keyring's chainer lets any exception escape and abort every other backend; a lookup
+        # must degrade to "no answer", so this is the one place that catches everything.
+        except Exception as exc:  # noqa: BLE001
+            log.warning("keyrings.gar: unexpected %s while looking up %s; please report it",
+                        type(exc).__name__, _describe(service))
+        return None
+
+
+def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCredential | None:
+    """The credential for `target` under `username` (None: whichever kind is configured)."""
+    # Imported here so that services that are not ours never load them (start-up time).
+    from .cache import TokenCache
+    from .config import load_settings
+    from .sources import find_json_key, find_token_source
+    from .tokens import mint_access_token
+
+    settings = load_settings()
+    if username is None:
+        username = JSON_KEY_BASE64_USERNAME if settings.json_key_secret else TOKEN_USERNAMES[0]
+    if username in TOKEN_USERNAMES:
+        source = find_token_source(settings)
+        cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
+        token = cache.get_or_mint(source.cache_key, source.identity,
+                                  lambda: mint_access_token(source, settings.timeout))
+        log.debug("token %s for %s as %s (%s)", token.fingerprint, target.host, source.identity, source.origin)
+        return SimpleCredential(username, token.value)
+    if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
+        secret = find_json_key(settings)
+        if secret is None:
+            log.warning("keyrings.gar: no _json_key_base64 secret for %s: set KEYRINGS_GAR_JSON_KEY_BASE64, "
+                        "or GOOGLE_APPLICATION_CREDENTIALS to a service-account key file", target.host)
+            return None
+        log.debug("json key %s for %s", secret.fingerprint, target.host)
+        password = secret.base64 if username == JSON_KEY_BASE64_USERNAME else secret.key_json
+        return SimpleCredential(username, password)
+    log.debug("username %r is not one of ours; leaving %s to other backends", username[:40], target.host)
+    return None
+
+
+def _describe(service: object) -> str:
+    """The host part of a service for a log line: URLs can carry userinfo, never log them whole."""
+    target = parse_service(service, trusted_hosts()) if isinstance(service, str) else None
+    return target.host if target is not None else "a service"

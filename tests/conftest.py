@@ -1,0 +1,106 @@
+"""Shared fixtures: a clean environment per test, the loopback Google, and test identities."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from keyrings_gar import cache
+from tests.loopback.google import FakeGoogle
+from tests.loopback.keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
+
+AR_URL = "https://us-central1-python.pkg.dev/acme-prod/team-repo/simple/"
+AR_HOST = "us-central1-python.pkg.dev"
+
+# Everything that could point a lookup at this machine's real credentials or config.
+_ISOLATED_VARS = (
+    "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST", "GCE_METADATA_IP",
+    "GCE_METADATA_ROOT", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "PYTHON_KEYRING_BACKEND",
+    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT",
+)
+
+
+@pytest.fixture(scope="session")
+def sa_key_material() -> tuple[ServiceAccountKey, UserCredentials]:
+    """RSA key generation is slow: one service account and one user for the whole run."""
+    placeholder_uri = "http://127.0.0.1:1/token"
+    return make_service_account_key("builder@acme-prod.iam.gserviceaccount.com", placeholder_uri), \
+        make_user_credentials("dev@example.com")
+
+
+@dataclass
+class Identities:
+    """The fake Google and the identities it knows, with their files written under tmp."""
+
+    google: FakeGoogle
+    sa_key: ServiceAccountKey
+    sa_key_file: Path
+    user: UserCredentials
+    user_adc_file: Path
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No real credentials, config or cache of this machine can take part in a test."""
+    for name in list(os.environ):
+        if name.startswith("KEYRINGS_GAR_") or name in _ISOLATED_VARS:
+            monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "gcloud"))
+    # Never let a test reach for the real metadata server: a closed loopback port instead.
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
+    cache._memory.clear()
+    logging.getLogger("keyrings_gar").setLevel(logging.NOTSET)
+    return home
+
+
+@pytest.fixture
+def google(isolated: Path, sa_key_material: tuple[ServiceAccountKey, UserCredentials],
+           monkeypatch: pytest.MonkeyPatch) -> Iterator[Identities]:
+    """A running fake Google that knows the test service account and user."""
+    with FakeGoogle() as fake:
+        template, user = sa_key_material
+        sa_key = _rebind(template, fake.token_uri)
+        fake.add_service_account(sa_key)
+        fake.add_user(user)
+        files = isolated.parent / "credentials"
+        files.mkdir()
+        sa_key_file = files / "sa-key.json"
+        sa_key_file.write_bytes(sa_key.key_json)
+        user_adc = files / "user-adc.json"
+        user_adc.write_text(user.adc_json(fake.token_uri))
+        # google-auth sends user refresh grants to Google's token endpoint whatever the file
+        # says; in process we point it here (subprocess tests go through the loopback proxy).
+        monkeypatch.setattr("google.oauth2.credentials._GOOGLE_OAUTH2_TOKEN_ENDPOINT", fake.token_uri)
+        # Likewise IAM impersonation always goes to iamcredentials.googleapis.com.
+        monkeypatch.setattr("google.auth.iam._IAM_ENDPOINT",
+                            f"{fake.url}/v1/projects/-/serviceAccounts/{{}}:generateAccessToken")
+        yield Identities(fake, sa_key, sa_key_file, user, user_adc)
+
+
+def _rebind(key: ServiceAccountKey, token_uri: str) -> ServiceAccountKey:
+    """The session's key, pointed at this test's token endpoint (base64 still ends in '=')."""
+    placeholder = b"http://127.0.0.1:1/token"
+    key_json = key.key_json.replace(placeholder, token_uri.encode())
+    # Keep the length's remainder mod 3 (so the base64 padding) by trimming/adding spaces.
+    while len(key_json) % 3 != len(key.key_json) % 3:
+        key_json = key_json[:-1] + b" \n"
+    return ServiceAccountKey(key.email, key.key_id, key_json, key.public_key)
+
+
+@pytest.fixture
+def python_bin() -> str:
+    return sys.executable

@@ -1,0 +1,79 @@
+"""The `keyring` command in a subprocess, as uv and pip's subprocess provider run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AR_HOST, AR_URL, Identities
+
+KEYRING = str(Path(sys.executable).with_name("keyring"))
+
+
+def _keyring(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([KEYRING, *args], capture_output=True, text=True, timeout=60, env=dict(os.environ),
+                          stdin=subprocess.DEVNULL, check=False)
+
+
+def test_list_backends_shows_the_plugin(isolated: Path) -> None:
+    result = _keyring("--list-backends")
+    assert "keyrings_gar.backend.GarKeyring (priority: 9.5)" in result.stdout
+
+
+@pytest.mark.parametrize("service", [AR_URL, "https://us-central1-python.pkg.dev", AR_HOST])
+@pytest.mark.parametrize("username", ["oauth2accesstoken", "_token"])
+def test_keyring_get_prints_a_live_token(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, service: str, username: str
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    result = _keyring("get", service, username)
+    assert result.returncode == 0, result.stderr
+    assert google.google.identity_of(result.stdout.strip()) == google.sa_key.email
+    assert result.stderr == ""
+
+
+def test_creds_mode_without_username_prints_username_and_token(
+    google: Identities, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    result = _keyring("--mode", "creds", "get", "https://us-central1-python.pkg.dev")
+    assert result.returncode == 0, result.stderr
+    username, token = result.stdout.splitlines()
+    assert username == "oauth2accesstoken"
+    assert google.google.identity_of(token) == google.sa_key.email
+
+
+def test_creds_mode_json_output_with_the_secret(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
+    result = _keyring("--mode=creds", "--output=json", "get", AR_URL)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"username": "_json_key_base64", "password": google.sa_key.base64}
+
+
+def test_keyring_get_json_key_base64_prints_the_exact_secret(
+    google: Identities, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64.rstrip("=").replace("+", "-"))
+    result = _keyring("get", AR_URL, "_json_key_base64")
+    assert result.stdout.strip() == google.sa_key.base64
+
+
+def test_other_hosts_get_nothing(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    result = _keyring("get", "https://pypi.org/simple/", "oauth2accesstoken")
+    assert (result.returncode, result.stdout, result.stderr) == (1, "", "")
+    assert google.google.grants == []
+
+
+def test_no_credentials_exits_1_with_one_line_and_no_traceback(isolated: Path) -> None:
+    result = _keyring("get", AR_URL, "oauth2accesstoken")
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith("keyrings.gar: no Google credentials found")
+    assert "Traceback" not in result.stderr
