@@ -6,12 +6,11 @@ keyring calls are for other hosts or are answered from the cache, and must not p
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
+import threading
 import time
 import warnings
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
@@ -23,6 +22,8 @@ log = logging.getLogger("keyrings_gar")
 # Off Google Cloud the metadata server does not exist; google-auth would probe it three
 # times with back-off (about 10 s). One short probe answers the same question on a laptop.
 METADATA_PROBE_TIMEOUT = 1.0
+# How long past the deadline we wait for a grant to wind up before abandoning it.
+_DEADLINE_GRACE = 0.5
 
 
 class AccessToken(NamedTuple):
@@ -77,21 +78,37 @@ class DeadlineRequest:
         return self._transport(url, method=method, body=body, headers=headers, timeout=timeout, **kwargs)
 
 
-@contextlib.contextmanager
-def _quiet_google_auth() -> Iterator[None]:
-    """Silence google-auth's own per-attempt warnings while we mint: the backend logs one
-    line that says what failed and how to fix it, and a retry log is noise in an install."""
-    loggers = [logging.getLogger(name) for name in ("google.auth", "google.oauth2")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
+class _GoogleAuthQuieter:
+    """Silences google-auth's own per-attempt warnings while we mint: the backend logs one
+    line that says what failed and how to fix it, and a retry log is noise in an install.
+
+    Counted, not nested: an abandoned grant (see mint_access_token) may still be running in
+    another thread when the next one starts, and the first to finish must not unmute the other.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: list[tuple[logging.Logger, int]] = []
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                loggers = [logging.getLogger(name) for name in ("google.auth", "google.oauth2")]
+                self._saved = [(logger, logger.level) for logger in loggers]
+                for logger in loggers:
+                    logger.setLevel(logging.CRITICAL)
+            self._depth += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                for logger, level in self._saved:
+                    logger.setLevel(level)
+
+
+_quiet_google_auth = _GoogleAuthQuieter()
 
 
 def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
@@ -105,9 +122,12 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
     if source.kind == ADC_FILE:
         import google.auth
 
-        credentials, _project = google.auth.load_credentials_from_dict(
-            dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
-        )
+        with warnings.catch_warnings():
+            # It warns that configs from untrusted sources need checking; this is the user's own ADC file.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            credentials, _project = google.auth.load_credentials_from_dict(
+                dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
+            )
         return credentials
     if source.kind == METADATA_SERVER:
         from google.auth import compute_engine
@@ -123,14 +143,50 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
 
 
 def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
-    """Ask `source`'s token endpoint for a new token; TokenError says why it could not."""
+    """Ask `source`'s token endpoint for a new token; TokenError says why it could not.
+
+    The deadline holds for the whole grant: google-auth retries with back-off sleeps that no
+    per-request timeout can cut short (the metadata server: five tries over 15 s), so the grant
+    runs in a daemon thread that is abandoned, not waited for, once the deadline has passed.
+    """
+    outcome: list[AccessToken | BaseException] = []
+    worker = threading.Thread(target=lambda: outcome.append(_mint_or_error(source, timeout)),
+                              name="keyrings-gar-mint", daemon=True)
+    started = time.monotonic()
+    worker.start()
+    worker.join(timeout + _DEADLINE_GRACE)
+    if not outcome:
+        raise TokenError(f"{source.identity} ({source.origin}): token endpoint unreachable: "
+                         f"timed out after {timeout:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)")
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    log.debug("minted a token for %s in %.0f ms: %r", source.identity, (time.monotonic() - started) * 1000, result)
+    return result
+
+
+def _mint_or_error(source: TokenSource, timeout: float) -> AccessToken | BaseException:
+    try:
+        return _mint(source, timeout)
+    # Handed over to the calling thread, which raises it there.
+    except BaseException as exc:  # noqa: BLE001
+        return exc
+
+
+def _mint(source: TokenSource, timeout: float) -> AccessToken:
     import google.auth.exceptions
 
-    started = time.monotonic()
-    with _quiet_google_auth():
+    with _quiet_google_auth:
         request = DeadlineRequest(timeout)
         try:
             credentials = _credentials_for(source, request)
+        except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
+            # google-auth reports a malformed or unsupported key or ADC file this way.
+            raise TokenError(
+                f"{source.origin}: google-auth cannot use these credentials ({type(exc).__name__}); download "
+                "a new key or re-run `gcloud auth application-default login`"
+            ) from None
+        try:
             credentials.refresh(request)
         except google.auth.exceptions.RefreshError as exc:
             raise TokenError(f"{source.identity} ({source.origin}): {_refresh_problem(exc)}") from None
@@ -138,20 +194,12 @@ def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
             raise TokenError(
                 f"{source.identity} ({source.origin}): token endpoint unreachable: {_transport_problem(exc)}"
             ) from None
-        except google.auth.exceptions.GoogleAuthError as exc:
+        except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
             raise TokenError(
-                f"{source.origin}: google-auth cannot use these credentials ({type(exc).__name__}); "
-                "re-create them (`gcloud auth application-default login` or a new key)"
+                f"{source.identity} ({source.origin}): the token endpoint sent an unreadable response "
+                f"({type(exc).__name__}); try again later"
             ) from None
-        except (ValueError, KeyError, TypeError) as exc:
-            # google-auth reports a malformed key (bad PEM, missing field) this way.
-            raise TokenError(
-                f"{source.origin}: malformed credentials ({type(exc).__name__}); download a new key "
-                "or re-run `gcloud auth application-default login`"
-            ) from None
-    token = AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
-    log.debug("minted a token for %s in %.0f ms: %r", source.identity, (time.monotonic() - started) * 1000, token)
-    return token
+    return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
 
 
 def _expiry_seconds(expiry: datetime | None) -> float:
