@@ -74,7 +74,7 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
 
     settings = load_settings()
     if username is None:
-        username = JSON_KEY_BASE64_USERNAME if settings.json_key_secret else TOKEN_USERNAMES[0]
+        username = JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None else TOKEN_USERNAMES[0]
     if username in TOKEN_USERNAMES:
         source = find_token_source(settings)
         cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)

@@ -33,7 +33,7 @@ class Settings(NamedTuple):
     """None when the on-disk cache is switched off."""
 
     def __repr__(self) -> str:
-        secret = "set" if self.json_key_secret else "unset"
+        secret = "unset" if self.json_key_secret is None else "set"
         return (
             f"Settings(json_key_secret={secret}, trusted_hosts={sorted(self.trusted_hosts)}, "
             f"timeout={self.timeout}, cache_dir={self.cache_dir})"
@@ -48,7 +48,8 @@ def trusted_hosts(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Read the settings for one lookup (cheap: no I/O beyond the environment)."""
     return Settings(
-        json_key_secret=environ.get(JSON_KEY_BASE64_VAR) or None,
+        # Set but empty (a CI secret that did not arrive) is reported, not silently skipped.
+        json_key_secret=environ.get(JSON_KEY_BASE64_VAR),
         trusted_hosts=trusted_hosts(environ),
         timeout=_timeout(environ),
         cache_dir=None if _is_true(environ.get(NO_CACHE_VAR, "")) else cache_dir(environ),

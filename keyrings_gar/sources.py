@@ -149,7 +149,7 @@ def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSour
 
 def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ) -> TokenSource:
     """The identity a token lookup uses, in Application Default Credentials' order."""
-    if settings.json_key_secret:
+    if settings.json_key_secret is not None:
         return source_from_secret(decode_json_key_secret(settings.json_key_secret))
     found = adc_file(environ)
     if found is not None:
@@ -159,7 +159,7 @@ def find_token_source(settings: Settings, environ: Mapping[str, str] = os.enviro
 
 def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ) -> JsonKeySecret | None:
     """The secret for `_json_key_base64`: the variable, else a service-account ADC key file."""
-    if settings.json_key_secret:
+    if settings.json_key_secret is not None:
         return decode_json_key_secret(settings.json_key_secret)
     explicit = environ.get(ADC_VAR)
     if not explicit:
