@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +100,8 @@ def _rebind(key: ServiceAccountKey, token_uri: str) -> ServiceAccountKey:
     return ServiceAccountKey(key.email, key.key_id, key_json, key.public_key)
 
 
-@pytest.fixture
-def python_bin() -> str:
-    return sys.executable
+def use_metadata_server(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
+    """Point google-auth's metadata calls at `host` (it reads GCE_METADATA_HOST at import time)."""
+    monkeypatch.setenv("GCE_METADATA_HOST", host)
+    monkeypatch.setenv("GCE_METADATA_IP", host)
+    monkeypatch.setattr("google.auth.compute_engine._metadata._GCE_METADATA_HOST", host)

@@ -16,7 +16,7 @@ import pytest
 from keyring.credentials import SimpleCredential
 
 from keyrings_gar.backend import GarKeyring
-from tests.conftest import AR_HOST, AR_URL, Identities
+from tests.conftest import AR_HOST, AR_URL, Identities, use_metadata_server
 
 SERVICE_FORMS = [AR_URL, "https://us-central1-python.pkg.dev", AR_HOST, f"{AR_HOST}:443",
                  "https://oauth2accesstoken@us-central1-python.pkg.dev/acme-prod/team-repo/simple/"]
@@ -75,8 +75,7 @@ def test_metadata_server_token_when_no_adc_file(
     google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
-    for name, value in google.google.metadata_environ().items():
-        monkeypatch.setenv(name, value)
+    use_metadata_server(monkeypatch, f"127.0.0.1:{google.google.port}")
     token = backend.get_password(AR_URL, "oauth2accesstoken")
     assert token is not None
     assert google.google.identity_of(token) == "vm@acme-prod.iam.gserviceaccount.com"

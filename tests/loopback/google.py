@@ -15,6 +15,7 @@ import base64
 import json
 import secrets
 import socket
+import ssl
 import threading
 import time
 from datetime import datetime, timezone
@@ -49,11 +50,13 @@ class FakeGoogle:
     """The server and its state. Use as a context manager or call start()/stop()."""
 
     def __init__(self, *, token_lifetime: int = 3600, latency: float = 0.0,
-                 metadata_email: str | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
+                 metadata_email: str | None = None, host: str = "127.0.0.1", port: int = 0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.token_lifetime = token_lifetime
         self.latency = latency
         self.metadata_email = metadata_email
         self.fault: str | None = None
+        self.fault_on = ""  # only requests whose path contains this misbehave ("" = all)
         self.hang_seconds = 30.0
         self.service_accounts: dict[str, ServiceAccountKey] = {}
         self.users: dict[str, UserCredentials] = {}
@@ -63,6 +66,10 @@ class FakeGoogle:
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
+        self.scheme = "http"
+        if ssl_context is not None:
+            self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
+            self.scheme = "https"
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -72,7 +79,7 @@ class FakeGoogle:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def token_uri(self) -> str:
@@ -183,7 +190,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.fake.latency:
             time.sleep(self.fake.latency)
         fault = self.fake.fault
-        if fault is None:
+        if fault is None or self.fake.fault_on not in self.path:
             return False
         if fault in ("reset", "refuse"):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
