@@ -189,10 +189,11 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
     username = default_username(settings, entry)
     report: Report = {"username": username, "token_source": None, "secret": None, "token": None}
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
+        known = len(problems)
         secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
         if secret is not None:
             report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
-        elif not problems:
+        elif len(problems) == known:  # no secret, and no error saying why
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
                             "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)

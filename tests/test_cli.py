@@ -395,3 +395,17 @@ def test_an_unexpected_error_is_one_line_without_traceback(
     code, out, err = _run(capsys, "doctor", AR_URL)
     assert (code, out) == (1, "")
     assert err == "keyrings-gar: unexpected RuntimeError in `doctor`; please report it\n"
+
+
+def test_doctor_fails_when_the_entry_wants_a_secret_that_does_not_exist(
+    google: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.user_adc_file))
+    config = isolated / "keyrings-gar.cfg"
+    config.write_text(f"[{AR_HOST}]\nusername = _json_key_base64\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    code, out, _ = _run(capsys, "doctor", "--json", AR_URL)
+    report = json.loads(out)
+    assert code == 1
+    [problem] = report["problems"]
+    assert "_json_key_base64 secret, but none is configured" in problem
