@@ -102,7 +102,19 @@ def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
     from keyring.backends.chainer import ChainerBackend
     from keyring.util import platform_
 
-    active = keyring.get_keyring()
+    configured = (f"PYTHON_KEYRING_BACKEND={os.environ['PYTHON_KEYRING_BACKEND']}"
+                  if os.environ.get("PYTHON_KEYRING_BACKEND")
+                  else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
+    try:
+        active = keyring.get_keyring()
+    except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
+        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {str(exc)[:120]}); fix or remove "
+                        f"{configured}")
+        return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
+                                                              "problem": None},
+                "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
+                "answers_first": None, "keyring_on_path": shutil.which("keyring"),
+                "keyring_on_path_is_this_environment": False}
     chain = list(active.backends) if isinstance(active, ChainerBackend) else [active]
     names = [_backend_name(b) for b in chain]
     try:
@@ -114,11 +126,8 @@ def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
     if not viable:
         problems.append(f"keyrings.gar cannot run here ({why}); `pip install google-auth` in keyring's environment")
     elif gar_index is None:
-        origin = (f"PYTHON_KEYRING_BACKEND={os.environ['PYTHON_KEYRING_BACKEND']}"
-                  if os.environ.get("PYTHON_KEYRING_BACKEND")
-                  else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
-        problems.append(f"keyring uses {_backend_name(active)} alone ({origin}), so it never asks keyrings.gar; "
-                        "remove that setting to let keyring chain its backends")
+        problems.append(f"keyring uses {_backend_name(active)} alone ({configured}), so it never asks "
+                        "keyrings.gar; remove that setting to let keyring chain its backends")
     first = None
     if gar_index is not None or google_index is not None:
         candidates = [i for i in (gar_index, google_index) if i is not None]
@@ -260,11 +269,11 @@ def render_doctor(report: Report) -> str:
     lines = [header]
     chain = report["keyring"]
     gar = chain["keyrings_gar"]
-    lines.append(_row("keyring backend", chain["active"]))
+    lines.append(_row("keyring backend", chain["active"] or "none: keyring cannot start"))
     order = ", ".join(f"{c['backend']} ({c['priority']:g})" for c in chain["chain"])
     lines.append(_row("backend chain", order or "(none)"))
     gar_state = ("loaded" if gar["loaded"] else "NOT in keyring's chain") if gar["viable"] else "not viable"
-    lines.append(_row("keyrings.gar", f"{gar_state}, priority {gar['priority']}"))
+    lines.append(_row("keyrings.gar", f"{gar_state}, priority {gar['priority']}" if chain["active"] else "unknown"))
     google = chain["google_plugin"]
     google_text = "not installed" if not google["installed"] else (
         f"installed; {chain['answers_first']} answers first" if google["in_chain"] else "installed, not in the chain")

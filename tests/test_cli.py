@@ -409,3 +409,12 @@ def test_doctor_fails_when_the_entry_wants_a_secret_that_does_not_exist(
     assert code == 1
     [problem] = report["problems"]
     assert "_json_key_base64 secret, but none is configured" in problem
+
+
+def test_doctor_explains_a_keyring_that_cannot_start(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "no_such_module.Keyring")
+    result = _command("doctor", AR_URL)
+    assert result.returncode == 1
+    assert "keyring itself cannot start (ModuleNotFoundError" in result.stdout
+    assert "fix or remove PYTHON_KEYRING_BACKEND=no_such_module.Keyring" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
