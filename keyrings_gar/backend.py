@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from typing import TYPE_CHECKING
 
 from jaraco.classes import properties
 from keyring.backend import KeyringBackend
@@ -12,6 +13,12 @@ from keyring.credentials import SimpleCredential
 from .config import trusted_hosts
 from .errors import GarError
 from .hosts import RepositoryTarget, parse_service
+
+if TYPE_CHECKING:
+    from .config import Settings
+    from .configfile import RepositoryEntry
+    from .sources import TokenSource
+    from .tokens import AccessToken
 
 log = logging.getLogger("keyrings_gar")
 
@@ -67,32 +74,48 @@ class GarKeyring(KeyringBackend):
 def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCredential | None:
     """The credential for `target` under `username` (None: whichever kind is configured)."""
     # Imported here so that services that are not ours never load them (start-up time).
-    from .cache import TokenCache
     from .config import load_settings
+    from .configfile import entry_for
     from .sources import find_json_key, find_token_source
-    from .tokens import mint_access_token
 
     settings = load_settings()
+    entry = entry_for(target)
     if username is None:
-        username = JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None else TOKEN_USERNAMES[0]
+        username = default_username(settings, entry)
     if username in TOKEN_USERNAMES:
-        source = find_token_source(settings)
-        cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-        token = cache.get_or_mint(source.cache_key, source.identity,
-                                  lambda: mint_access_token(source, settings.timeout))
+        source = find_token_source(settings, entry=entry)
+        token = access_token(source, settings)
         log.debug("token %s for %s as %s (%s)", token.fingerprint, target.host, source.identity, source.origin)
         return SimpleCredential(username, token.value)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
-        secret = find_json_key(settings)
+        secret = find_json_key(settings, entry=entry)
         if secret is None:
             log.warning("keyrings.gar: no _json_key_base64 secret for %s: set KEYRINGS_GAR_JSON_KEY_BASE64, "
-                        "or GOOGLE_APPLICATION_CREDENTIALS to a service-account key file", target.host)
+                        "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or json_key_base64_env "
+                        "or json_key_base64_file in the configuration entry", target.repository_path)
             return None
         log.debug("json key %s for %s", secret.fingerprint, target.host)
         password = secret.base64 if username == JSON_KEY_BASE64_USERNAME else secret.key_json
         return SimpleCredential(username, password)
     log.debug("username %r is not one of ours; leaving %s to other backends", username[:40], target.host)
     return None
+
+
+def default_username(settings: Settings, entry: RepositoryEntry) -> str:
+    """What get_credential answers with when asked without a username: the entry's choice, else
+    the secret's username when a secret is configured, else a token's."""
+    if entry.username:
+        return entry.username
+    return JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None or entry.has_secret else TOKEN_USERNAMES[0]
+
+
+def access_token(source: TokenSource, settings: Settings) -> AccessToken:
+    """A token for `source` through the shared cache, minting one when none has life left."""
+    from .cache import TokenCache
+    from .tokens import mint_access_token
+
+    cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
+    return cache.get_or_mint(source.cache_key, source.identity, lambda: mint_access_token(source, settings.timeout))
 
 
 def _describe(service: object) -> str:

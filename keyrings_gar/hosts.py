@@ -22,6 +22,9 @@ _SERVICE = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
+# Only to explain a refusal: `_SERVICE` never accepts a password in the userinfo.
+_PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@")
+
 HTTPS_PORT = 443
 
 
@@ -70,23 +73,45 @@ def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> 
     (with or without `:443`), plus the hosts the user trusts. Never plain http: the credential
     would travel in cleartext.
     """
-    if not isinstance(service, str) or not _is_unambiguous(service):
-        return None
+    verdict = _classify(service, trusted_hosts)
+    return verdict if isinstance(verdict, RepositoryTarget) else None
+
+
+def refusal_reason(service: str, trusted_hosts: frozenset[str] = frozenset()) -> str | None:
+    """Why `service` is not ours (one sentence with the fix), or None when it is ours."""
+    verdict = _classify(service, trusted_hosts)
+    return None if isinstance(verdict, RepositoryTarget) else verdict
+
+
+def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget | str:
+    """The repository `service` names, or the reason it is not ours: one parser for both."""
+    if not isinstance(service, str):
+        return f"a service must be a string, not {type(service).__name__}"
+    if not _is_unambiguous(service):
+        return ("it contains whitespace, a backslash, a control or non-ASCII character, which another URL "
+                "parser could read as a different host; pass the plain https:// URL")
     match = _SERVICE.fullmatch(service)
     if match is None:
-        return None
+        if _PASSWORD_IN_URL.match(service):
+            return "it carries a password (user:password@); keyring is the one asked for it: remove it from the URL"
+        return "it is not a URL or host name; pass the repository's https:// URL"
     scheme, username, host, port, path = match.group("scheme", "username", "host", "port", "path")
     if scheme is None:
         # pip's second try is the bare netloc; nothing else comes without a scheme.
         if username is not None or path is not None:
-            return None
+            return "without a scheme only a bare host name is accepted; write the URL with https://"
     elif scheme.lower() != "https":
-        return None
+        return f"the scheme is {scheme.lower()}://, and a credential never travels without TLS; use https://"
     host = host.lower()
     if port is not None and port != str(HTTPS_PORT):
         if f"{host}:{port}" in trusted_hosts:
             return RepositoryTarget(f"{host}:{port}", path or "")
-        return None
+        return (f"port {port} is not 443; add {host}:{port} to KEYRINGS_GAR_HOSTS if it serves "
+                "Artifact Registry")
     if _ARTIFACT_REGISTRY_PYTHON_HOST.fullmatch(host) or host in trusted_hosts:
         return RepositoryTarget(host, path or "")
-    return None
+    if host.endswith(".pkg.dev"):
+        return (f"{host} is not an Artifact Registry Python host: those are <location>-python.pkg.dev "
+                "(Docker, npm, Maven and other formats are not ours)")
+    return (f"{host} is not an Artifact Registry Python host (<location>-python.pkg.dev); add it to "
+            "KEYRINGS_GAR_HOSTS if it is a proxy in front of one")

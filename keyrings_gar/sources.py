@@ -3,7 +3,13 @@
 Finding the source is cheap (environment, one small file read) so that a warm lookup can be
 answered from the cache; minting a token from it is `tokens.py`'s job and needs google-auth.
 The order is Application Default Credentials' own: the json key secret we were given first,
-then GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file, then the metadata server.
+then GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file, then the metadata server. A
+configuration entry can choose another identity for a repository (a key, impersonation, gcloud).
+
+The gcloud CLI's login comes before the metadata server: it is only used when gcloud has an
+account set in its own files, which on a laptop is the login the user made on purpose, and which
+on Google Cloud VMs is normally absent (gcloud reads the VM's account from the metadata server
+itself). A laptop therefore never waits for a metadata probe when gcloud can answer.
 """
 
 from __future__ import annotations
@@ -12,14 +18,15 @@ import hashlib
 import json
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .config import JSON_KEY_BASE64_VAR, Settings
-from .errors import ConfigError
+from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
+from .errors import ConfigError, NoCredentialsError
+from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -29,6 +36,8 @@ ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
 SERVICE_ACCOUNT_KEY = "service-account-key"
 ADC_FILE = "adc-file"
 METADATA_SERVER = "metadata-server"
+IMPERSONATED = "impersonated"
+GCLOUD = "gcloud"
 
 _IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
 _ADC_LOGIN_FIX = (
@@ -50,6 +59,10 @@ class TokenSource:
     """Changes whenever the identity could: new key, re-login, other file, other scopes."""
     info: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """The parsed key or ADC file (holds secrets: never printed)."""
+    via: TokenSource | None = field(default=None, repr=False, compare=False)
+    """For impersonation: the source whose tokens ask IAM for the target's."""
+    gcloud: GcloudAccount | None = field(default=None, repr=False, compare=False)
+    """For the gcloud CLI: which installation and account to ask."""
 
 
 def _digest(*parts: str) -> str:
@@ -70,13 +83,7 @@ def source_from_secret(secret: JsonKeySecret, origin: str = JSON_KEY_BASE64_VAR)
 
 def gcloud_adc_path(environ: Mapping[str, str] = os.environ) -> Path:
     """Where `gcloud auth application-default login` writes its file (as google-auth looks)."""
-    config_dir = environ.get("CLOUDSDK_CONFIG")
-    if config_dir:
-        return Path(config_dir) / "application_default_credentials.json"
-    if sys.platform == "win32":
-        appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
-        return Path(appdata) / "gcloud" / "application_default_credentials.json"
-    return Path.home() / ".config" / "gcloud" / "application_default_credentials.json"
+    return gcloud_config_dir(environ) / "application_default_credentials.json"
 
 
 def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
@@ -147,20 +154,115 @@ def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSour
     )
 
 
-def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ) -> TokenSource:
-    """The identity a token lookup uses, in Application Default Credentials' order."""
+def gcloud_source(account: GcloudAccount) -> TokenSource:
+    """Tokens from the gcloud CLI: its account, configuration and impersonation settings."""
+    return TokenSource(
+        kind=GCLOUD,
+        identity=account.identity,
+        origin=f"gcloud CLI {account.executable} (configuration {account.configuration!r} in {account.config_dir})",
+        cache_key=_digest(GCLOUD, str(account.config_dir.absolute()), account.configuration, account.account,
+                          account.impersonate or "", CLOUD_PLATFORM_SCOPE),
+        gcloud=account,
+    )
+
+
+def impersonated_source(base: TokenSource, target: str, origin: str) -> TokenSource:
+    """Tokens for `target`, asked of IAM with `base`'s tokens (which need Token Creator on it)."""
+    return TokenSource(
+        kind=IMPERSONATED,
+        identity=f"{target} (impersonated by {base.identity})",
+        origin=f"{origin}, through {base.origin}",
+        cache_key=_digest(IMPERSONATED, target, base.cache_key, CLOUD_PLATFORM_SCOPE),
+        info={"target_principal": target},
+        via=base,
+    )
+
+
+def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ,
+                      entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
+    """The identity a token lookup uses: the entry's choice (the json key variable overrides its
+    key), else Application Default Credentials' order; impersonated when the entry says so."""
+    base = _base_token_source(settings, environ, entry)
+    if entry.impersonate:
+        return impersonated_source(base, entry.impersonate, entry.where("impersonate"))
+    return base
+
+
+def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> TokenSource:
     if settings.json_key_secret is not None:
         return source_from_secret(decode_json_key_secret(settings.json_key_secret))
+    secret = _entry_secret(entry, environ)
+    if secret is not None:
+        return source_from_secret(secret, origin=_secret_origin(entry))
+    if entry.key_file is not None:
+        return source_from_adc_file(*_entry_key_file(entry, entry.key_file))
+    if entry.token == USE_GCLOUD:
+        account = find_gcloud_account(environ)
+        if account is None:
+            raise NoCredentialsError(f"{entry.where('token')}: gcloud, but no gcloud CLI on PATH is logged in; "
+                                     "run `gcloud auth login`")
+        return gcloud_source(account)
     found = adc_file(environ)
     if found is not None:
         return source_from_adc_file(*found)
+    account = find_gcloud_account(environ)
+    if account is not None:
+        return gcloud_source(account)
     return metadata_server_source(environ)
 
 
-def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ) -> JsonKeySecret | None:
-    """The secret for `_json_key_base64`: the variable, else a service-account ADC key file."""
+def _secret_origin(entry: RepositoryEntry) -> str:
+    if entry.json_key_base64_env:
+        return f"{entry.json_key_base64_env} (from {entry.where('json_key_base64_env')})"
+    return f"{entry.json_key_base64_file} (from {entry.where('json_key_base64_file')})"
+
+
+def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKeySecret | None:
+    """The `_json_key_base64` secret the entry names (a variable or a file), if it names one."""
+    if entry.json_key_base64_env:
+        value = environ.get(entry.json_key_base64_env, "")
+        if not value.strip():
+            raise ConfigError(f"{entry.where('json_key_base64_env')}: {entry.json_key_base64_env} is not set; "
+                              "set it to the _json_key_base64 secret")
+        return decode_json_key_secret(value, origin=_secret_origin(entry))
+    if entry.json_key_base64_file is not None:
+        try:
+            text = entry.json_key_base64_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError(f"{entry.where('json_key_base64_file')}: {entry.json_key_base64_file} "
+                              "does not exist; fix the path") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise ConfigError(f"{entry.where('json_key_base64_file')}: cannot read "
+                              f"{entry.json_key_base64_file} ({problem})") from None
+        return decode_json_key_secret(text, origin=_secret_origin(entry))
+    return None
+
+
+def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
+    """The entry's key file and how to name it; ConfigError when it is not there."""
+    if not path.is_file():
+        raise ConfigError(f"{entry.where('key_file')}: {path} does not exist; fix the path or download the key")
+    return path, f"{path} (from {entry.where('key_file')})"
+
+
+def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
+                  entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
+    """The secret for `_json_key_base64`: the variable, else the entry's secret or key file, else a
+    service-account ADC key file (unless the entry chose another identity for this repository)."""
     if settings.json_key_secret is not None:
         return decode_json_key_secret(settings.json_key_secret)
+    secret = _entry_secret(entry, environ)
+    if secret is not None:
+        return secret
+    if entry.key_file is not None:
+        path, origin = _entry_key_file(entry, entry.key_file)
+        content, info = read_adc_file(path, origin)
+        return JsonKeySecret(content, parse_service_account_key(content, origin)) \
+            if info.get("type") == "service_account" else None
+    if entry.impersonate or entry.token == USE_GCLOUD:
+        # The ADC key is another identity than the one this entry chose.
+        return None
     explicit = environ.get(ADC_VAR)
     if not explicit:
         return None

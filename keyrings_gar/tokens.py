@@ -6,6 +6,8 @@ keyring calls are for other hosts or are answered from the cache, and must not p
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
 import threading
@@ -15,7 +17,16 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .errors import NoCredentialsError, TokenError
-from .sources import ADC_FILE, CLOUD_PLATFORM_SCOPE, METADATA_SERVER, SERVICE_ACCOUNT_KEY, TokenSource
+from .gcloud import gcloud_access_token
+from .sources import (
+    ADC_FILE,
+    CLOUD_PLATFORM_SCOPE,
+    GCLOUD,
+    IMPERSONATED,
+    METADATA_SERVER,
+    SERVICE_ACCOUNT_KEY,
+    TokenSource,
+)
 
 log = logging.getLogger("keyrings_gar")
 
@@ -66,6 +77,10 @@ class DeadlineRequest:
         self._transport = google.auth.transport.requests.Request(session)
         self.timeout = timeout
         self._deadline = time.monotonic() + timeout
+
+    def remaining(self) -> float:
+        """Seconds left of the deadline (for work outside HTTP, such as running gcloud)."""
+        return max(0.0, self._deadline - time.monotonic())
 
     def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
                  timeout: float | None = None, **kwargs: Any) -> Any:
@@ -139,6 +154,21 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
                 "GOOGLE_APPLICATION_CREDENTIALS at a key file, or set KEYRINGS_GAR_JSON_KEY_BASE64"
             )
         return compute_engine.Credentials()
+    if source.kind == IMPERSONATED and source.via is not None:
+        from google.auth import impersonated_credentials
+
+        return impersonated_credentials.Credentials(
+            source_credentials=_credentials_for(source.via, request),
+            target_principal=source.info["target_principal"],
+            target_scopes=[CLOUD_PLATFORM_SCOPE],
+        )
+    if source.kind == GCLOUD and source.gcloud is not None:
+        # As the source of an impersonation: gcloud's token, already valid, as google-auth credentials.
+        from google.oauth2 import credentials as user_credentials
+
+        value, expiry = gcloud_access_token(source.gcloud, request.remaining())
+        return user_credentials.Credentials(
+            value, expiry=datetime.fromtimestamp(expiry, timezone.utc).replace(tzinfo=None))
     raise TokenError(f"unknown token source kind {source.kind!r}")
 
 
@@ -174,6 +204,9 @@ def _mint_or_error(source: TokenSource, timeout: float) -> AccessToken | BaseExc
 
 
 def _mint(source: TokenSource, timeout: float) -> AccessToken:
+    if source.kind == GCLOUD and source.gcloud is not None:
+        # gcloud is its own OAuth client: no google-auth (nor its import) needed.
+        return AccessToken(*gcloud_access_token(source.gcloud, timeout))
     import google.auth.exceptions
 
     with _quiet_google_auth:
@@ -214,6 +247,15 @@ def _expiry_seconds(expiry: datetime | None) -> float:
 def _refresh_problem(exc: Exception) -> str:
     """google-auth's RefreshError carries the endpoint's JSON; keep only the error code."""
     details = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    if len(exc.args) > 1 and isinstance(exc.args[1], str):
+        # IAM (impersonation) hands back its response body: {"error": {"status": ...}}.
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(exc.args[1])
+            details = parsed if isinstance(parsed, dict) else {}
+    if isinstance(details.get("error"), dict):
+        status = str(details["error"].get("status", "error"))[:40]
+        return (f"IAM refused the impersonated token ({status}): the calling identity needs "
+                "roles/iam.serviceAccountTokenCreator on the target, and the IAM Credentials API must be enabled")
     code = str(details.get("error", "")) if details else ""
     if code == "invalid_grant":
         return ("the token endpoint refused the credentials (invalid_grant: key deleted or disabled, "

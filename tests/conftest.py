@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from keyrings_gar import cache
+from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.google import FakeGoogle
 from tests.loopback.keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
 
@@ -23,6 +24,7 @@ _ISOLATED_VARS = (
     "GCE_METADATA_ROOT", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "PYTHON_KEYRING_BACKEND",
     "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT",
+    "CLOUDSDK_CORE_ACCOUNT", "CLOUDSDK_ACTIVE_CONFIG_NAME", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
 )
 
 
@@ -105,3 +107,11 @@ def use_metadata_server(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
     monkeypatch.setenv("GCE_METADATA_HOST", host)
     monkeypatch.setenv("GCE_METADATA_IP", host)
     monkeypatch.setattr("google.auth.compute_engine._metadata._GCE_METADATA_HOST", host)
+
+
+@pytest.fixture
+def gcloud(google: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> FakeGcloud:
+    """A fake `gcloud` first on PATH, not yet logged in (CLOUDSDK_CONFIG is the isolated one)."""
+    fake = FakeGcloud(isolated.parent / "fake-gcloud", google.google, Path(os.environ["CLOUDSDK_CONFIG"]))
+    monkeypatch.setenv("PATH", fake.path_with_fake_first())
+    return fake

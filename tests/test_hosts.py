@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from keyrings_gar.hosts import RepositoryTarget, parse_service, parse_trusted_hosts
+from keyrings_gar.hosts import RepositoryTarget, parse_service, parse_trusted_hosts, refusal_reason
 
 LOCATIONS = ["us", "europe", "asia", "us-central1", "europe-west4", "northamerica-northeast1", "me-central2",
              "asia-southeast1", "australia-southeast2", "us-east5", "africa-south1"]
@@ -95,6 +95,28 @@ def test_repository_path_names_project_and_repository() -> None:
     assert realm.repository_path == "us-central1-python.pkg.dev"
 
 
+@pytest.mark.parametrize(("service", "reason"), [
+    ("http://us-central1-python.pkg.dev/p/r/simple/", "use https://"),
+    ("https://us-central1-docker.pkg.dev/p/r", "not an Artifact Registry Python host: those are"),
+    ("https://pypi.org/simple/", "add it to KEYRINGS_GAR_HOSTS"),
+    ("https://us-central1-python.pkg.dev:8443/p/r/", "port 8443 is not 443"),
+    ("https://_json_key_base64:c2VjcmV0@us-central1-python.pkg.dev/p/r/", "carries a password"),
+    ("https://evil.example\\@us-central1-python.pkg.dev/", "another URL parser could read as a different host"),
+    ("us-central1-python.pkg.dev/p/r/simple/", "only a bare host name"),
+    ("https://", "not a URL or host name"),
+])
+def test_refusals_are_explained(service: str, reason: str) -> None:
+    explanation = refusal_reason(service)
+    assert explanation is not None
+    assert reason in explanation
+    assert "c2VjcmV0" not in explanation
+
+
+def test_services_that_are_ours_need_no_explanation() -> None:
+    assert refusal_reason("https://us-central1-python.pkg.dev/p/r/simple/") is None
+    assert refusal_reason("https://other.example:8443/", frozenset({"other.example:8443"})) is None
+
+
 # --- properties --------------------------------------------------------------------------
 
 GENUINE_HOSTS = st.sampled_from([f"{loc}-python.pkg.dev" for loc in LOCATIONS])
@@ -152,3 +174,9 @@ def test_property_ambiguous_characters_anywhere_in_the_authority_refuse(host: st
     service = f"https://{authority[:position]}{junk}{authority[position:]}/p/r/simple/"
     assert parse_service(service) is None
 
+
+
+@given(service=URL_TEXT)
+def test_property_a_reason_is_given_exactly_when_a_service_is_refused(service: str) -> None:
+    for text in (service, f"https://{service}", f"https://us-central1-python.pkg.dev{service}"):
+        assert (refusal_reason(text) is None) == (parse_service(text) is not None)

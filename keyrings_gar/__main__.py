@@ -1,0 +1,7 @@
+"""`python -m keyrings_gar`: the `keyrings-gar` command."""
+
+from __future__ import annotations
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,261 @@
+"""The user's configuration file: which identity each repository (or host) uses.
+
+An INI file, like keyring's own `keyringrc.cfg` beside it (configparser: no dependency). Each
+section is a host or repository prefix; the most specific one that matches a lookup wins whole
+(entries are not merged). Parsed once per change of the file (stat), and only for services that
+are ours: the backend imports this module after the host has matched.
+
+    [us-central1-python.pkg.dev/acme-prod]
+    impersonate = deployer@acme-prod.iam.gserviceaccount.com
+
+    [us-central1-python.pkg.dev/acme-prod/legacy-repo]
+    json_key_base64_file = ~/secrets/legacy-repo.key
+    username = _json_key_base64
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from .errors import ConfigError
+from .hosts import RepositoryTarget
+
+CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
+CONFIG_FILE_NAME = "keyrings-gar.cfg"
+
+USE_ADC = "adc"
+USE_GCLOUD = "gcloud"
+USERNAMES = ("oauth2accesstoken", "_token", "_json_key_base64", "_json_key")
+
+# What each key means, for errors and `keyrings-gar doctor`.
+KEYS = {
+    "token": f"where tokens come from: {USE_ADC} (default) or {USE_GCLOUD}",
+    "key_file": "a credentials file to mint tokens from (service-account key or any ADC file)",
+    "impersonate": "a service-account email whose tokens to mint through IAM",
+    "json_key_base64_env": "an environment variable that holds the _json_key_base64 secret",
+    "json_key_base64_file": "a file that holds the _json_key_base64 secret (or the key JSON)",
+    "username": f"the username get_credential answers with: {', '.join(USERNAMES)}",
+}
+
+# Patterns as strings, compiled (and cached by `re`) only when a file is parsed: start-up time.
+# A section is `host[:port]`, optionally followed by `/project` and `/repository`.
+_SECTION = r"[a-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~-]+){0,2}"
+_EMAIL = r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+"
+_ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+class RepositoryEntry(NamedTuple):
+    """One section of the file: how lookups under `name` get their credentials."""
+
+    name: str
+    """The section as normalised (`host/project/repo`); `""` for lookups no entry matches."""
+    file: Path | None = None
+    """The configuration file the entry comes from (for messages)."""
+    token: str = USE_ADC
+    key_file: Path | None = None
+    impersonate: str | None = None
+    json_key_base64_env: str | None = None
+    json_key_base64_file: Path | None = None
+    username: str | None = None
+
+    def where(self, key: str) -> str:
+        """`FILE [entry] key`, how messages name the setting that chose something."""
+        return f"{self.file} [{self.name}] {key}"
+
+    @property
+    def has_secret(self) -> bool:
+        return self.json_key_base64_env is not None or self.json_key_base64_file is not None
+
+
+NO_ENTRY = RepositoryEntry("")
+
+
+class Config(NamedTuple):
+    """The parsed file: its entries, and every problem found in it (each one line)."""
+
+    path: Path
+    exists: bool
+    entries: tuple[RepositoryEntry, ...]
+    problems: tuple[str, ...]
+
+    def entry_for(self, target: RepositoryTarget) -> RepositoryEntry:
+        """The most specific entry whose prefix covers `target` (a realm-only or bare-host lookup
+        matches only the host-level entry); NO_ENTRY when none does."""
+        segments = target.repository_path.split("/")
+        best = NO_ENTRY
+        best_depth = -1
+        for entry in self.entries:
+            entry_segments = entry.name.split("/")
+            depth = len(entry_segments)
+            if depth > best_depth and segments[:depth] == entry_segments:
+                best, best_depth = entry, depth
+        return best
+
+
+# What keyring's config_root() depends on, per platform; the path is remembered per their values
+# because building it (Path.home(), joins) is a third of a warm lookup otherwise.
+_PATH_INPUTS = (CONFIG_VAR, "LOCALAPPDATA", "ProgramData") if sys.platform == "win32" else (
+    CONFIG_VAR, "XDG_CONFIG_HOME", "HOME")
+_paths: dict[tuple[str | None, ...], Path] = {}
+
+
+def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+    """`KEYRINGS_GAR_CONFIG`, else `keyrings-gar.cfg` in keyring's configuration folder."""
+    inputs = tuple(environ.get(name) for name in _PATH_INPUTS)
+    path = _paths.get(inputs)
+    if path is None:
+        override = environ.get(CONFIG_VAR, "").strip()
+        if override:
+            path = Path(override).expanduser()
+        else:
+            # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
+            from keyring.util import platform_
+
+            path = Path(platform_.config_root()) / CONFIG_FILE_NAME
+        _paths[inputs] = path
+    return path
+
+
+_parsed: dict[Path, tuple[tuple[int, int, int, int], Config]] = {}
+
+
+def load_config(path: Path) -> Config:
+    """The file at `path`, parsed; re-read only when the file changes (warm lookups are cheap)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return Config(path, exists=False, entries=(), problems=())
+    except OSError as exc:
+        return Config(path, exists=True, entries=(), problems=(f"{path}: cannot read it ({exc.strerror})",))
+    stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
+    cached = _parsed.get(path)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    config = _parse(path)
+    _parsed[path] = (stamp, config)
+    return config
+
+
+def entry_for(target: RepositoryTarget, environ: Mapping[str, str] = os.environ) -> RepositoryEntry:
+    """The entry a lookup for `target` uses; ConfigError when the file has any problem, since a
+    broken or misspelt entry could otherwise hand the lookup to a different identity."""
+    config = load_config(config_path(environ))
+    if config.problems:
+        more = len(config.problems) - 1
+        suffix = f" (and {more} more problem{'s' if more > 1 else ''}: run `keyrings-gar doctor`)" if more else ""
+        raise ConfigError(config.problems[0] + suffix)
+    return config.entry_for(target)
+
+
+def _parse(path: Path) -> Config:
+    parser = configparser.ConfigParser(interpolation=None, default_section="\0no default section")
+    # Keys are matched exactly: a misspelt key must be an error, not a new option.
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        with path.open(encoding="utf-8") as file:
+            parser.read_file(file)
+    except OSError as exc:
+        return Config(path, exists=True, entries=(), problems=(f"{path}: cannot read it ({exc.strerror})",))
+    except UnicodeDecodeError:
+        return Config(path, exists=True, entries=(), problems=(f"{path}: not UTF-8 text",))
+    except configparser.Error as exc:
+        return Config(path, exists=True, entries=(), problems=(_syntax_problem(path, exc),))
+    entries: list[RepositoryEntry] = []
+    problems: list[str] = []
+    names: set[str] = set()
+    for section in parser.sections():
+        name = _normalise_section(section)
+        if name is None:
+            problems.append(f"{path} [{section}]: not a host or repository prefix; write "
+                            "[<location>-python.pkg.dev], [.../<project>] or [.../<project>/<repository>]")
+            continue
+        if name in names:
+            problems.append(f"{path} [{section}]: the same prefix as another entry; merge them")
+            continue
+        names.add(name)
+        entry, entry_problems = _entry(path, name, dict(parser.items(section)))
+        entries.append(entry)
+        problems.extend(entry_problems)
+    return Config(path, exists=True, entries=tuple(entries), problems=tuple(problems))
+
+
+def _syntax_problem(path: Path, exc: configparser.Error) -> str:
+    """Where the file is malformed, by line number: never the line itself (it may hold a secret)."""
+    if isinstance(exc, configparser.DuplicateOptionError):
+        return f"{path} [{exc.section}] {exc.option}: set twice in the entry; keep one"
+    if isinstance(exc, configparser.DuplicateSectionError):
+        return f"{path} [{exc.section}]: the entry appears twice; merge them"
+    if isinstance(exc, configparser.MissingSectionHeaderError):
+        return f"{path} line {exc.lineno}: a key before the first [entry]; start with [<host or repository>]"
+    if isinstance(exc, configparser.ParsingError):
+        lines = ", ".join(str(line) for line, _text in exc.errors[:5])
+        return f"{path} line {lines}: not `key = value`; see the README's example"
+    return f"{path}: not an INI file ({type(exc).__name__}); see the README's example"
+
+
+def _normalise_section(section: str) -> str | None:
+    """`https://Host/project/repo/simple/` or `host/project/` -> `host/project[/repo]`."""
+    text = section.strip()
+    if text.lower().startswith("https://"):
+        text = text[len("https://"):]
+    text = text.rstrip("/")
+    if text.endswith("/simple"):
+        text = text[: -len("/simple")]
+    host, _, rest = text.partition("/")
+    text = host.lower() + (f"/{rest}" if rest else "")
+    if host.endswith(":443"):
+        text = text.replace(":443", "", 1)
+    if not re.fullmatch(_SECTION, text) or ("." not in host and ":" not in host):
+        return None
+    return text
+
+
+def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEntry, list[str]]:
+    """One section's values, checked; every problem names the file, the entry and the key."""
+    entry = RepositoryEntry(name, file=path)
+    problems: list[str] = []
+    fields: dict[str, object] = {}
+    for key, raw in values.items():
+        value = raw.strip()
+        if key not in KEYS:
+            # A long "key" is likely a pasted secret (base64 ending in `=` reads as `key =`).
+            shown = key if len(key) <= 40 else f"a {len(key)}-character key"
+            problems.append(f"{entry.where(shown)}: unknown key; the keys are {', '.join(KEYS)}")
+            continue
+        problem = _value_problem(key, value)
+        if problem is not None:
+            problems.append(f"{entry.where(key)}: {problem}")
+        fields[key] = (path.parent / Path(value).expanduser()).absolute() if key.endswith("_file") else value
+    entry = entry._replace(**fields)  # type: ignore[arg-type]
+    conflicts = [
+        ("json_key_base64_file", entry.json_key_base64_env and entry.json_key_base64_file,
+         "json_key_base64_env is set too; keep one"),
+        ("key_file", entry.key_file and entry.has_secret,
+         "a json_key_base64_* secret is set too, and tokens are minted from it; keep one"),
+        ("token", entry.token == USE_GCLOUD and (entry.key_file or entry.has_secret),
+         "gcloud, but the entry also names a key; keep one"),
+    ]
+    problems.extend(f"{entry.where(key)}: {text}" for key, conflict, text in conflicts if conflict)
+    return entry, problems
+
+
+def _value_problem(key: str, value: str) -> str | None:
+    """What is wrong with one value, or None. Values are never echoed: one may be a secret."""
+    if not value:
+        return f"empty value; expected {KEYS[key]}"
+    if key == "token" and value not in (USE_ADC, USE_GCLOUD):
+        return f"not {USE_ADC} or {USE_GCLOUD}"
+    if key == "impersonate" and not re.fullmatch(_EMAIL, value):
+        return "not a service-account email (NAME@PROJECT.iam.gserviceaccount.com)"
+    if key == "json_key_base64_env" and (not re.fullmatch(_ENV_NAME, value) or len(value) > 100):
+        return ("not an environment variable name; put the secret in a variable (or in a file named by "
+                "json_key_base64_file) and name the variable here, never the secret itself")
+    if key == "username" and value not in USERNAMES:
+        return f"not one of {', '.join(USERNAMES)}"
+    return None

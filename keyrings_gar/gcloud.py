@@ -1,0 +1,159 @@
+"""The gcloud CLI as a token source: its active account, found cheaply, and tokens from it.
+
+Finding the account reads two small files (gcloud's `active_config` and that configuration's
+properties), so a warm lookup can be answered from the cache without starting gcloud. Minting
+runs `gcloud config config-helper`, which applies gcloud's own account, configuration and
+impersonation settings, under the lookup's timeout.
+"""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from .errors import TokenError
+
+if TYPE_CHECKING:
+    import subprocess
+
+# gcloud refreshes its own token when less than this is left, so that ours has the life our
+# cache requires (MIN_REMAINING_SECONDS) for a good while after we receive it.
+MIN_EXPIRY = "10m"
+_NOT_LOGGED_IN_FIX = "run `gcloud auth login` (or `gcloud auth application-default login`)"
+
+
+class GcloudAccount(NamedTuple):
+    """The gcloud installation and account a token would come from."""
+
+    executable: str
+    config_dir: Path
+    configuration: str
+    account: str
+    impersonate: str | None
+    """gcloud's `auth/impersonate_service_account`, when set: the tokens are that account's."""
+
+    @property
+    def identity(self) -> str:
+        if self.impersonate:
+            return f"{self.impersonate} (impersonated by {self.account} via gcloud)"
+        return self.account
+
+
+def gcloud_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """gcloud's configuration folder, as gcloud finds it."""
+    override = environ.get("CLOUDSDK_CONFIG")
+    if override:
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
+        return Path(appdata) / "gcloud"
+    return Path.home() / ".config" / "gcloud"
+
+
+def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccount | None:
+    """gcloud's active account if gcloud is on PATH and logged in (an account is set), else None.
+
+    Without an account gcloud cannot print a token, so it is not even started. On Google Cloud
+    VMs gcloud's account comes from the metadata server rather than its files, and so this is
+    None there: the metadata server answers for itself.
+    """
+    config_dir = gcloud_config_dir(environ)
+    configuration = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip() or _read_text(
+        config_dir / "active_config") or "default"
+    properties = configparser.ConfigParser(interpolation=None)
+    with contextlib.suppress(OSError, UnicodeDecodeError, configparser.Error):
+        properties.read(config_dir / "configurations" / f"config_{configuration}", encoding="utf-8")
+    account = environ.get("CLOUDSDK_CORE_ACCOUNT", "").strip() or properties.get("core", "account", fallback="")
+    if not account.strip():
+        return None
+    import shutil  # here, not at the top: only lookups without ADC get this far (start-up time)
+
+    executable = shutil.which("gcloud", path=environ.get("PATH"))
+    if executable is None:
+        return None
+    impersonate = (environ.get("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "").strip()
+                   or properties.get("auth", "impersonate_service_account", fallback="").strip())
+    return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, float]:
+    """A token and its expiry (seconds since the epoch) from `gcloud config config-helper`."""
+    # Imported here for start-up time: only a cold lookup through gcloud starts a process.
+    import subprocess
+
+    command = [account.executable, "config", "config-helper", "--format=json", f"--min-expiry={MIN_EXPIRY}",
+               "--quiet", "--verbosity=error"]
+    try:
+        # A session of its own, so that a timeout ends gcloud's children too, not only gcloud.
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as exc:
+        raise TokenError(f"cannot run {account.executable} ({exc.strerror}); reinstall the gcloud CLI") from None
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        raise TokenError(f"gcloud ({account.account}): `gcloud config config-helper` timed out after "
+                         f"{timeout:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)") from None
+    if process.returncode != 0:
+        raise TokenError(f"gcloud ({account.account}) could not print a token: "
+                         f"{_error_line(stderr)}; {_NOT_LOGGED_IN_FIX}")
+    return _parse_config_helper(stdout, account)
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    import signal
+
+    with contextlib.suppress(OSError):
+        if sys.platform == "win32":
+            process.kill()
+        else:
+            os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(Exception):
+        process.communicate(timeout=5)
+
+
+def _error_line(stderr: bytes) -> str:
+    """gcloud's `ERROR: ...` line, shortened; never the rest of its output."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    text = (errors or lines or ["no message"])[0]
+    return text[:200]
+
+
+def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, float]:
+    """`credential.access_token` and `credential.token_expiry` ('%Y-%m-%dT%H:%M:%SZ', UTC)."""
+    try:
+        output = json.loads(stdout.decode("utf-8"))
+        credential = output["credential"]
+        token = credential["access_token"]
+        expiry_text = credential.get("token_expiry")
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        token = None
+    if not isinstance(token, str) or not token:
+        raise TokenError(f"gcloud ({account.account}): `gcloud config config-helper` printed no access token; "
+                         f"update the gcloud CLI or {_NOT_LOGGED_IN_FIX}")
+    return token, _expiry(expiry_text)
+
+
+def _expiry(text: object) -> float:
+    """gcloud leaves the expiry empty for some credentials: then treat the token as short-lived."""
+    if isinstance(text, str):
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    return time.time() + 300
