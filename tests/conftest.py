@@ -115,3 +115,20 @@ def gcloud(google: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch) 
     fake = FakeGcloud(isolated.parent / "fake-gcloud", google.google, Path(os.environ["CLOUDSDK_CONFIG"]))
     monkeypatch.setenv("PATH", fake.path_with_fake_first())
     return fake
+
+
+def secret_fragments(google: Identities, *extra: str) -> list[str]:
+    """Every piece of text that must never be printed or logged: each token the fake issued, the
+    key's base64 (in overlapping 32-character windows), each line of its private key, its full key
+    id, the user's refresh token and client secret, and any `extra` secrets a test planted."""
+    b64 = google.sa_key.base64
+    fragments = [*google.google.tokens, *(b64[i:i + 32] for i in range(0, len(b64) - 32, 16))]
+    fragments += [line for line in google.sa_key.private_key_pem.splitlines() if len(line) > 40]
+    fragments += ["PRIVATE KEY", google.sa_key.key_id, google.user.refresh_token, google.user.client_secret]
+    return [f for f in (*fragments, *extra) if f]
+
+
+def assert_no_secrets(google: Identities, *outputs: str, extra: tuple[str, ...] = ()) -> None:
+    text = "\n".join(outputs)
+    leaked = [f for f in secret_fragments(google, *extra) if f in text]
+    assert not leaked, f"{len(leaked)} secret fragment(s) leaked, e.g. one ending in …{leaked[0][-4:]}"

@@ -18,7 +18,7 @@ import pytest
 
 from keyrings_gar import cli
 from keyrings_gar.backend import GarKeyring
-from tests.conftest import AR_HOST, AR_URL, Identities
+from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 
 COMMAND = str(Path(sys.executable).with_name("keyrings-gar"))
 UPLOAD_URL = f"https://{AR_HOST}/acme-prod/team-repo/"
@@ -38,14 +38,7 @@ def _command(*args: str, module: bool = False) -> subprocess.CompletedProcess[st
 
 def _assert_no_secrets(google: Identities, *outputs: str) -> None:
     """Neither any token FakeGoogle issued, nor the key, its base64 or its private key."""
-    text = "\n".join(outputs)
-    for token in google.google.tokens:
-        assert token not in text
-    assert google.sa_key.base64[:40] not in text
-    assert "PRIVATE KEY" not in text
-    assert google.sa_key.private_key_pem.splitlines()[1][:40] not in text
-    assert google.user.refresh_token not in text
-    assert google.user.client_secret not in text
+    assert_no_secrets(google, *outputs)
 
 
 # --- doctor -----------------------------------------------------------------------------

@@ -1,0 +1,122 @@
+"""No secret anywhere: every fault scenario and every happy path, with every logger at DEBUG.
+
+Captured: all log records (message and any traceback), the plugin's stdout/stderr, the CLI's
+output, every exception message, and the repr and str of every object the plugin creates. None
+of it may hold a token, a fragment of the `_json_key_base64` secret, or a line of a private key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from keyrings_gar import cache, cli
+from keyrings_gar.backend import GarKeyring
+from keyrings_gar.config import load_settings
+from keyrings_gar.configfile import entry_for
+from keyrings_gar.errors import GarError
+from keyrings_gar.hosts import parse_service
+from keyrings_gar.sources import find_json_key, find_token_source
+from tests import test_faults
+from tests.conftest import AR_URL, Identities, assert_no_secrets, use_metadata_server
+
+
+class _Everything(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))  # includes any exc_info as formatted text
+
+
+@contextlib.contextmanager
+def _all_loggers_at_debug() -> Iterator[_Everything]:
+    handler = _Everything()
+    # google-auth stops propagation at "google" unless that logger is configured: configure it.
+    targets = [logging.getLogger(), logging.getLogger("google")]
+    saved = [(logger, logger.level) for logger in targets]
+    for logger in targets:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        for logger, level in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+def _observe(texts: list[str]) -> None:
+    """One lookup of each kind, plus the repr/str of every object the plugin builds on the way."""
+    backend = GarKeyring()
+    texts.append(repr(backend))
+    for username in ("oauth2accesstoken", "_json_key_base64", "_json_key", "someone"):
+        backend.get_password(AR_URL, username)  # the answer itself is the credential: not observed
+    credential = backend.get_credential(AR_URL, None)
+    texts += [repr(credential), str(credential)]
+    target = parse_service(AR_URL)
+    assert target is not None
+    texts += [repr(target), str(target)]
+    for build in (load_settings, lambda: entry_for(target), lambda: find_token_source(load_settings()),
+                  lambda: find_json_key(load_settings()), lambda: cache.TokenCache(load_settings().cache_dir).entries(),
+                  lambda: list(cache._memory.values())):
+        try:
+            made = build()
+        except GarError as exc:
+            texts.append(str(exc))
+        else:
+            texts += [repr(made), str(made)]
+
+
+def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    texts: list[str] = []
+    garbage_secrets = ("%%%garbage, not base64%%%",)
+    with _all_loggers_at_debug() as handler:
+        for number, fault in enumerate(test_faults.FAULTS):
+            with monkeypatch.context() as patch:
+                scenario_dir = tmp_path / f"fault-{number}"
+                scenario_dir.mkdir()
+                fault.setup(google, patch, scenario_dir)
+                cache._memory.clear()
+                _observe(texts)
+            google.google.fault, google.google.latency, google.google.metadata_email = None, 0.0, None
+        happy_paths = {
+            "service-account key": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.sa_key_file)},
+            "user ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.user_adc_file)},
+            "secret, plain": {"KEYRINGS_GAR_JSON_KEY_BASE64": google.sa_key.base64},
+            "secret, percent-encoded": {"KEYRINGS_GAR_JSON_KEY_BASE64": quote(google.sa_key.base64, safe="")},
+            "secret, gcloud URL": {"KEYRINGS_GAR_JSON_KEY_BASE64":
+                                   f"https://_json_key_base64:{google.sa_key.base64}@us-central1-python.pkg.dev/p/r/"},
+        }
+        for environ in happy_paths.values():
+            with monkeypatch.context() as patch:
+                for name, value in environ.items():
+                    patch.setenv(name, value)
+                cache._memory.clear()
+                _observe(texts)
+                for args in (["-v", "doctor", AR_URL], ["doctor", "--json", AR_URL], ["cache", "show"],
+                             ["cache", "show", "--json"], ["settings", "pip", AR_URL], ["settings", "uv", AR_URL],
+                             ["settings", "poetry", AR_URL], ["settings", "twine", AR_URL]):
+                    cli.main(args)
+        with monkeypatch.context() as patch:
+            google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
+            use_metadata_server(patch, f"127.0.0.1:{google.google.port}")
+            cache._memory.clear()
+            _observe(texts)
+    captured = capfd.readouterr()
+    while test_faults._CLEANUPS:
+        test_faults._CLEANUPS.pop()()
+
+    # The scenarios really ran: tokens were minted and refusals were logged.
+    assert len(google.google.tokens) >= 4  # key file, user, secret, metadata (the secret forms share one)
+    assert sum("keyrings.gar:" in line for line in handler.lines) >= len(test_faults.FAULTS)
+    assert_no_secrets(google, *handler.lines, *texts, captured.out, captured.err, extra=garbage_secrets)
