@@ -9,8 +9,8 @@ import pytest
 import trustme
 
 from tests.e2e.installers import Installers, build_installers
-from tests.loopback.keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
-from tests.loopback.stack import GOOGLE_TOKEN_URI, LoopbackStack
+from tests.loopback.keys import ServiceAccountKey, UserCredentials
+from tests.loopback.stack import LoopbackStack, new_identities
 
 _versions: dict[str, str] = {}
 
@@ -29,9 +29,7 @@ def installers(tmp_path_factory: pytest.TempPathFactory) -> Installers:
 
 @pytest.fixture(scope="session")
 def identities() -> tuple[ServiceAccountKey, UserCredentials]:
-    """A key file as Google issues it (token_uri is Google's own) and a gcloud user login."""
-    return make_service_account_key("builder@acme-prod.iam.gserviceaccount.com", GOOGLE_TOKEN_URI), \
-        make_user_credentials("dev@example.com")
+    return new_identities()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,9 @@ def pip_install(python: Path, provider: str, index_url: str, target: Path) -> li
 
 def pip_environ(stack: LoopbackStack, home: Path, path: list[Path], credential_environ: dict[str, str]
                 ) -> dict[str, str]:
-    return {**stack.environ(home, path), **credential_environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    # PIP_CONFIG_FILE=/dev/null: no pip.conf of this machine (extra indexes, constraints) takes part.
+    return {**stack.environ(home, path), **credential_environ, "PIP_CONFIG_FILE": os.devnull,
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
 @pytest.mark.parametrize("kind", CREDENTIAL_KINDS)

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import trustme
 
 from .google import FakeGoogle
-from .keys import ServiceAccountKey, UserCredentials
+from .keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
 from .proxy import TlsProxy
 from .registry import FakeRegistry
 from .wheels import DistFile, private_packages
@@ -29,10 +29,18 @@ PROJECT, REPOSITORY = "acme-prod", "team-repo"
 # google-auth must never find a metadata server: a closed loopback port answers for it.
 CLOSED_METADATA = "127.0.0.1:9"
 
+SERVICE_ACCOUNT_EMAIL = f"builder@{PROJECT}.iam.gserviceaccount.com"
+USER_EMAIL = "dev@example.com"
+
 SERVICE_ACCOUNT_KEY = "service-account key"
 USER_ADC = "user ADC"
 JSON_KEY_BASE64 = "_json_key_base64"
 CREDENTIAL_KINDS = (SERVICE_ACCOUNT_KEY, USER_ADC, JSON_KEY_BASE64)
+
+
+def new_identities() -> tuple[ServiceAccountKey, UserCredentials]:
+    """A key file as Google issues it (its token_uri is Google's own) and a gcloud user login."""
+    return make_service_account_key(SERVICE_ACCOUNT_EMAIL, GOOGLE_TOKEN_URI), make_user_credentials(USER_EMAIL)
 
 
 @dataclass(frozen=True)
