@@ -62,7 +62,9 @@ def build_installers(workdir: Path) -> Installers:
     """Build the plugin wheel and every installer's venv under `workdir`."""
     uv = Path(sys.executable).with_name("uv")
     wheels = workdir / "wheels"
-    _run(uv, "build", "--quiet", "--wheel", "--out-dir", wheels, REPO)
+    # sdist first, then the wheel from the unpacked sdist, as for a release: a stale build/ folder
+    # in the checkout cannot leak into it.
+    _run(uv, "build", "--quiet", "--out-dir", wheels, REPO)
     [plugin] = wheels.glob("keyrings_gar-*.whl")
     pipx_keyring = _venv(uv, workdir / "pipx-keyring", "keyring", plugin)
     keyring_bin = workdir / "pipx-bin"

@@ -34,7 +34,9 @@ def test_poetry_install_from_a_source_without_username(
         'name = "team-repo"\n'
         f'url = "{stack.index_url()}"\n'
         'priority = "primary"\n')
-    env = {**stack.environ(home), **credential.environ, "POETRY_VIRTUALENVS_IN_PROJECT": "true"}
+    # The project's venv from the python poetry runs on, not whichever python3 is first on PATH.
+    env = {**stack.environ(home), **credential.environ, "POETRY_VIRTUALENVS_IN_PROJECT": "true",
+           "POETRY_VIRTUALENVS_USE_POETRY_PYTHON": "true"}
     result = run_installer([installers.poetry, "install", "--no-interaction", "-v"], env, project)
 
     output = result.stdout + result.stderr
