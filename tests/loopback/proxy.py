@@ -113,7 +113,11 @@ class _Handler(socketserver.BaseRequestHandler):
             client = proxy.context.wrap_socket(self.request, server_side=True)
         except (ssl.SSLError, OSError):
             return  # the client did not trust our CA, or went away: nothing to relay
-        upstream = socket.create_connection(target, timeout=IDLE_TIMEOUT_SECONDS)
+        try:
+            upstream = socket.create_connection(target, timeout=IDLE_TIMEOUT_SECONDS)
+        except OSError:
+            client.close()
+            return  # the loopback server behind this host is gone (stopped first)
         proxy._track(client, add=True)
         try:
             _relay(client, upstream)

@@ -271,12 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
                     "files": [{"filename": f.filename, "url": url.split("#")[0], "hashes": {"sha256": f.sha256}}
                               for f, url in zip(files, urls)]}
             links = [(url, f.filename) for f, url in zip(files, urls)]
+        with self.registry._lock:
+            self.registry.formats["json" if wants_json else "html"] += 1
         if wants_json:
-            self.registry.formats["json"] += 1
             body = json.dumps(data).encode()
             content_type = PEP691_JSON
         else:
-            self.registry.formats["html"] += 1
             anchors = "".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a><br/>\n' for href, text in links)
             body = ("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
                     f"</head><body>\n{anchors}</body></html>\n").encode()
@@ -300,8 +300,9 @@ class _Handler(BaseHTTPRequestHandler):
             _ = dist.project
         except ValueError:
             return 400, "only wheels are accepted here"
-        self.registry.files[filename] = dist
-        self.registry.uploads.append((filename, login.identity))
+        with self.registry._lock:
+            self.registry.files[filename] = dist
+            self.registry.uploads.append((filename, login.identity))
         return 200, "OK"
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
