@@ -1,0 +1,50 @@
+"""Fixtures for the end-to-end tests: installers built once, a fresh loopback stack per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.e2e.installers import Installers, build_installers
+from tests.loopback.keys import ServiceAccountKey, UserCredentials
+from tests.loopback.stack import LoopbackStack, new_identities
+
+_versions: dict[str, str] = {}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _versions:
+        terminalreporter.write_line("e2e installers: " + ", ".join(f"{k} {v}" for k, v in _versions.items()))
+
+
+@pytest.fixture(scope="session")
+def installers(tmp_path_factory: pytest.TempPathFactory) -> Installers:
+    built = build_installers(tmp_path_factory.mktemp("installers"))
+    _versions.update(built.versions)
+    return built
+
+
+@pytest.fixture(scope="session")
+def identities() -> tuple[ServiceAccountKey, UserCredentials]:
+    return new_identities()
+
+
+@pytest.fixture(scope="session")
+def private_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture
+def stack(identities: tuple[ServiceAccountKey, UserCredentials], private_ca: trustme.CA) -> Iterator[LoopbackStack]:
+    with LoopbackStack(*identities, ca=private_ca) as running:
+        yield running
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "home"
+    path.mkdir()
+    return path

@@ -1,0 +1,88 @@
+"""The installers under test, each in its own venv as users set them up, built once per run.
+
+Current pip, uv, twine and poetry from the package index (nothing pinned), plus keyrings.gar as a
+wheel built from this checkout, so packaging mistakes (a missing module, a broken entry point)
+fail here as they would for users.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SETUP_TIMEOUT = 300
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Installers:
+    uv: Path
+    pip_with_plugin: Path
+    """python of a venv with pip, keyring and keyrings.gar: `pip install keyring keyrings.gar`."""
+    pip_alone: Path
+    """python of a venv with pip and a plain keyring without the plugin, which pip must skip."""
+    keyring_bin: Path
+    """A folder holding only `keyring`, linked to a venv with keyring and keyrings.gar: what
+    `pipx install keyring; pipx inject keyring keyrings.gar` leaves in ~/.local/bin."""
+    twine: Path
+    poetry: Path
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pip_alone_bin(self) -> Path:
+        return self.pip_alone.parent
+
+
+def _run(*args: str | Path) -> str:
+    result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=SETUP_TIMEOUT,
+                            check=False, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise RuntimeError(f"setting up the installers failed: {' '.join(map(str, args))}\n"
+                           f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout
+
+
+def _venv(uv: Path, where: Path, *requirements: str | Path) -> Path:
+    """A venv at `where` with `requirements` installed; its python."""
+    _run(uv, "venv", "--quiet", "--python", sys.executable, where)
+    python = where / ("Scripts" if os.name == "nt" else "bin") / "python"
+    _run(uv, "pip", "install", "--quiet", "--python", python, *requirements)
+    return python
+
+
+def _version(python: Path, distribution: str) -> str:
+    code = f"import importlib.metadata as m; print(m.version({distribution!r}))"
+    return _run(python, "-c", code).strip()
+
+
+def build_installers(workdir: Path) -> Installers:
+    """Build the plugin wheel and every installer's venv under `workdir`."""
+    uv = Path(sys.executable).with_name("uv")
+    wheels = workdir / "wheels"
+    # sdist first, then the wheel from the unpacked sdist, as for a release: a stale build/ folder
+    # in the checkout cannot leak into it.
+    _run(uv, "build", "--quiet", "--out-dir", wheels, REPO)
+    [plugin] = wheels.glob("keyrings_gar-*.whl")
+    pipx_keyring = _venv(uv, workdir / "pipx-keyring", "keyring", plugin)
+    keyring_bin = workdir / "pipx-bin"
+    keyring_bin.mkdir()
+    (keyring_bin / "keyring").symlink_to(pipx_keyring.with_name("keyring"))
+    installers = Installers(
+        uv=uv,
+        pip_with_plugin=_venv(uv, workdir / "pip-with-plugin", "pip", "keyring", plugin),
+        pip_alone=_venv(uv, workdir / "pip-alone", "pip", "keyring"),
+        keyring_bin=keyring_bin,
+        twine=_venv(uv, workdir / "twine", "twine", plugin).with_name("twine"),
+        poetry=_venv(uv, workdir / "poetry", "poetry", plugin).with_name("poetry"),
+    )
+    installers.versions.update({
+        "pip": _version(installers.pip_with_plugin, "pip"),
+        "uv": _run(uv, "--version").split()[1],
+        "twine": _version(installers.twine.with_name("python"), "twine"),
+        "poetry": _version(installers.poetry.with_name("python"), "poetry"),
+        "keyring": _version(pipx_keyring, "keyring"),
+    })
+    return installers

@@ -1,0 +1,339 @@
+"""A loopback stand-in for one Artifact Registry Python repository, as strict as the real one.
+
+- `GET /PROJECT/REPO/simple/` and `/simple/NAME/`: the PEP 503 index, or PEP 691 JSON when the
+  client's Accept header asks for it; `GET /PROJECT/REPO/files/NAME/FILE`: the files.
+- `POST /PROJECT/REPO/`: the legacy upload API that twine speaks (multipart form, `:action=file_upload`);
+  an uploaded wheel is served from then on.
+- Every request needs HTTP Basic auth exactly as Artifact Registry takes it: `_json_key_base64` with
+  the exact base64 of a registered key file (so `%3D` for `=` is refused), `_json_key` with the key
+  JSON, `oauth2accesstoken` or `_token` with a live token issued by the FakeGoogle. Anything else
+  gets 401 with a `WWW-Authenticate: Basic` challenge.
+
+It counts logins per username and per identity, remembers every Authorization header it refused,
+and can hold a download until the token it carries has died, to stage a token expiring mid-run.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from hashlib import sha256
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from .google import FakeGoogle
+from .keys import ServiceAccountKey
+from .wheels import DistFile, normalize
+
+TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
+PEP691_JSON = "application/vnd.pypi.simple.v1+json"
+HOLD_LIMIT_SECONDS = 30.0
+# A held request is let go this long after its token died here: the client minted its view of the
+# expiry a few milliseconds after the token endpoint did, and must agree that the token is dead.
+HOLD_MARGIN_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Login:
+    """A request the registry let in: the username it came with and whose credential it was."""
+
+    username: str
+    identity: str
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    """(username, password) from an `Authorization: Basic ...` header; None if it is not one."""
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[len("Basic "):].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    username, colon, password = decoded.partition(":")
+    return (username, password) if colon else None
+
+
+class FakeRegistry:
+    """The server and its state. Use as a context manager or call start()/stop()."""
+
+    def __init__(self, google: FakeGoogle, *, project: str = "acme-prod", repository: str = "team-repo",
+                 files: Iterable[DistFile] = (), min_token_life: float = 0.0, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.google = google
+        self.prefix = f"/{project}/{repository}"
+        self.min_token_life = min_token_life
+        """Tokens with this many seconds of life or fewer are refused as expired."""
+        self.files: dict[str, DistFile] = {f.filename: f for f in files}
+        self.json_keys: dict[str, ServiceAccountKey] = {}
+        self.logins: Counter[str] = Counter()
+        self.identities: Counter[str] = Counter()
+        self.accepted_tokens: set[str] = set()
+        self.refused: list[str] = []  # every Authorization header presented and refused
+        self.anonymous = 0  # requests without credentials (an installer's first try)
+        self.uploads: list[tuple[str, str]] = []  # (filename, identity)
+        self.formats: Counter[str] = Counter()  # "json" / "html" index pages served
+        self.log: list[str] = []  # "GET path -> status username", never a credential
+        self._holds: set[str] = set()
+        self._lock = threading.Lock()
+        self._server = _Server((host, port), _Handler)
+        self._server.registry = self
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> FakeRegistry:
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeRegistry:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- configuration -------------------------------------------------------------------
+    def add_json_key(self, key: ServiceAccountKey) -> None:
+        """Accept this key's exact base64 for `_json_key_base64` and its JSON for `_json_key`."""
+        self.json_keys[key.email] = key
+
+    def hold_until_token_expires(self, filename: str) -> None:
+        """Hold the first request for `filename` until the token it carries has expired (plus
+        HOLD_MARGIN_SECONDS, at most HOLD_LIMIT_SECONDS), as if the download had queued behind a
+        long build: the token then dies between two requests of one install."""
+        self._holds.add(filename)
+
+    # -- checks --------------------------------------------------------------------------
+    def authenticate(self, header: str | None) -> Login | None:
+        """Who `header` authenticates, exactly as Artifact Registry checks it; None if nobody."""
+        credentials = basic_credentials(header)
+        if credentials is None:
+            return None
+        username, password = credentials
+        if username in TOKEN_USERNAMES:
+            issued = self.google.tokens.get(password)
+            if issued is None or issued.expiry - time.time() <= self.min_token_life:
+                return None
+            return Login(username, issued.identity)
+        for key in self.json_keys.values():
+            if username == "_json_key_base64" and password == key.base64:
+                return Login(username, key.email)
+            if username == "_json_key" and _same_json(password, key.info):
+                return Login(username, key.email)
+        return None
+
+    def refused_credentials(self) -> list[tuple[str, str]]:
+        """The (username, password) pairs of every refused Basic header."""
+        return [c for c in map(basic_credentials, self.refused) if c is not None]
+
+    def _record(self, line: str, login: Login | None = None, token: str | None = None) -> None:
+        with self._lock:
+            self.log.append(line)
+            if login is not None:
+                self.logins[login.username] += 1
+                self.identities[login.identity] += 1
+                if token is not None:
+                    self.accepted_tokens.add(token)
+
+    def _refuse(self, header: str | None) -> None:
+        with self._lock:
+            if header is None:
+                self.anonymous += 1
+            else:
+                self.refused.append(header)
+
+    def _hold(self, filename: str, header: str | None) -> None:
+        with self._lock:
+            if filename not in self._holds:
+                return
+            self._holds.discard(filename)
+        credentials = basic_credentials(header)
+        issued = self.google.tokens.get(credentials[1]) if credentials else None
+        if issued is None:
+            return
+        deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+        while issued.expiry - time.time() > self.min_token_life - HOLD_MARGIN_SECONDS \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def _same_json(text: str, expected: dict[str, Any]) -> bool:
+    try:
+        return bool(json.loads(text) == expected)
+    except ValueError:
+        return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    registry: FakeRegistry
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        pass
+
+    @property
+    def registry(self) -> FakeRegistry:
+        return self.server.registry
+
+    def do_GET(self) -> None:
+        self._serve(with_body=True)
+
+    def do_HEAD(self) -> None:
+        self._serve(with_body=False)
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        login = self._login()
+        if login is None:
+            return
+        path = urlsplit(self.path).path
+        if path.rstrip("/") != self.registry.prefix:
+            self._send(404, b"not found", login=login)
+            return
+        status, message = self._upload(body, login)
+        self._send(status, message.encode(), login=login)
+
+    # -- the parts -----------------------------------------------------------------------
+    def _login(self) -> Login | None:
+        """The request's login, or None after answering 401."""
+        header = self.headers.get("Authorization")
+        login = self.registry.authenticate(header)
+        if login is None:
+            self.registry._refuse(header)
+            presented = basic_credentials(header)
+            who = f"refused {presented[0][:40]}" if presented else "anonymous" if header is None else "refused"
+            self._send(401, b"Unauthorized", {"WWW-Authenticate": 'Basic realm="Artifact Registry"'}, who=who)
+        return login
+
+    def _serve(self, *, with_body: bool) -> None:
+        path = urlsplit(self.path).path
+        prefix = self.registry.prefix
+        if path.startswith(f"{prefix}/files/"):
+            self.registry._hold(path.rsplit("/", 1)[-1], self.headers.get("Authorization"))
+        login = self._login()
+        if login is None:
+            return
+        rest = path[len(prefix):] if path.startswith(prefix + "/") else None
+        if rest == "/simple/":
+            self._index(None, login, with_body)
+        elif rest is not None and rest.startswith("/simple/") and rest.endswith("/"):
+            self._index(rest[len("/simple/"):-1], login, with_body)
+        elif rest is not None and rest.startswith("/files/"):
+            dist = self.registry.files.get(rest.rsplit("/", 1)[-1])
+            if dist is None:
+                self._send(404, b"not found", login=login)
+            else:
+                self._send(200, dist.content, {"Content-Type": "application/octet-stream"}, login=login,
+                           with_body=with_body)
+        else:
+            self._send(404, b"not found", login=login)
+
+    def _index(self, project: str | None, login: Login, with_body: bool) -> None:
+        files = sorted(self.registry.files.values(), key=lambda f: f.filename)
+        wants_json = PEP691_JSON in self.headers.get("Accept", "")
+        if project is None:
+            names = sorted({f.project for f in files})
+            data: Any = {"meta": {"api-version": "1.0"}, "projects": [{"name": n} for n in names]}
+            links = [(f"{n}/", n) for n in names]
+        else:
+            name = normalize(project)
+            files = [f for f in files if f.project == name]
+            if not files:
+                self._send(404, b"not found", login=login)
+                return
+            urls = [f"{self.registry.prefix}/files/{name}/{f.filename}#sha256={f.sha256}" for f in files]
+            data = {"meta": {"api-version": "1.0"}, "name": name,
+                    "files": [{"filename": f.filename, "url": url.split("#")[0], "hashes": {"sha256": f.sha256}}
+                              for f, url in zip(files, urls)]}
+            links = [(url, f.filename) for f, url in zip(files, urls)]
+        with self.registry._lock:
+            self.registry.formats["json" if wants_json else "html"] += 1
+        if wants_json:
+            body = json.dumps(data).encode()
+            content_type = PEP691_JSON
+        else:
+            anchors = "".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a><br/>\n' for href, text in links)
+            body = ("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
+                    f"</head><body>\n{anchors}</body></html>\n").encode()
+            content_type = "text/html; charset=utf-8"
+        self._send(200, body, {"Content-Type": content_type}, login=login, with_body=with_body)
+
+    def _upload(self, body: bytes, login: Login) -> tuple[int, str]:
+        form = _multipart_form(self.headers.get("Content-Type", ""), body)
+        action = form.get(":action")
+        content = form.get("content")
+        if action is None or action[1] != b"file_upload" or content is None or not content[0]:
+            return 400, "expected a file_upload with content"
+        filename, data = content
+        digest = form.get("sha256_digest")
+        if digest is not None and digest[1].decode() != sha256(data).hexdigest():
+            return 400, "sha256_digest does not match the content"
+        if filename in self.registry.files:
+            return 409, "file already exists"
+        dist = DistFile(filename, data)
+        try:
+            _ = dist.project
+        except ValueError:
+            return 400, "only wheels are accepted here"
+        with self.registry._lock:
+            self.registry.files[filename] = dist
+            self.registry.uploads.append((filename, login.identity))
+        return 200, "OK"
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
+              login: Login | None = None, who: str = "", with_body: bool = True) -> None:
+        token = None
+        if login is not None:
+            who = f"{login.username} ({login.identity})"
+            if login.username in TOKEN_USERNAMES:
+                token = cast("tuple[str, str]", basic_credentials(self.headers.get("Authorization")))[1]
+        self.registry._record(f"{self.command} {urlsplit(self.path).path} -> {status} {who}", login, token)
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+
+def _multipart_form(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:
+    """name -> (filename or "", bytes) for a multipart/form-data body."""
+    if not content_type.startswith("multipart/form-data"):
+        return {}
+    message = BytesParser(policy=policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    form: dict[str, tuple[str, bytes]] = {}
+    if not isinstance(message, EmailMessage):
+        return form
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if isinstance(name, str) and isinstance(payload, bytes):
+            form[name] = (part.get_filename() or "", payload)
+    return form

@@ -1,0 +1,163 @@
+"""The loopback Artifact Registry is as strict as the real one, or the e2e tests prove nothing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
+from hashlib import sha256
+from urllib.parse import quote
+
+import pytest
+
+from tests.loopback.google import FakeGoogle
+from tests.loopback.keys import ServiceAccountKey, UserCredentials
+from tests.loopback.registry import PEP691_JSON, FakeRegistry
+from tests.loopback.wheels import build_wheel, private_packages
+
+INDEX = "/acme-prod/team-repo/simple/"
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+@pytest.fixture
+def registry(sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> Iterator[FakeRegistry]:
+    with FakeGoogle() as google, FakeRegistry(google, files=private_packages(), min_token_life=300) as running:
+        running.add_json_key(sa_key_material[0])
+        yield running
+
+
+def _basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+def _get(registry: FakeRegistry, path: str, authorization: str | None = None,
+         accept: str = "text/html") -> tuple[int, dict[str, str], bytes]:
+    host, port = registry.address
+    request = urllib.request.Request(f"http://{host}:{port}{path}", headers={"Accept": accept})
+    if authorization is not None:
+        request.add_header("Authorization", authorization)
+    try:
+        with DIRECT.open(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_no_credentials_get_401_with_a_basic_challenge(registry: FakeRegistry) -> None:
+    status, headers, _ = _get(registry, INDEX)
+    assert status == 401
+    assert headers["WWW-Authenticate"].startswith("Basic realm=")
+    assert registry.anonymous == 1
+    assert not registry.logins
+
+
+def test_the_exact_json_key_base64_is_let_in(registry: FakeRegistry,
+                                             sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
+    key = sa_key_material[0]
+    assert key.base64.endswith("=")
+    status, _, body = _get(registry, INDEX, _basic("_json_key_base64", key.base64))
+    assert status == 200
+    assert b"acme-private" in body
+    assert registry.logins == {"_json_key_base64": 1}
+    assert registry.identities == {key.email: 1}
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda s: s.replace("=", "%3D"),
+    lambda s: quote(s, safe=""),
+    lambda s: s.rstrip("="),
+    lambda s: "\n".join(s[i:i + 76] for i in range(0, len(s), 76)),  # `base64` wraps at 76 columns
+], ids=["percent-encoded-padding", "percent-encoded", "unpadded", "line-wrapped"])
+def test_any_other_form_of_the_secret_is_refused_and_recorded(
+    registry: FakeRegistry, sa_key_material: tuple[ServiceAccountKey, UserCredentials], mangle: Callable[[str], str]
+) -> None:
+    key = sa_key_material[0]
+    mangled = mangle(key.base64)
+    assert mangled != key.base64
+    status, _, _ = _get(registry, INDEX, _basic("_json_key_base64", mangled))
+    assert status == 401
+    assert registry.refused_credentials() == [("_json_key_base64", mangled)]
+
+
+def test_the_key_json_is_let_in_as_json_key(registry: FakeRegistry,
+                                            sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
+    key = sa_key_material[0]
+    assert _get(registry, INDEX, _basic("_json_key", key.key_json.decode()))[0] == 200
+    assert _get(registry, INDEX, _basic("_json_key", key.base64))[0] == 401
+
+
+@pytest.mark.parametrize("username", ["oauth2accesstoken", "_token"])
+def test_a_live_token_is_let_in_under_either_token_username(registry: FakeRegistry, username: str) -> None:
+    token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=3600)
+    assert _get(registry, INDEX, _basic(username, token.value))[0] == 200
+    assert registry.identities == {"builder@acme-prod.iam.gserviceaccount.com": 1}
+    assert registry.accepted_tokens == {token.value}
+
+
+@pytest.mark.parametrize(("username", "lifetime"), [
+    ("oauth2accesstoken", 300),  # no more life than min_token_life: expired here
+    ("oauth2accesstoken", -10),
+    ("_json_key_base64", 3600),  # a token is not a json key
+    ("someone", 3600),
+])
+def test_expired_and_misfiled_tokens_are_refused(registry: FakeRegistry, username: str, lifetime: int) -> None:
+    token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=lifetime)
+    assert _get(registry, INDEX, _basic(username, token.value))[0] == 401
+    assert _get(registry, INDEX, _basic("oauth2accesstoken", "ya29.never-issued"))[0] == 401
+    assert len(registry.refused) == 2
+
+
+def test_files_need_credentials_too(registry: FakeRegistry) -> None:
+    wheel = private_packages()[0]
+    path = f"/acme-prod/team-repo/files/{wheel.project}/{wheel.filename}"
+    assert _get(registry, path)[0] == 401
+    token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=3600)
+    status, _, body = _get(registry, path, _basic("oauth2accesstoken", token.value))
+    assert (status, body) == (200, wheel.content)
+
+
+def test_the_index_speaks_pep_691_json_when_asked(registry: FakeRegistry) -> None:
+    token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=3600)
+    status, headers, body = _get(registry, INDEX + "Acme_Private/", _basic("_token", token.value), accept=PEP691_JSON)
+    assert status == 200
+    assert headers["Content-Type"] == PEP691_JSON
+    page = json.loads(body)
+    [file] = page["files"]
+    assert page["name"] == "acme-private"
+    assert file["hashes"]["sha256"] == private_packages()[0].sha256
+
+
+def test_an_upload_is_checked_and_then_served(registry: FakeRegistry,
+                                              sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
+    key = sa_key_material[0]
+    wheel = build_wheel("acme-new", "2.0", {"acme_new.py": "X = 2\n"})
+    boundary = uuid.uuid4().hex
+
+    def form(digest: str) -> bytes:
+        fields = [(":action", None, b"file_upload"), ("name", None, b"acme-new"),
+                  ("sha256_digest", None, digest.encode()), ("content", wheel.filename, wheel.content)]
+        parts = []
+        for name, filename, value in fields:
+            disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+            parts.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n")
+        return b"".join(parts) + f"--{boundary}--\r\n".encode()
+
+    def upload(body: bytes) -> int:
+        host, port = registry.address
+        request = urllib.request.Request(f"http://{host}:{port}/acme-prod/team-repo/", data=body, headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Authorization": _basic("_json_key_base64", key.base64)})
+        try:
+            with DIRECT.open(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    assert upload(form("0" * 64)) == 400
+    assert upload(form(sha256(wheel.content).hexdigest())) == 200
+    assert upload(form(sha256(wheel.content).hexdigest())) == 409
+    assert registry.uploads == [(wheel.filename, key.email)]
+    assert registry.files[wheel.filename].content == wheel.content
