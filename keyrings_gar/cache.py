@@ -22,10 +22,11 @@ from .tokens import AccessToken
 
 log = logging.getLogger("keyrings_gar")
 
-# A token is handed out only while this much of its life is left, so that an install that
-# caches it (pip does, for the whole run) does not carry it past its expiry. It is also above
-# google-auth's own refresh threshold (3 min 45 s).
-MIN_REMAINING_SECONDS = 300.0
+# A token is handed out only while this much of its life is left, so that an install never
+# carries it past its expiry: uv and poetry keep the first answer for their whole run and never
+# ask again (pip re-asks after a 401). 15 minutes covers long builds at the cost of one more
+# grant per hour; it is well above google-auth's own refresh threshold (3 min 45 s).
+MIN_REMAINING_SECONDS = 900.0
 _FORMAT_VERSION = 1
 
 _memory: dict[str, AccessToken] = {}

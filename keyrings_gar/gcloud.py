@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     import subprocess
 
 # gcloud refreshes its own token when less than this is left, so that ours has the life our
-# cache requires (MIN_REMAINING_SECONDS) for a good while after we receive it.
-MIN_EXPIRY = "10m"
+# cache requires (cache.MIN_REMAINING_SECONDS, 15 min) for a good while after we receive it.
+MIN_EXPIRY = "25m"
 _NOT_LOGGED_IN_FIX = "run `gcloud auth login` (or `gcloud auth application-default login`)"
 
 

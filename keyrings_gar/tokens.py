@@ -207,6 +207,7 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
     if source.kind == GCLOUD and source.gcloud is not None:
         # gcloud is its own OAuth client: no google-auth (nor its import) needed.
         return AccessToken(*gcloud_access_token(source.gcloud, timeout))
+    _import_google_auth()
     import google.auth.exceptions
 
     with _quiet_google_auth:
@@ -233,6 +234,18 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
                 f"({type(exc).__name__}); try again later"
             ) from None
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+
+
+def _import_google_auth() -> None:
+    """Import google-auth's packages once, quietly.
+
+    On Python 3.9 they warn at import that it is past its end of life: in the middle of
+    someone's `pip install` that is noise on every cold lookup, about a choice made elsewhere.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import google.auth
+        import google.oauth2  # noqa: F401 - imported for its side effect of warning, here silenced
 
 
 def _expiry_seconds(expiry: datetime | None) -> float:

@@ -81,8 +81,13 @@ def test_token_is_shared_by_host_not_by_repository(sa_env: Identities) -> None:
     assert len(sa_env.google.grants) == 1
 
 
-@pytest.mark.parametrize(("remaining", "reused"), [(3000, True), (301, True), (299, False), (60, False), (-10, False)])
-def test_a_token_is_served_only_while_five_minutes_of_life_remain(
+MARGIN = cache.MIN_REMAINING_SECONDS
+
+
+@pytest.mark.parametrize(("remaining", "reused"), [
+    (3000, True), (MARGIN + 1, True), (MARGIN - 1, False), (300, False), (60, False), (-10, False),
+])
+def test_a_token_is_served_only_while_its_safety_margin_remains(
     sa_env: Identities, cache_dir: Path, remaining: float, reused: bool
 ) -> None:
     first = _token()
@@ -96,7 +101,7 @@ def test_a_token_is_served_only_while_five_minutes_of_life_remain(
 
 
 def test_short_lived_tokens_are_handed_out_fresh_each_time(sa_env: Identities) -> None:
-    sa_env.google.token_lifetime = 120  # below the margin: never worth caching
+    sa_env.google.token_lifetime = 240  # below the margin: never worth caching
     first = _token()
     _new_process()
     second = _token()
@@ -272,3 +277,10 @@ def test_cache_entries_and_clear(sa_env: Identities, cache_dir: Path) -> None:
     assert store.clear() == 1
     assert store.entries() == []
     assert _token() != token
+
+
+def test_the_margin_is_at_least_five_minutes_and_above_google_auth_s_refresh_threshold() -> None:
+    from google.auth import _helpers
+
+    assert cache.MIN_REMAINING_SECONDS >= 300
+    assert _helpers.REFRESH_THRESHOLD.total_seconds() < cache.MIN_REMAINING_SECONDS

@@ -16,7 +16,7 @@ from tests.conftest import AR_URL, Identities
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.keys import make_user_credentials
 
-CONFIG_HELPER = ["config", "config-helper", "--format=json", "--min-expiry=10m", "--quiet", "--verbosity=error"]
+CONFIG_HELPER = ["config", "config-helper", "--format=json", "--min-expiry=25m", "--quiet", "--verbosity=error"]
 
 
 @pytest.fixture

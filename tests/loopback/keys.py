@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -17,9 +17,9 @@ class ServiceAccountKey:
     """A service-account key file as Google issues it, with its public half for verification."""
 
     email: str
-    key_id: str
-    key_json: bytes
-    public_key: rsa.RSAPublicKey
+    key_id: str = field(repr=False)
+    key_json: bytes = field(repr=False)  # a failing test's report must not print the key
+    public_key: rsa.RSAPublicKey = field(repr=False)
 
     @property
     def info(self) -> dict[str, Any]:
@@ -68,9 +68,9 @@ class UserCredentials:
     """What `gcloud auth application-default login` writes (type authorized_user)."""
 
     client_id: str
-    client_secret: str
-    refresh_token: str
-    account: str
+    client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    account: str = ""
 
     def adc_json(self, token_uri: str) -> str:
         """The ADC file, with `token_uri` pointing refresh grants at the loopback endpoint."""
