@@ -8,6 +8,7 @@ loaded, how often a check runs), never timings.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from keyrings_gar import backend
 from tests.conftest import AR_URL, Identities
 
 # Never loaded by a lookup we answer from the cache, nor by one for another host: google-auth
@@ -83,3 +85,35 @@ def test_warm_lookup_answers_from_the_cache_without_importing_google_auth(
     assert _loaded(NEVER_LOADED, after) == []
     assert _loaded(NOT_LOADED_BY_THE_LOOKUP, after - with_plugins) == []
 
+
+def test_viability_is_checked_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    # keyring's chainer reads every backend's priority on every lookup; looking for google-auth
+    # on sys.path each time would be repeated work in pip's import provider.
+    calls: list[str] = []
+    real_find_spec = importlib.util.find_spec
+
+    def counting_find_spec(name: str, package: str | None = None) -> object:
+        calls.append(name)
+        return real_find_spec(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", counting_find_spec)
+    backend.google_auth_installed.cache_clear()
+    try:
+        priorities = {backend.GarKeyring.priority for _ in range(5)}
+        assert priorities == {9.5}
+        assert calls == ["google.auth"]
+    finally:
+        backend.google_auth_installed.cache_clear()
+
+
+def test_not_viable_without_google_auth(monkeypatch: pytest.MonkeyPatch) -> None:
+    def google_auth_missing(name: str, package: str | None = None) -> object:
+        return None if name.startswith("google") else real_find_spec(name, package)
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", google_auth_missing)
+    backend.google_auth_installed.cache_clear()
+    try:
+        assert not backend.GarKeyring.viable
+    finally:
+        backend.google_auth_installed.cache_clear()
