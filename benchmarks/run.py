@@ -49,11 +49,11 @@ CONCURRENT, LATER = 8, 5
 FIRST_LOOKUP = """
 import json, sys, time, keyring
 keyring.get_keyring()
-started = time.perf_counter()
+started, cpu_started = time.perf_counter(), time.process_time()
 token = keyring.get_password(sys.argv[1], sys.argv[2])
-elapsed = time.perf_counter() - started
+elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
 print(token or "")
-print(json.dumps({"seconds": elapsed}))
+print(json.dumps({"seconds": elapsed, "cpu": cpu}))
 """
 
 # Repeated lookups in one process, as pip's import provider makes them.
@@ -202,9 +202,9 @@ class Bench:
                        self.env(venv, scenario), self.expect_token(quiet=name == GAR), self.home(venv, scenario),
                        fresh_cache)
 
-    def measured_inside(self, command: Command, key: str) -> Any:
+    def measured_inside(self, command: Command) -> Any:
         """What an in-process script reported on its last line."""
-        return json.loads(command.run()[1].stdout.splitlines()[-1])[key]
+        return json.loads(command.run().result.stdout.splitlines()[-1])
 
     @contextlib.contextmanager
     def grants(self) -> Iterator[list[int]]:
@@ -237,7 +237,14 @@ def _ms(summary: Summary) -> str:
 
 
 def _pair_detail(result: Paired) -> str:
-    return f"{result.a.label} {_ms(result.a_summary)} vs {result.b.label} {_ms(result.b_summary)}"
+    cpu = result.cpu_ratios
+    return (f"{result.a.label} {_ms(result.a_summary)} vs {result.b.label} {_ms(result.b_summary)}"
+            + (f"; CPU-time ratio {cpu.median:.3f}" if cpu is not None else ""))
+
+
+def _cpu(result: Paired) -> str:
+    cpu = result.cpu_ratios
+    return "n/a" if cpu is None else f"{cpu.median:.3f} [{cpu.low:.3f}, {cpu.high:.3f}]"
 
 
 def _compare(report: Report, plan: Plan, key: str, a: Command, b: Command) -> Paired:
@@ -269,8 +276,8 @@ def measure_offline(bench: Bench, plan: Plan, report: Report) -> None:
 
     with bench.grants() as counted:
         per_call = Summary(bench.measured_inside(
-            bench.in_process(GAR, "warm", REPEATED_LOOKUPS, "200", str(max(3, plan.runs // 2))), "per_call"))
-        first = Summary([bench.measured_inside(bench.in_process(GAR, "warm", FIRST_LOOKUP), "seconds")
+            bench.in_process(GAR, "warm", REPEATED_LOOKUPS, "200", str(max(3, plan.runs // 2))))["per_call"])
+        first = Summary([bench.measured_inside(bench.in_process(GAR, "warm", FIRST_LOOKUP))["seconds"]
                          for _ in range(plan.runs)])
     require(counted[0] == 0, "a warm in-process lookup made a token grant")
     report.figures.append(Figure(
@@ -302,16 +309,19 @@ def measure_minting(bench: Bench, plan: Plan, report: Report, latency_ms: float)
     report.figures.append(Figure(f"cold AR `keyring get` (both mint), keyrings.gar / official plugin, {tag}",
                                  cold.ratios.median, "x", detail=_pair_detail(cold)))
     latency = latency_ms / 1000
-    ours = Summary([bench.measured_inside(bench.in_process(GAR, f"cold-{latency_ms:g}", FIRST_LOOKUP,
-                                                           fresh_cache=True), "seconds") - latency
-                    for _ in range(plan.runs)])
-    theirs = Summary([bench.measured_inside(bench.in_process(OFFICIAL, f"cold-{latency_ms:g}", FIRST_LOOKUP),
-                                            "seconds") - latency for _ in range(plan.runs)])
+    ours = [bench.measured_inside(bench.in_process(GAR, f"cold-{latency_ms:g}", FIRST_LOOKUP, fresh_cache=True))
+            for _ in range(plan.runs)]
+    theirs = [bench.measured_inside(bench.in_process(OFFICIAL, f"cold-{latency_ms:g}", FIRST_LOOKUP))
+              for _ in range(plan.runs)]
+    ours_wall = Summary([run["seconds"] - latency for run in ours])
     whole = Summary([t - latency for t in cold.a_times])
     report.figures.append(Figure(
-        f"cold lookup minus the endpoint's latency, {tag} (in-process `get_password`)", ours.median * 1000, "ms",
-        150.0, detail=f"keyrings.gar {_ms(ours)}, official plugin {_ms(theirs)} (in-process, minus latency); "
-                      f"whole cold `keyring get` process minus latency: keyrings.gar {_ms(whole)}"))
+        f"cold lookup minus the endpoint's latency, {tag} (in-process `get_password`)", ours_wall.median * 1000, "ms",
+        150.0, detail=(
+            f"keyrings.gar {_ms(ours_wall)} (CPU {_ms(Summary([run['cpu'] for run in ours]))}), official plugin "
+            f"{_ms(Summary([run['seconds'] - latency for run in theirs]))} (CPU "
+            f"{_ms(Summary([run['cpu'] for run in theirs]))}; its google-auth imports happen before, when keyring "
+            f"loads it); whole cold `keyring get` process minus latency: keyrings.gar {_ms(whole)}")))
 
     for name, label, target in ((GAR, "keyrings.gar", 1.0), (OFFICIAL, "official plugin", None)):
         grants = bench.stampede(name, f"stampede-{latency_ms:g}")
@@ -412,11 +422,11 @@ def render(report: Report, plan: Plan) -> str:
     lines += ["", "## Paired runs", "",
               (f"{plan.pairs} pairs each, A and B alternating, after {plan.warmup} warm-up round(s); "
                "ratio = A/B pair by pair; [min, max]."),
-              "", "| A / B | median ratio | A median | B median |", "|---|---|---|---|"]
+              "", "| A / B | median ratio | A median | B median | CPU-time ratio |", "|---|---|---|---|---|"]
     for result in report.comparisons.values():
         ratios = result.ratios
         lines.append(f"| {result.a.label} / {result.b.label} | {ratios.median:.3f} [{ratios.low:.3f}, "
-                     f"{ratios.high:.3f}] | {_ms(result.a_summary)} | {_ms(result.b_summary)} |")
+                     f"{ratios.high:.3f}] | {_ms(result.a_summary)} | {_ms(result.b_summary)} | {_cpu(result)} |")
     lines += ["", "## Details", ""]
     lines += [f"- {f.name}: {f.detail}" for f in report.figures if f.detail]
     lines += ["", f"## Import cost (`python -X importtime`, medians of {plan.runs} runs)", "",
