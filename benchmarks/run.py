@@ -81,6 +81,10 @@ class Figure:
     target: float | None = None
     floor: float | None = None
     detail: str = ""
+    medians: str = ""
+    """For a paired figure: A's and B's own median wall-clock times."""
+    cpu: str = ""
+    """The same figure in CPU time, which waiting for a busy core does not inflate."""
 
     @property
     def status(self) -> str:
@@ -247,6 +251,14 @@ def _cpu(result: Paired) -> str:
     return "n/a" if cpu is None else f"{cpu.median:.3f} [{cpu.low:.3f}, {cpu.high:.3f}]"
 
 
+def ratio_figure(name: str, result: Paired, target: float | None = None, floor: float | None = None,
+                 note: str = "") -> Figure:
+    cpu = result.cpu_ratios
+    return Figure(name, result.ratios.median, "x", target, floor, _pair_detail(result) + note,
+                  medians=f"{result.a_summary.median * 1000:.0f} / {result.b_summary.median * 1000:.0f} ms",
+                  cpu="" if cpu is None else f"{cpu.median:.3f}")
+
+
 def _compare(report: Report, plan: Plan, key: str, a: Command, b: Command) -> Paired:
     print(f"benchmark: {key}: {a.label} vs {b.label}, {plan.pairs} pairs", flush=True)
     report.comparisons[key] = result = paired(a, b, plan.pairs, plan.warmup)
@@ -260,8 +272,7 @@ def measure_offline(bench: Bench, plan: Plan, report: Report) -> None:
                         bench.keyring_get(BARE, "warm", AR_URL))
     # The first warm-up run minted the one token; every other run was answered from the cache.
     require(counted[0] == 1, f"keyrings.gar made {counted[0]} grants in its warm runs, not 1")
-    report.figures.append(Figure("warm AR `keyring get`, keyrings.gar / bare keyring", warm.ratios.median, "x",
-                                 1.05, 1.15, _pair_detail(warm)))
+    report.figures.append(ratio_figure("warm AR `keyring get`, keyrings.gar / bare keyring", warm, 1.05, 1.15))
     with bench.grants() as counted:
         other = _compare(report, plan, "other_host_vs_bare", bench.keyring_get(GAR, "other", OTHER_URL),
                          bench.keyring_get(BARE, "other", OTHER_URL))
@@ -269,10 +280,10 @@ def measure_offline(bench: Bench, plan: Plan, report: Report) -> None:
                             bench.keyring_get(OFFICIAL, "other", OTHER_URL),
                             bench.keyring_get(BARE, "other", OTHER_URL))
     require(counted[0] == 0, "a lookup for another host made a token grant")
-    report.figures.append(Figure("non-AR `keyring get` with keyrings.gar installed / bare keyring",
-                                 other.ratios.median, "x", 1.02, 1.05, _pair_detail(other)))
-    report.figures.append(Figure("non-AR `keyring get` with the official plugin installed / bare keyring",
-                                 official.ratios.median, "x", detail=_pair_detail(official)))
+    report.figures.append(ratio_figure("non-AR `keyring get` with keyrings.gar installed / bare keyring", other,
+                                       1.02, 1.05))
+    report.figures.append(ratio_figure("non-AR `keyring get` with the official plugin installed / bare keyring",
+                                       official))
 
     with bench.grants() as counted:
         per_call = Summary(bench.measured_inside(
@@ -295,30 +306,30 @@ def measure_minting(bench: Bench, plan: Plan, report: Report, latency_ms: float)
     tag = f"{latency_ms:g} ms"
     with bench.grants() as counted:
         warm = _compare(report, plan, f"warm_ar_vs_official_{latency_ms:g}ms", bench.keyring_get(GAR, "warm", AR_URL),
-                        bench.keyring_get(OFFICIAL, f"warm-{latency_ms:g}", AR_URL))
+                        bench.keyring_get(OFFICIAL, f"ar-{latency_ms:g}ms", AR_URL))
     # Proof that the official plugin's lookups really went to the loopback endpoint, one grant each.
     runs = plan.warmup + plan.pairs
     require(counted[0] == runs, f"{counted[0]} grants for {runs} official lookups")
-    report.figures.append(Figure(f"warm AR `keyring get`, keyrings.gar / official plugin, {tag}",
-                                 warm.ratios.median, "x", 0.5, 0.5,
-                                 _pair_detail(warm) + f"; the official plugin made {counted[0]} grants"))
+    report.figures.append(ratio_figure(f"warm AR `keyring get`, keyrings.gar / official plugin, {tag}", warm,
+                                       0.5, 0.5, f"; the official plugin made {counted[0]} grants"))
 
     cold = _compare(report, plan, f"cold_ar_vs_official_{latency_ms:g}ms",
                     bench.keyring_get(GAR, f"cold-{latency_ms:g}", AR_URL, fresh_cache=True),
                     bench.keyring_get(OFFICIAL, f"cold-{latency_ms:g}", AR_URL))
-    report.figures.append(Figure(f"cold AR `keyring get` (both mint), keyrings.gar / official plugin, {tag}",
-                                 cold.ratios.median, "x", detail=_pair_detail(cold)))
+    report.figures.append(ratio_figure(f"cold AR `keyring get` (both mint), keyrings.gar / official plugin, {tag}",
+                                       cold))
     latency = latency_ms / 1000
     ours = [bench.measured_inside(bench.in_process(GAR, f"cold-{latency_ms:g}", FIRST_LOOKUP, fresh_cache=True))
             for _ in range(plan.runs)]
     theirs = [bench.measured_inside(bench.in_process(OFFICIAL, f"cold-{latency_ms:g}", FIRST_LOOKUP))
               for _ in range(plan.runs)]
     ours_wall = Summary([run["seconds"] - latency for run in ours])
+    ours_cpu = Summary([run["cpu"] for run in ours])
     whole = Summary([t - latency for t in cold.a_times])
     report.figures.append(Figure(
         f"cold lookup minus the endpoint's latency, {tag} (in-process `get_password`)", ours_wall.median * 1000, "ms",
-        150.0, detail=(
-            f"keyrings.gar {_ms(ours_wall)} (CPU {_ms(Summary([run['cpu'] for run in ours]))}), official plugin "
+        150.0, cpu=f"{ours_cpu.median * 1000:.0f} ms", detail=(
+            f"keyrings.gar {_ms(ours_wall)} (CPU {_ms(ours_cpu)}), official plugin "
             f"{_ms(Summary([run['seconds'] - latency for run in theirs]))} (CPU "
             f"{_ms(Summary([run['cpu'] for run in theirs]))}; its google-auth imports happen before, when keyring "
             f"loads it); whole cold `keyring get` process minus latency: keyrings.gar {_ms(whole)}")))
@@ -417,8 +428,11 @@ def machine_info(venvs: dict[str, Venv]) -> dict[str, Any]:
 
 
 def render(report: Report, plan: Plan) -> str:
-    lines = ["", "## Figures", "", "| figure | result | target | status |", "|---|---|---|---|"]
-    lines += [f"| {f.name} | {f.formatted()} | {f.goal()} | {f.status} |" for f in report.figures]
+    lines = ["", "## Figures", "",
+             "Ratios are medians of per-pair ratios of wall-clock time; A / B are each side's median.", "",
+             "| figure | result | A / B | CPU time | target | status |", "|---|---|---|---|---|---|"]
+    lines += [f"| {f.name} | {f.formatted()} | {f.medians} | {f.cpu} | {f.goal()} | {f.status} |"
+              for f in report.figures]
     lines += ["", "## Paired runs", "",
               (f"{plan.pairs} pairs each, A and B alternating, after {plan.warmup} warm-up round(s); "
                "ratio = A/B pair by pair; [min, max]."),
@@ -472,7 +486,8 @@ def write_json(report: Report, plan: Plan, argv: list[str]) -> None:
         "pairs": plan.pairs, "warmup": plan.warmup, "runs": plan.runs, "latencies_ms": plan.latencies_ms,
         "machine": report.machine,
         "figures": [{"name": f.name, "value": f.value, "unit": f.unit, "target": f.target, "floor": f.floor,
-                     "status": f.status, "detail": f.detail} for f in report.figures],
+                     "status": f.status, "medians": f.medians, "cpu": f.cpu, "detail": f.detail}
+                    for f in report.figures],
         "paired": {key: result.as_dict() for key, result in report.comparisons.items()},
         "imports": report.imports,
         **report.extra,
