@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 from typing import TYPE_CHECKING
@@ -27,14 +28,20 @@ JSON_KEY_BASE64_USERNAME = "_json_key_base64"
 JSON_KEY_USERNAME = "_json_key"
 
 
+@functools.cache
+def google_auth_installed() -> bool:
+    """Whether we are viable. find_spec does not import google-auth (start-up time), and the
+    answer is kept: keyring's chainer asks every backend's priority again on every lookup."""
+    return importlib.util.find_spec("google.auth") is not None
+
+
 class GarKeyring(KeyringBackend):
     """Answers only for Artifact Registry Python repositories: a live OAuth access token, or the
     exact `_json_key_base64` secret. Every other service gets None, so the next backend answers."""
 
     @properties.classproperty
     def priority(cls) -> float:  # noqa: N805 - a classproperty, as in keyring's own backends
-        # Viable whenever google-auth is installed; find_spec does not import it (start-up time).
-        if importlib.util.find_spec("google.auth") is None:
+        if not google_auth_installed():
             raise RuntimeError("google-auth is not installed")
         # Above the OS keyrings (5) and Google's own plugin (9), so we answer first for
         # Artifact Registry; below keyring's chainer (10), which must stay the one that is chosen.
