@@ -60,7 +60,7 @@ def hostile_services(draw: st.DrawFn) -> str:
     # IDNA: punycode labels and non-ASCII lookalikes of the real name
     cyrillic_p, ideographic_stop = "\u0440", "\u3002"  # every host has a "p" and a "."
     return draw(st.sampled_from([
-        f"https://xn--{word}-python.pkg.dev{path}", f"https://{host.replace('p', cyrillic_p)}{path}",
+        f"https://xn--{word}-python.pkg.dev{path}", f"https://{host.lower().replace('p', cyrillic_p)}{path}",
         f"https://{host.replace('.', ideographic_stop)}{path}", f"https://{host}\u200b{path}",
         f"https://{host.upper()}\u0130{path}",
     ]))
