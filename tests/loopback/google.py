@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from .keys import ServiceAccountKey, UserCredentials
+from .serving import BackgroundServer
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
@@ -46,8 +47,10 @@ class IssuedToken:
         self.value, self.identity, self.expiry = value, identity, expiry
 
 
-class FakeGoogle:
+class FakeGoogle(BackgroundServer):
     """The server and its state. Use as a context manager or call start()/stop()."""
+
+    _server: _Server
 
     def __init__(self, *, token_lifetime: int = 3600, latency: float = 0.0,
                  metadata_email: str | None = None, host: str = "127.0.0.1", port: int = 0,
@@ -70,7 +73,6 @@ class FakeGoogle:
         if ssl_context is not None:
             self._server.socket = ssl_context.wrap_socket(self._server.socket, server_side=True)
             self.scheme = "https"
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
@@ -88,21 +90,6 @@ class FakeGoogle:
     def metadata_environ(self) -> dict[str, str]:
         """Environment that points google-auth's metadata calls here."""
         return {"GCE_METADATA_HOST": f"127.0.0.1:{self.port}", "GCE_METADATA_IP": f"127.0.0.1:{self.port}"}
-
-    def start(self) -> FakeGoogle:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeGoogle:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- registration and checks ---------------------------------------------------------
     def add_service_account(self, key: ServiceAccountKey) -> None:

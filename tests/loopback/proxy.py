@@ -21,12 +21,16 @@ from typing import Any
 
 import trustme
 
+from .serving import BackgroundServer
+
 IDLE_TIMEOUT_SECONDS = 60.0
 _MAX_HEADER_BYTES = 16384
 
 
-class TlsProxy:
+class TlsProxy(BackgroundServer):
     """The proxy and its CA. Use as a context manager or call start()/stop()."""
+
+    _server: _Server
 
     def __init__(self, routes: Mapping[str, tuple[str, int]], ca: trustme.CA | None = None,
                  host: str = "127.0.0.1", port: int = 0) -> None:
@@ -44,7 +48,6 @@ class TlsProxy:
         self._connections: set[socket.socket] = set()
         self._server = _Server((host, port), _Handler)
         self._server.proxy = self
-        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -55,24 +58,11 @@ class TlsProxy:
         self.ca.cert_pem.write_to_path(str(path))
         return path
 
-    def start(self) -> TlsProxy:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
         with self._lock:
             for connection in self._connections:
                 connection.close()
-
-    def __enter__(self) -> TlsProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _track(self, connection: socket.socket, *, add: bool) -> None:
         with self._lock:

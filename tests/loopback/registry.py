@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 
 from .google import FakeGoogle
 from .keys import ServiceAccountKey
+from .serving import BackgroundServer
 from .wheels import DistFile, normalize
 
 TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
@@ -64,8 +65,10 @@ def basic_credentials(header: str | None) -> tuple[str, str] | None:
     return (username, password) if colon else None
 
 
-class FakeRegistry:
+class FakeRegistry(BackgroundServer):
     """The server and its state. Use as a context manager or call start()/stop()."""
+
+    _server: _Server
 
     def __init__(self, google: FakeGoogle, *, project: str = "acme-prod", repository: str = "team-repo",
                  files: Iterable[DistFile] = (), min_token_life: float = 0.0, host: str = "127.0.0.1",
@@ -88,29 +91,12 @@ class FakeRegistry:
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.registry = self
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
     @property
     def address(self) -> tuple[str, int]:
         host, port = self._server.server_address[:2]
         return str(host), int(port)
-
-    def start(self) -> FakeRegistry:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-    def __enter__(self) -> FakeRegistry:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- configuration -------------------------------------------------------------------
     def add_json_key(self, key: ServiceAccountKey) -> None:
