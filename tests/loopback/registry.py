@@ -28,13 +28,13 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from hashlib import sha256
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from .google import FakeGoogle
 from .keys import ServiceAccountKey
-from .serving import BackgroundServer
+from .serving import BackgroundServer, QuietHandler
 from .wheels import DistFile, normalize
 
 TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
@@ -175,12 +175,8 @@ class _Server(ThreadingHTTPServer):
     registry: FakeRegistry
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
-        pass
 
     @property
     def registry(self) -> FakeRegistry:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import socketserver
 import threading
-from typing import TypeVar
+from http.server import BaseHTTPRequestHandler
+from typing import Any, TypeVar
 
 _Self = TypeVar("_Self", bound="BackgroundServer")
 
@@ -28,3 +29,12 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive, as real clients expect) and no access log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base class signature
+        pass
