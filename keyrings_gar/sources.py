@@ -256,18 +256,19 @@ def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
     if secret is not None:
         return secret
     if entry.key_file is not None:
-        path, origin = _entry_key_file(entry, entry.key_file)
-        content, info = read_adc_file(path, origin)
-        return JsonKeySecret(content, parse_service_account_key(content, origin)) \
-            if info.get("type") == "service_account" else None
+        return _service_account_key(*_entry_key_file(entry, entry.key_file))
     if entry.impersonate or entry.token == USE_GCLOUD:
         # The ADC key is another identity than the one this entry chose.
         return None
     explicit = environ.get(ADC_VAR)
     if not explicit:
         return None
-    origin = f"{ADC_VAR}={explicit}"
-    content, info = read_adc_file(Path(explicit).expanduser(), origin)
+    return _service_account_key(Path(explicit).expanduser(), f"{ADC_VAR}={explicit}")
+
+
+def _service_account_key(path: Path, origin: str) -> JsonKeySecret | None:
+    """The key file at `path` as a secret, if it is a service-account key (user ADC is not)."""
+    content, info = read_adc_file(path, origin)
     if info.get("type") != "service_account":
         return None
     return JsonKeySecret(content, parse_service_account_key(content, origin))
