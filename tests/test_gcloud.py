@@ -12,7 +12,7 @@ import pytest
 from keyrings_gar import cache
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.gcloud import find_gcloud_account
-from tests.conftest import AR_URL, Identities
+from tests.conftest import AR_URL, Identities, use_metadata_server
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.keys import make_user_credentials
 
@@ -97,8 +97,7 @@ def test_gcloud_comes_before_the_metadata_server(
     google: Identities, gcloud: FakeGcloud, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
-    for name, value in google.google.metadata_environ().items():
-        monkeypatch.setenv(name, value)
+    use_metadata_server(monkeypatch, f"127.0.0.1:{google.google.port}")
     gcloud.login(google.user)
     token = backend.get_password(AR_URL, "oauth2accesstoken")
     assert token is not None

@@ -87,10 +87,6 @@ class FakeGoogle(BackgroundServer):
     def token_uri(self) -> str:
         return f"{self.url}/token"
 
-    def metadata_environ(self) -> dict[str, str]:
-        """Environment that points google-auth's metadata calls here."""
-        return {"GCE_METADATA_HOST": f"127.0.0.1:{self.port}", "GCE_METADATA_IP": f"127.0.0.1:{self.port}"}
-
     # -- registration and checks ---------------------------------------------------------
     def add_service_account(self, key: ServiceAccountKey) -> None:
         self.service_accounts[key.email] = key
