@@ -87,9 +87,19 @@ def google(isolated: Path, sa_key_material: tuple[ServiceAccountKey, UserCredent
         # says; in process we point it here (subprocess tests go through the loopback proxy).
         monkeypatch.setattr("google.oauth2.credentials._GOOGLE_OAUTH2_TOKEN_ENDPOINT", fake.token_uri)
         # Likewise IAM impersonation always goes to iamcredentials.googleapis.com.
-        monkeypatch.setattr("google.auth.iam._IAM_ENDPOINT",
+        monkeypatch.setattr(_iam_endpoint_constant(),
                             f"{fake.url}/v1/projects/-/serviceAccounts/{{}}:generateAccessToken")
         yield Identities(fake, sa_key, sa_key_file, user, user_adc)
+
+
+def _iam_endpoint_constant() -> str:
+    """Where this google-auth keeps the IAM generateAccessToken URL: google.auth.iam from 2.30 on,
+    google.auth.impersonated_credentials before (the supported floor is older than 2.30)."""
+    import google.auth.iam
+
+    if hasattr(google.auth.iam, "_IAM_ENDPOINT"):
+        return "google.auth.iam._IAM_ENDPOINT"
+    return "google.auth.impersonated_credentials._IAM_ENDPOINT"
 
 
 def _rebind(key: ServiceAccountKey, token_uri: str) -> ServiceAccountKey:
@@ -106,7 +116,19 @@ def use_metadata_server(monkeypatch: pytest.MonkeyPatch, host: str) -> None:
     """Point google-auth's metadata calls at `host` (it reads GCE_METADATA_HOST at import time)."""
     monkeypatch.setenv("GCE_METADATA_HOST", host)
     monkeypatch.setenv("GCE_METADATA_IP", host)
-    monkeypatch.setattr("google.auth.compute_engine._metadata._GCE_METADATA_HOST", host)
+    from google.auth.compute_engine import _metadata
+
+    monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", host)
+    # google-auth before 2.44 built its URLs once, at import, and bound one as the default of
+    # `get(root=...)`; later ones build them per call from _GCE_METADATA_HOST.
+    if hasattr(_metadata, "_METADATA_ROOT"):
+        old_root, new_root = _metadata._METADATA_ROOT, f"http://{host}/computeMetadata/v1/"
+        monkeypatch.setattr(_metadata, "_METADATA_ROOT", new_root)
+        defaults = _metadata.get.__defaults__ or ()
+        monkeypatch.setattr(_metadata.get, "__defaults__",
+                            tuple(new_root if value == old_root else value for value in defaults))
+    if hasattr(_metadata, "_METADATA_IP_ROOT"):
+        monkeypatch.setattr(_metadata, "_METADATA_IP_ROOT", f"http://{host}")
 
 
 @pytest.fixture

@@ -264,11 +264,14 @@ class _Handler(QuietHandler):
             return
         flavor = {"Metadata-Flavor": "Google"}
         path = urlsplit(self.path).path
+        # The real server names the VM's account both `default` and by its email (google-auth
+        # before 2.40.3 asks for the token by the email it read from `default/`).
+        account = next((name for name in ("default", email) if f"/service-accounts/{name}/" in path), None)
         if path in ("", "/"):
             self._send_json(200, {}, flavor)
-        elif path.endswith("/service-accounts/default/"):
+        elif account and path.endswith(f"/service-accounts/{account}/"):
             self._send_json(200, {"email": email, "aliases": ["default"], "scopes": [CLOUD_PLATFORM_SCOPE]}, flavor)
-        elif path.endswith("/service-accounts/default/token"):
+        elif account and path.endswith(f"/service-accounts/{account}/token"):
             token = self.fake.issue(email)
             self._send_json(200, {"access_token": token.value, "expires_in": self.fake.token_lifetime,
                                   "token_type": "Bearer"}, flavor)
