@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,11 @@ _ISOLATED_VARS = (
     "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT",
     "CLOUDSDK_CORE_ACCOUNT", "CLOUDSDK_ACTIVE_CONFIG_NAME", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
 )
+
+
+def console_script(name: str) -> str:
+    """A command installed beside this interpreter, as the installer made it (`name.exe` on Windows)."""
+    return str(Path(sys.executable).with_name(f"{name}.exe" if sys.platform == "win32" else name))
 
 
 @pytest.fixture(scope="session")

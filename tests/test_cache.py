@@ -7,7 +7,6 @@ import logging
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,9 +14,9 @@ import pytest
 
 from keyrings_gar import cache
 from keyrings_gar.backend import GarKeyring
-from tests.conftest import AR_HOST, AR_URL, Identities
+from tests.conftest import AR_HOST, AR_URL, Identities, console_script
 
-KEYRING = str(Path(sys.executable).with_name("keyring"))
+KEYRING = console_script("keyring")
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ import pytest
 
 from keyrings_gar import cli
 from keyrings_gar.backend import GarKeyring
-from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
+from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script
 
-COMMAND = str(Path(sys.executable).with_name("keyrings-gar"))
+COMMAND = console_script("keyrings-gar")
 UPLOAD_URL = f"https://{AR_HOST}/acme-prod/team-repo/"
 
 

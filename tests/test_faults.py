@@ -13,7 +13,6 @@ import logging
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,10 +23,10 @@ import pytest
 import trustme
 
 from keyrings_gar.backend import GarKeyring
-from tests.conftest import AR_URL, Identities, use_metadata_server
+from tests.conftest import AR_URL, Identities, console_script, use_metadata_server
 from tests.loopback.google import FakeGoogle
 
-KEYRING = str(Path(sys.executable).with_name("keyring"))
+KEYRING = console_script("keyring")
 
 Setup = Callable[[Identities, pytest.MonkeyPatch, Path], None]
 

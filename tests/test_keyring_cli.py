@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import AR_HOST, AR_URL, Identities
+from tests.conftest import AR_HOST, AR_URL, Identities, console_script
 
-KEYRING = str(Path(sys.executable).with_name("keyring"))
+KEYRING = console_script("keyring")
 
 
 def _keyring(*args: str) -> subprocess.CompletedProcess[str]:

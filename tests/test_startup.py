@@ -13,12 +13,11 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from keyrings_gar import backend
-from tests.conftest import AR_URL, Identities
+from tests.conftest import AR_URL, Identities, console_script
 
 # Never loaded by a lookup we answer from the cache, nor by one for another host: google-auth
 # and requests, and what they bring (urllib3 and charset_normalizer come with requests; rsa,
@@ -73,7 +72,7 @@ def test_warm_lookup_answers_from_the_cache_without_importing_google_auth(
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
     else:
         monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
-    cold = subprocess.run([str(Path(sys.executable).with_name("keyring")), "get", AR_URL, "oauth2accesstoken"],
+    cold = subprocess.run([console_script("keyring"), "get", AR_URL, "oauth2accesstoken"],
                           capture_output=True, text=True, timeout=60, env=dict(os.environ),
                           stdin=subprocess.DEVNULL, check=False)
     assert google.google.identity_of(cold.stdout.strip()) == google.sa_key.email, cold.stderr
