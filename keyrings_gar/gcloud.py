@@ -47,14 +47,17 @@ class GcloudAccount(NamedTuple):
         return self.account
 
 
-def gcloud_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """gcloud's configuration folder, as gcloud finds it."""
+def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
+    """gcloud's configuration folder, as gcloud and google-auth find it (the ADC file is there)."""
     override = environ.get("CLOUDSDK_CONFIG")
     if override:
         return Path(override).expanduser()
-    if sys.platform == "win32":
-        appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
-        return Path(appdata) / "gcloud"
+    if platform == "win32":
+        appdata = environ.get("APPDATA")
+        if appdata:
+            return Path(appdata) / "gcloud"
+        # Without APPDATA both gcloud and google-auth fall back to the system drive's root.
+        return Path(environ.get("SystemDrive", "C:") + "\\") / "gcloud"
     return Path.home() / ".config" / "gcloud"
 
 

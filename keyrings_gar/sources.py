@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,9 +82,9 @@ def source_from_secret(secret: JsonKeySecret, origin: str = JSON_KEY_BASE64_VAR)
     )
 
 
-def gcloud_adc_path(environ: Mapping[str, str] = os.environ) -> Path:
+def gcloud_adc_path(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
     """Where `gcloud auth application-default login` writes its file (as google-auth looks)."""
-    return gcloud_config_dir(environ) / "application_default_credentials.json"
+    return gcloud_config_dir(environ, platform) / "application_default_credentials.json"
 
 
 def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
