@@ -8,6 +8,7 @@ makes N processes that start cold together mint once between them.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from .tokens import AccessToken
 
@@ -85,7 +86,7 @@ class TokenCache:
                 log.debug("cannot write token cache %s (%s); token not cached", path, exc.strerror or exc)
             return token
         finally:
-            os.close(lock)  # closing the descriptor releases the lock
+            _release_lock(lock)
 
     def entries(self) -> list[CachedEntry]:
         """Every cached identity, for `keyrings-gar cache show`."""
@@ -113,14 +114,16 @@ class TokenCache:
         return removed
 
 
-def _ensure_private_directory(directory: Path) -> None:
+def _ensure_private_directory(directory: Path, platform: str = sys.platform) -> None:
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     info = os.lstat(directory)
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise OSError(f"{directory} is not a plain directory")
     if hasattr(os, "getuid") and info.st_uid != os.getuid():
         raise OSError(f"{directory} belongs to another user")
-    if sys.platform != "win32" and info.st_mode & 0o077:
+    # Windows has no group/other mode bits (chmod there only sets read-only): the user's own
+    # %LOCALAPPDATA% is private by its ACL.
+    if platform != "win32" and info.st_mode & 0o077:
         directory.chmod(0o700)
 
 
@@ -175,13 +178,13 @@ def _write(path: Path, token: AccessToken, identity: str) -> None:
         raise
 
 
-def _acquire_lock(path: Path, wait: float) -> int:
+def _acquire_lock(path: Path, wait: float, platform: str = sys.platform) -> int:
     """An exclusive lock on `path` across processes (fcntl on POSIX, msvcrt on Windows); the
-    descriptor to close to release it. Waits at most `wait` seconds: a stuck holder must not
+    descriptor to hand to _release_lock. Waits at most `wait` seconds: a stuck holder must not
     hang every install queued behind it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     deadline = time.monotonic() + wait
-    while not _try_lock(fd):
+    while not _try_lock(fd, platform):
         if time.monotonic() > deadline:
             os.close(fd)
             raise OSError(f"timed out waiting for the lock {path}")
@@ -189,11 +192,27 @@ def _acquire_lock(path: Path, wait: float) -> int:
     return fd
 
 
-def _try_lock(fd: int) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
+def _release_lock(fd: int, platform: str = sys.platform) -> None:
+    """Unlock and close. Closing alone releases an flock at once; a Windows byte-range lock is
+    freed on close only "eventually" (Microsoft asks for an explicit unlock first)."""
+    try:
+        if platform == "win32":
+            with contextlib.suppress(OSError):
+                _msvcrt().locking(fd, _msvcrt().LK_UNLCK, 1)
+    finally:
+        os.close(fd)
 
+
+def _msvcrt() -> Any:
+    # typeshed declares msvcrt for Windows only; the tests run the Windows branch with a stand-in.
+    return importlib.import_module("msvcrt")
+
+
+def _try_lock(fd: int, platform: str = sys.platform) -> bool:
+    if platform == "win32":
+        msvcrt = _msvcrt()
         try:
+            # One byte from the file's start (the descriptor never moves), never blocking.
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         except OSError:
             return False

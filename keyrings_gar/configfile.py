@@ -98,16 +98,18 @@ class Config(NamedTuple):
         return best
 
 
-# What keyring's config_root() depends on, per platform; the path is remembered per their values
-# because building it (Path.home(), joins) is a third of a warm lookup otherwise.
-_PATH_INPUTS = (CONFIG_VAR, "LOCALAPPDATA", "ProgramData") if sys.platform == "win32" else (
-    CONFIG_VAR, "XDG_CONFIG_HOME", "HOME")
+# What keyring's config_root() depends on, per platform (macOS uses the Linux convention); the
+# path is remembered per their values because building it (Path.home(), joins) is a third of a
+# warm lookup otherwise.
+_WINDOWS_PATH_INPUTS = (CONFIG_VAR, "LOCALAPPDATA", "ProgramData")
+_POSIX_PATH_INPUTS = (CONFIG_VAR, "XDG_CONFIG_HOME", "HOME")
 _paths: dict[tuple[str | None, ...], Path] = {}
 
 
-def config_path(environ: Mapping[str, str] = os.environ) -> Path:
+def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
     """`KEYRINGS_GAR_CONFIG`, else `keyrings-gar.cfg` in keyring's configuration folder."""
-    inputs = tuple(environ.get(name) for name in _PATH_INPUTS)
+    names = _WINDOWS_PATH_INPUTS if platform == "win32" else _POSIX_PATH_INPUTS
+    inputs = (platform, *(environ.get(name) for name in names))
     path = _paths.get(inputs)
     if path is None:
         override = environ.get(CONFIG_VAR, "").strip()
