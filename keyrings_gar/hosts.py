@@ -34,7 +34,7 @@ class RepositoryTarget(NamedTuple):
     host: str
     """Lower-case host name, without port."""
     path: str
-    """The URL path below the host (`/project/repo/simple/`), `""` for a realm or bare host."""
+    """The URL path below the host (`/project/repo/simple/`), `""` for a realm (`https://host`)."""
 
     @property
     def location(self) -> str:
@@ -69,9 +69,10 @@ def _is_unambiguous(service: str) -> bool:
 def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | None:
     """Return the repository `service` names if it is ours, else None.
 
-    Ours: `https://<location>-python.pkg.dev[:443][/...]` and the bare `<location>-python.pkg.dev`
-    (with or without `:443`), plus the hosts the user trusts. Never plain http: the credential
-    would travel in cleartext.
+    Ours: `https://<location>-python.pkg.dev[:443][/...]` (index, upload and file URLs, and uv's
+    realm), plus the same on the hosts the user trusts. Never plain http, and never a bare host: a
+    service without a scheme says nothing about how the answer will travel, and pip and uv ask for
+    the bare host right after an `http://` URL, then send its answer over that plain http.
     """
     verdict = _classify(service, trusted_hosts)
     return verdict if isinstance(verdict, RepositoryTarget) else None
@@ -81,6 +82,16 @@ def refusal_reason(service: str, trusted_hosts: frozenset[str] = frozenset()) ->
     """Why `service` is not ours (one sentence with the fix), or None when it is ours."""
     verdict = _classify(service, trusted_hosts)
     return None if isinstance(verdict, RepositoryTarget) else verdict
+
+
+# pip asks for the bare netloc, and uv for the bare host, after the URL itself: for an https index
+# URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
+# install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
+_BARE_HOST_REFUSAL = (
+    "a bare host name carries no scheme, so its answer could travel over plain http (pip and uv ask for it "
+    "right after an http:// URL); installers ask the https:// index URL first, and for pip's --find-links "
+    "or a direct `name @ https://...` URL, add the repository's https://.../simple/ URL as --extra-index-url "
+    "so that pip asks that URL instead")
 
 
 def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget | str:
@@ -97,10 +108,10 @@ def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget |
         return "it is not a URL or host name; pass the repository's https:// URL"
     scheme, username, host, port, path = match.group("scheme", "username", "host", "port", "path")
     if scheme is None:
-        # pip's second try is the bare netloc; nothing else comes without a scheme.
-        if username is not None or path is not None:
-            return "without a scheme only a bare host name is accepted; write the URL with https://"
-    elif scheme.lower() != "https":
+        if username is None and path is None:
+            return _BARE_HOST_REFUSAL
+        return "it has no scheme; write the URL with https://"
+    if scheme.lower() != "https":
         return f"the scheme is {scheme.lower()}://, and a credential never travels without TLS; use https://"
     host = host.lower()
     if port is not None and port != str(HTTPS_PORT):
