@@ -9,8 +9,15 @@ from typing import NamedTuple
 # (`us`, `europe`, `asia`); only the Python format: `-docker.pkg.dev` and friends are not ours.
 _ARTIFACT_REGISTRY_PYTHON_HOST = re.compile(r"(?:[a-z]+|[a-z]+-[a-z]+[0-9]{1,2})-python\.pkg\.dev")
 
+# An index, upload or file URL is a few hundred characters; anything much longer is not one, and is
+# refused before any pattern reads it, so that no input makes a lookup slow.
+MAX_SERVICE_LENGTH = 4096
+
 # One strict grammar instead of urllib.parse: every input either parses here exactly as an
 # installer's URL parser would read it, or is refused (see `_is_unambiguous`).
+# Linear by construction: each repeated class is followed only by characters outside that class
+# (`:` after the scheme, `@` after the username, `:` or `/?#` or the end after the host), so every
+# input position is tried a bounded number of times, never once per earlier position.
 _SERVICE = re.compile(
     r"""
     (?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?
@@ -22,8 +29,10 @@ _SERVICE = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
-# Only to explain a refusal: `_SERVICE` never accepts a password in the userinfo.
-_PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@")
+# Only to explain a refusal: `_SERVICE` never accepts a password in the userinfo. The part before
+# the colon excludes `:`, so the userinfo splits at its first colon only (linear; `[^/?#@]*:` would
+# try every colon against every later one).
+_PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:[^/?#@]*@")
 
 HTTPS_PORT = 443
 
@@ -98,6 +107,9 @@ def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget |
     """The repository `service` names, or the reason it is not ours: one parser for both."""
     if not isinstance(service, str):
         return f"a service must be a string, not {type(service).__name__}"
+    if len(service) > MAX_SERVICE_LENGTH:
+        return (f"it is {len(service)} characters long, and no repository URL is longer than "
+                f"{MAX_SERVICE_LENGTH}; pass the repository's https:// URL")
     if not _is_unambiguous(service):
         return ("it contains whitespace, a backslash, a control or non-ASCII character, which another URL "
                 "parser could read as a different host; pass the plain https:// URL")

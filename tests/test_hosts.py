@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import string
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from keyrings_gar.hosts import RepositoryTarget, parse_service, parse_trusted_hosts, refusal_reason
+from keyrings_gar import hosts
+from keyrings_gar.hosts import MAX_SERVICE_LENGTH, RepositoryTarget, parse_service, parse_trusted_hosts, refusal_reason
 
 LOCATIONS = ["us", "europe", "asia", "us-central1", "europe-west4", "northamerica-northeast1", "me-central2",
              "asia-southeast1", "australia-southeast2", "us-east5", "africa-south1"]
@@ -120,6 +123,43 @@ def test_refusals_are_explained(service: str, reason: str) -> None:
 def test_services_that_are_ours_need_no_explanation() -> None:
     assert refusal_reason("https://us-central1-python.pkg.dev/p/r/simple/") is None
     assert refusal_reason("https://other.example:8443/", frozenset({"other.example:8443"})) is None
+
+
+class _CountingPattern:
+    """A compiled pattern that counts the characters it is asked to read."""
+
+    def __init__(self, pattern: re.Pattern[str], read: list[int]) -> None:
+        self.pattern, self.read = pattern, read
+
+    def __getattr__(self, method: str) -> Any:
+        def call(text: str, *args: Any) -> Any:
+            self.read.append(len(text))
+            return getattr(self.pattern, method)(text, *args)
+        return call
+
+
+@pytest.mark.parametrize("hostile", [
+    "https://" + ":" * 128 * 1024,                         # quadratic for the old password pattern
+    "https://us-central1-python.pkg.dev/" + "a" * 128 * 1024,
+    "https://" + "a@" * 64 * 1024 + "us-central1-python.pkg.dev/",
+    "us-central1-python.pkg.dev" + "." * 128 * 1024,
+])
+def test_an_over_long_service_is_refused_before_any_pattern_reads_it(
+    monkeypatch: pytest.MonkeyPatch, hostile: str
+) -> None:
+    read: list[int] = []
+    for name in ("_SERVICE", "_PASSWORD_IN_URL", "_ARTIFACT_REGISTRY_PYTHON_HOST"):
+        monkeypatch.setattr(hosts, name, _CountingPattern(getattr(hosts, name), read))
+    assert parse_service(hostile) is None
+    reason = refusal_reason(hostile)
+    assert reason is not None
+    assert f"it is {len(hostile)} characters long" in reason
+    assert read == []
+    # Up to the bound, a service is read as usual (and patterns are linear: test_linear_patterns.py).
+    longest = "https://us-central1-python.pkg.dev/p/r/simple/"
+    longest += "a" * (MAX_SERVICE_LENGTH - len(longest))
+    assert parse_service(longest) is not None
+    assert read
 
 
 # --- properties --------------------------------------------------------------------------
