@@ -6,7 +6,8 @@ records every Authorization header. pip and uv then ask keyring for the `http://
 keyrings.gar refuses, and next for the bare host `us-central1-python.pkg.dev`: that lookup carries no
 scheme, so an answer to it would be sent over plain http too. With a service-account key in
 GOOGLE_APPLICATION_CREDENTIALS and KEYRINGS_GAR_JSON_KEY_BASE64 set, every username form is tried;
-the attacker must never see a credential, and Google must never be asked for a token.
+the attacker must never see a credential (only the username already written in the URL, which pip
+sends with an empty password), and Google must never be asked for a token.
 
 Each test also checks that the installer really asked keyring for both services (the `keyring`
 that pip's subprocess provider and uv run records its arguments; pip's import provider says so at
