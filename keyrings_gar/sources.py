@@ -40,6 +40,7 @@ IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
 _IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
+_FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
 _ADC_LOGIN_FIX = (
     "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
     f"file, or set {JSON_KEY_BASE64_VAR}"
@@ -127,8 +128,13 @@ def describe_identity(info: Mapping[str, Any]) -> str:
         account = info.get("account") or ""
         client = str(info.get("client_id", ""))[:12]
         return f"user credentials {account}".rstrip() + f" (client {client}…)"
-    if kind == "external_account":
-        return f"workload identity federation ({str(info.get('audience', ''))[-60:]})"
+    if kind in ("external_account", "external_account_authorized_user"):
+        # The pool and provider from the audience: which federation this is, never a token.
+        pool = _FEDERATION_POOL.search(str(info.get("audience", "")))
+        where = f" ({'/'.join(part for part in pool.groups() if part)})" if pool else ""
+        who = "workforce identity user" if kind == "external_account_authorized_user" else \
+            "workload identity federation"
+        return f"{who}{where}"
     return f"{kind} credentials"
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .errors import NoCredentialsError, TokenError
+from .federation import FEDERATED_TYPES, Unreachable, mint_federated
 from .gcloud import gcloud_access_token
 from .sources import (
     ADC_FILE,
@@ -212,6 +213,8 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 
     with _quiet_google_auth:
         request = DeadlineRequest(timeout)
+        if source.kind == ADC_FILE and source.info.get("type") in FEDERATED_TYPES:
+            return _mint_federated(source, request)
         try:
             credentials = _credentials_for(source, request)
         except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
@@ -234,6 +237,17 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
                 f"({type(exc).__name__}); try again later"
             ) from None
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+
+
+def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
+    """Workload or workforce identity federation: our own minimal exchange (see federation.py)."""
+    try:
+        return AccessToken(*mint_federated(source.info, request))
+    except Unreachable as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {exc.what} unreachable: "
+                         f"{_transport_problem(exc.cause)}") from None
+    except TokenError as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {exc}") from None
 
 
 def _import_google_auth() -> None:
