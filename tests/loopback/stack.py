@@ -164,6 +164,8 @@ class LoopbackStack:
         found[f"private key of {self.sa_key.email}"] = pem_body[:64]
         found[f"refresh token of {self.user.account}"] = self.user.refresh_token
         found[f"client secret of {self.user.account}"] = self.user.client_secret
+        found["GitHub ID-token request token"] = self.github.request_token
+        found.update({f"ID token …{t[-4:]}": t for t in self.github.issuer.tokens})
         return found
 
     def leaked(self, output: str) -> list[str]:
