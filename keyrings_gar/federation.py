@@ -35,6 +35,7 @@ FEDERATED_TYPES = (EXTERNAL_ACCOUNT, EXTERNAL_ACCOUNT_AUTHORIZED_USER)
 STS_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 STS_REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a type name
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"  # noqa: S105 - a type name
+IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
 _DEFAULT_STS_URL = "https://sts.googleapis.com/v1/token"
 _DEFAULT_IMPERSONATION_LIFETIME = 3600
@@ -69,10 +70,11 @@ def mint_federated(info: Mapping[str, Any], request: Transport,
         return _workforce_user_token(info, request)
     audience = _required(info, "audience")
     subject_token = retrieve_subject_token(info, request, environ)
-    # STS is asked for cloud-platform either way, as google-auth does: with impersonation its
-    # token only has to be good enough to call IAM.
-    token, expiry = _exchange(info, request, audience, subject_token)
     impersonation_url = info.get("service_account_impersonation_url")
+    # As google-auth: with impersonation the STS token only has to call IAM, so it asks for the
+    # IAM scope; the impersonated token then carries cloud-platform.
+    scope = IAM_SCOPE if impersonation_url else CLOUD_PLATFORM_SCOPE
+    token, expiry = _exchange(info, request, audience, subject_token, scope)
     if impersonation_url:
         return _impersonate(info, request, str(impersonation_url), token)
     return token, expiry
@@ -307,12 +309,13 @@ def _kill_session(process: subprocess.Popen[bytes]) -> None:
 # -- STS and IAM ---------------------------------------------------------------------------------
 
 
-def _exchange(info: Mapping[str, Any], request: Transport, audience: str, subject_token: str) -> tuple[str, float]:
+def _exchange(info: Mapping[str, Any], request: Transport, audience: str, subject_token: str, scope: str
+              ) -> tuple[str, float]:
     """One STS token exchange, form-encoded as google-auth's sts.Client sends it."""
     body: dict[str, str] = {
         "grant_type": STS_GRANT_TYPE,
         "audience": audience,
-        "scope": CLOUD_PLATFORM_SCOPE,
+        "scope": scope,
         "requested_token_type": STS_REQUESTED_TOKEN_TYPE,
         "subject_token": subject_token,
         "subject_token_type": str(info.get("subject_token_type", "")),

@@ -39,6 +39,7 @@ from .serving import BackgroundServer, QuietHandler
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 # Faults the endpoint can be told to produce, by name.
@@ -291,7 +292,9 @@ class _Handler(QuietHandler):
             self._sts_error("STS requested token type", "invalid_request",
                             "Invalid value for \"requested_token_type\".")
             return
-        if CLOUD_PLATFORM_SCOPE not in form.get("scope", "").split():
+        # cloud-platform for a token to use; IAM's own scope is what google-auth asks for when the
+        # token is only for generateAccessToken (impersonation).
+        if not {CLOUD_PLATFORM_SCOPE, IAM_SCOPE} & set(form.get("scope", "").split()):
             self._sts_error(f"STS scope {form.get('scope')!r}", "invalid_scope", "Invalid scope.")
             return
         unexpected = set(form) - {"grant_type", "audience", "scope", "requested_token_type", "subject_token",
@@ -314,7 +317,9 @@ class _Handler(QuietHandler):
             self._sts_error("workforce exchange without userProject", "invalid_request",
                             "The workforce pool user project is required.")
             return
-        principal = provider.principal_of(form.get("subject_token", ""))
+        # Surrounding whitespace is ignored: google-auth sends a token file verbatim, and the
+        # documented `echo "$ID_TOKEN" > file` recipes (a trailing newline) work against STS.
+        principal = provider.principal_of(form.get("subject_token", "").strip())
         if principal is None:
             self._sts_error("STS subject token refused", "invalid_grant",
                             "The incoming token has expired or is not valid for this provider.")
