@@ -5,12 +5,13 @@ email; newer ones ask by the `default` alias."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 
-import google.auth.transport.requests
 import pytest
-from google.auth.compute_engine import _metadata
 
 from tests.loopback.google import FakeGoogle
 
@@ -46,12 +47,18 @@ def test_info_is_json_only_with_recursive_true_and_unknown_accounts_are_404() ->
         assert fake.tokens == {}
 
 
-def test_google_auth_s_by_email_flow_gets_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What google-auth before the `default`-alias change did in Credentials.refresh."""
+def test_google_auth_s_own_compute_engine_flow_gets_a_token() -> None:
+    """Whatever google-auth is installed (by email before the alias change, by `default` after),
+    its Credentials.refresh gets a token and nothing it asks is refused. In a subprocess: older
+    releases read GCE_METADATA_HOST only at import."""
     with FakeGoogle(metadata_email=EMAIL) as fake:
-        monkeypatch.setattr(_metadata, "_GCE_METADATA_HOST", fake.url.removeprefix("http://"))
-        request = google.auth.transport.requests.Request()
-        info = _metadata.get_service_account_info(request, service_account="default")
-        token, _expiry = _metadata.get_service_account_token(request, service_account=info["email"])
-        assert fake.identity_of(token) == EMAIL
-        assert fake.calls == {"metadata-info": 1, "metadata-token": 1}
+        code = ("import google.auth.transport.requests as r; from google.auth import compute_engine; "
+                "c = compute_engine.Credentials(); c.refresh(r.Request()); print(c.token)")
+        host = fake.url.removeprefix("http://")
+        env = {**os.environ, "GCE_METADATA_HOST": host, "GCE_METADATA_IP": host}
+        result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                                check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert fake.identity_of(result.stdout.strip()) == EMAIL
+        assert fake.rejections == []
+        assert fake.calls["metadata-token"] == 1
