@@ -135,6 +135,10 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         return service_account.Credentials.from_service_account_info(
             dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
         )
+    if source.kind == ADC_FILE and source.info.get("type") in FEDERATED_TYPES:
+        # As the source of a configured impersonation: our own minimal mint, not google-auth's
+        # path with its project-id lookup (see federation.py).
+        return _as_credentials(_mint_federated(source, request))
     if source.kind == ADC_FILE:
         import google.auth
 
@@ -165,12 +169,16 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         )
     if source.kind == GCLOUD and source.gcloud is not None:
         # As the source of an impersonation: gcloud's token, already valid, as google-auth credentials.
-        from google.oauth2 import credentials as user_credentials
-
-        value, expiry = gcloud_access_token(source.gcloud, request.remaining())
-        return user_credentials.Credentials(
-            value, expiry=datetime.fromtimestamp(expiry, timezone.utc).replace(tzinfo=None))
+        return _as_credentials(AccessToken(*gcloud_access_token(source.gcloud, request.remaining())))
     raise TokenError(f"unknown token source kind {source.kind!r}")
+
+
+def _as_credentials(token: AccessToken) -> Any:
+    """A token we already hold, as google-auth credentials (valid, so never refreshed)."""
+    from google.oauth2 import credentials as user_credentials
+
+    return user_credentials.Credentials(
+        token.value, expiry=datetime.fromtimestamp(token.expiry, timezone.utc).replace(tzinfo=None))
 
 
 def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:

@@ -128,6 +128,23 @@ def test_github_actions_with_impersonation_makes_one_sts_and_one_iam_call(
     assert federation.google.calls == {"sts-token": 1, "iam-generateAccessToken": 1}
 
 
+def test_configured_impersonation_over_wif_makes_one_sts_and_one_iam_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A configuration entry's `impersonate` on top of a WIF ADC file: the STS token from our own
+    mint is the source, not google-auth's path with its project-id lookup."""
+    config = federation.files / "keyrings-gar.cfg"
+    config.write_text(f"[us-central1-python.pkg.dev]\nimpersonate = {TARGET}\n")
+    federation.monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    federation.google.allow_impersonation(TARGET, pool_principal(federation.github.subject))
+    federation.use(federation.github_config())
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == TARGET
+    assert federation.google.calls == {"sts-token": 1, "iam-generateAccessToken": 1}
+
+
 @pytest.mark.parametrize("json_field", [None, "id_token"])
 def test_gitlab_file_source_as_text_or_json_makes_one_sts_call(
     federation: Federation, caplog: pytest.LogCaptureFixture, json_field: str | None
