@@ -109,6 +109,9 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
     elif source.get("url"):
         text = _fetch_subject_token(str(source["url"]), source.get("headers"), request)
         where = f"subject token URL {_host(str(source['url']))}"
+    elif "certificate" in source:
+        raise TokenError("X.509 certificate workload identity federation is not supported by keyrings.gar; use "
+                         "a file, URL, executable or AWS credential source")
     else:
         raise TokenError("the workload identity federation file's credential_source names no file, url, "
                          "executable or AWS environment; recreate it")
@@ -116,8 +119,11 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
 
 
 def _host(url: str) -> str:
-    # The host only: an ID-token URL's query can carry request identifiers, never worth printing.
-    return urlsplit(url).netloc or "(no host)"
+    # The host name only: the query can carry request identifiers and the userinfo a password.
+    try:
+        return urlsplit(url).hostname or "(no host)"
+    except ValueError:
+        return "(unreadable URL)"
 
 
 def _read_subject_token_file(path: str) -> str:

@@ -345,3 +345,22 @@ def test_revoked_workforce_login_says_to_log_in_again(federation: Federation, ca
     line = _one_line(federation, caplog)
     assert "invalid_grant" in line
     assert "--login-config" in line
+
+
+def test_unreadable_subject_token_file_says_why(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    federation.use(file_sourced_config(str(federation.files)))  # a folder, where the token file should be
+    line = _one_line(federation, caplog)
+    assert f"subject token file {federation.files} cannot be read" in line
+    assert federation.google.calls == {}
+
+
+def test_a_password_in_the_token_url_is_never_printed(federation: Federation,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    federation.github.stop()
+    config = federation.github_config()
+    config["credential_source"]["url"] = config["credential_source"]["url"].replace(
+        "https://", "https://runner:hunter2-secret@")
+    federation.use(config)
+    line = _one_line(federation, caplog)
+    assert "hunter2-secret" not in caplog.text
+    assert f"the subject token URL {GITHUB_TOKEN_HOST} unreachable" in line
