@@ -43,6 +43,8 @@ def _install(installer: str, installers: Installers, stack: LoopbackStack, home:
     else:
         command = pip_install(installers.pip_alone, "subprocess", stack.index_url(credential.username), target)
         env = pip_environ(stack, home, [installers.pip_alone_bin, installers.keyring_bin], credential.environ)
+    # CI runners set no REQUESTS_CA_BUNDLE: the keyring processes must find the CA in SSL_CERT_FILE.
+    del env["REQUESTS_CA_BUNDLE"]
     result = run_installer(command, env, home)
     assert_installed(result, stack, target, credential)
     return result.stdout + result.stderr
