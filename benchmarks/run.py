@@ -371,7 +371,7 @@ def measure_wif(bench: Bench, plan: Plan, report: Report) -> None:
             report.figures.append(Figure(
                 f"WIF cold lookup, network calls per mint ({what}): keyrings.gar", sum(our_calls.values()), "grants",
                 2.0 if impersonate else 1.0,
-                detail=f"keyrings.gar: {describe(our_calls)}; google-auth default path: {describe(their_calls)} "
+                detail=f"{describe(our_calls)}; google-auth's default path: {describe(their_calls)} "
                        f"({sum(their_calls.values())} calls)"))
             result = _compare(report, plan, f"wif_cold_{scenario}_{latency_ms:g}ms", ours, theirs)
             report.figures.append(ratio_figure(
