@@ -364,3 +364,57 @@ def test_a_password_in_the_token_url_is_never_printed(federation: Federation,
     line = _one_line(federation, caplog)
     assert "hunter2-secret" not in caplog.text
     assert f"the subject token URL {GITHUB_TOKEN_HOST} unreachable" in line
+
+
+def _script(federation: Federation, name: str, body: str) -> str:
+    script = federation.files / name
+    script.write_text(body)
+    return f"{sys.executable} {script}"
+
+
+def test_executable_past_its_timeout_is_killed_and_named(federation: Federation,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    federation.use(executable_config(_script(federation, "slow.py", "import time\ntime.sleep(60)\n"),
+                                     timeout_millis=500))
+    line = _one_line(federation, caplog)
+    assert "slow.py" not in line  # the program is named by its first word, not its arguments
+    assert "did not finish within 0.5 s" in line
+    assert federation.google.calls == {}
+
+
+def test_executable_printing_more_than_a_token_is_cut_off(federation: Federation,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    federation.use(executable_config(_script(federation, "chatty.py",
+                                             "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n")))
+    assert "printed more than any subject token" in _one_line(federation, caplog)
+
+
+def test_executable_reporting_failure_is_named_with_its_code(federation: Federation,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    response = {"version": 1, "success": False, "code": "401", "message": "login required"}
+    federation.use(executable_config(_script(federation, "fails.py", f"print({json.dumps(response)!r})\n")))
+    assert "reported a failure (401)" in _one_line(federation, caplog)
+
+
+def test_executable_output_file_with_a_valid_response_is_reused_without_running_it(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As google-auth: a response the executable cached in output_file, not yet expired."""
+    federation.google.add_provider(federation.gitlab.provider(token_type="urn:ietf:params:oauth:token-type:id_token"))
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    cached = federation.files / "cached-response.json"
+    cached.write_text(json.dumps({"version": 1, "success": True, "expiration_time": 4102444800,
+                                  "token_type": "urn:ietf:params:oauth:token-type:id_token",
+                                  "id_token": federation.gitlab.mint(GITLAB_SUBJECT, PROVIDER_AUDIENCE)}))
+    marker = federation.files / "ran"
+    config = executable_config(f"{sys.executable} -c \"open('{marker}', 'w')\"")
+    config["credential_source"]["executable"]["output_file"] = str(cached)
+    federation.use(config)
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert not marker.exists()
+    assert federation.google.calls == {"sts-token": 1}
