@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 from typing import Any, NamedTuple
 
 from .errors import NoCredentialsError, TokenError
-from .federation import FEDERATED_TYPES, Unreachable, mint_federated
 from .gcloud import gcloud_access_token
 from .sources import (
     ADC_FILE,
@@ -135,7 +134,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         return service_account.Credentials.from_service_account_info(
             dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
         )
-    if source.kind == ADC_FILE and source.info.get("type") in FEDERATED_TYPES:
+    if source.kind == ADC_FILE and _is_federated(source):
         # As the source of a configured impersonation: our own minimal mint, not google-auth's
         # path with its project-id lookup (see federation.py).
         return _as_credentials(_mint_federated(source, request))
@@ -221,7 +220,7 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 
     with _quiet_google_auth:
         request = DeadlineRequest(timeout)
-        if source.kind == ADC_FILE and source.info.get("type") in FEDERATED_TYPES:
+        if source.kind == ADC_FILE and _is_federated(source):
             return _mint_federated(source, request)
         try:
             credentials = _credentials_for(source, request)
@@ -247,8 +246,18 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
 
 
+def _is_federated(source: TokenSource) -> bool:
+    # Imported here, like google-auth: a warm lookup imports this module (for AccessToken) and
+    # must not pay for the federation code (subprocess, shlex) it will not run.
+    from .federation import FEDERATED_TYPES
+
+    return source.info.get("type") in FEDERATED_TYPES
+
+
 def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
     """Workload or workforce identity federation: our own minimal exchange (see federation.py)."""
+    from .federation import Unreachable, mint_federated
+
     try:
         return AccessToken(*mint_federated(source.info, request))
     except Unreachable as exc:
