@@ -20,7 +20,9 @@ from tests.conftest import AR_URL
 from tests.loopback.federation import (
     GITHUB_TOKEN_HOST,
     PROVIDER_NAME,
+    WORKFORCE_AUDIENCE,
     FakeGithubIdTokens,
+    FederationProvider,
     OidcIssuer,
     WorkforceUser,
     aws_config,
@@ -418,3 +420,21 @@ def test_executable_output_file_with_a_valid_response_is_reused_without_running_
     assert token is not None
     assert not marker.exists()
     assert federation.google.calls == {"sts-token": 1}
+
+
+def test_workforce_pool_oidc_config_sends_its_user_project(federation: Federation,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A workforce pool's external_account file names the project to bill; STS refuses without it."""
+    provider = federation.gitlab.provider(audience=WORKFORCE_AUDIENCE)
+    federation.google.add_provider(FederationProvider(provider.audience, provider.subject_token_type,
+                                                      provider.principal_of, workforce=True))
+    token_file = federation.files / "workforce-id-token"
+    token_file.write_text(federation.gitlab.mint(GITLAB_SUBJECT, "https:" + WORKFORCE_AUDIENCE))
+    config = file_sourced_config(str(token_file), audience=WORKFORCE_AUDIENCE)
+    config["workforce_pool_user_project"] = "acme-prod"
+    federation.use(config)
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.calls == {"sts-token": 1}
+    assert federation.google.rejections == []
