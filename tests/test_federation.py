@@ -172,6 +172,37 @@ def test_a_second_lookup_is_answered_from_the_cache(federation: Federation, capl
     assert federation.google.calls == {"sts-token": 1}
 
 
+def test_a_new_job_s_token_in_the_same_file_is_not_answered_from_the_cache(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A committed file-sourced config on a shared runner: the next job (another branch, so another
+    principal) writes its own ID token to the same path, and must get its own token."""
+    federation.google.add_provider(federation.gitlab.provider())
+    federation.use(file_sourced_config(str(federation.gitlab_token_file())))
+    first, _ = _lookup(federation, caplog)
+    federation.gitlab_token_file(federation.gitlab.mint("project_path:acme/app:ref_type:branch:ref:feature",
+                                                        PROVIDER_AUDIENCE))
+    second, _ = _lookup(federation, caplog)
+    assert first is not None
+    assert second is not None
+    assert federation.google.identity_of(second) == pool_principal("project_path:acme/app:ref_type:branch:ref:feature")
+    assert federation.google.calls == {"sts-token": 2}
+
+
+def test_other_aws_credentials_are_not_answered_from_the_cache(federation: Federation,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    federation.use(aws_config())
+    minted = []
+    for _ in range(2):
+        aws = make_aws_identity()
+        federation.google.add_provider(aws.provider())
+        for name, value in aws.environ().items():
+            federation.monkeypatch.setenv(name, value)
+        minted.append(_lookup(federation, caplog)[0])
+    assert None not in minted
+    assert federation.google.calls == {"sts-token": 2}
+
+
 @pytest.mark.parametrize("impersonate", [False, True])
 @pytest.mark.parametrize("session", [False, True])
 def test_aws_source_signs_caller_identity_and_makes_one_sts_call(
