@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
+from .redact import describe
 
 JSON_KEY_BASE64_VAR = "KEYRINGS_GAR_JSON_KEY_BASE64"
 HOSTS_VAR = "KEYRINGS_GAR_HOSTS"
@@ -69,7 +70,7 @@ def _timeout(environ: Mapping[str, str]) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 < seconds <= 300:
-        raise ConfigError(f"{TIMEOUT_VAR}={value!r} is not a number of seconds between 0 and 300")
+        raise ConfigError(f"{describe(TIMEOUT_VAR, value)} is not a number of seconds between 0 and 300")
     return seconds
 
 

@@ -16,6 +16,7 @@ are ours: the backend imports this module after the host has matched.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
 import re
 import sys
@@ -25,6 +26,7 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import RepositoryTarget
+from .redact import key_material, not_a_path
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
@@ -112,7 +114,11 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
     if path is None:
         override = environ.get(CONFIG_VAR, "").strip()
         if override:
-            path = Path(override).expanduser()
+            if key_material(override) is not None:
+                raise ConfigError(not_a_path(CONFIG_VAR, f"point it at a {CONFIG_FILE_NAME} file, or unset it"))
+            path = Path(override)
+            with contextlib.suppress(RuntimeError):  # a `~user` that does not exist: then not found
+                path = path.expanduser()
         else:
             # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
             from keyring.util import platform_
@@ -228,10 +234,14 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
             shown = key if len(key) <= 40 else f"a {len(key)}-character key"
             problems.append(f"{entry.where(shown)}: unknown key; the keys are {', '.join(KEYS)}")
             continue
+        if key.endswith("_file") and key_material(value) is not None:
+            # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
+            problems.append(not_a_path(entry.where(key), _PASTED_KEY_FIX[key]))
+            continue
         problem = _value_problem(key, value)
         if problem is not None:
             problems.append(f"{entry.where(key)}: {problem}")
-        fields[key] = (path.parent / Path(value).expanduser()).absolute() if key.endswith("_file") else value
+        fields[key] = _file_path(path, value) if key.endswith("_file") else value
     entry = entry._replace(**fields)  # type: ignore[arg-type]
     conflicts = [
         ("json_key_base64_file", entry.json_key_base64_env and entry.json_key_base64_file,
@@ -243,6 +253,22 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
     ]
     problems.extend(f"{entry.where(key)}: {text}" for key, conflict, text in conflicts if conflict)
     return entry, problems
+
+
+_PASTED_KEY_FIX = {
+    "key_file": "save the key in a file and name the file here",
+    "json_key_base64_file": "save the secret in a file and name the file here, or put it in a variable named "
+                            "by json_key_base64_env",
+}
+
+
+def _file_path(config_file: Path, value: str) -> Path:
+    """A `*_file` value as an absolute path: `~` expanded, relative to the configuration file."""
+    given = Path(value)
+    # `~user` for a user that does not exist stays as it is, and is then reported as not found.
+    with contextlib.suppress(RuntimeError):
+        given = given.expanduser()
+    return (config_file.parent / given).absolute()
 
 
 def _value_problem(key: str, value: str) -> str | None:
