@@ -171,7 +171,9 @@ def _pasted_key_setups(google: Identities, config_file: Path) -> dict[str, Calla
         return lambda patch: patch.setenv(name, value)
 
     def config(key: str, value: str) -> Callable[[pytest.MonkeyPatch], None]:
-        return lambda _patch: config_file.write_text(f"[{AR_HOST}]\n{key} = {value}\n")
+        def write(_patch: pytest.MonkeyPatch) -> None:
+            config_file.write_text(f"[{AR_HOST}]\n{key} = {value}\n")
+        return write
 
     return {
         "GOOGLE_APPLICATION_CREDENTIALS=base64": env("GOOGLE_APPLICATION_CREDENTIALS", b64),
