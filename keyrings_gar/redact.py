@@ -1,4 +1,5 @@
-"""How a setting's value may appear in a message: a path is shown, anything that may be a secret never is.
+"""How values that may hold secrets appear in messages: a path is shown, a pasted key never is; URLs
+without their userinfo; times without tokens.
 
 Users paste the key where a path belongs (GOOGLE_APPLICATION_CREDENTIALS, key_file, ...), so every
 message that names such a setting describes its value through here. Two judgements, both on the
@@ -15,10 +16,12 @@ text alone (no I/O, linear time, however long the value):
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 MAX_SHOWN = 255
-"""The longest value ever printed (a longer one is not a path anyone types)."""
+"""The longest setting value ever printed (a longer one is not a path anyone types)."""
+MAX_URL_SHOWN = 300
 MAX_PATH = 1024
 """Longer than this is not a path (macOS's PATH_MAX; every key, base64 or JSON, is longer)."""
 MAX_NAME = 255
@@ -87,13 +90,14 @@ def hidden(value: str) -> str:
     return f"a {len(value)}-character value, not shown"
 
 
-def mask_url_credentials(url: str) -> str:
-    """`scheme://***@host:port/...`: a URL (or `user:pw@host` without a scheme) with its userinfo
-    hidden, whatever it holds (`@` and `:` inside a password, percent-encoding).
+def safe_url(url: str) -> str:
+    """`scheme://***@host:port/...`: a URL (or `user:pw@host` without a scheme, as proxy variables
+    may hold) with its userinfo hidden, whatever it holds (`@` and `:` inside a password,
+    percent-encoding, a token as the user name).
 
-    The userinfo ends at the LAST `@`, as a password may contain `@` (browsers and urllib3 read it
-    so); masking up to the last `@` of the whole value hides more than the userinfo when a path has
-    an `@`, never less. Linear: one search for `://`, one for the last `@`.
+    The userinfo ends at the LAST `@`, as a password may contain `@` (urllib3 reads it so); masking
+    up to the last `@` of the whole value hides more than the userinfo when a path has an `@`,
+    never less. Linear: one search for `://`, one for the last `@`.
     """
     url = url.strip()
     scheme_end = url.find("://")
@@ -102,9 +106,13 @@ def mask_url_credentials(url: str) -> str:
     at = url.rfind("@")
     prefix, masked = url[:start], "***@" if at >= start else ""
     rest = url[at + 1:] if masked else url[start:]
-    if showable(prefix + rest):
+    if len(prefix) + len(rest) <= MAX_URL_SHOWN and (prefix + rest).isprintable():
         return f"{prefix}{masked}{rest}"
-    # What is left may still carry a secret (a token as a path, control characters): keep only
-    # what every URL shows safely, the scheme and the host.
+    # Too long or with control characters (a pasted blob): the scheme and the host only.
     host = rest.split("/", 1)[0]
     return f"{prefix}{masked}{host} (the rest not shown)" if showable(prefix + host) else hidden(url)
+
+
+def iso_time(seconds: float) -> str:
+    """Seconds since the epoch as UTC ISO 8601, for expiries in reports."""
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
