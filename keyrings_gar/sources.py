@@ -174,8 +174,13 @@ def source_from_adc_file(path: Path, origin: str) -> TokenSource:
     )
 
 
+def metadata_host(environ: Mapping[str, str] = os.environ) -> str:
+    """The metadata server google-auth asks (`host[:port]`)."""
+    return environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
+
+
 def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSource:
-    host = environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
+    host = metadata_host(environ)
     return TokenSource(
         kind=METADATA_SERVER,
         identity="the metadata server's service account",

@@ -4,6 +4,7 @@ proxy credentials are masked in every form. Unit rules first, then the one line 
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from urllib.parse import quote
@@ -210,3 +211,37 @@ def test_doctor_survives_a_key_pasted_into_key_file(
     assert "key_file holds what looks like a key itself, not a path" in out
     assert "unexpected" not in out + err
     assert_no_secrets(google, out, err)
+
+
+_PROXY_FORMS = {
+    "http://ci-bot:Pr0xy-Secret@127.0.0.1:9": "http://***@127.0.0.1:9",
+    "ci-bot:Pr0xy-Secret@127.0.0.1:9": "***@127.0.0.1:9",
+    "http://ci-bot:Pr0xy@Secret@127.0.0.1:9": "http://***@127.0.0.1:9",
+    "ci-bot:Pr0xy@Secret:x@127.0.0.1:9": "***@127.0.0.1:9",
+    "http://ci%2Dbot:Pr0xy%40Secret@127.0.0.1:9/": "http://***@127.0.0.1:9/",
+}
+
+
+@pytest.mark.parametrize("variable", ["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY",
+                                      "http_proxy"])
+@pytest.mark.parametrize("proxy", list(_PROXY_FORMS))
+def test_doctor_masks_proxy_credentials_in_every_form(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str, proxy: str
+) -> None:
+    key_file = google.sa_key_file
+    if not variable.lower().startswith("http_"):
+        # An https token endpoint, so that the https (or all) proxy is the one chosen; on loopback,
+        # a closed port, so that nothing leaves the machine whatever requests makes of the proxy.
+        key_file = google.sa_key_file.with_name("https-endpoint-key.json")
+        key_file.write_bytes(google.sa_key.key_json.replace(google.google.token_uri.encode(),
+                                                            b"https://127.0.0.1:9/token"))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
+    monkeypatch.setenv(variable, proxy)
+    cli.main(["doctor", AR_URL])
+    text, _ = capsys.readouterr()
+    cli.main(["doctor", "--json", AR_URL])
+    report, err = capsys.readouterr()
+    assert f"proxy            {_PROXY_FORMS[proxy]}\n" in text
+    assert json.loads(report)["credential"]["token_source"]["proxy"] == _PROXY_FORMS[proxy]
+    for fragment in ("ci-bot", "ci%2Dbot", "Pr0xy", "Secret"):
+        assert fragment not in text + report + err
