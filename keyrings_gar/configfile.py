@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import RepositoryTarget
-from .redact import key_material, not_a_path
+from .redact import key_material, not_a_path, shown_text
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
@@ -178,11 +178,11 @@ def _parse(path: Path) -> Config:
     for section in parser.sections():
         name = _normalise_section(section)
         if name is None:
-            problems.append(f"{path} [{section}]: not a host or repository prefix; write "
+            problems.append(f"{path} [{shown_text(section, 'an entry')}]: not a host or repository prefix; write "
                             "[<location>-python.pkg.dev], [.../<project>] or [.../<project>/<repository>]")
             continue
         if name in names:
-            problems.append(f"{path} [{section}]: the same prefix as another entry; merge them")
+            problems.append(f"{path} [{shown_text(section, 'an entry')}]: the same prefix as another entry; merge them")
             continue
         names.add(name)
         entry, entry_problems = _entry(path, name, dict(parser.items(section)))
@@ -193,10 +193,12 @@ def _parse(path: Path) -> Config:
 
 def _syntax_problem(path: Path, exc: configparser.Error) -> str:
     """Where the file is malformed, by line number: never the line itself (it may hold a secret)."""
+    # A pasted secret reads as a key (base64 ends in `=`) or a section: named only when it is safe to.
     if isinstance(exc, configparser.DuplicateOptionError):
-        return f"{path} [{exc.section}] {exc.option}: set twice in the entry; keep one"
+        return (f"{path} [{shown_text(exc.section, 'an entry')}] {shown_text(exc.option, 'a key')}: set twice in "
+                "the entry; keep one")
     if isinstance(exc, configparser.DuplicateSectionError):
-        return f"{path} [{exc.section}]: the entry appears twice; merge them"
+        return f"{path} [{shown_text(exc.section, 'an entry')}]: the entry appears twice; merge them"
     if isinstance(exc, configparser.MissingSectionHeaderError):
         return f"{path} line {exc.lineno}: a key before the first [entry]; start with [<host or repository>]"
     if isinstance(exc, configparser.ParsingError):

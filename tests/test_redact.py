@@ -245,3 +245,17 @@ def test_doctor_masks_proxy_credentials_in_every_form(
     assert json.loads(report)["credential"]["token_source"]["proxy"] == _PROXY_FORMS[proxy]
     for fragment in ("ci-bot", "ci%2Dbot", "Pr0xy", "Secret"):
         assert fragment not in text + report + err
+
+
+def test_a_key_pasted_twice_into_the_configuration_file_is_not_echoed_as_a_duplicate_key(
+    google: Identities, isolated: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config_file = isolated / ".config" / "python_keyring" / "keyrings-gar.cfg"
+    config_file.parent.mkdir(parents=True)
+    secret = google.sa_key.base64  # its `=` padding makes configparser read it as `key =`
+    config_file.write_text(f"[{AR_HOST}]\n{secret}\n{secret}\n")
+    with caplog.at_level(logging.DEBUG):
+        assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
+    key = secret.rstrip("=")
+    assert _warnings(caplog) == [(f"keyrings.gar: {config_file} [{AR_HOST}] a key (a {len(key)}-character value, "
+                                 "not shown): set twice in the entry; keep one")]
