@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
-from .redact import describe
+from .redact import describe, key_material, not_a_path
 
 JSON_KEY_BASE64_VAR = "KEYRINGS_GAR_JSON_KEY_BASE64"
 HOSTS_VAR = "KEYRINGS_GAR_HOSTS"
@@ -78,6 +78,8 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """The user cache folder for tokens (what platformdirs' user_cache_dir would say)."""
     override = environ.get(CACHE_DIR_VAR)
     if override:
+        if key_material(override) is not None:
+            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it"))
         return Path(override).expanduser()
     if sys.platform == "win32":
         base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")

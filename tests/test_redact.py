@@ -152,14 +152,18 @@ def test_key_pasted_into_a_file_setting_gives_one_line_without_it(
         f"keyrings.gar: {config_file} [{AR_HOST}] {key} holds what looks like a key itself, not a path: {fix}"]
 
 
-def test_key_pasted_into_cloudsdk_config_gives_one_line_without_it(
-    google: Identities, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(("variable", "fix"), [
+    ("CLOUDSDK_CONFIG", "point it at gcloud's configuration folder, or unset it"),
+    ("KEYRINGS_GAR_CONFIG", "point it at a keyrings-gar.cfg file, or unset it"),
+    ("KEYRINGS_GAR_CACHE_DIR", "point it at a folder, or unset it"),
+])
+def test_key_pasted_into_a_folder_or_file_variable_gives_one_line_without_it(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, variable: str, fix: str
 ) -> None:
-    monkeypatch.setenv("CLOUDSDK_CONFIG", google.sa_key.base64)
+    monkeypatch.setenv(variable, google.sa_key.base64)
     with caplog.at_level(logging.DEBUG):
         assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
-    assert _warnings(caplog) == [("keyrings.gar: CLOUDSDK_CONFIG holds what looks like a key itself, not a path: "
-                                  "point it at gcloud's configuration folder, or unset it")]
+    assert _warnings(caplog) == [f"keyrings.gar: {variable} holds what looks like a key itself, not a path: {fix}"]
 
 
 def test_a_long_file_name_that_is_not_a_key_is_not_found_instead_of_an_unexpected_error(
