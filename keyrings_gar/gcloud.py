@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import ConfigError, TokenError
-from .redact import key_material, not_a_path, shown_text
+from .redact import key_material, not_a_path, scrubbed, shown_text
 
 if TYPE_CHECKING:
     import subprocess
@@ -139,11 +139,12 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 def _error_line(stderr: bytes) -> str:
-    """gcloud's `ERROR: ...` line, shortened; never the rest of its output."""
+    """gcloud's `ERROR: ...` line, shortened; never the rest of its output. gcloud quotes its
+    settings' values (a CLOUDSDK_* file override holding a pasted key): long runs are scrubbed."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
     text = (errors or lines or ["no message"])[0]
-    return text[:200]
+    return scrubbed(text)
 
 
 def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, float]:

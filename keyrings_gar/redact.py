@@ -31,6 +31,9 @@ SECRET_RUN = 40
 File and folder names break theirs with `.` or `/` long before (`acme-prod-1a2b3c4d5e6f.json`)."""
 
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+=_-]+")
+# In free text (another program's error line) `/` counts too: base64 has it, and a fragment of a
+# key between two `/` must not survive. Fixed classes, no nesting: linear.
+_SECRET_IN_TEXT = re.compile(rf"[A-Za-z0-9+/=_-]{{{SECRET_RUN},}}")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 
 
@@ -84,6 +87,13 @@ def shown_path(path: Path | str) -> str:
 def shown_text(value: str, what: str) -> str:
     """An identity or name as given, or `what` when it may hold a secret (an account set to a token)."""
     return value if showable(value) else f"{what} ({hidden(value)})"
+
+
+def scrubbed(text: str, limit: int = 200) -> str:
+    """Another program's message, fit to repeat: long base64-like runs (a token, a key pasted into
+    its settings) and control characters replaced, then cut to `limit` characters."""
+    text = _SECRET_IN_TEXT.sub("[…]", text)
+    return "".join(c if c.isprintable() else " " for c in text[:limit])
 
 
 def hidden(value: str) -> str:

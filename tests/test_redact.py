@@ -263,3 +263,17 @@ def test_a_key_pasted_twice_into_the_configuration_file_is_not_echoed_as_a_dupli
     key = secret.rstrip("=")
     assert _warnings(caplog) == [(f"keyrings.gar: {config_file} [{AR_HOST}] a key (a {len(key)}-character value, "
                                  "not shown): set twice in the entry; keep one")]
+
+
+def test_a_gcloud_error_quoting_a_pasted_key_is_scrubbed(google: Identities) -> None:
+    """gcloud quotes the values of its settings in its errors; we repeat its ERROR line."""
+    from keyrings_gar.gcloud import _error_line
+
+    b64 = google.sa_key.base64
+    stderr = (f"WARNING: something\nERROR: (gcloud.config.config-helper) Unable to read file [{b64}]\n"
+              f"ERROR: (gcloud.auth) {google.sa_key.key_json.decode()}\n").encode()
+    line = _error_line(stderr)
+    assert line == "ERROR: (gcloud.config.config-helper) Unable to read file [[…]]"
+    assert_no_secrets(google, line, _error_line(f"ERROR: {google.sa_key.key_json.decode()}".encode()))
+    assert _error_line(b"ERROR: (gcloud.config.config-helper) Reauthentication failed.\x1b[2J") == (
+        "ERROR: (gcloud.config.config-helper) Reauthentication failed. [2J")
