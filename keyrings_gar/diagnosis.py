@@ -21,7 +21,7 @@ from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
 from .errors import GarError
 from .hosts import parse_service, refusal_reason
 from .installer_settings import INSTALL_HINT
-from .redact import describe, iso_time, safe_url, shown_path, shown_text
+from .redact import describe, iso_time, safe_url, scrubbed, shown_path
 from .sources import (
     GCLOUD,
     IMPERSONATED,
@@ -100,8 +100,8 @@ def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
     try:
         active = keyring.get_keyring()
     except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
-        # keyring's message may quote PYTHON_KEYRING_BACKEND's value: shown only when it is safe to.
-        message = shown_text(str(exc)[:120], "its message")
+        # keyring's message may quote PYTHON_KEYRING_BACKEND's value: scrubbed of anything secret-like.
+        message = scrubbed(str(exc), 120)
         problems.append(f"keyring itself cannot start ({type(exc).__name__}: {message}); fix or remove {configured}")
         return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
                                                               "problem": None},

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -277,3 +280,17 @@ def test_a_gcloud_error_quoting_a_pasted_key_is_scrubbed(google: Identities) -> 
     assert_no_secrets(google, line, _error_line(f"ERROR: {google.sa_key.key_json.decode()}".encode()))
     assert _error_line(b"ERROR: (gcloud.config.config-helper) Reauthentication failed.\x1b[2J") == (
         "ERROR: (gcloud.config.config-helper) Reauthentication failed. [2J")
+
+
+def test_doctor_does_not_echo_a_key_pasted_into_python_keyring_backend(
+    google: Identities, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """keyring's own error quotes the variable's value; doctor repeats that error."""
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", google.sa_key.base64)
+    result = subprocess.run([str(Path(sys.executable).with_name("keyrings-gar")), "doctor", AR_URL],
+                            capture_output=True, text=True, timeout=60, env=dict(os.environ),
+                            stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 1
+    assert "keyring itself cannot start (" in result.stdout
+    assert "fix or remove PYTHON_KEYRING_BACKEND (a " in result.stdout
+    assert_no_secrets(google, result.stdout, result.stderr)
