@@ -27,7 +27,7 @@ from .config import JSON_KEY_BASE64_VAR, Settings
 from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
-from .redact import describe, key_material, not_a_path, shown_path, shown_text
+from .redact import describe, key_material, not_a_path, showable, shown_path, shown_text
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -191,11 +191,12 @@ def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSour
 
 def gcloud_source(account: GcloudAccount) -> TokenSource:
     """Tokens from the gcloud CLI: its account, configuration and impersonation settings."""
+    name = account.configuration
+    configuration = repr(name) if showable(name) else shown_text(name, "CLOUDSDK_ACTIVE_CONFIG_NAME")
     return TokenSource(
         kind=GCLOUD,
         identity=account.identity,
-        origin=(f"gcloud CLI {shown_path(account.executable)} (configuration "
-                f"{shown_text(repr(account.configuration), 'CLOUDSDK_ACTIVE_CONFIG_NAME')} "
+        origin=(f"gcloud CLI {shown_path(account.executable)} (configuration {configuration} "
                 f"in {shown_path(account.config_dir)})"),
         cache_key=_digest(GCLOUD, str(account.config_dir.absolute()), account.configuration, account.account,
                           account.impersonate or "", CLOUD_PLATFORM_SCOPE),

@@ -16,7 +16,10 @@ import pytest
 
 from keyrings_gar import cli, redact
 from keyrings_gar.backend import GarKeyring
+from keyrings_gar.config import load_settings
+from keyrings_gar.sources import find_token_source, metadata_server_source
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
+from tests.loopback.gcloud import FakeGcloud
 
 ADC_LINE = ("GOOGLE_APPLICATION_CREDENTIALS holds what looks like a key itself, not a path: put it in "
             "KEYRINGS_GAR_JSON_KEY_BASE64 or a file")
@@ -294,3 +297,26 @@ def test_doctor_does_not_echo_a_key_pasted_into_python_keyring_backend(
     assert "keyring itself cannot start (" in result.stdout
     assert "fix or remove PYTHON_KEYRING_BACKEND (a " in result.stdout
     assert_no_secrets(google, result.stdout, result.stderr)
+
+
+def test_token_source_origins_and_identities_never_embed_a_secret_shaped_value(
+    google: Identities, gcloud: FakeGcloud, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLOUDSDK_* and GCE_* values we show (account, configuration, metadata host) are the
+    user's to set, so a token or key pasted into them is described, not repeated."""
+    pasted = "ya29.a0AfB_" + google.sa_key.base64[100:220]
+    gcloud.login(google.user)
+    for name in ("CLOUDSDK_CORE_ACCOUNT", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "CLOUDSDK_ACTIVE_CONFIG_NAME"):
+        monkeypatch.setenv(name, pasted)
+    source = find_token_source(load_settings())
+    assert source.kind == "gcloud"
+    metadata = metadata_server_source({"GCE_METADATA_HOST": pasted})
+    texts = [source.origin, source.identity, repr(source), metadata.origin, metadata.identity, repr(metadata)]
+    assert "gcloud's account (a 131-character value, not shown)" in source.identity
+    assert "(configuration CLOUDSDK_ACTIVE_CONFIG_NAME (a 131-character value, not shown) in " in source.origin
+    assert metadata.origin == "metadata server GCE_METADATA_HOST (a 131-character value, not shown)"
+    cli.main(["doctor", AR_URL])
+    cli.main(["doctor", "--json", AR_URL])
+    out, err = capsys.readouterr()
+    assert "gcloud's impersonated account (a 131-character value, not shown)" in out
+    assert_no_secrets(google, *texts, out, err, extra=(pasted[:40], pasted[-40:]))
