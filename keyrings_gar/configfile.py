@@ -236,9 +236,10 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
             shown = key if len(key) <= 40 else f"a {len(key)}-character key"
             problems.append(f"{entry.where(shown)}: unknown key; the keys are {', '.join(KEYS)}")
             continue
-        if key.endswith("_file") and key_material(value) is not None:
+        if key in _PASTED_KEY_FIX and key_material(value) is not None:
             # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
-            problems.append(not_a_path(entry.where(key), _PASTED_KEY_FIX[key]))
+            instead = "a variable name" if key.endswith("_env") else "a path"
+            problems.append(not_a_path(entry.where(key), _PASTED_KEY_FIX[key], instead))
             continue
         problem = _value_problem(key, value)
         if problem is not None:
@@ -257,8 +258,10 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
     return entry, problems
 
 
+# The keys that name where a secret is, and what to do when the secret itself was pasted there.
 _PASTED_KEY_FIX = {
     "key_file": "save the key in a file and name the file here",
+    "json_key_base64_env": "put the secret in a variable and name the variable here",
     "json_key_base64_file": "save the secret in a file and name the file here, or put it in a variable named "
                             "by json_key_base64_env",
 }

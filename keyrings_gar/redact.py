@@ -66,9 +66,9 @@ def showable(value: str) -> bool:
             and _longest_run(value) < SECRET_RUN)
 
 
-def not_a_path(name: str, fix: str) -> str:
-    """The one line for a setting that holds key material where a path belongs."""
-    return f"{name} holds what looks like a key itself, not a path: {fix}"
+def not_a_path(name: str, fix: str, instead: str = "a path") -> str:
+    """The one line for a setting that holds key material where a path (or a name) belongs."""
+    return f"{name} holds what looks like a key itself, not {instead}: {fix}"
 
 
 def describe(name: str, value: str) -> str:

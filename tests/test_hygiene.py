@@ -186,6 +186,7 @@ def _pasted_key_setups(google: Identities, config_file: Path) -> dict[str, Calla
         "key_file=JSON": config("key_file", one_line_json),
         "json_key_base64_file=base64": config("json_key_base64_file", b64),
         "json_key_base64_file=URL": config("json_key_base64_file", url),
+        "json_key_base64_env=base64": config("json_key_base64_env", b64),
     }
 
 

@@ -137,9 +137,10 @@ def test_key_pasted_into_google_application_credentials_gives_one_line_without_i
 
 
 _FILE_SETTING_FIXES = {
-    "key_file": "save the key in a file and name the file here",
-    "json_key_base64_file": ("save the secret in a file and name the file here, or put it in a variable named by "
-                             "json_key_base64_env"),
+    "key_file": "not a path: save the key in a file and name the file here",
+    "json_key_base64_file": ("not a path: save the secret in a file and name the file here, or put it in a "
+                             "variable named by json_key_base64_env"),
+    "json_key_base64_env": "not a variable name: put the secret in a variable and name the variable here",
 }
 
 
@@ -155,7 +156,7 @@ def test_key_pasted_into_a_file_setting_gives_one_line_without_it(
     with caplog.at_level(logging.DEBUG):
         assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
     assert _warnings(caplog) == [
-        f"keyrings.gar: {config_file} [{AR_HOST}] {key} holds what looks like a key itself, not a path: {fix}"]
+        f"keyrings.gar: {config_file} [{AR_HOST}] {key} holds what looks like a key itself, {fix}"]
 
 
 @pytest.mark.parametrize(("variable", "fix"), [
