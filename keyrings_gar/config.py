@@ -10,7 +10,6 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
-from .redact import describe, key_material, not_a_path
 
 JSON_KEY_BASE64_VAR = "KEYRINGS_GAR_JSON_KEY_BASE64"
 HOSTS_VAR = "KEYRINGS_GAR_HOSTS"
@@ -70,6 +69,8 @@ def _timeout(environ: Mapping[str, str]) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 < seconds <= 300:
+        from .redact import describe  # only on this error path: every lookup, ours or not, imports us
+
         raise ConfigError(f"{describe(TIMEOUT_VAR, value)} is not a number of seconds between 0 and 300")
     return seconds
 
@@ -78,6 +79,8 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """The user cache folder for tokens (what platformdirs' user_cache_dir would say)."""
     override = environ.get(CACHE_DIR_VAR)
     if override:
+        from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)
+
         if key_material(override) is not None:
             raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it"))
         return Path(override).expanduser()
