@@ -22,6 +22,7 @@ from pathlib import Path
 MAX_SHOWN = 255
 """The longest setting value ever printed (a longer one is not a path anyone types)."""
 MAX_URL_SHOWN = 300
+"""The longest URL printed whole (a repository URL with a package path is well under it)."""
 MAX_PATH = 1024
 """Longer than this is not a path (macOS's PATH_MAX; every key, base64 or JSON, is longer)."""
 MAX_NAME = 255
@@ -91,8 +92,9 @@ def shown_text(value: str, what: str) -> str:
 
 def scrubbed(text: str, limit: int = 200) -> str:
     """Another program's message, fit to repeat: long base64-like runs (a token, a key pasted into
-    its settings) and control characters replaced, then cut to `limit` characters."""
-    text = _SECRET_IN_TEXT.sub("[…]", text)
+    its settings) and control characters replaced, then cut to `limit` characters. Only the start
+    is scanned: a run cut there is still long enough to be recognised."""
+    text = _SECRET_IN_TEXT.sub("[…]", text[:limit * 4])
     return "".join(c if c.isprintable() else " " for c in text[:limit])
 
 
