@@ -20,6 +20,7 @@ from keyrings_gar.config import load_settings
 from keyrings_gar.sources import find_token_source, metadata_server_source
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 from tests.loopback.gcloud import FakeGcloud
+from tests.test_linear_patterns import assert_linear
 
 ADC_LINE = ("GOOGLE_APPLICATION_CREDENTIALS holds what looks like a key itself, not a path: put it in "
             "KEYRINGS_GAR_JSON_KEY_BASE64 or a file")
@@ -105,6 +106,11 @@ def test_a_value_that_may_hold_a_secret_is_named_by_its_length_only(value: str) 
 ])
 def test_proxy_credentials_are_masked_in_every_form(proxy: str, shown: str) -> None:
     assert redact.safe_url(proxy) == shown
+
+
+@pytest.mark.parametrize("name", ["_BASE64_RUN", "_SECRET_IN_TEXT", "_SCHEME"])
+def test_every_pattern_in_redact_is_linear(name: str) -> None:
+    assert_linear(getattr(redact, name))
 
 
 def test_masking_and_judging_are_linear_on_hostile_input() -> None:
