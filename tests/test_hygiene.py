@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import keyring
+import keyring.core
 import pytest
 
 from keyrings_gar import cache, cli
@@ -204,7 +206,7 @@ def test_a_pasted_key_is_never_echoed_by_lookups_doctor_or_the_keyring_command(
     config_file.parent.mkdir(parents=True)
     keyring_command = str(Path(sys.executable).with_name("keyring"))
     texts: list[str] = []
-    explained = named = 0
+    explained = named = through_keyring = 0
     codes: list[int] = []
     setups = _pasted_key_setups(google, config_file)
     with _every_record() as handler:
@@ -221,6 +223,12 @@ def test_a_pasted_key_is_never_echoed_by_lookups_doctor_or_the_keyring_command(
                 except Exception as exc:
                     texts.append(f"{type(exc).__name__}: {exc}")
                 explained += any("holds what looks like a key itself" in line for line in handler.lines[before:])
+                # keyring's own API in process, through its chainer as installers' import provider calls it.
+                keyring.core.init_backend()
+                before = len(handler.lines)
+                assert keyring.get_password(AR_URL, "oauth2accesstoken") is None
+                texts.append(repr(keyring.get_credential(AR_URL, None)))
+                through_keyring += any("holds what looks like a key" in line for line in handler.lines[before:])
                 for args in (["-v", "doctor", AR_URL], ["doctor", "--json", AR_URL], ["doctor"], ["doctor", "--json"],
                              ["cache", "show"], ["cache", "show", "--json"], ["token", AR_URL]):
                     code = cli.main(args)
@@ -234,11 +242,12 @@ def test_a_pasted_key_is_never_echoed_by_lookups_doctor_or_the_keyring_command(
                     texts += [result.stdout, result.stderr]
                     # The json key never reads gcloud's folder, so CLOUDSDK_CONFIG is not its problem.
                     named += "holds what looks like a key itself" in result.stderr
+    keyring.core.init_backend()
     captured = capfd.readouterr()
 
     assert_no_secrets(google, *handler.lines, *handler.texts, *texts, captured.out, captured.err,
                       extra=_json_windows(google))
-    assert explained == len(setups)  # every mistake was named, in one line, by the lookup itself
+    assert explained == through_keyring == len(setups)  # each mistake named in one line, in process
     assert named == 2 * len(setups) - 1  # ... and by the `keyring` command
     assert captured.out.count("holds what looks like a key itself") >= 4 * len(setups)  # doctor, text and JSON
     assert google.google.grants == []
