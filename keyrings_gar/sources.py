@@ -106,10 +106,10 @@ def adc_var_path(value: str) -> tuple[Path, str]:
     if key_material(value) is not None:
         raise ConfigError(not_a_path(ADC_VAR, _ADC_VAR_FIX))
     origin = describe(ADC_VAR, value)
-    return expand_path(Path(value), origin), origin
+    return _expand_user(Path(value), origin), origin
 
 
-def expand_path(path: Path, origin: str) -> Path:
+def _expand_user(path: Path, origin: str) -> Path:
     """`~` expanded; ConfigError for a `~user` that does not exist (Path raises RuntimeError)."""
     try:
         return path.expanduser()
