@@ -21,8 +21,16 @@ from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
 from .errors import GarError
 from .hosts import parse_service, refusal_reason
 from .installer_settings import INSTALL_HINT
-from .redact import iso_time, safe_url
-from .sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_json_key, find_token_source
+from .redact import describe, iso_time, safe_url, scrubbed, shown_path
+from .sources import (
+    GCLOUD,
+    IMPERSONATED,
+    METADATA_SERVER,
+    TokenSource,
+    find_json_key,
+    find_token_source,
+    metadata_host,
+)
 from .tokens import AccessToken, mint_access_token
 
 GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
@@ -86,14 +94,15 @@ def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
     from keyring.backends.chainer import ChainerBackend
     from keyring.util import platform_
 
-    configured = (f"PYTHON_KEYRING_BACKEND={os.environ['PYTHON_KEYRING_BACKEND']}"
+    configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
                   if os.environ.get("PYTHON_KEYRING_BACKEND")
                   else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
     try:
         active = keyring.get_keyring()
     except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
-        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {str(exc)[:120]}); fix or remove "
-                        f"{configured}")
+        # keyring's message may quote PYTHON_KEYRING_BACKEND's value: scrubbed of anything secret-like.
+        message = scrubbed(str(exc), 120)
+        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {message}); fix or remove {configured}")
         return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
                                                               "problem": None},
                 "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
@@ -173,7 +182,7 @@ def _config_report(problems: list[str]) -> Report:
         return {"path": None, "exists": False, "entries": [], "entry": None, "problems": ["no path"]}
     config = load_config(path)
     problems.extend(config.problems)
-    return {"path": str(path), "exists": config.exists, "entries": [e.name for e in config.entries],
+    return {"path": shown_path(path), "exists": config.exists, "entries": [e.name for e in config.entries],
             "entry": None, "problems": list(config.problems)}
 
 
@@ -194,7 +203,7 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         return report
     endpoint = _token_endpoint(source)
     report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
-                              "endpoint": endpoint, **_network(endpoint)}
+                              "endpoint": safe_url(endpoint) if endpoint else None, **_network(endpoint)}
     minted: list[bool] = []
 
     def mint() -> AccessToken:
@@ -216,7 +225,7 @@ def _token_endpoint(source: TokenSource) -> str | None:
     if source.kind == IMPERSONATED:
         return "https://iamcredentials.googleapis.com/"
     if source.kind == METADATA_SERVER:
-        return "http://" + source.origin.rsplit(" ", 1)[-1] + "/"
+        return f"http://{metadata_host()}/"
     return str(source.info.get("token_uri") or source.info.get("token_url") or GOOGLE_OAUTH_ENDPOINT)
 
 
@@ -233,7 +242,7 @@ def _network(endpoint: str | None) -> Report:
         ca, ca_origin = os.environ["SSL_CERT_FILE"], "SSL_CERT_FILE"
     if not ca:
         ca, ca_origin = requests.utils.DEFAULT_CA_BUNDLE_PATH, "certifi"
-    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{ca} ({ca_origin})"}
+    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin})"}
 
 
 def cache_report() -> Report:
@@ -241,7 +250,7 @@ def cache_report() -> Report:
     entries = TokenCache(settings_dir).entries()
     now = time.time()
     return {
-        "directory": str(settings_dir),
+        "directory": shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
         "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
                      "file": e.path.name} for e in entries],

@@ -27,6 +27,7 @@ from .config import JSON_KEY_BASE64_VAR, Settings
 from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
+from .redact import describe, key_material, not_a_path, showable, shown_path, shown_text
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -47,6 +48,7 @@ _ADC_LOGIN_FIX = (
     "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
     f"file, or set {JSON_KEY_BASE64_VAR}"
 )
+_ADC_VAR_FIX = f"put it in {JSON_KEY_BASE64_VAR} or a file"
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,8 @@ class TokenSource:
     identity: str
     """Who the tokens are for, safe to print (an email, 'user credentials', ...)."""
     origin: str
-    """Where the source was found (a variable, a file path, the metadata server)."""
+    """Where the source was found (a variable, a file path, the metadata server), safe to print:
+    values are described through `redact`, so a key pasted where a path belongs never shows."""
     cache_key: str
     """Changes whenever the identity could: new key, re-login, other file, other scopes."""
     info: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -93,11 +96,36 @@ def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None
     """The ADC file in effect and how it was found, or None when there is none."""
     explicit = environ.get(ADC_VAR)
     if explicit:
-        return Path(explicit).expanduser(), f"{ADC_VAR}={explicit}"
+        return adc_var_path(explicit)
     well_known = gcloud_adc_path(environ)
-    if well_known.is_file():
-        return well_known, f"gcloud ADC file {well_known}"
+    if _is_file(well_known):
+        return well_known, f"gcloud ADC file {shown_path(well_known)}"
     return None
+
+
+def adc_var_path(value: str) -> tuple[Path, str]:
+    """GOOGLE_APPLICATION_CREDENTIALS as a path and how to name it; ConfigError, without the
+    value, when it holds the key itself (a common CI mistake) rather than a path."""
+    if key_material(value) is not None:
+        raise ConfigError(not_a_path(ADC_VAR, _ADC_VAR_FIX))
+    origin = describe(ADC_VAR, value)
+    return _expand_user(Path(value), origin), origin
+
+
+def _expand_user(path: Path, origin: str) -> Path:
+    """`~` expanded; ConfigError for a `~user` that does not exist (Path raises RuntimeError)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise ConfigError(f"{origin}: its ~user is not a user here; write the full path") from None
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False for a name the OS refuses (too long, ...) instead of raising."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
@@ -107,7 +135,9 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     except FileNotFoundError:
         raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
     except OSError as exc:
-        raise ConfigError(f"{origin}: cannot read it ({exc.strerror}); fix its permissions") from None
+        raise ConfigError(f"{origin}: cannot read it ({exc.strerror}); fix the path or its permissions") from None
+    except ValueError:  # a NUL in the name
+        raise ConfigError(f"{origin}: not a file name; fix the path") from None
     try:
         info = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -172,22 +202,30 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str]) -> s
     return ""
 
 
+def metadata_host(environ: Mapping[str, str] = os.environ) -> str:
+    """The metadata server google-auth asks (`host[:port]`)."""
+    return environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
+
+
 def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSource:
-    host = environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
+    host = metadata_host(environ)
     return TokenSource(
         kind=METADATA_SERVER,
         identity="the metadata server's service account",
-        origin=f"metadata server {host}",
+        origin=f"metadata server {shown_text(host, 'GCE_METADATA_HOST')}",
         cache_key=_digest(METADATA_SERVER, host, environ.get("GCE_METADATA_IP", ""), CLOUD_PLATFORM_SCOPE),
     )
 
 
 def gcloud_source(account: GcloudAccount) -> TokenSource:
     """Tokens from the gcloud CLI: its account, configuration and impersonation settings."""
+    name = account.configuration
+    configuration = repr(name) if showable(name) else shown_text(name, "CLOUDSDK_ACTIVE_CONFIG_NAME")
     return TokenSource(
         kind=GCLOUD,
         identity=account.identity,
-        origin=f"gcloud CLI {account.executable} (configuration {account.configuration!r} in {account.config_dir})",
+        origin=(f"gcloud CLI {shown_path(account.executable)} (configuration {configuration} "
+                f"in {shown_path(account.config_dir)})"),
         cache_key=_digest(GCLOUD, str(account.config_dir.absolute()), account.configuration, account.account,
                           account.impersonate or "", CLOUD_PLATFORM_SCOPE),
         gcloud=account,
@@ -240,9 +278,10 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
 
 
 def _secret_origin(entry: RepositoryEntry) -> str:
+    # The variable's name was checked to be a name when the file was parsed (configfile).
     if entry.json_key_base64_env:
         return f"{entry.json_key_base64_env} (from {entry.where('json_key_base64_env')})"
-    return f"{entry.json_key_base64_file} (from {entry.where('json_key_base64_file')})"
+    return f"{shown_path(entry.json_key_base64_file or '')} (from {entry.where('json_key_base64_file')})"
 
 
 def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKeySecret | None:
@@ -257,21 +296,22 @@ def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKey
         try:
             text = entry.json_key_base64_file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(f"{entry.where('json_key_base64_file')}: {entry.json_key_base64_file} "
+            raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(entry.json_key_base64_file)} "
                               "does not exist; fix the path") from None
         except (OSError, UnicodeDecodeError) as exc:
             problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise ConfigError(f"{entry.where('json_key_base64_file')}: cannot read "
-                              f"{entry.json_key_base64_file} ({problem})") from None
+                              f"{shown_path(entry.json_key_base64_file)} ({problem})") from None
         return decode_json_key_secret(text, origin=_secret_origin(entry))
     return None
 
 
 def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
     """The entry's key file and how to name it; ConfigError when it is not there."""
-    if not path.is_file():
-        raise ConfigError(f"{entry.where('key_file')}: {path} does not exist; fix the path or download the key")
-    return path, f"{path} (from {entry.where('key_file')})"
+    if not _is_file(path):
+        raise ConfigError(f"{entry.where('key_file')}: {shown_path(path)} does not exist; fix the path or "
+                          "download the key")
+    return path, f"{shown_path(path)} (from {entry.where('key_file')})"
 
 
 def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
@@ -291,7 +331,7 @@ def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
     explicit = environ.get(ADC_VAR)
     if not explicit:
         return None
-    return _service_account_key(Path(explicit).expanduser(), f"{ADC_VAR}={explicit}")
+    return _service_account_key(*adc_var_path(explicit))
 
 
 def _service_account_key(path: Path, origin: str) -> JsonKeySecret | None:
