@@ -43,7 +43,7 @@ def secrets_written(stack: LoopbackStack, home: Path, also: Iterable[Path] = ())
     """`path: fingerprint` for every file under `home` (and `also`) holding a secret: lock files,
     installer configs and caches, venv metadata (`direct_url.json` with a credential in its URL)."""
     skipped = [home / store for store in _CREDENTIAL_STORES]
-    found = []
+    found: list[str] = []
     for root in (home, *also):
         for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
             if any(path.is_relative_to(s) for s in skipped) or path.stat().st_size > _SCAN_LIMIT_BYTES:
