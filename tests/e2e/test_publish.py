@@ -71,3 +71,26 @@ def test_poetry_publish_to_a_configured_repository(
     result = run_installer([installers.poetry, "publish", "-r", "team-repo", "--no-interaction", "-v"], env,
                            project)
     assert_published(result, stack, dists, credential, home)
+
+
+def test_hatch_publish_with_user_asks_keyring_for_the_password(
+    hatch: Path, stack: LoopbackStack, home: Path
+) -> None:
+    """`hatch publish --repo URL --user oauth2accesstoken`: hatch asks `get_password(URL, user)`.
+
+    hatch uploads through an httpx client with its own transport, which ignores HTTPS_PROXY, so it
+    cannot reach the stand-in at Artifact Registry's name. It goes to the registry's TLS front at
+    https://127.0.0.1:PORT/ instead, trusting the private CA through its own `--ca-cert` option,
+    and keyrings.gar answers for that host because KEYRINGS_GAR_HOSTS names it (as a user does for a
+    proxy in front of Artifact Registry). Without `--user` hatch stops: "Missing required option".
+    """
+    credential = stack.credential(SERVICE_ACCOUNT_KEY, home)
+    project = home / "project"
+    dists = write_dists(project)
+    upload_url = stack.front_upload_url()
+    env = {**stack.environ(home), **credential.environ,
+           "KEYRINGS_GAR_HOSTS": upload_url.split("/")[2]}
+    result = run_installer([hatch, "publish", "--repo", upload_url, "--user", "oauth2accesstoken", "--ca-cert",
+                            home / "private-ca.pem", "--no-prompt", *(f"dist/{d.filename}" for d in dists)],
+                           env, project)
+    assert_published(result, stack, dists, credential, home)

@@ -17,7 +17,7 @@ import trustme
 
 from .google import FakeGoogle
 from .keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
-from .proxy import TlsProxy
+from .proxy import TlsFront, TlsProxy
 from .registry import FakeRegistry
 from .wheels import DistFile, private_packages
 
@@ -70,6 +70,7 @@ class LoopbackStack:
         self.registry.add_json_key(sa_key)
         google = ("127.0.0.1", self.google.port)
         self.proxy = TlsProxy({AR_HOST: self.registry.address, OAUTH2_HOST: google, IAM_HOST: google}, ca)
+        self.front: TlsFront | None = None
 
     def start(self) -> LoopbackStack:
         self.google.start()
@@ -78,6 +79,8 @@ class LoopbackStack:
         return self
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         self.proxy.stop()
         self.registry.stop()
         self.google.stop()
@@ -97,6 +100,14 @@ class LoopbackStack:
     @staticmethod
     def upload_url() -> str:
         return f"https://{AR_HOST}/{PROJECT}/{REPOSITORY}/"
+
+    def front_upload_url(self) -> str:
+        """The upload URL at `https://127.0.0.1:PORT/`, for a client that ignores HTTPS_PROXY (the
+        registry behind a TLS front with the same CA; keyrings.gar answers for it only when
+        KEYRINGS_GAR_HOSTS names `127.0.0.1:PORT`, as for a user's own proxy in front of AR)."""
+        if self.front is None:
+            self.front = TlsFront(self.registry.address, self.proxy.ca).start()
+        return f"{self.front.url}/{PROJECT}/{REPOSITORY}/"
 
     def environ(self, home: Path, path: Sequence[Path] = ()) -> dict[str, str]:
         """A clean environment for an installer: nothing inherited but the system PATH, HOME
