@@ -57,3 +57,17 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def pdm_with_plugin(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pdm` with keyring and keyrings.gar in its own venv (`pipx inject pdm keyring keyrings.gar`):
+    pdm imports keyring. hishel<2: pdm 2.29 crashes with hishel 2.0 (no `SyncSqliteStorage`)."""
+    return build_tool(installers, tmp_path_factory.mktemp("pdm-with-plugin"), "pdm", "hishel<2", "keyring",
+                      installers.plugin).with_name("pdm")
+
+
+@pytest.fixture(scope="session")
+def pdm_alone(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pdm` without keyring in its venv: it runs the `keyring` on PATH. hishel<2 as above."""
+    return build_tool(installers, tmp_path_factory.mktemp("pdm-alone"), "pdm", "hishel<2").with_name("pdm")
