@@ -71,3 +71,9 @@ def pdm_with_plugin(installers: Installers, tmp_path_factory: pytest.TempPathFac
 def pdm_alone(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """`pdm` without keyring in its venv: it runs the `keyring` on PATH. hishel<2 as above."""
     return build_tool(installers, tmp_path_factory.mktemp("pdm-alone"), "pdm", "hishel<2").with_name("pdm")
+
+
+@pytest.fixture(scope="session")
+def pip_compile(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pip-compile` (pip-tools) with no keyring beside it: it resolves with pip's own code."""
+    return build_tool(installers, tmp_path_factory.mktemp("pip-tools"), "pip-tools").with_name("pip-compile")
