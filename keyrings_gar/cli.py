@@ -179,9 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings_parser = commands.add_parser(
         "settings", help="print installer configuration that uses keyring (no credential in it)",
-        description="Print ready-to-paste configuration for pip, uv, poetry or twine that gets its credentials "
-                    "from keyring: the keyring-based answer to `gcloud artifacts print-settings python`.")
-    settings_parser.add_argument("tool", choices=tuple(TEMPLATES), help="the installer")
+        description="Print ready-to-paste configuration for an installer (pip, uv, poetry, pdm) or a publishing "
+                    "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
+                    "the keyring-based answer to `gcloud artifacts print-settings python`.")
+    settings_parser.add_argument("tool", choices=tuple(TEMPLATES), help="the installer or publishing command")
     settings_parser.add_argument("url", metavar="URL", help="the repository URL")
     settings_parser.set_defaults(run=_run_settings)
 

@@ -20,7 +20,7 @@ from .config import Settings, cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
 from .errors import GarError
 from .hosts import parse_service, refusal_reason
-from .installer_settings import INSTALL_HINT
+from .installer_settings import install_hint
 from .redact import iso_time, safe_url
 from .sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_json_key, find_token_source
 from .tokens import AccessToken, mint_access_token
@@ -123,7 +123,7 @@ def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
-        notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({INSTALL_HINT})")
+        notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({install_hint()})")
     elif not same:
         notes.append(f"the `keyring` on PATH ({keyring_command}) runs in another environment than this command; "
                      "check that `keyring --list-backends` there shows keyrings_gar.backend.GarKeyring")

@@ -16,7 +16,7 @@ import keyring.backend
 import keyring.backends.chainer
 import pytest
 
-from keyrings_gar import cli, diagnosis
+from keyrings_gar import cli, diagnosis, installer_settings
 from keyrings_gar.backend import GarKeyring
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 
@@ -255,8 +255,66 @@ def test_settings_poetry_adds_a_source_without_username(isolated: Path,
     code, out, _ = _run(capsys, "settings", "poetry", UPLOAD_URL)
     assert code == 0
     commands = [line for line in out.splitlines() if line.startswith("poetry ")]
-    assert commands == ["poetry self add keyrings.gar",
+    assert commands == [f"poetry self add {installer_settings.install_source()}",
                         f"poetry source add --priority=primary team-repo {AR_URL}"]
+
+
+class _Installed:
+    """What importlib.metadata knows of an installed keyrings.gar: its direct_url.json or none."""
+
+    def __init__(self, direct_url: dict[str, object] | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return json.dumps(self.direct_url) if name == "direct_url.json" and self.direct_url else None
+
+
+@pytest.mark.parametrize(("direct_url", "source"), [
+    (None, "keyrings.gar"),
+    ({"url": "file:///home/me/src/keyrings-gar", "dir_info": {"editable": True}}, "/home/me/src/keyrings-gar"),
+    ({"url": "file:///home/me/dist/keyrings_gar-0.1.0-py3-none-any.whl", "archive_info": {}},
+     "/home/me/dist/keyrings_gar-0.1.0-py3-none-any.whl"),
+    ({"url": "file:///home/me/my%20src/kg"}, "'/home/me/my src/kg'"),
+])
+def test_install_hints_name_the_source_this_copy_came_from(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], direct_url: dict[str, object] | None,
+    source: str
+) -> None:
+    """Until keyrings.gar is on PyPI, `pipx inject keyring keyrings.gar` cannot work: a copy
+    installed from a checkout or wheel names that checkout or wheel in every hint."""
+    monkeypatch.setattr(metadata, "distribution", lambda _name: _Installed(direct_url))
+    assert installer_settings.install_source() == source
+    hint = installer_settings.install_hint()
+    assert hint == f"pipx install keyring && pipx inject --include-apps keyring {source}"
+    code, out, _ = _run(capsys, "settings", "poetry", UPLOAD_URL)
+    assert code == 0
+    assert f"poetry self add {source}\n" in out
+
+
+def test_settings_pdm_is_a_source_without_credentials(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
+    code, out, err = _run(capsys, "settings", "pdm", UPLOAD_URL)
+    assert code == 0
+    assert tomllib.loads(out) == {"tool": {"pdm": {"source": [{"name": "team-repo", "url": AR_URL}]}}}
+    _assert_no_secrets(google, out, err)
+
+
+@pytest.mark.parametrize(("tool", "commands"), [
+    ("uv-publish", [(f"uv publish --publish-url {UPLOAD_URL} --keyring-provider subprocess "
+                     "--username oauth2accesstoken")]),
+    ("poetry-publish", [f"poetry config repositories.team-repo {UPLOAD_URL}", "poetry publish -r team-repo"]),
+    ("hatch", [f"hatch publish --repo {UPLOAD_URL} --user oauth2accesstoken"]),
+])
+def test_settings_for_publishing_give_the_commands_the_e2e_tests_run(
+    isolated: Path, capsys: pytest.CaptureFixture[str], tool: str, commands: list[str]
+) -> None:
+    """The same command lines as tests/e2e/test_publish.py, with the upload URL (no /simple/)."""
+    code, out, _ = _run(capsys, "settings", tool, AR_URL)
+    assert code == 0
+    assert [line for line in out.splitlines() if line and not line.startswith("#")] == commands
 
 
 def test_settings_twine_pypirc_has_the_username_and_no_password(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from keyrings_gar.installer_settings import settings_text
 from tests.e2e.installers import Installers
 from tests.e2e.runs import run_installer, secrets_written
 from tests.loopback.stack import JSON_KEY_BASE64, SERVICE_ACCOUNT_KEY, USER_ADC, LoopbackStack
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 
 def pdm_project(home: Path, index_url: str) -> Path:
-    """A project whose only source is the repository, named without any credential."""
+    """A project whose source is what `keyrings-gar settings pdm` prints: no credential in it."""
     project = home / "consumer"
     project.mkdir()
     (project / "pyproject.toml").write_text(
@@ -26,9 +27,7 @@ def pdm_project(home: Path, index_url: str) -> Path:
         'dependencies = ["acme-private"]\n\n'
         "[tool.pdm]\n"
         "distribution = false\n\n"
-        "[[tool.pdm.source]]\n"
-        'name = "team-repo"\n'
-        f'url = "{index_url}"\n')
+        f"{settings_text('pdm', index_url)}\n")
     return project
 
 
