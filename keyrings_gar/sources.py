@@ -104,7 +104,17 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     except FileNotFoundError:
         raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
     except OSError as exc:
-        raise ConfigError(f"{origin}: cannot read it ({exc.strerror}); fix its permissions") from None
+        # Each cause its own fix: a folder is no key file whatever its permissions (Windows says
+        # "permission denied" for a folder, hence the is_dir() check rather than the exception).
+        if isinstance(exc, IsADirectoryError) or path.is_dir():
+            raise ConfigError(f"{origin} is a directory, not a key file; point it at the JSON key file itself "
+                              "(or unset it to use gcloud's login)") from None
+        if isinstance(exc, PermissionError):
+            raise ConfigError(f"{origin}: cannot read it (permission denied); make it readable for this user "
+                              "(chmod 600, owned by you)") from None
+        if isinstance(exc, NotADirectoryError):
+            raise ConfigError(f"{origin}: file not found (a folder in its path is a file); fix the path") from None
+        raise ConfigError(f"{origin}: cannot read it ({exc.strerror})") from None
     try:
         info = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
