@@ -79,6 +79,12 @@ def render_doctor(report: Report) -> str:
 
 def _render_credential(credential: Report) -> list[str]:
     lines = [_row("username", f"{credential['username']} (what get_credential answers)")]
+    if credential["token"] is None and credential["searched"]:
+        # Whatever went wrong, where the search looked is the first thing to check.
+        found = "searched" if credential["found"] else "none found; searched"
+        lines.append(_row("credentials", f"{found}, in this order:"))
+        lines.extend(f"{'':<16} {n}. {step['place']}: {step['result']}"
+                     for n, step in enumerate(credential["searched"], 1))
     secret = credential["secret"]
     if secret is not None:
         lines.append(_row("secret", f"{secret['email']} (key {secret['key_id'] or 'without id'})"))

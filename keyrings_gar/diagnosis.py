@@ -18,10 +18,11 @@ from .backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, GarKeyring, de
 from .cache import TokenCache
 from .config import Settings, cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
-from .errors import GarError
+from .errors import GarError, NoCredentialsError
 from .hosts import parse_service, refusal_reason
 from .installer_settings import install_hint
 from .redact import iso_time, safe_url
+from .search_trail import search_trail
 from .sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_json_key, find_token_source
 from .tokens import AccessToken, mint_access_token
 
@@ -180,7 +181,8 @@ def _config_report(problems: list[str]) -> Report:
 def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str]) -> Report:
     """What a lookup would answer, proven by really getting a token (through the cache)."""
     username = default_username(settings, entry)
-    report: Report = {"username": username, "token_source": None, "secret": None, "token": None}
+    report: Report = {"username": username, "token_source": None, "secret": None, "token": None, "found": False,
+                      "searched": []}
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         known = len(problems)
         secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
@@ -190,11 +192,30 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
                             "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
-    if source is None:
-        return report
-    endpoint = _token_endpoint(source)
-    report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
-                              "endpoint": endpoint, **_network(endpoint)}
+    base = source.via if source is not None and source.via is not None else source
+    asks_metadata = base is not None and base.kind == METADATA_SERVER
+    if source is not None:
+        endpoint = _token_endpoint(source)
+        report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
+                                  "endpoint": endpoint, **_network(endpoint)}
+        report["token"], failure = _token_report(settings, source, problems)
+        if asks_metadata and isinstance(failure, NoCredentialsError):
+            # The search ended at a metadata server that is not there: no credentials at all,
+            # not "the metadata server's service account".
+            report["token_source"] = None
+    metadata_result = "would be asked"
+    if asks_metadata and base is not None:
+        metadata_result = (f"answered for {base.identity}" if report["token"] is not None
+                           else "no answer: not on Google Cloud, or unreachable")
+    trail = search_trail(settings, entry, metadata_result=metadata_result)
+    report["searched"] = [step._asdict() for step in trail]
+    report["found"] = any(step.used for step in trail)
+    return report
+
+
+def _token_report(settings: Settings, source: TokenSource, problems: list[str]) -> tuple[Report | None,
+                                                                                         GarError | None]:
+    """A real token for `source` through the cache (its fingerprint), or the error that stopped it."""
     minted: list[bool] = []
 
     def mint() -> AccessToken:
@@ -202,11 +223,13 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         return mint_access_token(source, settings.timeout)
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    token = _guarded(lambda: cache.get_or_mint(source.cache_key, source.identity, mint), problems)
-    if token is not None:
-        report["token"] = {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
-                           "expires_in": round(token.remaining()), "cached": not minted}
-    return report
+    try:
+        token = cache.get_or_mint(source.cache_key, source.identity, mint)
+    except GarError as exc:
+        problems.append(str(exc))
+        return None, exc
+    return {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
+            "expires_in": round(token.remaining()), "cached": not minted}, None
 
 
 def _token_endpoint(source: TokenSource) -> str | None:

@@ -106,7 +106,7 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     except OSError as exc:
         # Each cause its own fix: a folder is no key file whatever its permissions (Windows says
         # "permission denied" for a folder, hence the is_dir() check rather than the exception).
-        if isinstance(exc, IsADirectoryError) or path.is_dir():
+        if isinstance(exc, IsADirectoryError) or _is_dir(path):
             raise ConfigError(f"{origin} is a directory, not a key file; point it at the JSON key file itself "
                               "(or unset it to use gcloud's login)") from None
         if isinstance(exc, PermissionError):
@@ -123,6 +123,14 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     if not isinstance(info, dict) or not isinstance(info.get("type"), str):
         raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
     return content, info
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir() that answers False where it would raise (a name too long for a path)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def describe_identity(info: Mapping[str, Any]) -> str:

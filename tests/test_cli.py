@@ -105,6 +105,65 @@ def test_doctor_without_credentials_exits_1_with_the_fix_and_no_traceback(isolat
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_doctor_without_credentials_says_none_found_and_lists_the_search_in_order(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "token source metadata-server" for a laptop with no credentials at all."""
+    monkeypatch.setenv("PATH", str(isolated / "empty-bin"))  # no gcloud
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 1
+    assert "metadata server's service account" not in out
+    assert "token source" not in out
+    lines = out.splitlines()
+    start = lines.index("credentials      none found; searched, in this order:")
+    adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
+    assert [line.strip() for line in lines[start + 1:start + 6]] == [
+        "1. KEYRINGS_GAR_JSON_KEY_BASE64: not set",
+        "2. GOOGLE_APPLICATION_CREDENTIALS: not set",
+        f"3. gcloud's ADC file {adc}: not found",
+        "4. gcloud's login: no gcloud command on PATH",
+        "5. metadata server 127.0.0.1:9: no answer: not on Google Cloud, or unreachable",
+    ]
+    code, out, _ = _run(capsys, "doctor", "--json", AR_URL)
+    credential = json.loads(out)["credential"]
+    assert (credential["found"], credential["token_source"]) == (False, None)
+    assert [step["used"] for step in credential["searched"]] == [False] * 5
+
+
+@pytest.mark.parametrize("kind", ["key file", "user ADC", "directory"])
+def test_doctor_json_names_where_the_search_stopped(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
+    if kind == "key file":
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+        stop, result = 1, f"set to the file {google.sa_key_file}"
+    elif kind == "user ADC":
+        adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
+        adc.parent.mkdir(parents=True)
+        adc.write_bytes(google.user_adc_file.read_bytes())
+        stop, result = 2, "found"
+    else:
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path))
+        stop, result = 1, f"set to {tmp_path}, a directory: not a key file"
+    code, out, _ = _run(capsys, "doctor", "--json", AR_URL)
+    assert code == (1 if kind == "directory" else 0)
+    steps = json.loads(out)["credential"]["searched"]
+    assert [step["used"] for step in steps] == [i == stop for i in range(len(steps))]
+    assert steps[stop]["result"] == result
+    assert {step["result"] for step in steps[stop + 1:]} == {"not reached"}
+
+
+def test_doctor_never_echoes_a_secret_pasted_into_google_application_credentials(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", google.sa_key.base64)
+    code, out, err = _run(capsys, "doctor", "--json", AR_URL)
+    assert (code, out[:1]) == (1, "{"), err
+    [step] = [s for s in json.loads(out)["credential"]["searched"] if s["place"] == "GOOGLE_APPLICATION_CREDENTIALS"]
+    assert step["result"] == "set, but names no file (nothing exists at that path)"
+    assert google.sa_key.base64[:40] not in step["result"]
+
+
 def test_doctor_explains_why_a_url_is_not_ours(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "doctor", "https://us-central1-docker.pkg.dev/acme-prod/images")
     assert code == 1
