@@ -18,7 +18,7 @@ from .backend import access_token
 from .cache import TokenCache
 from .config import cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, entry_for
-from .diagnosis import Report, cache_report, doctor
+from .diagnosis import CACHE_EFFECT, Report, cache_folder_problem, cache_report, doctor
 from .errors import GarError
 from .hosts import RepositoryTarget, parse_service, refusal_reason
 from .installer_settings import TEMPLATES, settings_text
@@ -112,7 +112,9 @@ def _row(label: str, text: str) -> str:
 def render_cache(report: Report) -> str:
     lines = [_row("cache folder", report["directory"] + ("" if report["enabled"] else
                                                         " (off: KEYRINGS_GAR_NO_CACHE is set)"))]
-    if not report["entries"]:
+    if report["problem"]:
+        lines.append(_row("problem", f"unusable: {report['problem']}; {CACHE_EFFECT}"))
+    elif not report["entries"]:
         lines.append(_row("tokens", "none cached"))
     for entry in report["entries"]:
         left = entry["expires_in"]
@@ -155,11 +157,15 @@ def _run_token(args: argparse.Namespace) -> int:
 def _run_cache_show(args: argparse.Namespace) -> int:
     report = cache_report()
     _out(json.dumps(report, indent=2) if args.json else render_cache(report))
-    return 0
+    return 1 if report["problem"] else 0
 
 
 def _run_cache_clear(_args: argparse.Namespace) -> int:
     directory = cache_dir()
+    problem = cache_folder_problem(directory)
+    if problem is not None:
+        # "removed 0" would read as "nothing was cached"; the folder itself is the trouble.
+        raise GarError(f"cannot clear the token cache: {problem}; {CACHE_EFFECT}")
     removed = TokenCache(directory).clear()
     _out(f"removed {removed} cached token{'' if removed == 1 else 's'} from {directory}")
     return 0

@@ -56,6 +56,11 @@ def doctor(url: str | None) -> Report:
         report["config"]["entry"] = entry.name or None
     if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
         report["credential"] = _credential_report(settings, entry, problems)
+    if settings is not None and settings.cache_dir is not None:
+        # A warning, not a failure: lookups still work, each minting its own token.
+        report["cache"] = {"directory": str(settings.cache_dir), "problem": cache_folder_problem(settings.cache_dir)}
+        if report["cache"]["problem"]:
+            notes.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
     report["ok"] = not problems
     return report
 
@@ -259,6 +264,31 @@ def _network(endpoint: str | None) -> Report:
     return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{ca} ({ca_origin})"}
 
 
+CACHE_EFFECT = ("tokens are not cached, so every process mints its own (a request to Google on every "
+                "install command); fix the folder or set KEYRINGS_GAR_CACHE_DIR to another one")
+
+
+def cache_folder_problem(directory: Path) -> str | None:
+    """Why tokens cannot be cached in `directory`, as the cache itself would fail; None when they
+    can (a folder that does not exist yet is fine when it can be created)."""
+    try:
+        existing = directory
+        while not existing.exists() and not existing.is_symlink() and existing.parent != existing:
+            existing = existing.parent
+        if existing.is_symlink() and existing == directory:
+            return f"{directory} is a symbolic link, which the cache refuses to follow"
+        if not existing.is_dir():
+            what = "" if existing == directory else f", so {directory} cannot be created"
+            return f"{existing} is a file, not a folder{what}"
+        if existing == directory and hasattr(os, "getuid") and directory.stat().st_uid != os.getuid():
+            return f"{directory} belongs to another user"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"{existing} is not writable for this user"
+    except OSError as exc:
+        return f"{directory}: {exc.strerror or exc}"
+    return None
+
+
 def cache_report() -> Report:
     settings_dir = cache_dir()
     entries = TokenCache(settings_dir).entries()
@@ -266,6 +296,7 @@ def cache_report() -> Report:
     return {
         "directory": str(settings_dir),
         "enabled": load_settings().cache_dir is not None,
+        "problem": cache_folder_problem(settings_dir),
         "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
                      "file": e.path.name} for e in entries],
     }

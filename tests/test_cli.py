@@ -459,6 +459,43 @@ def test_cache_show_lists_identities_and_expiry_but_no_token(
     _assert_no_secrets(google, out, out_json, err)
 
 
+@pytest.mark.parametrize("where", ["a file", "under a file", "a symlink"])
+def test_an_unusable_cache_folder_is_reported_with_its_effect_everywhere(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    where: str
+) -> None:
+    """Not "OK", "none cached" and "removed 0" with status 0 while every process mints its own token."""
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    folder = {"a file": tmp_path / "a-file", "under a file": tmp_path / "a-file" / "cache",
+              "a symlink": tmp_path / "link"}[where]
+    monkeypatch.setenv("KEYRINGS_GAR_CACHE_DIR", str(folder))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0, out  # a warning: lookups still work, each minting its own token
+    [note] = [line for line in out.splitlines() if line.startswith("note") and "token cache" in line]
+    assert "every process mints its own" in note
+    code, out, _ = _run(capsys, "cache", "show")
+    assert code == 1
+    assert "none cached" not in out
+    assert "unusable" in out
+    assert "every process mints its own" in out
+    code, out, err = _run(capsys, "cache", "clear")
+    assert (code, out) == (1, "")
+    assert "cannot clear the token cache" in err
+    assert "every process mints its own" in err
+
+
+def test_a_cache_folder_not_made_yet_is_no_problem(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "cache", "show")
+    assert code == 0
+    assert "none cached" in out
+    code, out, _ = _run(capsys, "cache", "clear")
+    assert code == 0
+    assert out.startswith("removed 0 cached tokens")
+
+
 def test_cache_clear_makes_the_next_lookup_mint_a_new_token(
     google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
