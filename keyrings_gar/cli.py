@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Callable
+from typing import Any, Callable
 
 from . import __version__
 from .backend import access_token
@@ -177,11 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check and set up keyring credentials for Google Artifact Registry Python repositories.",
     )
     parser.add_argument("--version", action="version", version=f"keyrings.gar {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what every step does (never secrets)")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
+    parser.set_defaults(parser=parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    doctor_parser = commands.add_parser(
-        "doctor", help="explain what a lookup for URL would do, and whether it works",
+    doctor_parser = _add_command(
+        commands, "doctor", help="explain what a lookup for URL would do, and whether it works",
         description="Explain what a keyring lookup for URL would do and really get a token. Exit status 0 when "
                     "the lookup would succeed, 1 otherwise (the problems and their fixes are listed).")
     doctor_parser.add_argument("url", nargs="?", metavar="URL", help="the repository URL (default: no URL, the "
@@ -189,8 +190,8 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor_parser.set_defaults(run=_run_doctor)
 
-    settings_parser = commands.add_parser(
-        "settings", help="print installer configuration that uses keyring (no credential in it)",
+    settings_parser = _add_command(
+        commands, "settings", help="print installer configuration that uses keyring (no credential in it)",
         description="Print ready-to-paste configuration for an installer (pip, uv, poetry, pdm) or a publishing "
                     "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
                     "the keyring-based answer to `gcloud artifacts print-settings python`.")
@@ -198,28 +199,45 @@ def build_parser() -> argparse.ArgumentParser:
     settings_parser.add_argument("url", metavar="URL", help="the repository URL")
     settings_parser.set_defaults(run=_run_settings)
 
-    token_parser = commands.add_parser(
-        "token", help="print a live access token (for scripts)",
+    token_parser = _add_command(
+        commands, "token", help="print a live access token (for scripts)",
         description="Print a live OAuth access token for URL's identity (or the default identity), through the "
                     "same cache as keyring lookups. The only command that prints a credential.")
     token_parser.add_argument("url", nargs="?", metavar="URL", help="the repository URL")
     token_parser.set_defaults(run=_run_token)
 
-    cache_parser = commands.add_parser("cache", help="show or clear the token cache",
-                                       description="Show or clear the shared token cache.")
+    cache_parser = _add_command(commands, "cache", help="show or clear the token cache",
+                                description="Show or clear the shared token cache.")
     cache_commands = cache_parser.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    show_parser = cache_commands.add_parser("show", help="list cached identities and expiries (never tokens)",
-                                            description="List the cached identities and their expiry.")
+    show_parser = _add_command(cache_commands, "show", help="list cached identities and expiries (never tokens)",
+                               description="List the cached identities and their expiry.")
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
     show_parser.set_defaults(run=_run_cache_show)
-    clear_parser = cache_commands.add_parser("clear", help="remove every cached token",
-                                             description="Remove every cached token; the next lookup mints one.")
+    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token",
+                                description="Remove every cached token; the next lookup mints one.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
 
 
+_VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"
+
+
+def _add_command(commands: Any, name: str, **options: Any) -> argparse.ArgumentParser:
+    """A subcommand that takes -v after its name too (`keyrings-gar doctor URL -v`) and knows its
+    own parser, so that a usage error shows this command's usage rather than the top level's."""
+    # SUPPRESS: absent after the subcommand, the -v given before it (or False) stays.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
+    command: argparse.ArgumentParser = commands.add_parser(name, parents=[verbose], **options)
+    command.set_defaults(parser=command)
+    return command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        parser: argparse.ArgumentParser = args.parser
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
         logging.getLogger("keyrings_gar").setLevel(logging.DEBUG)

@@ -16,6 +16,7 @@ are ours: the backend imports this module after the host has matched.
 from __future__ import annotations
 
 import configparser
+import logging
 import os
 import re
 import sys
@@ -25,6 +26,8 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import RepositoryTarget
+
+log = logging.getLogger("keyrings_gar")
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
@@ -95,6 +98,10 @@ class Config(NamedTuple):
             depth = len(entry_segments)
             if depth > best_depth and segments[:depth] == entry_segments:
                 best, best_depth = entry, depth
+        if best is NO_ENTRY:
+            log.debug("config: no entry of %s matches %s; using the defaults", self.path, target.repository_path)
+        else:
+            log.debug("config: entry [%s] of %s for %s", best.name, self.path, target.repository_path)
         return best
 
 

@@ -6,6 +6,7 @@ Nothing here prints, and no report holds a token or a secret: fingerprints, emai
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -25,6 +26,8 @@ from .redact import iso_time, safe_url
 from .search_trail import search_trail
 from .sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_json_key, find_token_source
 from .tokens import AccessToken, mint_access_token
+
+log = logging.getLogger("keyrings_gar")
 
 GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
 GOOGLE_PLUGIN_MODULE = "keyrings.gauth"
@@ -233,6 +236,8 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str]) 
     except GarError as exc:
         problems.append(str(exc))
         return None, exc
+    log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
+              "minted a new token" if minted else f"{token.fingerprint} from the cache")
     return {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
             "expires_in": round(token.remaining()), "cached": not minted}, None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -28,6 +29,8 @@ from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
+
+log = logging.getLogger("keyrings_gar")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -208,25 +211,35 @@ def find_token_source(settings: Settings, environ: Mapping[str, str] = os.enviro
 
 def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> TokenSource:
     if settings.json_key_secret is not None:
-        return source_from_secret(decode_json_key_secret(settings.json_key_secret))
+        return _chosen(source_from_secret(decode_json_key_secret(settings.json_key_secret)),
+                       f"{JSON_KEY_BASE64_VAR} is set")
     secret = _entry_secret(entry, environ)
     if secret is not None:
-        return source_from_secret(secret, origin=_secret_origin(entry))
+        return _chosen(source_from_secret(secret, origin=_secret_origin(entry)),
+                       f"config entry [{entry.name}] names a _json_key_base64 secret")
     if entry.key_file is not None:
-        return source_from_adc_file(*_entry_key_file(entry, entry.key_file))
+        return _chosen(source_from_adc_file(*_entry_key_file(entry, entry.key_file)),
+                       f"config entry [{entry.name}] sets key_file")
     if entry.token == USE_GCLOUD:
         account = find_gcloud_account(environ)
         if account is None:
             raise NoCredentialsError(f"{entry.where('token')}: gcloud, but no gcloud CLI on PATH is logged in; "
                                      "run `gcloud auth login`")
-        return gcloud_source(account)
+        return _chosen(gcloud_source(account), f"config entry [{entry.name}] sets token = gcloud")
     found = adc_file(environ)
     if found is not None:
-        return source_from_adc_file(*found)
+        why = f"{ADC_VAR} is set" if environ.get(ADC_VAR) else "gcloud's ADC file exists"
+        return _chosen(source_from_adc_file(*found), why)
     account = find_gcloud_account(environ)
     if account is not None:
-        return gcloud_source(account)
-    return metadata_server_source(environ)
+        return _chosen(gcloud_source(account), f"no {ADC_VAR} or ADC file, and gcloud is logged in")
+    return _chosen(metadata_server_source(environ), f"no {ADC_VAR}, ADC file or gcloud login: the metadata server "
+                   "is the last place Application Default Credentials look")
+
+
+def _chosen(source: TokenSource, why: str) -> TokenSource:
+    log.debug("token source %s for %s, because %s", source.kind, source.identity, why)
+    return source
 
 
 def _secret_origin(entry: RepositoryEntry) -> str:

@@ -526,6 +526,52 @@ def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[s
     assert "usage: keyrings-gar" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("args", "usage"), [
+    (["doctor", AR_URL, "extra"], "usage: keyrings-gar doctor "),
+    (["doctor", "--jsn"], "usage: keyrings-gar doctor "),
+    (["settings", "pip"], "usage: keyrings-gar settings "),
+    (["settings", "pnpm", AR_URL], "usage: keyrings-gar settings "),
+    (["cache", "show", "--bogus"], "usage: keyrings-gar cache show "),
+    (["cache"], "usage: keyrings-gar cache "),
+    (["token", AR_URL, AR_URL], "usage: keyrings-gar token "),
+])
+def test_a_usage_error_shows_that_subcommand_s_usage(
+    args: list[str], usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage), err
+    assert "error:" in err
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_before_or_after_the_subcommand_logs_each_step_and_no_secret(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Which source and why, the config entry, cache miss then hit; never a token or the key."""
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{AR_HOST}/acme-prod]\nkey_file = {google.sa_key_file}\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    verbose = ["-v", "doctor", AR_URL] if where == "before" else ["doctor", AR_URL, "--verbose"]
+    first = _command(*verbose)
+    second = _command(*verbose)
+    assert (first.returncode, second.returncode) == (0, 0), first.stdout + first.stderr
+    assert f"config: entry [{AR_HOST}/acme-prod] of {config} for {AR_HOST}/acme-prod/team-repo" in first.stderr
+    assert (f"token source adc-file for {google.sa_key.email}, because config entry [{AR_HOST}/acme-prod] sets "
+            "key_file") in first.stderr
+    assert f"token cache miss for {google.sa_key.email}: minted a new token" in first.stderr
+    assert f"token cache hit for {google.sa_key.email}" in second.stderr
+    _assert_no_secrets(google, first.stdout, first.stderr, second.stdout, second.stderr)
+
+
+def test_without_verbose_nothing_is_logged(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    result = _command("doctor", AR_URL)
+    assert (result.returncode, result.stderr) == (0, "")
+
+
 def test_python_m_keyrings_gar_is_the_command(isolated: Path) -> None:
     result = _command("settings", "uv", AR_URL, module=True)
     assert result.returncode == 0
