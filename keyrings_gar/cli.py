@@ -69,8 +69,10 @@ def render_doctor(report: Report) -> str:
         lines.extend(_render_credential(credential))
     for note in report["notes"]:
         lines.append(_row("note", note))
+    lines.extend(_row("warning", warning) for warning in report["warnings"])
     if report["ok"]:
-        lines.append(_row("result", "OK: a lookup would get this credential"))
+        warned = f" (but see the warning{'s' if len(report['warnings']) > 1 else ''})" if report["warnings"] else ""
+        lines.append(_row("result", f"OK: a lookup would get this credential{warned}"))
     else:
         lines.append(_row("result", "FAILED"))
         lines.extend(_row("problem", problem) for problem in report["problems"])

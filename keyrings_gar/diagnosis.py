@@ -18,6 +18,7 @@ from . import __version__
 from .backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, GarKeyring, default_username
 from .cache import TokenCache
 from .config import Settings, cache_dir, load_settings, trusted_hosts
+from .config_checks import hosts_with_several_identities, likely_typos
 from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
 from .errors import GarError, NoCredentialsError
 from .hosts import parse_service, refusal_reason
@@ -41,7 +42,10 @@ def doctor(url: str | None) -> Report:
     every problem found and its fix. `report["ok"]` is whether the lookup would succeed."""
     problems: list[str] = []
     notes: list[str] = []
-    report: Report = {"ok": False, "versions": _versions(), "problems": problems, "notes": notes}
+    warnings: list[str] = []
+    """What works but probably not as meant: shown, and the exit status stays 0."""
+    report: Report = {"ok": False, "versions": _versions(), "problems": problems, "warnings": warnings,
+                      "notes": notes}
     report["keyring"] = _keyring_chain(problems, notes)
     report["config"] = _config_report(problems)
     target = None
@@ -54,16 +58,21 @@ def doctor(url: str | None) -> Report:
             problems.append(f"{safe_url(url)} is not ours: {reason}")
     settings = _guarded(load_settings, problems)
     entry = NO_ENTRY
-    if target is not None and not report["config"]["problems"]:
-        entry = load_config(config_path()).entry_for(target)
+    config = None if report["config"]["problems"] or report["config"]["path"] is None else load_config(
+        Path(report["config"]["path"]))
+    if config is not None:
+        warnings.extend(hosts_with_several_identities(config))
+    if target is not None and config is not None:
+        entry = config.entry_for(target)
         report["config"]["entry"] = entry.name or None
+        warnings.extend(likely_typos(config, target, entry))
     if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
         report["credential"] = _credential_report(settings, entry, problems)
     if settings is not None and settings.cache_dir is not None:
         # A warning, not a failure: lookups still work, each minting its own token.
         report["cache"] = {"directory": str(settings.cache_dir), "problem": cache_folder_problem(settings.cache_dir)}
         if report["cache"]["problem"]:
-            notes.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
+            warnings.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
     report["ok"] = not problems
     return report
 

@@ -164,6 +164,58 @@ def test_doctor_never_echoes_a_secret_pasted_into_google_application_credentials
     assert google.sa_key.base64[:40] not in step["result"]
 
 
+@pytest.mark.parametrize(("section", "typo"), [
+    (f"{AR_HOST}/acme-prd", f"{AR_HOST}/acme-prod"),
+    (f"{AR_HOST}/acme-prod/team-rpeo", f"{AR_HOST}/acme-prod/team-repo"),
+    (f"{AR_HOST}/acme-prod/team_repo", f"{AR_HOST}/acme-prod/team-repo"),
+    ("us-central2-python.pkg.dev/acme-prod", f"{AR_HOST}/acme-prod"),
+])
+def test_doctor_warns_about_a_section_that_nearly_matches_the_url(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], section: str, typo: str
+) -> None:
+    """A misspelt section is silently "no entry": the lookup takes the default identity."""
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{section}]\nimpersonate = deployer@acme-prod.iam.gserviceaccount.com\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if line.startswith("warning")]
+    assert f"[{section}] in {config} looks like a misspelling of {typo}" in warning
+    assert "the lookup takes no entry (the defaults) instead" in warning
+
+
+@pytest.mark.parametrize("section", [f"{AR_HOST}/other-project", f"{AR_HOST}/acme-prod/legacy-repo",
+                                     f"{AR_HOST}/acme-prod/team-repo", f"{AR_HOST}/acme-prod"])
+def test_doctor_does_not_call_a_distinct_or_matching_section_a_typo(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], section: str
+) -> None:
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{section}]\nkey_file = {google.sa_key_file}\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    assert "warning" not in out
+
+
+def test_doctor_warns_when_one_host_has_several_identities_for_uv(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{AR_HOST}/acme-prod/team-repo]\nkey_file = {google.sa_key_file}\n\n"
+                      f"[{AR_HOST}/acme-prod/legacy-repo]\ntoken = gcloud\n\n"
+                      f"[{AR_HOST}/acme-prod/other-repo]\nkey_file = {google.sa_key_file}\n\n"
+                      "[europe-python.pkg.dev/acme-prod]\ntoken = gcloud\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if line.startswith("warning")]
+    assert f"give {AR_HOST} 2 identities; uv keeps one credential per host" in warning
+    assert f"[{AR_HOST}/acme-prod/legacy-repo]" in warning
+    assert "europe" not in warning
+
+
 def test_doctor_explains_why_a_url_is_not_ours(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "doctor", "https://us-central1-docker.pkg.dev/acme-prod/images")
     assert code == 1
@@ -474,8 +526,9 @@ def test_an_unusable_cache_folder_is_reported_with_its_effect_everywhere(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
     code, out, _ = _run(capsys, "doctor", AR_URL)
     assert code == 0, out  # a warning: lookups still work, each minting its own token
-    [note] = [line for line in out.splitlines() if line.startswith("note") and "token cache" in line]
-    assert "every process mints its own" in note
+    [warning] = [line for line in out.splitlines() if line.startswith("warning") and "token cache" in line]
+    assert "every process mints its own" in warning
+    assert "OK: a lookup would get this credential (but see the warning)" in out
     code, out, _ = _run(capsys, "cache", "show")
     assert code == 1
     assert "none cached" not in out
