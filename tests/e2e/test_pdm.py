@@ -60,6 +60,7 @@ def test_pdm_with_keyring_in_its_own_environment(
     """pdm (through unearth) asks `get_credential(source_url, None)` after the first 401."""
     credential = stack.credential(kind, home)
     run_pdm_install(installers, pdm_with_plugin, stack, home, path=[], credential_environ=credential.environ)
+    assert stack.registry.anonymous >= 1, "pdm asks keyring only after a 401"
     assert set(stack.registry.logins) == {credential.username}
     assert set(stack.registry.identities) == {credential.identity}
 
