@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import logging
 import os
 import re
 import sys
@@ -27,6 +28,8 @@ from typing import NamedTuple
 from .errors import ConfigError
 from .hosts import RepositoryTarget
 from .redact import key_material, not_a_path, shown_text
+
+log = logging.getLogger("keyrings_gar")
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
@@ -97,6 +100,10 @@ class Config(NamedTuple):
             depth = len(entry_segments)
             if depth > best_depth and segments[:depth] == entry_segments:
                 best, best_depth = entry, depth
+        if best is NO_ENTRY:
+            log.debug("config: no entry of %s matches %s; using the defaults", self.path, target.repository_path)
+        else:
+            log.debug("config: entry [%s] of %s for %s", best.name, self.path, target.repository_path)
         return best
 
 

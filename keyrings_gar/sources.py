@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +30,8 @@ from .errors import ConfigError, NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
 from .redact import describe, key_material, not_a_path, showable, shown_path, shown_text
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
+
+log = logging.getLogger("keyrings_gar")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -135,7 +138,17 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     except FileNotFoundError:
         raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
     except OSError as exc:
-        raise ConfigError(f"{origin}: cannot read it ({exc.strerror}); fix the path or its permissions") from None
+        # Each cause its own fix: a folder is no key file whatever its permissions (Windows says
+        # "permission denied" for a folder, hence the is_dir() check rather than the exception).
+        if isinstance(exc, IsADirectoryError) or _is_dir(path):
+            raise ConfigError(f"{origin} is a directory, not a key file; point it at the JSON key file itself "
+                              "(or unset it to use gcloud's login)") from None
+        if isinstance(exc, PermissionError):
+            raise ConfigError(f"{origin}: cannot read it (permission denied); make it readable for this user "
+                              "(chmod 600, owned by you)") from None
+        if isinstance(exc, NotADirectoryError):
+            raise ConfigError(f"{origin}: file not found (a folder in its path is a file); fix the path") from None
+        raise ConfigError(f"{origin}: cannot read it ({exc.strerror})") from None
     except ValueError:  # a NUL in the name
         raise ConfigError(f"{origin}: not a file name; fix the path") from None
     try:
@@ -146,6 +159,14 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     if not isinstance(info, dict) or not isinstance(info.get("type"), str):
         raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
     return content, info
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir() that answers False where it would raise (a name too long for a path)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def describe_identity(info: Mapping[str, Any]) -> str:
@@ -256,25 +277,35 @@ def find_token_source(settings: Settings, environ: Mapping[str, str] = os.enviro
 
 def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> TokenSource:
     if settings.json_key_secret is not None:
-        return source_from_secret(decode_json_key_secret(settings.json_key_secret))
+        return _chosen(source_from_secret(decode_json_key_secret(settings.json_key_secret)),
+                       f"{JSON_KEY_BASE64_VAR} is set")
     secret = _entry_secret(entry, environ)
     if secret is not None:
-        return source_from_secret(secret, origin=_secret_origin(entry))
+        return _chosen(source_from_secret(secret, origin=_secret_origin(entry)),
+                       f"config entry [{entry.name}] names a _json_key_base64 secret")
     if entry.key_file is not None:
-        return source_from_adc_file(*_entry_key_file(entry, entry.key_file), environ)
+        return _chosen(source_from_adc_file(*_entry_key_file(entry, entry.key_file), environ),
+                       f"config entry [{entry.name}] sets key_file")
     if entry.token == USE_GCLOUD:
         account = find_gcloud_account(environ)
         if account is None:
             raise NoCredentialsError(f"{entry.where('token')}: gcloud, but no gcloud CLI on PATH is logged in; "
                                      "run `gcloud auth login`")
-        return gcloud_source(account)
+        return _chosen(gcloud_source(account), f"config entry [{entry.name}] sets token = gcloud")
     found = adc_file(environ)
     if found is not None:
-        return source_from_adc_file(*found, environ)
+        why = f"{ADC_VAR} is set" if environ.get(ADC_VAR) else "gcloud's ADC file exists"
+        return _chosen(source_from_adc_file(*found, environ), why)
     account = find_gcloud_account(environ)
     if account is not None:
-        return gcloud_source(account)
-    return metadata_server_source(environ)
+        return _chosen(gcloud_source(account), f"no {ADC_VAR} or ADC file, and gcloud is logged in")
+    return _chosen(metadata_server_source(environ), f"no {ADC_VAR}, ADC file or gcloud login: the metadata server "
+                   "is the last place Application Default Credentials look")
+
+
+def _chosen(source: TokenSource, why: str) -> TokenSource:
+    log.debug("token source %s for %s, because %s", source.kind, source.identity, why)
+    return source
 
 
 def _secret_origin(entry: RepositoryEntry) -> str:

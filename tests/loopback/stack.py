@@ -18,7 +18,7 @@ import trustme
 from .federation import GITHUB_TOKEN_HOST, STS_HOST, FakeGithubIdTokens
 from .google import FakeGoogle
 from .keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
-from .proxy import TlsProxy
+from .proxy import TlsFront, TlsProxy
 from .registry import FakeRegistry
 from .wheels import DistFile, private_packages
 
@@ -80,6 +80,7 @@ class LoopbackStack:
         self.github = FakeGithubIdTokens()
         self.proxy = TlsProxy(google_routes(self.google) | {AR_HOST: self.registry.address,
                                                             GITHUB_TOKEN_HOST: self.github.address}, ca)
+        self.front: TlsFront | None = None
 
     def start(self) -> LoopbackStack:
         self.google.start()
@@ -89,6 +90,8 @@ class LoopbackStack:
         return self
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         self.proxy.stop()
         self.github.stop()
         self.registry.stop()
@@ -109,6 +112,14 @@ class LoopbackStack:
     @staticmethod
     def upload_url() -> str:
         return f"https://{AR_HOST}/{PROJECT}/{REPOSITORY}/"
+
+    def front_upload_url(self) -> str:
+        """The upload URL at `https://127.0.0.1:PORT/`, for a client that ignores HTTPS_PROXY (the
+        registry behind a TLS front with the same CA; keyrings.gar answers for it only when
+        KEYRINGS_GAR_HOSTS names `127.0.0.1:PORT`, as for a user's own proxy in front of AR)."""
+        if self.front is None:
+            self.front = TlsFront(self.registry.address, self.proxy.ca).start()
+        return f"{self.front.url}/{PROJECT}/{REPOSITORY}/"
 
     def environ(self, home: Path, path: Sequence[Path] = ()) -> dict[str, str]:
         """A clean environment for an installer: nothing inherited but the system PATH, HOME
