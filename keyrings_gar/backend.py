@@ -121,8 +121,17 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     from .cache import TokenCache
     from .tokens import mint_access_token
 
+    minted: list[AccessToken] = []
+
+    def mint() -> AccessToken:
+        minted.append(mint_access_token(source, settings.timeout))
+        return minted[-1]
+
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    return cache.get_or_mint(source.cache_key, source.identity, lambda: mint_access_token(source, settings.timeout))
+    token = cache.get_or_mint(source.cache_key, source.identity, mint)
+    log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
+              "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
+    return token
 
 
 def _describe(service: object) -> str:
