@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     for name in _STOP_SIGNALS:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), lambda *_: stopped.set())
+    # Python leaves SIGINT ignored when it starts ignored (a shell's background job without job
+    # control, as a CI runner may start it): Ctrl-C must stop this and clean up all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     temporary = args.dir is None
     folder: Path = Path(tempfile.mkdtemp(prefix="keyrings-gar-loopback-")) if temporary else args.dir
     written: list[Path] = []
