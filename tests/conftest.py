@@ -118,11 +118,13 @@ def gcloud(google: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def secret_fragments(google: Identities, *extra: str) -> list[str]:
-    """Every piece of text that must never be printed or logged: each token the fake issued, the
-    key's base64 (in overlapping 32-character windows), each line of its private key, its full key
-    id, the user's refresh token and client secret, and any `extra` secrets a test planted."""
+    """Every piece of text that must never be printed or logged: each token the fake issued, each
+    signed JWT assertion it received (and its signature alone), the key's base64 (in overlapping
+    32-character windows), each line of its private key, its full key id, the user's refresh token
+    and client secret, and any `extra` secrets a test planted."""
     b64 = google.sa_key.base64
     fragments = [*google.google.tokens, *(b64[i:i + 32] for i in range(0, len(b64) - 32, 16))]
+    fragments += [*google.google.assertions, *(a.rsplit(".", 1)[-1] for a in google.google.assertions)]
     fragments += [line for line in google.sa_key.private_key_pem.splitlines() if len(line) > 40]
     fragments += ["PRIVATE KEY", google.sa_key.key_id, google.user.refresh_token, google.user.client_secret]
     return [f for f in (*fragments, *extra) if f]
@@ -131,4 +133,5 @@ def secret_fragments(google: Identities, *extra: str) -> list[str]:
 def assert_no_secrets(google: Identities, *outputs: str, extra: tuple[str, ...] = ()) -> None:
     text = "\n".join(outputs)
     leaked = [f for f in secret_fragments(google, *extra) if f in text]
-    assert not leaked, f"{len(leaked)} secret fragment(s) leaked, e.g. one ending in …{leaked[0][-4:]}"
+    if leaked:  # pytest.fail, not assert: pytest would print the list, and so the secrets
+        pytest.fail(f"{len(leaked)} secret fragment(s) leaked, e.g. one ending in …{leaked[0][-4:]}")
