@@ -104,8 +104,12 @@ def _row(label: str, text: str) -> str:
 
 
 def render_cache(report: Report) -> str:
-    lines = [_row("cache folder", report["directory"] + ("" if report["enabled"] else
-                                                        " (off: KEYRINGS_GAR_NO_CACHE is set)"))]
+    if report["directory"] is None:
+        folder = ("none: no private per-user runtime folder (XDG_RUNTIME_DIR, /dev/shm), so each process "
+                  "keeps its own token; KEYRINGS_GAR_CACHE_DIR names one")
+    else:
+        folder = report["directory"] + ("" if report["enabled"] else " (off: KEYRINGS_GAR_NO_CACHE is set)")
+    lines = [_row("cache folder", folder)]
     if not report["entries"]:
         lines.append(_row("tokens", "none cached"))
     for entry in report["entries"]:
@@ -155,7 +159,7 @@ def _run_cache_show(args: argparse.Namespace) -> int:
 def _run_cache_clear(_args: argparse.Namespace) -> int:
     directory = cache_dir()
     removed = TokenCache(directory).clear()
-    _out(f"removed {removed} cached token{'' if removed == 1 else 's'} from {directory}")
+    _out(f"removed {removed} cached token{'' if removed == 1 else 's'} from {directory or 'no cache folder'}")
     return 0
 
 
