@@ -73,7 +73,8 @@ def test_the_client_hangs_up_on_an_endless_answer_by_the_deadline(google: Identi
     [stream] = google.google.streams
     assert stream.ended is not None, "the client was still reading when the process exited"
     assert stream.ended - stream.started < TIMEOUT + 1.0
-    assert stream.sent < RESPONSE_LIMIT + 8 * 1024 * 1024  # the bound, plus what sockets buffer on the way
+    # The bound, plus what the two sockets buffer on the way (loopback TCP buffers grow to ~10 MB).
+    assert stream.sent < RESPONSE_LIMIT + 32 * 1024 * 1024
 
 
 def test_a_normal_answer_still_gives_a_token(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
