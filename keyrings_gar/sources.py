@@ -40,6 +40,9 @@ IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
 _IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
+# As subject_tokens.py reads it: a CI job's ID token is a few KiB.
+_MAX_SUBJECT_TOKEN_FILE = 256 * 1024
+_FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
 _ADC_LOGIN_FIX = (
     "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
     f"file, or set {JSON_KEY_BASE64_VAR}"
@@ -127,21 +130,46 @@ def describe_identity(info: Mapping[str, Any]) -> str:
         account = info.get("account") or ""
         client = str(info.get("client_id", ""))[:12]
         return f"user credentials {account}".rstrip() + f" (client {client}…)"
-    if kind == "external_account":
-        return f"workload identity federation ({str(info.get('audience', ''))[-60:]})"
+    if kind in ("external_account", "external_account_authorized_user"):
+        # The pool and provider from the audience: which federation this is, never a token.
+        pool = _FEDERATION_POOL.search(str(info.get("audience", "")))
+        where = f" ({'/'.join(part for part in pool.groups() if part)})" if pool else ""
+        who = "workforce identity user" if kind == "external_account_authorized_user" else \
+            "workload identity federation"
+        return f"{who}{where}"
     return f"{kind} credentials"
 
 
-def source_from_adc_file(path: Path, origin: str) -> TokenSource:
+def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str] = os.environ) -> TokenSource:
     content, info = read_adc_file(path, origin)
     return TokenSource(
         kind=ADC_FILE,
         identity=describe_identity(info),
         origin=origin,
         cache_key=_digest(ADC_FILE, str(path.absolute()), hashlib.sha256(content).hexdigest(),
-                          CLOUD_PLATFORM_SCOPE),
+                          _federated_subject(info, environ), CLOUD_PLATFORM_SCOPE),
         info=info,
     )
+
+
+def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """For a federation file, what picks the external identity beyond the file itself: the
+    subject token file's content, or the AWS credentials in the environment. A committed config
+    on a shared runner must not be answered with the token another job (another branch, another
+    attribute condition) minted."""
+    source = info.get("credential_source") if info.get("type") == "external_account" else None
+    if not isinstance(source, dict):
+        return ""
+    if str(source.get("environment_id", "")).startswith("aws"):
+        return _digest("aws", *(environ.get(name, "") for name in (
+            "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")))
+    if source.get("file"):
+        try:
+            with Path(str(source["file"])).open("rb") as handle:
+                return hashlib.sha256(handle.read(_MAX_SUBJECT_TOKEN_FILE)).hexdigest()
+        except OSError:
+            return "unreadable"  # minting says why
+    return ""
 
 
 def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSource:
@@ -195,7 +223,7 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
     if secret is not None:
         return source_from_secret(secret, origin=_secret_origin(entry))
     if entry.key_file is not None:
-        return source_from_adc_file(*_entry_key_file(entry, entry.key_file))
+        return source_from_adc_file(*_entry_key_file(entry, entry.key_file), environ)
     if entry.token == USE_GCLOUD:
         account = find_gcloud_account(environ)
         if account is None:
@@ -204,7 +232,7 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
         return gcloud_source(account)
     found = adc_file(environ)
     if found is not None:
-        return source_from_adc_file(*found)
+        return source_from_adc_file(*found, environ)
     account = find_gcloud_account(environ)
     if account is not None:
         return gcloud_source(account)

@@ -68,6 +68,10 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         return service_account.Credentials.from_service_account_info(
             dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
         )
+    if source.kind == ADC_FILE and _is_federated(source):
+        # As the source of a configured impersonation: our own minimal mint, not google-auth's
+        # path with its project-id lookup (see federation.py).
+        return _as_credentials(_mint_federated(source, request))
     if source.kind == ADC_FILE:
         import google.auth
 
@@ -98,12 +102,16 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         )
     if source.kind == GCLOUD and source.gcloud is not None:
         # As the source of an impersonation: gcloud's token, already valid, as google-auth credentials.
-        from google.oauth2 import credentials as user_credentials
-
-        value, expiry = gcloud_access_token(source.gcloud, request.remaining())
-        return user_credentials.Credentials(
-            value, expiry=datetime.fromtimestamp(expiry, timezone.utc).replace(tzinfo=None))
+        return _as_credentials(AccessToken(*gcloud_access_token(source.gcloud, request.remaining())))
     raise TokenError(f"unknown token source kind {source.kind!r}")
+
+
+def _as_credentials(token: AccessToken) -> Any:
+    """A token we already hold, as google-auth credentials (valid, so never refreshed)."""
+    from google.oauth2 import credentials as user_credentials
+
+    return user_credentials.Credentials(
+        token.value, expiry=datetime.fromtimestamp(token.expiry, timezone.utc).replace(tzinfo=None))
 
 
 def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
@@ -147,6 +155,8 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
     with libraries_silenced():
         request = DeadlineRequest(timeout)
         try:
+            if source.kind == ADC_FILE and _is_federated(source):
+                return _mint_federated(source, request)
             credentials = _refreshed_credentials(source, request)
         finally:
             # The grant is over (done, failed or past its deadline): no connection stays open.
@@ -178,6 +188,26 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
             f"({type(exc).__name__}); try again later"
         ) from None
     return credentials
+
+
+def _is_federated(source: TokenSource) -> bool:
+    # Imported here, like google-auth: a warm lookup imports this module (for AccessToken) and
+    # must not pay for the federation code (subprocess, shlex) it will not run.
+    from .federation import FEDERATED_TYPES
+
+    return source.info.get("type") in FEDERATED_TYPES
+
+
+def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
+    """Workload or workforce identity federation: our own minimal exchange (see federation.py)."""
+    from .federation import Unreachable, mint_federated
+
+    try:
+        return AccessToken(*mint_federated(source.info, request))
+    except Unreachable as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {_transport_problem(exc.cause, exc.what)}") from None
+    except TokenError as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {exc}") from None
 
 
 def _import_google_auth() -> None:
@@ -222,8 +252,8 @@ def _refresh_problem(exc: Exception) -> str:
     return "the token endpoint answered with an error or an unreadable response; try again later"
 
 
-def _transport_problem(exc: BaseException) -> str:
-    """Name the root cause in a few words: an oversized answer, or why the endpoint is unreachable."""
+def _transport_problem(exc: BaseException, what: str = "token endpoint") -> str:
+    """Name the root cause in a few words: an oversized answer, or why `what` is unreachable."""
     chain: list[BaseException] = []
     cause: BaseException | None = exc
     while cause is not None and len(chain) < 10:
@@ -233,9 +263,9 @@ def _transport_problem(exc: BaseException) -> str:
     if "which no token answer is" in names:
         from .transport import RESPONSE_LIMIT
 
-        return (f"the token endpoint's answer is larger than {RESPONSE_LIMIT // 1024} KiB, which no token answer "
-                "is; check the key's token_uri and HTTPS_PROXY")
-    return f"token endpoint unreachable: {_unreachable_because(names)}"
+        return (f"the {what}'s answer is larger than {RESPONSE_LIMIT // 1024} KiB, which no token answer is; "
+                "check the credentials' URLs and HTTPS_PROXY")
+    return f"{what} unreachable: {_unreachable_because(names)}"
 
 
 def _unreachable_because(names: str) -> str:

@@ -39,7 +39,7 @@ def _connect(proxy: TlsProxy, target: str) -> bytes:
 
 
 def test_a_routed_host_is_reached_over_https_verified_by_the_private_ca(proxy: TlsProxy, tmp_path: Path) -> None:
-    request = urllib.request.Request(f"https://{ROUTED}/computeMetadata/v1/instance/service-accounts/default/",
+    request = urllib.request.Request(f"https://{ROUTED}/computeMetadata/v1/instance/service-accounts/default/?recursive=true",
                                      headers={"Metadata-Flavor": "Google"})
     with _opener(proxy, proxy.write_ca(tmp_path / "ca.pem")).open(request, timeout=10) as response:
         assert response.status == 200
