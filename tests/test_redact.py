@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,7 +17,7 @@ from keyrings_gar import cli, redact
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.config import load_settings
 from keyrings_gar.sources import find_token_source, metadata_server_source
-from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
+from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script
 from tests.loopback.gcloud import FakeGcloud
 from tests.test_linear_patterns import assert_linear
 
@@ -297,7 +296,7 @@ def test_doctor_does_not_echo_a_key_pasted_into_python_keyring_backend(
 ) -> None:
     """keyring's own error quotes the variable's value; doctor repeats that error."""
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", google.sa_key.base64)
-    result = subprocess.run([str(Path(sys.executable).with_name("keyrings-gar")), "doctor", AR_URL],
+    result = subprocess.run([console_script("keyrings-gar"), "doctor", AR_URL],
                             capture_output=True, text=True, timeout=60, env=dict(os.environ),
                             stdin=subprocess.DEVNULL, check=False)
     assert result.returncode == 1
