@@ -24,8 +24,8 @@ import urllib3.exceptions
 # A token answer is about 1 KiB, a metadata-server answer less; an IAM error a few KiB.
 RESPONSE_LIMIT = 1024 * 1024
 _CHUNK = 16 * 1024
-# Without read1 (urllib3 before 2.3), read(n) waits for all n bytes: small pieces keep a trickling
-# body close to the deadline.
+# Without any read1 (urllib3 before 2.3 on a compressed body), read(n) waits for all n bytes:
+# small pieces keep a trickling body close to the deadline.
 _SLOW_CHUNK = 1024
 
 
@@ -97,6 +97,13 @@ class DeadlineRequest(google.auth.transport.Request):
             raise google.auth.exceptions.TransportError(_too_large())
         raw = response.raw
         read1 = getattr(raw, "read1", None)  # urllib3 >= 2.3: whatever has arrived, without waiting for more
+        if read1 is None and response.headers.get("Content-Encoding", "identity").lower() == "identity":
+            # urllib3 1.26 (google-auth before 2.22 requires it; botocore keeps it on Python 3.9):
+            # the http.client response under it has read1, and an identity body needs no decoding.
+            # read(1024) would wait minutes for a body trickling a byte at a time.
+            fp_read1 = getattr(getattr(raw, "_fp", None), "read1", None)
+            if fp_read1 is not None:
+                read1 = lambda size, decode_content=True: fp_read1(size)  # noqa: E731, ARG005
         body = bytearray()
         while True:
             if time.monotonic() > self._deadline:
