@@ -117,12 +117,16 @@ def default_username(settings: Settings, entry: RepositoryEntry) -> str:
 
 
 def access_token(source: TokenSource, settings: Settings) -> AccessToken:
-    """A token for `source` through the shared cache, minting one when none has life left."""
+    """A token for `source` through the shared cache, minting one when none has life left, unless
+    minting from `source` failed moments ago (then that failure again, at once)."""
     from .cache import TokenCache
+    from .failures import FailureMemory
     from .tokens import mint_access_token
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    return cache.get_or_mint(source.cache_key, source.identity, lambda: mint_access_token(source, settings.timeout))
+    failures = FailureMemory(settings.cache_dir)
+    return cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(
+        source.cache_key, lambda: mint_access_token(source, settings.timeout)))
 
 
 def _describe(service: object) -> str:
