@@ -50,10 +50,10 @@ _memory: dict[str, Failure] = {}
 class FailureMemory:
     """Failed token sources by key, in memory and (when `cache_dir` is not None) on disk."""
 
-    def __init__(self, cache_dir: Path | None, ttl: float = FAILURE_TTL) -> None:
+    def __init__(self, cache_dir: Path | None, ttl: float | None = None) -> None:
         self.cache_dir = cache_dir
         self.directory = cache_dir / FOLDER if cache_dir is not None else None
-        self.ttl = ttl
+        self.ttl = FAILURE_TTL if ttl is None else ttl
 
     def guard(self, key: str, attempt: Callable[[], T]) -> T:
         """`attempt()`, unless `key` failed less than `ttl` ago: then that failure again, at once."""
