@@ -16,7 +16,7 @@ import keyring.backend
 import keyring.backends.chainer
 import pytest
 
-from keyrings_gar import cli
+from keyrings_gar import cli, diagnosis
 from keyrings_gar.backend import GarKeyring
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 
@@ -381,7 +381,7 @@ def test_python_m_keyrings_gar_is_the_command(isolated: Path) -> None:
 def test_an_unexpected_error_is_one_line_without_traceback(
     isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(url: str | None) -> cli.Report:
+    def broken(url: str | None) -> diagnosis.Report:
         raise RuntimeError("something internal")
 
     monkeypatch.setattr(cli, "doctor", broken)

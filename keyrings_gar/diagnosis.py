@@ -1,0 +1,248 @@
+"""Diagnosing a lookup: what keyring, the configuration and the credential sources would do for a
+URL, as a plain report (a dict that `doctor --json` prints as it is and the CLI renders).
+
+Nothing here prints, and no report holds a token or a secret: fingerprints, emails and key ids only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from . import __version__
+from .backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, GarKeyring, default_username
+from .cache import TokenCache
+from .config import Settings, cache_dir, load_settings, trusted_hosts
+from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
+from .errors import GarError
+from .hosts import parse_service, refusal_reason
+from .installer_settings import INSTALL_HINT
+from .redact import iso_time, safe_url
+from .sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_json_key, find_token_source
+from .tokens import AccessToken, mint_access_token
+
+GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
+GOOGLE_PLUGIN_MODULE = "keyrings.gauth"
+GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
+
+Report = dict[str, Any]
+
+
+def doctor(url: str | None) -> Report:
+    """Everything a lookup for `url` (or, without one, for the default identity) would do, with
+    every problem found and its fix. `report["ok"]` is whether the lookup would succeed."""
+    problems: list[str] = []
+    notes: list[str] = []
+    report: Report = {"ok": False, "versions": _versions(), "problems": problems, "notes": notes}
+    report["keyring"] = _keyring_chain(problems, notes)
+    report["config"] = _config_report(problems)
+    target = None
+    if url is not None:
+        target = parse_service(url, trusted_hosts())
+        reason = refusal_reason(url, trusted_hosts())
+        report["url"] = {"service": safe_url(url), "ours": target is not None, "reason": reason,
+                         "repository": target.repository_path if target is not None else None}
+        if reason is not None:
+            problems.append(f"{safe_url(url)} is not ours: {reason}")
+    settings = _guarded(load_settings, problems)
+    entry = NO_ENTRY
+    if target is not None and not report["config"]["problems"]:
+        entry = load_config(config_path()).entry_for(target)
+        report["config"]["entry"] = entry.name or None
+    if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
+        report["credential"] = _credential_report(settings, entry, problems)
+    report["ok"] = not problems
+    return report
+
+
+def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
+    """`function()`, or None with its one-line error added to `problems`."""
+    try:
+        return function()
+    except GarError as exc:
+        problems.append(str(exc))
+        return None
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    found: dict[str, str | None] = {"keyrings.gar": __version__, "python": sys.version.split()[0]}
+    for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION):
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
+    """Which backend keyring uses, whether keyrings.gar is in it and where Google's plugin is."""
+    import keyring
+    from keyring.backends.chainer import ChainerBackend
+    from keyring.util import platform_
+
+    configured = (f"PYTHON_KEYRING_BACKEND={os.environ['PYTHON_KEYRING_BACKEND']}"
+                  if os.environ.get("PYTHON_KEYRING_BACKEND")
+                  else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
+    try:
+        active = keyring.get_keyring()
+    except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
+        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {str(exc)[:120]}); fix or remove "
+                        f"{configured}")
+        return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
+                                                              "problem": None},
+                "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
+                "answers_first": None, "keyring_on_path": shutil.which("keyring"),
+                "keyring_on_path_is_this_environment": False}
+    chain = list(active.backends) if isinstance(active, ChainerBackend) else [active]
+    names = [_backend_name(b) for b in chain]
+    try:
+        viable, gar_priority, why = True, float(GarKeyring.priority), None
+    except Exception as exc:  # noqa: BLE001 - keyring's own viability test: priority raises when not viable
+        viable, gar_priority, why = False, None, str(exc)
+    gar_index = next((i for i, b in enumerate(chain) if isinstance(b, GarKeyring)), None)
+    google_index = next((i for i, b in enumerate(chain) if type(b).__module__ == GOOGLE_PLUGIN_MODULE), None)
+    if not viable:
+        problems.append(f"keyrings.gar cannot run here ({why}); `pip install google-auth` in keyring's environment")
+    elif gar_index is None:
+        problems.append(f"keyring uses {_backend_name(active)} alone ({configured}), so it never asks "
+                        "keyrings.gar; remove that setting to let keyring chain its backends")
+    first = None
+    if gar_index is not None or google_index is not None:
+        candidates = [i for i in (gar_index, google_index) if i is not None]
+        first = "keyrings.gar" if min(candidates) == gar_index else GOOGLE_PLUGIN_DISTRIBUTION
+    if google_index is not None:
+        notes.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too; {first} answers first for "
+                     "Artifact Registry, and when keyrings.gar has no answer Google's plugin is asked and may raise: "
+                     f"`pip uninstall {GOOGLE_PLUGIN_DISTRIBUTION}` if you do not need it")
+    keyring_command = shutil.which("keyring")
+    same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
+    if keyring_command is None:
+        notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({INSTALL_HINT})")
+    elif not same:
+        notes.append(f"the `keyring` on PATH ({keyring_command}) runs in another environment than this command; "
+                     "check that `keyring --list-backends` there shows keyrings_gar.backend.GarKeyring")
+    return {
+        "active": _backend_name(active),
+        "chain": [{"backend": name, "priority": float(b.priority)} for name, b in zip(names, chain)],
+        "keyrings_gar": {"loaded": gar_index is not None, "viable": viable, "priority": gar_priority,
+                         "problem": why},
+        "google_plugin": {"installed": google_index is not None or _distribution_installed(),
+                          "in_chain": google_index is not None},
+        "answers_first": first,
+        "keyring_on_path": keyring_command,
+        "keyring_on_path_is_this_environment": same,
+    }
+
+
+def _backend_name(backend: object) -> str:
+    kind = type(backend)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _distribution_installed() -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(GOOGLE_PLUGIN_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _script_python(script: Path) -> Path | None:
+    """The interpreter a console script runs with (its `#!` line), when it has one."""
+    try:
+        with script.open("rb") as file:
+            first = file.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    return Path(first[2:].decode("utf-8", "replace").strip().split(" ")[0])
+
+
+def _config_report(problems: list[str]) -> Report:
+    path = _guarded(config_path, problems)
+    if path is None:
+        return {"path": None, "exists": False, "entries": [], "entry": None, "problems": ["no path"]}
+    config = load_config(path)
+    problems.extend(config.problems)
+    return {"path": str(path), "exists": config.exists, "entries": [e.name for e in config.entries],
+            "entry": None, "problems": list(config.problems)}
+
+
+def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str]) -> Report:
+    """What a lookup would answer, proven by really getting a token (through the cache)."""
+    username = default_username(settings, entry)
+    report: Report = {"username": username, "token_source": None, "secret": None, "token": None}
+    if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
+        known = len(problems)
+        secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
+        if secret is not None:
+            report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
+        elif len(problems) == known:  # no secret, and no error saying why
+            problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
+                            "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
+    source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
+    if source is None:
+        return report
+    endpoint = _token_endpoint(source)
+    report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
+                              "endpoint": endpoint, **_network(endpoint)}
+    minted: list[bool] = []
+
+    def mint() -> AccessToken:
+        minted.append(True)
+        return mint_access_token(source, settings.timeout)
+
+    cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
+    token = _guarded(lambda: cache.get_or_mint(source.cache_key, source.identity, mint), problems)
+    if token is not None:
+        report["token"] = {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
+                           "expires_in": round(token.remaining()), "cached": not minted}
+    return report
+
+
+def _token_endpoint(source: TokenSource) -> str | None:
+    """Where minting a token for `source` connects to (for the proxy in effect)."""
+    if source.kind == GCLOUD:
+        return None
+    if source.kind == IMPERSONATED:
+        return "https://iamcredentials.googleapis.com/"
+    if source.kind == METADATA_SERVER:
+        return "http://" + source.origin.rsplit(" ", 1)[-1] + "/"
+    return str(source.info.get("token_uri") or source.info.get("token_url") or GOOGLE_OAUTH_ENDPOINT)
+
+
+def _network(endpoint: str | None) -> Report:
+    """The proxy and CA bundle the token request goes through (as requests will choose them)."""
+    if endpoint is None:
+        return {"proxy": "gcloud's own settings (gcloud config get proxy/address)", "ca_bundle": None}
+    import requests.utils
+
+    proxy = requests.utils.select_proxy(endpoint, requests.utils.get_environ_proxies(endpoint))
+    ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    ca_origin = "REQUESTS_CA_BUNDLE" if os.environ.get("REQUESTS_CA_BUNDLE") else "CURL_CA_BUNDLE"
+    if not ca and os.environ.get("SSL_CERT_FILE"):
+        ca, ca_origin = os.environ["SSL_CERT_FILE"], "SSL_CERT_FILE"
+    if not ca:
+        ca, ca_origin = requests.utils.DEFAULT_CA_BUNDLE_PATH, "certifi"
+    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{ca} ({ca_origin})"}
+
+
+def cache_report() -> Report:
+    settings_dir = cache_dir()
+    entries = TokenCache(settings_dir).entries()
+    now = time.time()
+    return {
+        "directory": str(settings_dir),
+        "enabled": load_settings().cache_dir is not None,
+        "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
+                     "file": e.path.name} for e in entries],
+    }
