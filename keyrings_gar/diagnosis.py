@@ -19,8 +19,10 @@ from .cache import TokenCache
 from .config import Settings, cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
 from .errors import GarError
+from .failures import FAILURE_TTL, FailureMemory
 from .hosts import parse_service, refusal_reason
 from .installer_settings import INSTALL_HINT
+from .provided import ProvidedToken, find_provided_token
 from .redact import iso_time, safe_url
 from .sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_json_key, find_token_source
 from .tokens import AccessToken, mint_access_token
@@ -30,6 +32,7 @@ GOOGLE_PLUGIN_MODULE = "keyrings.gauth"
 GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 Report = dict[str, Any]
+PROVIDED_TOKEN = "pre-minted token"  # noqa: S105 - a kind of source, not a secret
 
 
 def doctor(url: str | None) -> Report:
@@ -54,7 +57,7 @@ def doctor(url: str | None) -> Report:
         entry = load_config(config_path()).entry_for(target)
         report["config"]["entry"] = entry.name or None
     if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
-        report["credential"] = _credential_report(settings, entry, problems)
+        report["credential"] = _credential_report(settings, entry, problems, notes)
     report["ok"] = not problems
     return report
 
@@ -177,10 +180,16 @@ def _config_report(problems: list[str]) -> Report:
             "entry": None, "problems": list(config.problems)}
 
 
-def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str]) -> Report:
-    """What a lookup would answer, proven by really getting a token (through the cache)."""
-    username = default_username(settings, entry)
-    report: Report = {"username": username, "token_source": None, "secret": None, "token": None}
+def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str], notes: list[str]
+                       ) -> Report:
+    """What a lookup would answer, proven by really getting a token (through the cache, but never
+    through the failure memory: doctor always tries again)."""
+    report: Report = {"username": None, "token_source": None, "secret": None, "token": None}
+    known = len(problems)
+    provided = _guarded(find_provided_token, problems)
+    if len(problems) > known:
+        return report
+    username = report["username"] = default_username(settings, entry)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         known = len(problems)
         secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
@@ -189,6 +198,8 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         elif len(problems) == known:  # no secret, and no error saying why
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
                             "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
+    if provided is not None:
+        return _provided_token_report(provided, report, problems, notes)
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
     if source is None:
         return report
@@ -201,11 +212,33 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         minted.append(True)
         return mint_access_token(source, settings.timeout)
 
+    remembered = FailureMemory(settings.cache_dir).recall(source.cache_key)
+    if remembered is not None:
+        now = time.time()
+        notes.append(f"lookups repeat this source's failure from {now - remembered.failed_at:.0f} s ago for "
+                     f"{remembered.failed_at + FAILURE_TTL - now:.0f} s more without trying it; this check tried "
+                     "again (`keyrings-gar cache clear` forgets the failure)")
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
     token = _guarded(lambda: cache.get_or_mint(source.cache_key, source.identity, mint), problems)
     if token is not None:
         report["token"] = {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
                            "expires_in": round(token.remaining()), "cached": not minted}
+    return report
+
+
+def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]
+                           ) -> Report:
+    """A pre-minted token: read and checked as a lookup would, but nothing to mint or prove."""
+    report["token_source"] = {"kind": PROVIDED_TOKEN, "origin": provided.origin,
+                              "identity": "unknown: a pre-minted token does not say whose it is",
+                              "endpoint": None, "proxy": None, "ca_bundle": None}
+    token: AccessToken | None = _guarded(provided.read, problems)
+    if token is not None:
+        report["token"] = {"fingerprint": token.fingerprint, "expiry": None, "expires_in": None, "cached": False,
+                           "pre_minted": True}
+        notes.append(f"the token from {provided.origin} is used as it is, for every repository: its expiry is "
+                     "unknown here (whoever provides it must refresh it; Artifact Registry refuses it once "
+                     "expired), it is read again on every lookup and never cached")
     return report
 
 
@@ -245,4 +278,7 @@ def cache_report() -> Report:
         "enabled": load_settings().cache_dir is not None,
         "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
                      "file": e.path.name} for e in entries],
+        "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
+                      "expires_in": round(f.failed_at + FAILURE_TTL - now)}
+                     for f in FailureMemory(settings_dir).entries()],
     }

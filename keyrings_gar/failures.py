@@ -90,6 +90,14 @@ class FailureMemory:
         except OSError as exc:
             log.debug("cannot remember the failure in %s (%s)", self.directory, exc.strerror or exc)
 
+    def entries(self) -> list[Failure]:
+        """The failures remembered on disk and still in effect, for `keyrings-gar cache show`."""
+        if self.directory is None or not self.directory.is_dir():
+            return []
+        now = time.time()
+        found = (_read_failure(path) for path in sorted(self.directory.glob("*.json")))
+        return [failure for failure in found if failure is not None and failure.alive(self.ttl, now)]
+
     def clear(self) -> int:
         """Forget every failure (files and memory); returns how many files went."""
         _memory.clear()

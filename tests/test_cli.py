@@ -352,7 +352,7 @@ def test_cache_clear_makes_the_next_lookup_mint_a_new_token(
     assert len(google.google.grants) == 1
     code, out, _ = _run(capsys, "cache", "clear")
     assert code == 0
-    assert out.startswith("removed 1 cached token from ")
+    assert out.startswith("removed 1 cached token and 0 remembered failures from ")
     second = backend.get_password(AR_URL, "oauth2accesstoken")
     assert second != first
     assert len(google.google.grants) == 2

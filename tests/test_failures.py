@@ -136,10 +136,18 @@ def test_doctor_always_checks_again_and_cache_clear_forgets(
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     assert cli.main(["doctor", AR_URL]) == 1
     assert _probes(no_credentials) == 2
-    assert "no Google credentials found" in capsys.readouterr().out
+    doctor_out = capsys.readouterr().out
+    assert "no Google credentials found" in doctor_out
+    assert "this check tried again" in doctor_out
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None  # still remembered for lookups
     assert _probes(no_credentials) == 2
+    capsys.readouterr()
+    assert cli.main(["cache", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert "failure" in shown
+    assert "no Google credentials found" in shown
     assert cli.main(["cache", "clear"]) == 0
+    assert "and 1 remembered failure from" in capsys.readouterr().out
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     assert _probes(no_credentials) == 3
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import keyring
 import pytest
 
+from keyrings_gar import cli
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.config import cache_dir
 from keyrings_gar.provided import MAX_TOKEN_BYTES
@@ -107,30 +110,34 @@ def test_a_gcloud_token_file_variable_set_empty_means_unset(
     assert google.google.identity_of(token) == google.sa_key.email
 
 
-def _pem(google: Identities) -> str:
-    return google.sa_key.private_key_pem
-
-
 BAD_VALUES = {
-    "empty": (lambda g: "", "is empty"),
-    "only whitespace": (lambda g: " \n\t", "is empty"),
-    "a key file's JSON": (lambda g: g.sa_key.key_json.decode(), "looks like JSON"),
-    "a PEM private key": (_pem, "PEM private key"),
-    "the _json_key_base64 secret": (lambda g: g.sa_key.base64, "base64-encoded key file"),
-    "the secret without padding": (lambda g: g.sa_key.base64.rstrip("="), "base64-encoded key file"),
-    "an Authorization header": (lambda g: "Bearer ya29.a0AfB_byC-secretish", "spaces or characters"),
-    "too long": (lambda g: "ya29." + "A" * MAX_TOKEN_BYTES, "longer than"),
+    # case: (what the value is, a fragment the one line must contain)
+    "empty": ("", "is empty"),
+    "only whitespace": (" \n\t", "is empty"),
+    "a key file's JSON": ("key json", "looks like JSON"),
+    "a PEM private key": ("key pem", "PEM private key"),
+    "the _json_key_base64 secret": ("key base64", "base64-encoded key file"),
+    "the secret without padding": ("key base64 unpadded", "base64-encoded key file"),
+    "an Authorization header": ("Bearer ya29.a0AfB_byC-secretish", "spaces or characters"),
+    "too long": ("ya29." + "A" * MAX_TOKEN_BYTES, "longer than"),
 }
+
+
+def _bad_value(case: str, google: Identities) -> str:
+    value = BAD_VALUES[case][0]
+    keys = {"key json": google.sa_key.key_json.decode(), "key pem": google.sa_key.private_key_pem,
+            "key base64": google.sa_key.base64, "key base64 unpadded": google.sa_key.base64.rstrip("=")}
+    return keys.get(value, value)
 
 
 @pytest.mark.parametrize("case", list(BAD_VALUES))
 @pytest.mark.parametrize("where", ["variable", "file"])
 def test_a_value_that_is_not_a_token_gives_one_line_naming_the_variable_never_the_value(
-    google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture, case: str, where: str
+    *, google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    case: str, where: str
 ) -> None:
-    make, says = BAD_VALUES[case]
-    value = make(google)
+    says = BAD_VALUES[case][1]
+    value = _bad_value(case, google)
     if where == "variable":
         monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN", value)
         variable = "KEYRINGS_GAR_ACCESS_TOKEN"
@@ -142,7 +149,7 @@ def test_a_value_that_is_not_a_token_gives_one_line_naming_the_variable_never_th
         if case == "too long":
             says = f"larger than {MAX_TOKEN_BYTES} bytes"
     caplog.set_level(logging.DEBUG, logger="keyrings_gar")
-    assert backend.get_password(AR_URL, "oauth2accesstoken") is None
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
     [line] = _warnings(caplog)
     assert variable in line
     assert says in line
@@ -151,25 +158,35 @@ def test_a_value_that_is_not_a_token_gives_one_line_naming_the_variable_never_th
     assert_no_secrets(google, caplog.text, extra=tuple(f for f in fragments if len(f) >= 8))
 
 
+def _make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _make_binary(path: Path) -> None:
+    path.write_bytes(b"\xff\xfe\x00garbage")
+
+
 @pytest.mark.parametrize(("make", "says"), [
-    (lambda p: None, "file not found"),
-    (lambda p: p.mkdir(), "not a regular file"),
-    (lambda p: os.mkfifo(p), "not a regular file"),
-    (lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), "is not text"),
+    (None, "file not found"),
+    (Path.mkdir, "not a regular file"),
+    (_make_fifo, "not a regular file"),
+    (_make_binary, "is not text"),
 ], ids=["missing", "a directory", "a FIFO", "binary"])
 def test_a_token_file_that_cannot_be_used_is_reported_at_once(
-    google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-    caplog: pytest.LogCaptureFixture, make: object, says: str
+    *, google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    make: Callable[[Path], None] | None, says: str
 ) -> None:
     path = tmp_path / "gar_token"
-    make(path)  # type: ignore[operator]
+    if make is not None:
+        make(path)
     monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN_FILE", str(path))
     started = time.monotonic()
-    assert backend.get_password(AR_URL, "oauth2accesstoken") is None
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
     assert time.monotonic() - started < 2.0  # a FIFO without a writer must not block the lookup
     [line] = _warnings(caplog)
     assert f"KEYRINGS_GAR_ACCESS_TOKEN_FILE={path}" in line
     assert says in line
+    assert google.google.grants == []
 
 
 def test_an_empty_token_file_variable_is_reported_not_skipped(
@@ -204,3 +221,37 @@ def test_a_token_shaped_base64_value_is_accepted(
         opaque = base64.b64encode(os.urandom(96)).decode()
     monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN", opaque)
     assert backend.get_password(AR_URL, "oauth2accesstoken") == opaque
+
+
+def test_doctor_shows_the_token_input_and_that_its_expiry_is_unknown(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "gar_token"
+    token = google.google.issue(CI_IDENTITY).value
+    path.write_text(token + "\n")
+    monkeypatch.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", str(path))
+    assert cli.main(["doctor", AR_URL]) == 0
+    out = capsys.readouterr().out
+    assert f"pre-minted token: CLOUDSDK_AUTH_ACCESS_TOKEN_FILE={path}" in out
+    assert f"…{token[-4:]} pre-minted" in out
+    assert "expiry unknown" in out
+    assert cli.main(["doctor", "--json", AR_URL]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["credential"]["token"]["expiry"] is None
+    assert report["credential"]["token"]["pre_minted"] is True
+    assert cli.main(["token", AR_URL]) == 0  # the one command that prints a credential prints this one
+    assert capsys.readouterr().out.strip() == token
+    path.write_text('{"type": "service_account"}')
+    assert cli.main(["doctor", AR_URL]) == 1
+    out = capsys.readouterr().out
+    assert "does not hold an access token" in out
+    assert google.google.grants == [CI_IDENTITY]
+    assert token not in out
+
+
+def test_doctor_reports_an_empty_token_file_variable_as_a_problem(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN_FILE", "")
+    assert cli.main(["doctor", AR_URL]) == 1
+    assert "KEYRINGS_GAR_ACCESS_TOKEN_FILE is set but empty" in capsys.readouterr().out
