@@ -97,7 +97,11 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
                 _fresh_start()
                 _observe(texts)
             google.google.fault, google.google.latency, google.google.metadata_email = None, 0.0, None
+        token_file = tmp_path / "gar_token"
+        token_file.write_text(google.google.issue("ci@acme-prod.iam.gserviceaccount.com").value + "\n")
         happy_paths = {
+            "pre-minted token variable": {"KEYRINGS_GAR_ACCESS_TOKEN": google.google.issue("ci@example.com").value},
+            "pre-minted token file": {"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token_file)},
             "service-account key": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.sa_key_file)},
             "user ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.user_adc_file)},
             "secret, plain": {"KEYRINGS_GAR_JSON_KEY_BASE64": google.sa_key.base64},
