@@ -9,8 +9,15 @@ from typing import NamedTuple
 # (`us`, `europe`, `asia`); only the Python format: `-docker.pkg.dev` and friends are not ours.
 _ARTIFACT_REGISTRY_PYTHON_HOST = re.compile(r"(?:[a-z]+|[a-z]+-[a-z]+[0-9]{1,2})-python\.pkg\.dev")
 
+# An index, upload or file URL is a few hundred characters; anything much longer is not one, and is
+# refused before any pattern reads it, so that no input makes a lookup slow.
+MAX_SERVICE_LENGTH = 4096
+
 # One strict grammar instead of urllib.parse: every input either parses here exactly as an
 # installer's URL parser would read it, or is refused (see `_is_unambiguous`).
+# Linear by construction: each repeated class is followed only by characters outside that class
+# (`:` after the scheme, `@` after the username, `:` or `/?#` or the end after the host), so every
+# input position is tried a bounded number of times, never once per earlier position.
 _SERVICE = re.compile(
     r"""
     (?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://)?
@@ -22,8 +29,10 @@ _SERVICE = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 
-# Only to explain a refusal: `_SERVICE` never accepts a password in the userinfo.
-_PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@]*:[^/?#@]*@")
+# Only to explain a refusal: `_SERVICE` never accepts a password in the userinfo. The part before
+# the colon excludes `:`, so the userinfo splits at its first colon only (linear; `[^/?#@]*:` would
+# try every colon against every later one).
+_PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:[^/?#@]*@")
 
 HTTPS_PORT = 443
 
@@ -34,7 +43,7 @@ class RepositoryTarget(NamedTuple):
     host: str
     """Lower-case host name, without port."""
     path: str
-    """The URL path below the host (`/project/repo/simple/`), `""` for a realm or bare host."""
+    """The URL path below the host (`/project/repo/simple/`), `""` for a realm (`https://host`)."""
 
     @property
     def location(self) -> str:
@@ -69,9 +78,10 @@ def _is_unambiguous(service: str) -> bool:
 def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | None:
     """Return the repository `service` names if it is ours, else None.
 
-    Ours: `https://<location>-python.pkg.dev[:443][/...]` and the bare `<location>-python.pkg.dev`
-    (with or without `:443`), plus the hosts the user trusts. Never plain http: the credential
-    would travel in cleartext.
+    Ours: `https://<location>-python.pkg.dev[:443][/...]` (index, upload and file URLs, and uv's
+    realm), plus the same on the hosts the user trusts. Never plain http, and never a bare host: a
+    service without a scheme says nothing about how the answer will travel, and pip and uv ask for
+    the bare host right after an `http://` URL, then send its answer over that plain http.
     """
     verdict = _classify(service, trusted_hosts)
     return verdict if isinstance(verdict, RepositoryTarget) else None
@@ -83,10 +93,23 @@ def refusal_reason(service: str, trusted_hosts: frozenset[str] = frozenset()) ->
     return None if isinstance(verdict, RepositoryTarget) else verdict
 
 
+# pip asks for the bare netloc, and uv for the bare host, after the URL itself: for an https index
+# URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
+# install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
+_BARE_HOST_REFUSAL = (
+    "a bare host name carries no scheme, so its answer could travel over plain http (pip and uv ask for it "
+    "right after an http:// URL); installers ask the https:// index URL first, and for pip's --find-links "
+    "or a direct `name @ https://...` URL, add the repository's https://.../simple/ URL as --extra-index-url "
+    "so that pip asks that URL instead")
+
+
 def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget | str:
     """The repository `service` names, or the reason it is not ours: one parser for both."""
     if not isinstance(service, str):
         return f"a service must be a string, not {type(service).__name__}"
+    if len(service) > MAX_SERVICE_LENGTH:
+        return (f"it is {len(service)} characters long, and no repository URL is longer than "
+                f"{MAX_SERVICE_LENGTH}; pass the repository's https:// URL")
     if not _is_unambiguous(service):
         return ("it contains whitespace, a backslash, a control or non-ASCII character, which another URL "
                 "parser could read as a different host; pass the plain https:// URL")
@@ -97,10 +120,10 @@ def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget |
         return "it is not a URL or host name; pass the repository's https:// URL"
     scheme, username, host, port, path = match.group("scheme", "username", "host", "port", "path")
     if scheme is None:
-        # pip's second try is the bare netloc; nothing else comes without a scheme.
-        if username is not None or path is not None:
-            return "without a scheme only a bare host name is accepted; write the URL with https://"
-    elif scheme.lower() != "https":
+        if username is None and path is None:
+            return _BARE_HOST_REFUSAL
+        return "it has no scheme; write the URL with https://"
+    if scheme.lower() != "https":
         return f"the scheme is {scheme.lower()}://, and a credential never travels without TLS; use https://"
     host = host.lower()
     if port is not None and port != str(HTTPS_PORT):

@@ -18,7 +18,7 @@ from keyring.credentials import SimpleCredential
 from keyrings_gar.backend import GarKeyring
 from tests.conftest import AR_HOST, AR_URL, Identities, use_metadata_server
 
-SERVICE_FORMS = [AR_URL, "https://us-central1-python.pkg.dev", AR_HOST, f"{AR_HOST}:443",
+SERVICE_FORMS = [AR_URL, "https://us-central1-python.pkg.dev", "https://us-central1-python.pkg.dev:443/",
                  "https://oauth2accesstoken@us-central1-python.pkg.dev/acme-prod/team-repo/simple/"]
 
 
@@ -94,7 +94,7 @@ def test_json_key_username_gets_the_key_json(
     google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
-    assert backend.get_password(AR_HOST, "_json_key") == google.sa_key.key_json.decode()
+    assert backend.get_password(AR_URL, "_json_key") == google.sa_key.key_json.decode()
 
 
 def test_json_key_base64_falls_back_to_a_service_account_adc_file(

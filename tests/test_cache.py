@@ -60,8 +60,8 @@ def test_concurrent_cold_processes_make_one_grant_between_them(sa_env: Identitie
     tokens = {out.strip() for out, _err in outputs}
     assert len(tokens) == 1
     for _ in range(5):
-        result = subprocess.run([KEYRING, "get", AR_HOST, "_token"], env=env, capture_output=True, text=True,
-                                timeout=60, check=False)
+        result = subprocess.run([KEYRING, "get", f"https://{AR_HOST}", "_token"], env=env, capture_output=True,
+                                text=True, timeout=60, check=False)
         assert result.stdout.strip() in tokens
     assert sa_env.google.grants == [sa_env.sa_key.email]
 

@@ -88,7 +88,6 @@ username = _token
         f"https://{AR_HOST}/acme-prod-2/team-repo/simple/": AR_HOST,  # whole segments only
         f"https://{AR_HOST}/other/team-repo/simple/": AR_HOST,
         f"https://{AR_HOST}": AR_HOST,      # uv's realm
-        AR_HOST: AR_HOST,                   # pip's bare host
         "https://us-python.pkg.dev/acme-prod/team-repo/simple/": "",
         "https://europe-west4-python.pkg.dev": "",
     }

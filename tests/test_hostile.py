@@ -44,8 +44,9 @@ def hostile_services(draw: st.DrawFn) -> str:
     if kind == 5:  # not https
         scheme = draw(st.sampled_from(["http", "HTTP", "ftp", "ws", "wss", "file", "git+https", "https+x", "hxxps"]))
         return f"{scheme}://{host}{path}"
-    if kind == 6:  # scheme-relative, or a bare host with more than a port
-        return draw(st.sampled_from([f"//{host}{path}", f"{host}/{word}", f"{host}?{word}", f"{word}@{host}"]))
+    if kind == 6:  # scheme-relative, or no scheme at all: the bare host says nothing about TLS
+        return draw(st.sampled_from([f"//{host}{path}", f"{host}/{word}", f"{host}?{word}", f"{word}@{host}",
+                                     host, f"{host}:443", f"{host}{path}"]))
     if kind == 7:  # an ambiguous character somewhere in the authority
         authority = f"oauth2accesstoken@{host}:443"
         at = draw(st.integers(0, len(authority)))
@@ -87,8 +88,8 @@ def test_property_hostile_names_get_nothing_for_any_username(
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(host=mixed_case_hosts, path=paths, form=st.sampled_from(["https://{h}{p}", "https://{h}:443{p}", "{h}",
-                                                                 "{h}:443", "https://oauth2accesstoken@{h}{p}"]))
+@given(host=mixed_case_hosts, path=paths, form=st.sampled_from(["https://{h}{p}", "https://{h}:443{p}",
+                                                                 "https://oauth2accesstoken@{h}{p}"]))
 def test_property_genuine_forms_always_get_a_token(
     google: Identities, backend: GarKeyring, host: str, path: str, form: str
 ) -> None:

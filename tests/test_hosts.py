@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 import string
+from typing import Any
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from keyrings_gar.hosts import RepositoryTarget, parse_service, parse_trusted_hosts, refusal_reason
+from keyrings_gar import hosts
+from keyrings_gar.hosts import MAX_SERVICE_LENGTH, RepositoryTarget, parse_service, parse_trusted_hosts, refusal_reason
 
 LOCATIONS = ["us", "europe", "asia", "us-central1", "europe-west4", "northamerica-northeast1", "me-central2",
              "asia-southeast1", "australia-southeast2", "us-east5", "africa-south1"]
@@ -22,8 +25,6 @@ LOCATIONS = ["us", "europe", "asia", "us-central1", "europe-west4", "northameric
     "https://{host}/",
     "https://{host}:443/acme-prod/team-repo/simple/",
     "https://oauth2accesstoken@{host}/acme-prod/team-repo/simple/",  # PDM keeps the username
-    "{host}",                                       # pip's netloc
-    "{host}:443",
     "HTTPS://{HOST}/acme-prod/team-repo/simple/",
     "https://{host}/acme-prod/team-repo/simple/pkg/pkg-1.0-py3-none-any.whl#sha256=00",
 ])
@@ -40,6 +41,10 @@ def test_genuine_forms_are_ours(location: str, form: str) -> None:
     "ftp://us-central1-python.pkg.dev/",
     "//us-central1-python.pkg.dev/p/r/",                    # scheme-relative
     "us-central1-python.pkg.dev/p/r/simple/",              # no scheme but a path
+    "us-central1-python.pkg.dev",                          # pip's netloc, uv's host: no scheme says no TLS
+    "us-central1-python.pkg.dev:443",
+    "US-CENTRAL1-PYTHON.PKG.DEV",
+    "oauth2accesstoken@us-central1-python.pkg.dev",
     "https://us-central1-docker.pkg.dev/p/r",              # other formats
     "https://us-central1-npm.pkg.dev/p/r",
     "https://us-central1-maven.pkg.dev/p/r",
@@ -79,9 +84,10 @@ def test_trusted_hosts_are_exact_and_https_only() -> None:
     assert trusted == {"pypi-cache.corp.example", "other.example:8443"}
     assert parse_service("https://pypi-cache.corp.example/simple/", trusted) == \
         RepositoryTarget("pypi-cache.corp.example", "/simple/")
-    assert parse_service("pypi-cache.corp.example", trusted) is not None
+    assert parse_service("https://pypi-cache.corp.example", trusted) is not None
     assert parse_service("https://other.example:8443/", trusted) is not None
-    for service in ("http://pypi-cache.corp.example/simple/", "https://sub.pypi-cache.corp.example/",
+    for service in ("http://pypi-cache.corp.example/simple/", "pypi-cache.corp.example", "other.example:8443",
+                    "https://sub.pypi-cache.corp.example/",
                     "https://pypi-cache.corp.example.evil/", "https://other.example/", "https://other.example:9/"):
         assert parse_service(service, trusted) is None
 
@@ -102,7 +108,9 @@ def test_repository_path_names_project_and_repository() -> None:
     ("https://us-central1-python.pkg.dev:8443/p/r/", "port 8443 is not 443"),
     ("https://_json_key_base64:c2VjcmV0@us-central1-python.pkg.dev/p/r/", "carries a password"),
     ("https://evil.example\\@us-central1-python.pkg.dev/", "another URL parser could read as a different host"),
-    ("us-central1-python.pkg.dev/p/r/simple/", "only a bare host name"),
+    ("us-central1-python.pkg.dev/p/r/simple/", "no scheme; write the URL with https://"),
+    ("us-central1-python.pkg.dev", "could travel over plain http"),
+    ("us-central1-python.pkg.dev:443", "add the repository's https://.../simple/ URL as --extra-index-url"),
     ("https://", "not a URL or host name"),
 ])
 def test_refusals_are_explained(service: str, reason: str) -> None:
@@ -115,6 +123,43 @@ def test_refusals_are_explained(service: str, reason: str) -> None:
 def test_services_that_are_ours_need_no_explanation() -> None:
     assert refusal_reason("https://us-central1-python.pkg.dev/p/r/simple/") is None
     assert refusal_reason("https://other.example:8443/", frozenset({"other.example:8443"})) is None
+
+
+class _CountingPattern:
+    """A compiled pattern that counts the characters it is asked to read."""
+
+    def __init__(self, pattern: re.Pattern[str], read: list[int]) -> None:
+        self.pattern, self.read = pattern, read
+
+    def __getattr__(self, method: str) -> Any:
+        def call(text: str, *args: Any) -> Any:
+            self.read.append(len(text))
+            return getattr(self.pattern, method)(text, *args)
+        return call
+
+
+@pytest.mark.parametrize("hostile", [
+    "https://" + ":" * 128 * 1024,                         # quadratic for the old password pattern
+    "https://us-central1-python.pkg.dev/" + "a" * 128 * 1024,
+    "https://" + "a@" * 64 * 1024 + "us-central1-python.pkg.dev/",
+    "us-central1-python.pkg.dev" + "." * 128 * 1024,
+])
+def test_an_over_long_service_is_refused_before_any_pattern_reads_it(
+    monkeypatch: pytest.MonkeyPatch, hostile: str
+) -> None:
+    read: list[int] = []
+    for name in ("_SERVICE", "_PASSWORD_IN_URL", "_ARTIFACT_REGISTRY_PYTHON_HOST"):
+        monkeypatch.setattr(hosts, name, _CountingPattern(getattr(hosts, name), read))
+    assert parse_service(hostile) is None
+    reason = refusal_reason(hostile)
+    assert reason is not None
+    assert f"it is {len(hostile)} characters long" in reason
+    assert read == []
+    # Up to the bound, a service is read as usual (and patterns are linear: test_linear_patterns.py).
+    longest = "https://us-central1-python.pkg.dev/p/r/simple/"
+    longest += "a" * (MAX_SERVICE_LENGTH - len(longest))
+    assert parse_service(longest) is not None
+    assert read
 
 
 # --- properties --------------------------------------------------------------------------

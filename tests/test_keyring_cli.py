@@ -25,7 +25,7 @@ def test_list_backends_shows_the_plugin(isolated: Path) -> None:
     assert "keyrings_gar.backend.GarKeyring (priority: 9.5)" in result.stdout
 
 
-@pytest.mark.parametrize("service", [AR_URL, "https://us-central1-python.pkg.dev", AR_HOST])
+@pytest.mark.parametrize("service", [AR_URL, "https://us-central1-python.pkg.dev"])
 @pytest.mark.parametrize("username", ["oauth2accesstoken", "_token"])
 def test_keyring_get_prints_a_live_token(
     google: Identities, monkeypatch: pytest.MonkeyPatch, service: str, username: str
@@ -35,6 +35,20 @@ def test_keyring_get_prints_a_live_token(
     assert result.returncode == 0, result.stderr
     assert google.google.identity_of(result.stdout.strip()) == google.sa_key.email
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize("service", [AR_HOST, f"{AR_HOST}:443", f"http://{AR_HOST}/acme-prod/team-repo/simple/"])
+@pytest.mark.parametrize("username", ["oauth2accesstoken", "_json_key_base64"])
+def test_keyring_get_answers_nothing_that_could_travel_without_tls(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, service: str, username: str
+) -> None:
+    """pip and uv ask the bare host right after a refused http:// URL, and send its answer over
+    that plain http: neither gets anything, and nothing is minted."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
+    result = _keyring("get", service, username)
+    assert (result.returncode, result.stdout) == (1, "")
+    assert google.google.grants == []
 
 
 def test_creds_mode_without_username_prints_username_and_token(

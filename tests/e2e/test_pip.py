@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.installers import Installers
 from tests.e2e.runs import assert_installed, run_installer
-from tests.loopback.stack import CREDENTIAL_KINDS, SERVICE_ACCOUNT_KEY, LoopbackStack
+from tests.loopback.stack import AR_HOST, CREDENTIAL_KINDS, SERVICE_ACCOUNT_KEY, LoopbackStack
 
 pytestmark = pytest.mark.e2e
 
@@ -60,3 +60,32 @@ def test_pip_subprocess_provider_needs_no_username_in_the_url(
     result = run_installer(pip_install(installers.pip_alone, "subprocess", stack.index_url(), home / "target"),
                            pip_environ(stack, home, path, credential.environ), home)
     assert_installed(result, stack, home / "target", credential)
+
+
+@pytest.mark.parametrize("repository_as_index", [False, True])
+def test_pip_direct_url_on_the_registry_asks_the_index_url_only_when_the_repository_is_an_index(
+    installers: Installers, stack: LoopbackStack, home: Path, repository_as_index: bool
+) -> None:
+    """A URL outside every index URL (a direct `name @ https://...` URL, or --find-links) gets
+    only pip's netloc lookup, which carries no scheme and so is refused; with the repository also
+    named as an index, pip asks that https:// index URL instead, for any URL on its host."""
+    credential = stack.credential(SERVICE_ACCOUNT_KEY, home)
+    wheel = next(name for name in stack.registry.files if name.startswith("acme_private-"))
+    direct = f"acme-private @ {stack.upload_url()}files/acme-private/{wheel}"
+    indexes = ["--extra-index-url", stack.index_url()] if repository_as_index else ["--no-index"]
+    command: list[str | Path] = [installers.pip_with_plugin, "-m", "pip", "install", "-vv", "--no-input",
+                                 "--keyring-provider", "import", "--no-deps", "--target", home / "target",
+                                 *indexes, direct]
+    result = run_installer(command, pip_environ(stack, home, [], credential.environ), home)
+
+    output = result.stdout + result.stderr
+    assert stack.leaked(output) == []
+    if repository_as_index:
+        assert result.returncode == 0, output[-4000:]
+        assert (home / "target" / "acme_private" / "__init__.py").is_file()
+        assert set(stack.registry.logins) == {credential.username}
+        assert f"Getting credentials from keyring for {stack.index_url()}" in result.stdout
+    else:
+        assert result.returncode != 0
+        assert f"Getting credentials from keyring for {AR_HOST}\n" in result.stdout
+        assert stack.google.grants == []
