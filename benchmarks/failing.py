@@ -125,11 +125,12 @@ class FailingInstalls:
             env["PATH"] = os.pathsep.join([*(str(p) for p in path), env["PATH"]])
         return env
 
-    def pip_install(self, venv: Venv, scenario: str, provider: str, check: Check, *,
+    def pip_install(self, venv: Venv, scenario: str, provider: str, check: Check, *, repositories: int = 1,
                     extra_env: dict[str, str] | None = None, path: list[Path] | None = None) -> Command:
         """pip with keyring (and the plugin, if `venv` has it) beside it for the import provider;
         for the subprocess provider, the harness's pip running `venv`'s `keyring` from PATH (pip
-        skips one in its own environment), with the username in the URL as pip before 26.2 needs."""
+        skips one in its own environment), with the username in the URL as pip before 26.2 needs.
+        With two repositories, the second (same host, same identity) is an extra index."""
         env = {**self.env(venv, scenario, [*(path or []), venv.bin]), **(extra_env or {})}
         if provider == "import":
             python, url = str(venv.python), self.stack.index_url()
@@ -138,6 +139,8 @@ class FailingInstalls:
         home = Path(env["HOME"])
         argv = [python, "-m", "pip", "install", "--no-input", "--keyring-provider", provider,
                 "--target", str(home / "target"), "--index-url", url, "acme-private"]
+        for number in range(2, repositories + 1):
+            argv += ["--extra-index-url", url.replace("/simple/", f"-{number}/simple/")]
         return Command(f"pip {provider} {venv.name} {scenario}", argv, env, check, home, fresh_cache=True)
 
     def keyring_get(self, venv: Venv, scenario: str, check: Check) -> Command:

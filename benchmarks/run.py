@@ -366,22 +366,24 @@ def measure_failures(bench: Bench, plan: Plan, report: Report) -> None:
             report.figures.append(ratio_figure(
                 "one `keyring get` with no credentials (one metadata probe), keyrings.gar / bare keyring", one,
                 note=f"; the probe costs {_ms(_extra(one))}"))
-            for provider in ("import", "subprocess"):
+            for provider, repositories in (("import", 1), ("import", 2), ("subprocess", 2)):
                 says = NO_CREDENTIALS_LINE if provider == "import" else None  # pip hides keyring's stderr
-                install = _compare(report, plan, f"no_credentials_pip_{provider}_vs_bare",
-                                   installs.pip_install(gar, "no-credentials", provider,
-                                                        probes.expect(1, pip_failed(says))),
-                                   installs.pip_install(bare, "no-credentials", provider,
-                                                        probes.expect(0, pip_failed(None))))
+                where = "one repository" if repositories == 1 else f"{repositories} repositories on one host"
+                scenario = f"no-credentials-{repositories}"
+                install = _compare(report, plan, f"no_credentials_pip_{provider}_{repositories}_vs_bare",
+                                   installs.pip_install(gar, scenario, provider, probes.expect(1, pip_failed(says)),
+                                                        repositories=repositories),
+                                   installs.pip_install(bare, scenario, provider, probes.expect(0, pip_failed(None)),
+                                                        repositories=repositories))
                 report.figures.append(ratio_figure(
-                    f"pip install with no credentials ({provider} provider), keyrings.gar / bare keyring", install))
-                in_probes = _extra(install, one)
+                    f"pip install with no credentials, {where} ({provider} provider), keyrings.gar / bare keyring",
+                    install))
                 report.figures.append(Figure(
-                    f"pip install with no credentials ({provider} provider): cost over bare keyring, in probes",
-                    in_probes.median, "x", 1.3, detail=(
+                    f"pip install with no credentials, {where} ({provider} provider): cost over bare keyring, "
+                    "in probes", _extra(install, one).median, "x", 1.3, detail=(
                         f"keyrings.gar's extra time {_ms(_extra(install))} over bare keyring, divided pair by pair "
-                        f"by one lookup's extra time {_ms(_extra(one))} (one metadata probe); pip asks twice "
-                        "(URL, then host) and each run made exactly one probe")))
+                        f"by one lookup's extra time {_ms(_extra(one))} (one metadata probe); each run made "
+                        f"exactly one probe for its {repositories} index lookup(s)")))
 
             hang_pairs = Plan(min(plan.pairs, 7), 1, plan.runs, plan.latencies_ms)
             gcloud = installs.hanging_gcloud(gar, "hanging-gcloud")
@@ -389,15 +391,15 @@ def measure_failures(bench: Bench, plan: Plan, report: Report) -> None:
             starts = Tally(lambda: len(gcloud.calls()), "gcloud starts")
             hang = _compare(report, hang_pairs, "hanging_gcloud_pip_vs_bare",
                             installs.pip_install(gar, "hanging-gcloud", "import",
-                                                 starts.expect(1, pip_failed("timed out")),
+                                                 starts.expect(1, pip_failed("timed out")), repositories=2,
                                                  extra_env=hang_env, path=[gcloud.bin_dir]),
                             installs.pip_install(bare, "hanging-gcloud", "import",
-                                                 starts.expect(0, pip_failed(None)),
+                                                 starts.expect(0, pip_failed(None)), repositories=2,
                                                  extra_env=hang_env, path=[gcloud.bin_dir]))
             in_timeouts = Summary([x / HANG_TIMEOUT for x in _extra(hang).values])
             report.figures.append(Figure(
-                "pip install with a hanging gcloud (import provider): cost over bare keyring, in timeouts",
-                in_timeouts.median, "x", 1.3, detail=(
+                "pip install with a hanging gcloud, 2 repositories on one host (import provider): cost over bare "
+                "keyring, in timeouts", in_timeouts.median, "x", 1.3, detail=(
                     f"KEYRINGS_GAR_TIMEOUT={HANG_TIMEOUT:g}; keyrings.gar's extra time {_ms(_extra(hang))} over "
                     f"bare keyring ({_pair_detail(hang)}); gcloud was started once per install")))
         finally:

@@ -20,6 +20,9 @@ from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, use_m
 from tests.loopback.gcloud import FakeGcloud
 
 KEYRING = str(Path(sys.executable).with_name("keyring"))
+# Another repository on the same host: the same default identity, so the same token source. (The
+# bare host, pip's and uv's second question, is never ours and costs nothing.)
+OTHER_REPO_URL = f"https://{AR_HOST}/acme-prod/other-repo/simple/"
 NO_METADATA = "metadata request without Metadata-Flavor, or no metadata server"
 
 
@@ -55,7 +58,7 @@ def test_the_second_lookup_after_a_failure_makes_no_network_call_and_says_the_sa
 ) -> None:
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     assert _probes(no_credentials) == 1
-    assert backend.get_password(AR_HOST, "oauth2accesstoken") is None  # pip's second question: the host
+    assert backend.get_password(OTHER_REPO_URL, "oauth2accesstoken") is None  # pip's extra index
     _new_process()
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None  # a retry, in another process
     assert _probes(no_credentials) == 1
@@ -67,7 +70,7 @@ def test_the_second_lookup_after_a_failure_makes_no_network_call_and_says_the_sa
 def test_a_failure_is_remembered_across_keyring_processes(no_credentials: Identities) -> None:
     environ = {**os.environ, "KEYRINGS_GAR_CACHE_DIR": str(cache_dir())}
     outputs = [subprocess.run([KEYRING, "get", url, "oauth2accesstoken"], env=environ, capture_output=True,
-                              text=True, timeout=60, check=False) for url in (AR_URL, AR_HOST, AR_URL)]
+                              text=True, timeout=60, check=False) for url in (AR_URL, OTHER_REPO_URL, AR_URL)]
     assert [o.returncode for o in outputs] == [1, 1, 1]
     assert _probes(no_credentials) == 1
     lines = [o.stderr.strip() for o in outputs]
@@ -82,7 +85,7 @@ def test_a_failing_gcloud_is_started_once(
     gcloud.set_mode("fail")
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     _new_process()
-    assert backend.get_password(AR_HOST, "oauth2accesstoken") is None
+    assert backend.get_password(OTHER_REPO_URL, "oauth2accesstoken") is None
     assert len(gcloud.calls()) == 1
     first, second = _warnings(caplog)
     assert first == second
@@ -97,7 +100,7 @@ def test_a_hanging_gcloud_costs_one_timeout(
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     _new_process()
     started = time.monotonic()
-    assert backend.get_password(AR_HOST, "oauth2accesstoken") is None
+    assert backend.get_password(OTHER_REPO_URL, "oauth2accesstoken") is None
     assert time.monotonic() - started < 0.5  # the second lookup does not wait for gcloud again
     assert len(gcloud.calls()) == 1
 

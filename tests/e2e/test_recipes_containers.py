@@ -30,7 +30,7 @@ from tests.e2e.installers import Installers
 from tests.e2e.runs import assert_installed, run_installer
 from tests.e2e.test_pip import pip_install
 from tests.e2e.test_uv import uv_install
-from tests.loopback.stack import SERVICE_ACCOUNT_KEY, USER_ADC, Credential, LoopbackStack
+from tests.loopback.stack import PROJECT, REPOSITORY, SERVICE_ACCOUNT_KEY, USER_ADC, Credential, LoopbackStack
 
 pytestmark = pytest.mark.e2e
 
@@ -147,20 +147,28 @@ def test_the_keyring_command_reads_a_refreshed_token_file(
 
 
 @pytest.mark.parametrize("provider", ["import", "subprocess"])
-def test_pip_with_no_credentials_probes_the_metadata_server_once(
+def test_pip_with_no_credentials_probes_the_metadata_server_once_for_two_repositories(
     installers: Installers, stack: LoopbackStack, home: Path, provider: str
 ) -> None:
-    """pip asks for the URL and then the host (with the subprocess provider each in a new
-    `keyring` process): the second lookup answers from the remembered failure, without probing."""
+    """Two repositories on one host (an index and an extra index) are two lookups for the same
+    token source (with the subprocess provider, in two `keyring` processes): the second answers
+    from the remembered failure, with the same line, without probing again. (pip's question for
+    the bare host is never ours and costs nothing.)"""
     metadata = f"127.0.0.1:{stack.google.port}"  # answers 404 without Metadata-Flavor: off Google Cloud
     environ = build_step_environ(stack, home, installers, {
         "GCE_METADATA_HOST": metadata, "GCE_METADATA_IP": metadata, "NO_PROXY": "127.0.0.1"})
     python = installers.pip_with_plugin if provider == "import" else installers.pip_alone
     environ["PATH"] = os.pathsep.join([str(python.parent), environ["PATH"]])
-    result = run_installer(pip_install(python, provider, stack.index_url(), home / "target"), environ, home)
+    second_repository = stack.index_url().replace(f"/{REPOSITORY}/", "/other-repo/")
+    command = [*pip_install(python, provider, stack.index_url(), home / "target"),
+               "--extra-index-url", second_repository]
+    result = run_installer(command, environ, home)
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert stack.leaked(output) == []
+    assert {line.split(" ")[1] for line in stack.registry.log if "-> 401" in line} >= {
+        f"/{PROJECT}/{REPOSITORY}/simple/acme-private/", f"/{PROJECT}/other-repo/simple/acme-private/"}, \
+        stack.registry.log
     assert stack.google.rejections.count("metadata request without Metadata-Flavor, or no metadata server") == 1
     assert stack.google.grants == []
     if provider == "import":  # the subprocess provider does not show keyring's stderr
