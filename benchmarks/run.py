@@ -406,6 +406,44 @@ def measure_failures(bench: Bench, plan: Plan, report: Report) -> None:
             installs.close()
 
 
+def measure_wif(bench: Bench, plan: Plan, report: Report) -> None:
+    """Workload identity federation, cold: network calls per mint and time, ours against
+    google-auth's default path (see wif.py), at the plan's last (highest) latency."""
+    from wif import GOOGLE_AUTH_DEFAULT, OURS, WifSetup, describe
+
+    from tests.loopback.proxy import TlsProxy
+    from tests.loopback.stack import google_routes
+
+    setup = WifSetup(bench.fake, bench.workdir)
+    latency_ms = plan.latencies_ms[-1]
+    bench.fake.latency = latency_ms / 1000
+    venv = bench.venvs[GAR]
+    with TlsProxy(google_routes(bench.fake)) as proxy:
+        ca_file = proxy.write_ca(bench.workdir / "wif-ca.pem")
+        for impersonate in (False, True):
+            scenario = f"wif{'-impersonated' if impersonate else ''}"
+            env = {**bench.env(venv, scenario), **setup.environ(proxy.url, ca_file, impersonate)}
+            check = setup.expect_token(impersonate)
+            ours = Command(f"keyrings.gar {scenario}", [str(venv.python), "-c", OURS], env, check,
+                           bench.home(venv, scenario), fresh_cache=True)
+            theirs = Command(f"google-auth default {scenario}", [str(venv.python), "-c", GOOGLE_AUTH_DEFAULT],
+                             env, check, bench.home(venv, scenario))
+            with setup.calls() as our_calls:
+                ours.run()
+            with setup.calls() as their_calls:
+                theirs.run()
+            what = "with impersonation" if impersonate else "file-sourced"
+            report.figures.append(Figure(
+                f"WIF cold lookup, network calls per mint ({what}): keyrings.gar", sum(our_calls.values()), "grants",
+                2.0 if impersonate else 1.0,
+                detail=f"{describe(our_calls)}; google-auth's default path: {describe(their_calls)} "
+                       f"({sum(their_calls.values())} calls)"))
+            result = _compare(report, plan, f"wif_cold_{scenario}_{latency_ms:g}ms", ours, theirs)
+            report.figures.append(ratio_figure(
+                f"WIF cold lookup ({what}), keyrings.gar / google-auth default path, {latency_ms:g} ms", result))
+    bench.fake.latency = 0.0
+
+
 def measure_imports(bench: Bench, plan: Plan, report: Report) -> None:
     """Which modules a lookup loads in each venv, which heavy ones, and what they cost."""
     print(f"benchmark: import cost, {plan.runs} runs of `python -X importtime` per lookup", flush=True)
@@ -457,12 +495,14 @@ def measure(args: argparse.Namespace, venvs: dict[str, Venv]) -> int:
             FakeGoogle() as fake:
         closed.bind(("127.0.0.1", 0))
         bench = Bench(venvs, fake, Path(scratch), closed.getsockname()[1])
-        if not args.only_failures:
+        if not (args.wif_only or args.only_failures):
             measure_offline(bench, plan, report)
             measure_imports(bench, plan, report)
             for latency_ms in plan.latencies_ms:
                 measure_minting(bench, plan, report, latency_ms)
-        if not args.skip_failures:
+        if not args.only_failures:
+            measure_wif(bench, plan, report)
+        if not (args.skip_failures or args.wif_only):
             measure_failures(bench, plan, report)
         report.extra["grants_total"] = len(fake.grants)
         report.extra["rejected_requests"] = list(fake.rejections)
@@ -572,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs", type=int, default=21, help="timed pairs per comparison (default 21)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds before each comparison (default 3)")
     parser.add_argument("--latencies", default="0,150", help="added token endpoint latencies in ms (default 0,150)")
+    parser.add_argument("--wif-only", action="store_true", help="only the workload identity federation rows")
     parser.add_argument("--skip-failures", action="store_true",
                         help="leave out the failing installs (no credentials, hanging gcloud)")
     parser.add_argument("--only-failures", action="store_true", help="measure only the failing installs")

@@ -117,7 +117,7 @@ def ensure_venvs(root: Path, repo: Path, python: str, rebuild: bool = False, log
     wanted = {
         BARE: [f"keyring=={KEYRING_VERSION}", str(emptyring)],
         OFFICIAL: [f"keyring=={KEYRING_VERSION}", OFFICIAL_PLUGIN, str(emptyring)],
-        # cryptography for the loopback token endpoint, trustme for the TLS proxy's private CA.
+        # cryptography for the loopback token endpoint, trustme for the TLS proxies' private CA.
         HARNESS: ["cryptography", "trustme"],
     }
     for name, requirements in wanted.items():

@@ -145,10 +145,18 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     from .failures import FailureMemory
     from .tokens import mint_access_token
 
+    minted: list[AccessToken] = []
+
+    def mint() -> AccessToken:
+        minted.append(mint_access_token(source, settings.timeout))
+        return minted[-1]
+
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
     failures = FailureMemory(settings.cache_dir)
-    return cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(
-        source.cache_key, lambda: mint_access_token(source, settings.timeout)))
+    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint))
+    log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
+              "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
+    return token
 
 
 def _describe(service: object) -> str:

@@ -11,14 +11,14 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from typing import Callable
+from typing import Any, Callable
 
 from . import __version__
 from .backend import live_token
 from .cache import TokenCache
 from .config import cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, entry_for
-from .diagnosis import Report, cache_report, doctor
+from .diagnosis import CACHE_EFFECT, Report, cache_folder_problem, cache_report, doctor
 from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
@@ -69,8 +69,10 @@ def render_doctor(report: Report) -> str:
         lines.extend(_render_credential(credential))
     for note in report["notes"]:
         lines.append(_row("note", note))
+    lines.extend(_row("warning", warning) for warning in report["warnings"])
     if report["ok"]:
-        lines.append(_row("result", "OK: a lookup would get this credential"))
+        warned = f" (but see the warning{'s' if len(report['warnings']) > 1 else ''})" if report["warnings"] else ""
+        lines.append(_row("result", f"OK: a lookup would get this credential{warned}"))
     else:
         lines.append(_row("result", "FAILED"))
         lines.extend(_row("problem", problem) for problem in report["problems"])
@@ -79,6 +81,12 @@ def render_doctor(report: Report) -> str:
 
 def _render_credential(credential: Report) -> list[str]:
     lines = [_row("username", f"{credential['username']} (what get_credential answers)")]
+    if credential["token"] is None and credential["searched"]:
+        # Whatever went wrong, where the search looked is the first thing to check.
+        found = "searched" if credential["found"] else "none found; searched"
+        lines.append(_row("credentials", f"{found}, in this order:"))
+        lines.extend(f"{'':<16} {n}. {step['place']}: {step['result']}"
+                     for n, step in enumerate(credential["searched"], 1))
     secret = credential["secret"]
     if secret is not None:
         lines.append(_row("secret", f"{secret['email']} (key {secret['key_id'] or 'without id'})"))
@@ -110,7 +118,9 @@ def _row(label: str, text: str) -> str:
 def render_cache(report: Report) -> str:
     lines = [_row("cache folder", report["directory"] + ("" if report["enabled"] else
                                                         " (off: KEYRINGS_GAR_NO_CACHE is set)"))]
-    if not report["entries"]:
+    if report["problem"]:
+        lines.append(_row("problem", f"unusable: {report['problem']}; {CACHE_EFFECT}"))
+    elif not report["entries"]:
         lines.append(_row("tokens", "none cached"))
     for entry in report["entries"]:
         left = entry["expires_in"]
@@ -156,11 +166,15 @@ def _run_token(args: argparse.Namespace) -> int:
 def _run_cache_show(args: argparse.Namespace) -> int:
     report = cache_report()
     _out(json.dumps(report, indent=2) if args.json else render_cache(report))
-    return 0
+    return 1 if report["problem"] else 0
 
 
 def _run_cache_clear(_args: argparse.Namespace) -> int:
     directory = cache_dir()
+    problem = cache_folder_problem(directory)
+    if problem is not None:
+        # "removed 0" would read as "nothing was cached"; the folder itself is the trouble.
+        raise GarError(f"cannot clear the token cache: {problem}; {CACHE_EFFECT}")
     removed = TokenCache(directory).clear()
     forgotten = FailureMemory(directory).clear()
     _out(f"removed {removed} cached token{'' if removed == 1 else 's'} and {forgotten} remembered "
@@ -174,11 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Check and set up keyring credentials for Google Artifact Registry Python repositories.",
     )
     parser.add_argument("--version", action="version", version=f"keyrings.gar {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log what every step does (never secrets)")
+    parser.add_argument("-v", "--verbose", action="store_true", help=_VERBOSE_HELP)
+    parser.set_defaults(parser=parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    doctor_parser = commands.add_parser(
-        "doctor", help="explain what a lookup for URL would do, and whether it works",
+    doctor_parser = _add_command(
+        commands, "doctor", help="explain what a lookup for URL would do, and whether it works",
         description="Explain what a keyring lookup for URL would do and really get a token. Exit status 0 when "
                     "the lookup would succeed, 1 otherwise (the problems and their fixes are listed).")
     doctor_parser.add_argument("url", nargs="?", metavar="URL", help="the repository URL (default: no URL, the "
@@ -186,36 +201,54 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor_parser.set_defaults(run=_run_doctor)
 
-    settings_parser = commands.add_parser(
-        "settings", help="print installer configuration that uses keyring (no credential in it)",
-        description="Print ready-to-paste configuration for pip, uv, poetry or twine that gets its credentials "
-                    "from keyring: the keyring-based answer to `gcloud artifacts print-settings python`.")
-    settings_parser.add_argument("tool", choices=tuple(TEMPLATES), help="the installer")
+    settings_parser = _add_command(
+        commands, "settings", help="print installer configuration that uses keyring (no credential in it)",
+        description="Print ready-to-paste configuration for an installer (pip, uv, poetry, pdm) or a publishing "
+                    "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
+                    "the keyring-based answer to `gcloud artifacts print-settings python`.")
+    settings_parser.add_argument("tool", choices=tuple(TEMPLATES), help="the installer or publishing command")
     settings_parser.add_argument("url", metavar="URL", help="the repository URL")
     settings_parser.set_defaults(run=_run_settings)
 
-    token_parser = commands.add_parser(
-        "token", help="print a live access token (for scripts)",
+    token_parser = _add_command(
+        commands, "token", help="print a live access token (for scripts)",
         description="Print a live OAuth access token for URL's identity (or the default identity), through the "
                     "same cache as keyring lookups. The only command that prints a credential.")
     token_parser.add_argument("url", nargs="?", metavar="URL", help="the repository URL")
     token_parser.set_defaults(run=_run_token)
 
-    cache_parser = commands.add_parser("cache", help="show or clear the token cache",
-                                       description="Show or clear the shared token cache.")
+    cache_parser = _add_command(commands, "cache", help="show or clear the token cache",
+                                description="Show or clear the shared token cache.")
     cache_commands = cache_parser.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    show_parser = cache_commands.add_parser("show", help="list cached identities and expiries (never tokens)",
-                                            description="List the cached identities and their expiry.")
+    show_parser = _add_command(cache_commands, "show", help="list cached identities and expiries (never tokens)",
+                               description="List the cached identities and their expiry.")
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
     show_parser.set_defaults(run=_run_cache_show)
-    clear_parser = cache_commands.add_parser("clear", help="remove every cached token",
-                                             description="Remove every cached token; the next lookup mints one.")
+    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token",
+                                description="Remove every cached token; the next lookup mints one.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
 
 
+_VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"
+
+
+def _add_command(commands: Any, name: str, **options: Any) -> argparse.ArgumentParser:
+    """A subcommand that takes -v after its name too (`keyrings-gar doctor URL -v`) and knows its
+    own parser, so that a usage error shows this command's usage rather than the top level's."""
+    # SUPPRESS: absent after the subcommand, the -v given before it (or False) stays.
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
+    command: argparse.ArgumentParser = commands.add_parser(name, parents=[verbose], **options)
+    command.set_defaults(parser=command)
+    return command
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:
+        parser: argparse.ArgumentParser = args.parser
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
         logging.getLogger("keyrings_gar").setLevel(logging.DEBUG)

@@ -69,7 +69,9 @@ def _timeout(environ: Mapping[str, str]) -> float:
     except ValueError:
         seconds = -1.0
     if not 0 < seconds <= 300:
-        raise ConfigError(f"{TIMEOUT_VAR}={value!r} is not a number of seconds between 0 and 300")
+        from .redact import describe  # only on this error path: every lookup, ours or not, imports us
+
+        raise ConfigError(f"{describe(TIMEOUT_VAR, value)} is not a number of seconds between 0 and 300")
     return seconds
 
 
@@ -77,6 +79,10 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """The user cache folder for tokens (what platformdirs' user_cache_dir would say)."""
     override = environ.get(CACHE_DIR_VAR)
     if override:
+        from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)
+
+        if key_material(override) is not None:
+            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it"))
         return Path(override).expanduser()
     if sys.platform == "win32":
         base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")

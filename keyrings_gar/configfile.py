@@ -16,6 +16,8 @@ are ours: the backend imports this module after the host has matched.
 from __future__ import annotations
 
 import configparser
+import contextlib
+import logging
 import os
 import re
 import sys
@@ -25,6 +27,9 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import RepositoryTarget
+from .redact import key_material, not_a_path, shown_text
+
+log = logging.getLogger("keyrings_gar")
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
@@ -95,6 +100,10 @@ class Config(NamedTuple):
             depth = len(entry_segments)
             if depth > best_depth and segments[:depth] == entry_segments:
                 best, best_depth = entry, depth
+        if best is NO_ENTRY:
+            log.debug("config: no entry of %s matches %s; using the defaults", self.path, target.repository_path)
+        else:
+            log.debug("config: entry [%s] of %s for %s", best.name, self.path, target.repository_path)
         return best
 
 
@@ -112,7 +121,11 @@ def config_path(environ: Mapping[str, str] = os.environ) -> Path:
     if path is None:
         override = environ.get(CONFIG_VAR, "").strip()
         if override:
-            path = Path(override).expanduser()
+            if key_material(override) is not None:
+                raise ConfigError(not_a_path(CONFIG_VAR, f"point it at a {CONFIG_FILE_NAME} file, or unset it"))
+            path = Path(override)
+            with contextlib.suppress(RuntimeError):  # a `~user` that does not exist: then not found
+                path = path.expanduser()
         else:
             # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
             from keyring.util import platform_
@@ -172,11 +185,11 @@ def _parse(path: Path) -> Config:
     for section in parser.sections():
         name = _normalise_section(section)
         if name is None:
-            problems.append(f"{path} [{section}]: not a host or repository prefix; write "
+            problems.append(f"{path} [{shown_text(section, 'an entry')}]: not a host or repository prefix; write "
                             "[<location>-python.pkg.dev], [.../<project>] or [.../<project>/<repository>]")
             continue
         if name in names:
-            problems.append(f"{path} [{section}]: the same prefix as another entry; merge them")
+            problems.append(f"{path} [{shown_text(section, 'an entry')}]: the same prefix as another entry; merge them")
             continue
         names.add(name)
         entry, entry_problems = _entry(path, name, dict(parser.items(section)))
@@ -187,10 +200,12 @@ def _parse(path: Path) -> Config:
 
 def _syntax_problem(path: Path, exc: configparser.Error) -> str:
     """Where the file is malformed, by line number: never the line itself (it may hold a secret)."""
+    # A pasted secret reads as a key (base64 ends in `=`) or a section: named only when it is safe to.
     if isinstance(exc, configparser.DuplicateOptionError):
-        return f"{path} [{exc.section}] {exc.option}: set twice in the entry; keep one"
+        return (f"{path} [{shown_text(exc.section, 'an entry')}] {shown_text(exc.option, 'a key')}: set twice in "
+                "the entry; keep one")
     if isinstance(exc, configparser.DuplicateSectionError):
-        return f"{path} [{exc.section}]: the entry appears twice; merge them"
+        return f"{path} [{shown_text(exc.section, 'an entry')}]: the entry appears twice; merge them"
     if isinstance(exc, configparser.MissingSectionHeaderError):
         return f"{path} line {exc.lineno}: a key before the first [entry]; start with [<host or repository>]"
     if isinstance(exc, configparser.ParsingError):
@@ -228,10 +243,15 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
             shown = key if len(key) <= 40 else f"a {len(key)}-character key"
             problems.append(f"{entry.where(shown)}: unknown key; the keys are {', '.join(KEYS)}")
             continue
+        if key in _PASTED_KEY_FIX and key_material(value) is not None:
+            # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
+            instead = "a variable name" if key.endswith("_env") else "a path"
+            problems.append(not_a_path(entry.where(key), _PASTED_KEY_FIX[key], instead))
+            continue
         problem = _value_problem(key, value)
         if problem is not None:
             problems.append(f"{entry.where(key)}: {problem}")
-        fields[key] = (path.parent / Path(value).expanduser()).absolute() if key.endswith("_file") else value
+        fields[key] = _file_path(path, value) if key.endswith("_file") else value
     entry = entry._replace(**fields)  # type: ignore[arg-type]
     conflicts = [
         ("json_key_base64_file", entry.json_key_base64_env and entry.json_key_base64_file,
@@ -243,6 +263,24 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
     ]
     problems.extend(f"{entry.where(key)}: {text}" for key, conflict, text in conflicts if conflict)
     return entry, problems
+
+
+# The keys that name where a secret is, and what to do when the secret itself was pasted there.
+_PASTED_KEY_FIX = {
+    "key_file": "save the key in a file and name the file here",
+    "json_key_base64_env": "put the secret in a variable and name the variable here",
+    "json_key_base64_file": "save the secret in a file and name the file here, or put it in a variable named "
+                            "by json_key_base64_env",
+}
+
+
+def _file_path(config_file: Path, value: str) -> Path:
+    """A `*_file` value as an absolute path: `~` expanded, relative to the configuration file."""
+    given = Path(value)
+    # `~user` for a user that does not exist stays as it is, and is then reported as not found.
+    with contextlib.suppress(RuntimeError):
+        given = given.expanduser()
+    return (config_file.parent / given).absolute()
 
 
 def _value_problem(key: str, value: str) -> str | None:

@@ -6,6 +6,7 @@ Nothing here prints, and no report holds a token or a secret: fingerprints, emai
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -17,15 +18,27 @@ from . import __version__
 from .backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, GarKeyring, default_username
 from .cache import TokenCache
 from .config import Settings, cache_dir, load_settings, trusted_hosts
+from .config_checks import hosts_with_several_identities, likely_typos
 from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
-from .errors import GarError
+from .errors import GarError, NoCredentialsError
 from .failures import FAILURE_TTL, FailureMemory
 from .hosts import parse_service, refusal_reason
-from .installer_settings import INSTALL_HINT
+from .installer_settings import install_hint
 from .provided import ProvidedToken, find_provided_token
-from .redact import iso_time, safe_url
-from .sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_json_key, find_token_source
+from .redact import describe, iso_time, safe_url, scrubbed, shown_path
+from .search_trail import search_trail
+from .sources import (
+    GCLOUD,
+    IMPERSONATED,
+    METADATA_SERVER,
+    TokenSource,
+    find_json_key,
+    find_token_source,
+    metadata_host,
+)
 from .tokens import AccessToken, mint_access_token
+
+log = logging.getLogger("keyrings_gar")
 
 GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
 GOOGLE_PLUGIN_MODULE = "keyrings.gauth"
@@ -40,7 +53,10 @@ def doctor(url: str | None) -> Report:
     every problem found and its fix. `report["ok"]` is whether the lookup would succeed."""
     problems: list[str] = []
     notes: list[str] = []
-    report: Report = {"ok": False, "versions": _versions(), "problems": problems, "notes": notes}
+    warnings: list[str] = []
+    """What works but probably not as meant: shown, and the exit status stays 0."""
+    report: Report = {"ok": False, "versions": _versions(), "problems": problems, "warnings": warnings,
+                      "notes": notes}
     report["keyring"] = _keyring_chain(problems, notes)
     report["config"] = _config_report(problems)
     target = None
@@ -53,11 +69,21 @@ def doctor(url: str | None) -> Report:
             problems.append(f"{safe_url(url)} is not ours: {reason}")
     settings = _guarded(load_settings, problems)
     entry = NO_ENTRY
-    if target is not None and not report["config"]["problems"]:
-        entry = load_config(config_path()).entry_for(target)
+    config = None if report["config"]["problems"] or report["config"]["path"] is None else load_config(
+        Path(report["config"]["path"]))
+    if config is not None:
+        warnings.extend(hosts_with_several_identities(config))
+    if target is not None and config is not None:
+        entry = config.entry_for(target)
         report["config"]["entry"] = entry.name or None
+        warnings.extend(likely_typos(config, target, entry))
     if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
         report["credential"] = _credential_report(settings, entry, problems, notes)
+    if settings is not None and settings.cache_dir is not None:
+        # A warning, not a failure: lookups still work, each minting its own token.
+        report["cache"] = {"directory": str(settings.cache_dir), "problem": cache_folder_problem(settings.cache_dir)}
+        if report["cache"]["problem"]:
+            warnings.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
     report["ok"] = not problems
     return report
 
@@ -89,14 +115,15 @@ def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
     from keyring.backends.chainer import ChainerBackend
     from keyring.util import platform_
 
-    configured = (f"PYTHON_KEYRING_BACKEND={os.environ['PYTHON_KEYRING_BACKEND']}"
+    configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
                   if os.environ.get("PYTHON_KEYRING_BACKEND")
                   else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
     try:
         active = keyring.get_keyring()
     except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
-        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {str(exc)[:120]}); fix or remove "
-                        f"{configured}")
+        # keyring's message may quote PYTHON_KEYRING_BACKEND's value: scrubbed of anything secret-like.
+        message = scrubbed(str(exc), 120)
+        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {message}); fix or remove {configured}")
         return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
                                                               "problem": None},
                 "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
@@ -126,7 +153,7 @@ def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
-        notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({INSTALL_HINT})")
+        notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({install_hint()})")
     elif not same:
         notes.append(f"the `keyring` on PATH ({keyring_command}) runs in another environment than this command; "
                      "check that `keyring --list-backends` there shows keyrings_gar.backend.GarKeyring")
@@ -176,7 +203,7 @@ def _config_report(problems: list[str]) -> Report:
         return {"path": None, "exists": False, "entries": [], "entry": None, "problems": ["no path"]}
     config = load_config(path)
     problems.extend(config.problems)
-    return {"path": str(path), "exists": config.exists, "entries": [e.name for e in config.entries],
+    return {"path": shown_path(path), "exists": config.exists, "entries": [e.name for e in config.entries],
             "entry": None, "problems": list(config.problems)}
 
 
@@ -184,10 +211,13 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
                        ) -> Report:
     """What a lookup would answer, proven by really getting a token (through the cache, but never
     through the failure memory: doctor always tries again)."""
-    report: Report = {"username": None, "token_source": None, "secret": None, "token": None}
+    report: Report = {"username": None, "token_source": None, "secret": None, "token": None, "found": False,
+                      "searched": []}
     known = len(problems)
     provided = _guarded(find_provided_token, problems)
     if len(problems) > known:
+        report["found"] = True
+        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
         return report
     username = report["username"] = default_username(settings, entry)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
@@ -199,35 +229,62 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
                             "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
     if provided is not None:
-        return _provided_token_report(provided, report, problems, notes)
-    source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
-    if source is None:
+        _provided_token_report(provided, report, problems, notes)
+        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
+        report["found"] = True
         return report
-    endpoint = _token_endpoint(source)
-    report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
-                              "endpoint": endpoint, **_network(endpoint)}
-    minted: list[bool] = []
+    source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
+    base = source.via if source is not None and source.via is not None else source
+    asks_metadata = base is not None and base.kind == METADATA_SERVER
+    if source is not None:
+        endpoint = _token_endpoint(source)
+        report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
+                                  "endpoint": safe_url(endpoint) if endpoint else None,
+                                  **_network(endpoint)}
+        report["token"], failure = _token_report(settings, source, problems, notes)
+        if asks_metadata and isinstance(failure, NoCredentialsError):
+            # The search ended at a metadata server that is not there: no credentials at all,
+            # not "the metadata server's service account".
+            report["token_source"] = None
+    metadata_result = "would be asked"
+    if asks_metadata and base is not None:
+        metadata_result = (f"answered for {base.identity}" if report["token"] is not None
+                           else "no answer: not on Google Cloud, or unreachable")
+    trail = search_trail(settings, entry, metadata_result=metadata_result)
+    report["searched"] = [step._asdict() for step in trail]
+    report["found"] = any(step.used for step in trail)
+    return report
 
-    def mint() -> AccessToken:
-        minted.append(True)
-        return mint_access_token(source, settings.timeout)
 
+def _token_report(settings: Settings, source: TokenSource, problems: list[str], notes: list[str]
+                  ) -> tuple[Report | None, GarError | None]:
+    """A real token for `source` through the cache (its fingerprint), or the error that stopped it.
+    Minted even when lookups are repeating a remembered failure of `source`: doctor re-checks."""
     remembered = FailureMemory(settings.cache_dir).recall(source.cache_key)
     if remembered is not None:
         now = time.time()
         notes.append(f"lookups repeat this source's failure from {now - remembered.failed_at:.0f} s ago for "
                      f"{remembered.failed_at + FAILURE_TTL - now:.0f} s more without trying it; this check tried "
                      "again (`keyrings-gar cache clear` forgets the failure)")
+    minted: list[bool] = []
+
+    def mint() -> AccessToken:
+        minted.append(True)
+        return mint_access_token(source, settings.timeout)
+
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    token = _guarded(lambda: cache.get_or_mint(source.cache_key, source.identity, mint), problems)
-    if token is not None:
-        report["token"] = {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
-                           "expires_in": round(token.remaining()), "cached": not minted}
-    return report
+    try:
+        token = cache.get_or_mint(source.cache_key, source.identity, mint)
+    except GarError as exc:
+        problems.append(str(exc))
+        return None, exc
+    log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
+              "minted a new token" if minted else f"{token.fingerprint} from the cache")
+    return {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
+            "expires_in": round(token.remaining()), "cached": not minted}, None
 
 
-def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]
-                           ) -> Report:
+def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]) -> None:
     """A pre-minted token: read and checked as a lookup would, but nothing to mint or prove."""
     report["token_source"] = {"kind": PROVIDED_TOKEN, "origin": provided.origin,
                               "identity": "unknown: a pre-minted token does not say whose it is",
@@ -239,7 +296,6 @@ def _provided_token_report(provided: ProvidedToken, report: Report, problems: li
         notes.append(f"the token from {provided.origin} is used as it is, for every repository: its expiry is "
                      "unknown here (whoever provides it must refresh it; Artifact Registry refuses it once "
                      "expired), it is read again on every lookup and never cached")
-    return report
 
 
 def _token_endpoint(source: TokenSource) -> str | None:
@@ -249,7 +305,7 @@ def _token_endpoint(source: TokenSource) -> str | None:
     if source.kind == IMPERSONATED:
         return "https://iamcredentials.googleapis.com/"
     if source.kind == METADATA_SERVER:
-        return "http://" + source.origin.rsplit(" ", 1)[-1] + "/"
+        return f"http://{metadata_host()}/"
     return str(source.info.get("token_uri") or source.info.get("token_url") or GOOGLE_OAUTH_ENDPOINT)
 
 
@@ -266,7 +322,33 @@ def _network(endpoint: str | None) -> Report:
         ca, ca_origin = os.environ["SSL_CERT_FILE"], "SSL_CERT_FILE"
     if not ca:
         ca, ca_origin = requests.utils.DEFAULT_CA_BUNDLE_PATH, "certifi"
-    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{ca} ({ca_origin})"}
+    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin})"}
+
+
+CACHE_EFFECT = ("tokens are not cached, so every process mints its own (a request to Google on every "
+                "install command); fix the folder or set KEYRINGS_GAR_CACHE_DIR to another one")
+
+
+def cache_folder_problem(directory: Path) -> str | None:
+    """Why tokens cannot be cached in `directory`, as the cache itself would fail; None when they
+    can (a folder that does not exist yet is fine when it can be created)."""
+    shown = shown_path(directory)
+    try:
+        existing = directory
+        while not existing.exists() and not existing.is_symlink() and existing.parent != existing:
+            existing = existing.parent
+        if existing.is_symlink() and existing == directory:
+            return f"{shown} is a symbolic link, which the cache refuses to follow"
+        if not existing.is_dir():
+            what = "" if existing == directory else f", so {shown} cannot be created"
+            return f"{shown_path(existing)} is a file, not a folder{what}"
+        if existing == directory and hasattr(os, "getuid") and directory.stat().st_uid != os.getuid():
+            return f"{shown} belongs to another user"
+        if not os.access(existing, os.W_OK | os.X_OK):
+            return f"{shown_path(existing)} is not writable for this user"
+    except OSError as exc:
+        return f"{shown}: {exc.strerror or exc}"
+    return None
 
 
 def cache_report() -> Report:
@@ -274,8 +356,9 @@ def cache_report() -> Report:
     entries = TokenCache(settings_dir).entries()
     now = time.time()
     return {
-        "directory": str(settings_dir),
+        "directory": shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
+        "problem": cache_folder_problem(settings_dir),
         "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
                      "file": e.path.name} for e in entries],
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),

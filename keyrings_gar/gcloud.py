@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from .errors import TokenError
+from .errors import ConfigError, TokenError
+from .redact import key_material, not_a_path, scrubbed, shown_text
 
 if TYPE_CHECKING:
     import subprocess
@@ -42,16 +43,25 @@ class GcloudAccount(NamedTuple):
 
     @property
     def identity(self) -> str:
+        """Safe to print: both may come from CLOUDSDK_* variables, where a secret can be pasted."""
+        account = shown_text(self.account, "gcloud's account")
         if self.impersonate:
-            return f"{self.impersonate} (impersonated by {self.account} via gcloud)"
-        return self.account
+            target = shown_text(self.impersonate, "gcloud's impersonated account")
+            return f"{target} (impersonated by {account} via gcloud)"
+        return account
 
 
 def gcloud_config_dir(environ: Mapping[str, str] = os.environ) -> Path:
     """gcloud's configuration folder, as gcloud finds it."""
     override = environ.get("CLOUDSDK_CONFIG")
     if override:
-        return Path(override).expanduser()
+        if key_material(override) is not None:
+            raise ConfigError(not_a_path("CLOUDSDK_CONFIG", "point it at gcloud's configuration folder, or unset it"))
+        try:
+            return Path(override).expanduser()
+        except RuntimeError:  # a ~user that does not exist
+            raise ConfigError("CLOUDSDK_CONFIG starts with a ~user that is not a user here; write the full "
+                              "path") from None
     if sys.platform == "win32":
         appdata = environ.get("APPDATA") or str(Path.home() / "AppData" / "Roaming")
         return Path(appdata) / "gcloud"
@@ -108,10 +118,10 @@ def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, fl
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill(process)
-        raise TokenError(f"gcloud ({account.account}): `gcloud config config-helper` timed out after "
+        raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` timed out after "
                          f"{timeout:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)") from None
     if process.returncode != 0:
-        raise TokenError(f"gcloud ({account.account}) could not print a token: "
+        raise TokenError(f"gcloud ({account.identity}) could not print a token: "
                          f"{_error_line(stderr)}; {_NOT_LOGGED_IN_FIX}")
     return _parse_config_helper(stdout, account)
 
@@ -129,11 +139,12 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
 
 
 def _error_line(stderr: bytes) -> str:
-    """gcloud's `ERROR: ...` line, shortened; never the rest of its output."""
+    """gcloud's `ERROR: ...` line, shortened; never the rest of its output. gcloud quotes its
+    settings' values (a CLOUDSDK_* file override holding a pasted key): long runs are scrubbed."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
     text = (errors or lines or ["no message"])[0]
-    return text[:200]
+    return scrubbed(text)
 
 
 def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, float]:
@@ -146,7 +157,7 @@ def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, fl
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         token = None
     if not isinstance(token, str) or not token:
-        raise TokenError(f"gcloud ({account.account}): `gcloud config config-helper` printed no access token; "
+        raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` printed no access token; "
                          f"update the gcloud CLI or {_NOT_LOGGED_IN_FIX}")
     return token, _expiry(expiry_text)
 

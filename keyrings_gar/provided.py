@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import errno
 import os
 import re
 import stat
@@ -48,7 +49,11 @@ class ProvidedToken(NamedTuple):
 
     @property
     def origin(self) -> str:
-        return self.variable if self.path is None else f"{self.variable}={self.path}"
+        """The variable, and the file it names when there is one there: a value that names
+        nothing may be a token pasted into the wrong variable, and is never shown."""
+        if self.path is None or not os.path.lexists(self.path):
+            return self.variable
+        return f"{self.variable}={self.path}"
 
     def read(self, environ: Mapping[str, str] = os.environ) -> AccessToken:
         """The token as it is now (the file is read again each time); ConfigError if unusable."""
@@ -80,13 +85,18 @@ def _read_token_file(path: Path, variable: str) -> str:
     """The file's text, read safely: a regular file (symlinks followed: Docker and Kubernetes
     mount secrets through them), opened without blocking (a FIFO must not hang a lookup), at most
     MAX_TOKEN_BYTES read."""
-    where = f"{variable}={path}"
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except FileNotFoundError:
-        raise ConfigError(f"{where}: file not found; write the token there or fix the path") from None
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{variable} names no existing file (its value is not shown: it could be a token "
+                          f"pasted there); write the token to that file, fix the path, or put a token itself in "
+                          f"{ACCESS_TOKEN_VAR}") from None
     except OSError as exc:
-        raise ConfigError(f"{where}: cannot open it ({exc.strerror}); fix its permissions") from None
+        if exc.errno == errno.ENAMETOOLONG:  # no path is that long: most likely a token pasted there
+            raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
+                              ) from None
+        raise ConfigError(f"{variable}={path}: cannot open it ({exc.strerror}); fix its permissions") from None
+    where = f"{variable}={path}"
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ConfigError(f"{where} is not a regular file; point it at a file holding the token")

@@ -1,14 +1,128 @@
-"""Showing values that may hold secrets: URLs without their userinfo, times without tokens."""
+"""How values that may hold secrets appear in messages: a path is shown, a pasted key never is; URLs
+without their userinfo; times without tokens.
+
+Users paste the key where a path belongs (GOOGLE_APPLICATION_CREDENTIALS, key_file, ...), so every
+message that names such a setting describes its value through here. Two judgements, both on the
+text alone (no I/O, linear time, however long the value):
+
+- `key_material`: the value is plainly not a path but key material (JSON, a PEM block, a URL with
+  a password, line breaks, longer than any path, or a name no file system allows). Such a setting
+  is refused with one line that says so; the value is never used as a path.
+- `showable`: the value may be printed. Only short, printable text without a long unbroken run of
+  base64 characters (a token or key fragment) and without any key shape. Anything else is named
+  by its setting and its length only.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from pathlib import Path
+
+MAX_SHOWN = 255
+"""The longest setting value ever printed (a longer one is not a path anyone types)."""
+MAX_URL_SHOWN = 300
+"""The longest URL printed whole (a repository URL with a package path is well under it)."""
+MAX_PATH = 1024
+"""Longer than this is not a path (macOS's PATH_MAX; every key, base64 or JSON, is longer)."""
+MAX_NAME = 255
+"""No common file system (ext4, APFS, NTFS) allows a longer file or folder name."""
+SECRET_RUN = 40
+"""An unbroken run of base64 characters this long may be a token or a key fragment: not shown.
+File and folder names break theirs with `.` or `/` long before (`acme-prod-1a2b3c4d5e6f.json`)."""
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+=_-]+")
+# In free text (another program's error line) `/` counts too: base64 has it, and a fragment of a
+# key between two `/` must not survive. Fixed classes, no nesting: linear.
+_SECRET_IN_TEXT = re.compile(rf"[A-Za-z0-9+/=_-]{{{SECRET_RUN},}}")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+
+
+def _longest_run(text: str) -> int:
+    return max((len(run) for run in _BASE64_RUN.findall(text)), default=0)
+
+
+def key_material(value: str) -> str | None:
+    """What `value` plainly is instead of a path (`JSON`, `a URL with a password`...), or None
+    when it could be a path."""
+    text = value.strip()
+    if len(text) > MAX_PATH:
+        return "too long for a path"
+    if text.startswith("{"):
+        return "JSON"
+    if "-----BEGIN" in text:
+        return "a PEM block"
+    if "://" in text and "@" in text:
+        return "a URL with a password"
+    if not text.isprintable():
+        return "line breaks or control characters"
+    if _longest_run(text) > MAX_NAME:
+        return "a base64 run longer than any file name"
+    return None
+
+
+def showable(value: str) -> bool:
+    """Whether `value` may appear in a message as it is."""
+    return (len(value) <= MAX_SHOWN and value.isprintable() and key_material(value) is None
+            and _longest_run(value) < SECRET_RUN)
+
+
+def not_a_path(name: str, fix: str, instead: str = "a path") -> str:
+    """The one line for a setting that holds key material where a path (or a name) belongs."""
+    return f"{name} holds what looks like a key itself, not {instead}: {fix}"
+
+
+def describe(name: str, value: str) -> str:
+    """`NAME=value`, or `NAME (a 97-character value, not shown)` when it may hold a secret."""
+    if showable(value):
+        return f"{name}={value}"
+    return f"{name} ({hidden(value)})"
+
+
+def shown_path(path: Path | str) -> str:
+    """The path itself, or what it is when it may hold a secret."""
+    text = str(path)
+    return text if showable(text) else hidden(text)
+
+
+def shown_text(value: str, what: str) -> str:
+    """An identity or name as given, or `what` when it may hold a secret (an account set to a token)."""
+    return value if showable(value) else f"{what} ({hidden(value)})"
+
+
+def scrubbed(text: str, limit: int = 200) -> str:
+    """Another program's message, fit to repeat: long base64-like runs (a token, a key pasted into
+    its settings) and control characters replaced, then cut to `limit` characters. Linear in the
+    text (a failure path; callers bound what they read)."""
+    text = _SECRET_IN_TEXT.sub("[…]", text)
+    return "".join(c if c.isprintable() else " " for c in text[:limit])
+
+
+def hidden(value: str) -> str:
+    return f"a {len(value)}-character value, not shown"
 
 
 def safe_url(url: str) -> str:
-    """A URL as it may be shown: any `user:password@` replaced (gcloud puts the secret there)."""
-    return re.sub(r"(?<=//)[^/?#@]*:[^/?#@]*@", "***@", url)[:300]
+    """`scheme://***@host:port/...`: a URL (or `user:pw@host` without a scheme, as proxy variables
+    may hold) with its userinfo hidden, whatever it holds (`@` and `:` inside a password,
+    percent-encoding, a token as the user name).
+
+    The userinfo ends at the LAST `@`, as a password may contain `@` (urllib3 reads it so); masking
+    up to the last `@` of the whole value hides more than the userinfo when a path has an `@`,
+    never less. Linear: one search for `://`, one for the last `@`.
+    """
+    url = url.strip()
+    scheme_end = url.find("://")
+    # `user:pa://ss@host` has no scheme: what precedes `://` must be one to count as one.
+    start = scheme_end + 3 if scheme_end > 0 and _SCHEME.fullmatch(url, 0, scheme_end) else 0
+    at = url.rfind("@")
+    prefix, masked = url[:start], "***@" if at >= start else ""
+    rest = url[at + 1:] if masked else url[start:]
+    if len(prefix) + len(rest) <= MAX_URL_SHOWN and (prefix + rest).isprintable():
+        return f"{prefix}{masked}{rest}"
+    # Too long or with control characters (a pasted blob): the scheme and the host only.
+    host = rest.split("/", 1)[0]
+    return f"{prefix}{masked}{host} (the rest not shown)" if showable(prefix + host) else hidden(url)
 
 
 def iso_time(seconds: float) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -27,7 +28,10 @@ from .config import JSON_KEY_BASE64_VAR, Settings
 from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
+from .redact import describe, key_material, not_a_path, showable, shown_path, shown_text
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
+
+log = logging.getLogger("keyrings_gar")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -40,10 +44,14 @@ IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
 _IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
+# As subject_tokens.py reads it: a CI job's ID token is a few KiB.
+_MAX_SUBJECT_TOKEN_FILE = 256 * 1024
+_FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
 _ADC_LOGIN_FIX = (
     "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
     f"file, or set {JSON_KEY_BASE64_VAR}"
 )
+_ADC_VAR_FIX = f"put it in {JSON_KEY_BASE64_VAR} or a file"
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,8 @@ class TokenSource:
     identity: str
     """Who the tokens are for, safe to print (an email, 'user credentials', ...)."""
     origin: str
-    """Where the source was found (a variable, a file path, the metadata server)."""
+    """Where the source was found (a variable, a file path, the metadata server), safe to print:
+    values are described through `redact`, so a key pasted where a path belongs never shows."""
     cache_key: str
     """Changes whenever the identity could: new key, re-login, other file, other scopes."""
     info: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
@@ -90,11 +99,36 @@ def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None
     """The ADC file in effect and how it was found, or None when there is none."""
     explicit = environ.get(ADC_VAR)
     if explicit:
-        return Path(explicit).expanduser(), f"{ADC_VAR}={explicit}"
+        return adc_var_path(explicit)
     well_known = gcloud_adc_path(environ)
-    if well_known.is_file():
-        return well_known, f"gcloud ADC file {well_known}"
+    if _is_file(well_known):
+        return well_known, f"gcloud ADC file {shown_path(well_known)}"
     return None
+
+
+def adc_var_path(value: str) -> tuple[Path, str]:
+    """GOOGLE_APPLICATION_CREDENTIALS as a path and how to name it; ConfigError, without the
+    value, when it holds the key itself (a common CI mistake) rather than a path."""
+    if key_material(value) is not None:
+        raise ConfigError(not_a_path(ADC_VAR, _ADC_VAR_FIX))
+    origin = describe(ADC_VAR, value)
+    return _expand_user(Path(value), origin), origin
+
+
+def _expand_user(path: Path, origin: str) -> Path:
+    """`~` expanded; ConfigError for a `~user` that does not exist (Path raises RuntimeError)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        raise ConfigError(f"{origin}: its ~user is not a user here; write the full path") from None
+
+
+def _is_file(path: Path) -> bool:
+    """Path.is_file, but False for a name the OS refuses (too long, ...) instead of raising."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
@@ -104,7 +138,19 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     except FileNotFoundError:
         raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
     except OSError as exc:
-        raise ConfigError(f"{origin}: cannot read it ({exc.strerror}); fix its permissions") from None
+        # Each cause its own fix: a folder is no key file whatever its permissions (Windows says
+        # "permission denied" for a folder, hence the is_dir() check rather than the exception).
+        if isinstance(exc, IsADirectoryError) or _is_dir(path):
+            raise ConfigError(f"{origin} is a directory, not a key file; point it at the JSON key file itself "
+                              "(or unset it to use gcloud's login)") from None
+        if isinstance(exc, PermissionError):
+            raise ConfigError(f"{origin}: cannot read it (permission denied); make it readable for this user "
+                              "(chmod 600, owned by you)") from None
+        if isinstance(exc, NotADirectoryError):
+            raise ConfigError(f"{origin}: file not found (a folder in its path is a file); fix the path") from None
+        raise ConfigError(f"{origin}: cannot read it ({exc.strerror})") from None
+    except ValueError:  # a NUL in the name
+        raise ConfigError(f"{origin}: not a file name; fix the path") from None
     try:
         info = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -113,6 +159,14 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     if not isinstance(info, dict) or not isinstance(info.get("type"), str):
         raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
     return content, info
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir() that answers False where it would raise (a name too long for a path)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def describe_identity(info: Mapping[str, Any]) -> str:
@@ -127,39 +181,72 @@ def describe_identity(info: Mapping[str, Any]) -> str:
         account = info.get("account") or ""
         client = str(info.get("client_id", ""))[:12]
         return f"user credentials {account}".rstrip() + f" (client {client}…)"
-    if kind == "external_account":
-        return f"workload identity federation ({str(info.get('audience', ''))[-60:]})"
+    if kind in ("external_account", "external_account_authorized_user"):
+        # The pool and provider from the audience: which federation this is, never a token.
+        pool = _FEDERATION_POOL.search(str(info.get("audience", "")))
+        where = f" ({'/'.join(part for part in pool.groups() if part)})" if pool else ""
+        who = "workforce identity user" if kind == "external_account_authorized_user" else \
+            "workload identity federation"
+        return f"{who}{where}"
     return f"{kind} credentials"
 
 
-def source_from_adc_file(path: Path, origin: str) -> TokenSource:
+def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str] = os.environ) -> TokenSource:
     content, info = read_adc_file(path, origin)
     return TokenSource(
         kind=ADC_FILE,
         identity=describe_identity(info),
         origin=origin,
         cache_key=_digest(ADC_FILE, str(path.absolute()), hashlib.sha256(content).hexdigest(),
-                          CLOUD_PLATFORM_SCOPE),
+                          _federated_subject(info, environ), CLOUD_PLATFORM_SCOPE),
         info=info,
     )
 
 
+def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """For a federation file, what picks the external identity beyond the file itself: the
+    subject token file's content, or the AWS credentials in the environment. A committed config
+    on a shared runner must not be answered with the token another job (another branch, another
+    attribute condition) minted."""
+    source = info.get("credential_source") if info.get("type") == "external_account" else None
+    if not isinstance(source, dict):
+        return ""
+    if str(source.get("environment_id", "")).startswith("aws"):
+        return _digest("aws", *(environ.get(name, "") for name in (
+            "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")))
+    if source.get("file"):
+        try:
+            with Path(str(source["file"])).open("rb") as handle:
+                return hashlib.sha256(handle.read(_MAX_SUBJECT_TOKEN_FILE)).hexdigest()
+        except OSError:
+            return "unreadable"  # minting says why
+    return ""
+
+
+def metadata_host(environ: Mapping[str, str] = os.environ) -> str:
+    """The metadata server google-auth asks (`host[:port]`)."""
+    return environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
+
+
 def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSource:
-    host = environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
+    host = metadata_host(environ)
     return TokenSource(
         kind=METADATA_SERVER,
         identity="the metadata server's service account",
-        origin=f"metadata server {host}",
+        origin=f"metadata server {shown_text(host, 'GCE_METADATA_HOST')}",
         cache_key=_digest(METADATA_SERVER, host, environ.get("GCE_METADATA_IP", ""), CLOUD_PLATFORM_SCOPE),
     )
 
 
 def gcloud_source(account: GcloudAccount) -> TokenSource:
     """Tokens from the gcloud CLI: its account, configuration and impersonation settings."""
+    name = account.configuration
+    configuration = repr(name) if showable(name) else shown_text(name, "CLOUDSDK_ACTIVE_CONFIG_NAME")
     return TokenSource(
         kind=GCLOUD,
         identity=account.identity,
-        origin=f"gcloud CLI {account.executable} (configuration {account.configuration!r} in {account.config_dir})",
+        origin=(f"gcloud CLI {shown_path(account.executable)} (configuration {configuration} "
+                f"in {shown_path(account.config_dir)})"),
         cache_key=_digest(GCLOUD, str(account.config_dir.absolute()), account.configuration, account.account,
                           account.impersonate or "", CLOUD_PLATFORM_SCOPE),
         gcloud=account,
@@ -190,31 +277,42 @@ def find_token_source(settings: Settings, environ: Mapping[str, str] = os.enviro
 
 def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> TokenSource:
     if settings.json_key_secret is not None:
-        return source_from_secret(decode_json_key_secret(settings.json_key_secret))
+        return _chosen(source_from_secret(decode_json_key_secret(settings.json_key_secret)),
+                       f"{JSON_KEY_BASE64_VAR} is set")
     secret = _entry_secret(entry, environ)
     if secret is not None:
-        return source_from_secret(secret, origin=_secret_origin(entry))
+        return _chosen(source_from_secret(secret, origin=_secret_origin(entry)),
+                       f"config entry [{entry.name}] names a _json_key_base64 secret")
     if entry.key_file is not None:
-        return source_from_adc_file(*_entry_key_file(entry, entry.key_file))
+        return _chosen(source_from_adc_file(*_entry_key_file(entry, entry.key_file), environ),
+                       f"config entry [{entry.name}] sets key_file")
     if entry.token == USE_GCLOUD:
         account = find_gcloud_account(environ)
         if account is None:
             raise NoCredentialsError(f"{entry.where('token')}: gcloud, but no gcloud CLI on PATH is logged in; "
                                      "run `gcloud auth login`")
-        return gcloud_source(account)
+        return _chosen(gcloud_source(account), f"config entry [{entry.name}] sets token = gcloud")
     found = adc_file(environ)
     if found is not None:
-        return source_from_adc_file(*found)
+        why = f"{ADC_VAR} is set" if environ.get(ADC_VAR) else "gcloud's ADC file exists"
+        return _chosen(source_from_adc_file(*found, environ), why)
     account = find_gcloud_account(environ)
     if account is not None:
-        return gcloud_source(account)
-    return metadata_server_source(environ)
+        return _chosen(gcloud_source(account), f"no {ADC_VAR} or ADC file, and gcloud is logged in")
+    return _chosen(metadata_server_source(environ), f"no {ADC_VAR}, ADC file or gcloud login: the metadata server "
+                   "is the last place Application Default Credentials look")
+
+
+def _chosen(source: TokenSource, why: str) -> TokenSource:
+    log.debug("token source %s for %s, because %s", source.kind, source.identity, why)
+    return source
 
 
 def _secret_origin(entry: RepositoryEntry) -> str:
+    # The variable's name was checked to be a name when the file was parsed (configfile).
     if entry.json_key_base64_env:
         return f"{entry.json_key_base64_env} (from {entry.where('json_key_base64_env')})"
-    return f"{entry.json_key_base64_file} (from {entry.where('json_key_base64_file')})"
+    return f"{shown_path(entry.json_key_base64_file or '')} (from {entry.where('json_key_base64_file')})"
 
 
 def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKeySecret | None:
@@ -229,21 +327,22 @@ def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKey
         try:
             text = entry.json_key_base64_file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ConfigError(f"{entry.where('json_key_base64_file')}: {entry.json_key_base64_file} "
+            raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(entry.json_key_base64_file)} "
                               "does not exist; fix the path") from None
         except (OSError, UnicodeDecodeError) as exc:
             problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise ConfigError(f"{entry.where('json_key_base64_file')}: cannot read "
-                              f"{entry.json_key_base64_file} ({problem})") from None
+                              f"{shown_path(entry.json_key_base64_file)} ({problem})") from None
         return decode_json_key_secret(text, origin=_secret_origin(entry))
     return None
 
 
 def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
     """The entry's key file and how to name it; ConfigError when it is not there."""
-    if not path.is_file():
-        raise ConfigError(f"{entry.where('key_file')}: {path} does not exist; fix the path or download the key")
-    return path, f"{path} (from {entry.where('key_file')})"
+    if not _is_file(path):
+        raise ConfigError(f"{entry.where('key_file')}: {shown_path(path)} does not exist; fix the path or "
+                          "download the key")
+    return path, f"{shown_path(path)} (from {entry.where('key_file')})"
 
 
 def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
@@ -263,7 +362,7 @@ def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
     explicit = environ.get(ADC_VAR)
     if not explicit:
         return None
-    return _service_account_key(Path(explicit).expanduser(), f"{ADC_VAR}={explicit}")
+    return _service_account_key(*adc_var_path(explicit))
 
 
 def _service_account_key(path: Path, origin: str) -> JsonKeySecret | None:

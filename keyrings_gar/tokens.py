@@ -134,6 +134,10 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         return service_account.Credentials.from_service_account_info(
             dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
         )
+    if source.kind == ADC_FILE and _is_federated(source):
+        # As the source of a configured impersonation: our own minimal mint, not google-auth's
+        # path with its project-id lookup (see federation.py).
+        return _as_credentials(_mint_federated(source, request))
     if source.kind == ADC_FILE:
         import google.auth
 
@@ -164,12 +168,16 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         )
     if source.kind == GCLOUD and source.gcloud is not None:
         # As the source of an impersonation: gcloud's token, already valid, as google-auth credentials.
-        from google.oauth2 import credentials as user_credentials
-
-        value, expiry = gcloud_access_token(source.gcloud, request.remaining())
-        return user_credentials.Credentials(
-            value, expiry=datetime.fromtimestamp(expiry, timezone.utc).replace(tzinfo=None))
+        return _as_credentials(AccessToken(*gcloud_access_token(source.gcloud, request.remaining())))
     raise TokenError(f"unknown token source kind {source.kind!r}")
+
+
+def _as_credentials(token: AccessToken) -> Any:
+    """A token we already hold, as google-auth credentials (valid, so never refreshed)."""
+    from google.oauth2 import credentials as user_credentials
+
+    return user_credentials.Credentials(
+        token.value, expiry=datetime.fromtimestamp(token.expiry, timezone.utc).replace(tzinfo=None))
 
 
 def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
@@ -212,6 +220,8 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 
     with _quiet_google_auth:
         request = DeadlineRequest(timeout)
+        if source.kind == ADC_FILE and _is_federated(source):
+            return _mint_federated(source, request)
         try:
             credentials = _credentials_for(source, request)
         except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
@@ -234,6 +244,27 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
                 f"({type(exc).__name__}); try again later"
             ) from None
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+
+
+def _is_federated(source: TokenSource) -> bool:
+    # Imported here, like google-auth: a warm lookup imports this module (for AccessToken) and
+    # must not pay for the federation code (subprocess, shlex) it will not run.
+    from .federation import FEDERATED_TYPES
+
+    return source.info.get("type") in FEDERATED_TYPES
+
+
+def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
+    """Workload or workforce identity federation: our own minimal exchange (see federation.py)."""
+    from .federation import Unreachable, mint_federated
+
+    try:
+        return AccessToken(*mint_federated(source.info, request))
+    except Unreachable as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {exc.what} unreachable: "
+                         f"{_transport_problem(exc.cause)}") from None
+    except TokenError as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {exc}") from None
 
 
 def _import_google_auth() -> None:

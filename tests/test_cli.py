@@ -16,7 +16,7 @@ import keyring.backend
 import keyring.backends.chainer
 import pytest
 
-from keyrings_gar import cli, diagnosis
+from keyrings_gar import cli, diagnosis, installer_settings
 from keyrings_gar.backend import GarKeyring
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 
@@ -103,6 +103,119 @@ def test_doctor_without_credentials_exits_1_with_the_fix_and_no_traceback(isolat
     assert "gcloud auth application-default login" in result.stdout
     assert "FAILED" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_without_credentials_says_none_found_and_lists_the_search_in_order(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not "token source metadata-server" for a laptop with no credentials at all."""
+    monkeypatch.setenv("PATH", str(isolated / "empty-bin"))  # no gcloud
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 1
+    assert "metadata server's service account" not in out
+    assert "token source" not in out
+    lines = out.splitlines()
+    start = lines.index("credentials      none found; searched, in this order:")
+    adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
+    assert [line.strip() for line in lines[start + 1:start + 7]] == [
+        ("1. pre-minted token: not set (KEYRINGS_GAR_ACCESS_TOKEN, KEYRINGS_GAR_ACCESS_TOKEN_FILE, "
+         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)"),
+        "2. KEYRINGS_GAR_JSON_KEY_BASE64: not set",
+        "3. GOOGLE_APPLICATION_CREDENTIALS: not set",
+        f"4. gcloud's ADC file {adc}: not found",
+        "5. gcloud's login: no gcloud command on PATH",
+        "6. metadata server 127.0.0.1:9: no answer: not on Google Cloud, or unreachable",
+    ]
+    code, out, _ = _run(capsys, "doctor", "--json", AR_URL)
+    credential = json.loads(out)["credential"]
+    assert (credential["found"], credential["token_source"]) == (False, None)
+    assert [step["used"] for step in credential["searched"]] == [False] * 6
+
+
+@pytest.mark.parametrize("kind", ["key file", "user ADC", "directory"])
+def test_doctor_json_names_where_the_search_stopped(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str
+) -> None:
+    if kind == "key file":
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+        stop, result = 2, f"set to the file {google.sa_key_file}"
+    elif kind == "user ADC":
+        adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
+        adc.parent.mkdir(parents=True)
+        adc.write_bytes(google.user_adc_file.read_bytes())
+        stop, result = 3, "found"
+    else:
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path))
+        stop, result = 2, f"set to {tmp_path}, a directory: not a key file"
+    code, out, _ = _run(capsys, "doctor", "--json", AR_URL)
+    assert code == (1 if kind == "directory" else 0)
+    steps = json.loads(out)["credential"]["searched"]
+    assert [step["used"] for step in steps] == [i == stop for i in range(len(steps))]
+    assert steps[stop]["result"] == result
+    assert {step["result"] for step in steps[stop + 1:]} == {"not reached"}
+
+
+def test_doctor_never_echoes_a_secret_pasted_into_google_application_credentials(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", google.sa_key.base64)
+    code, out, err = _run(capsys, "doctor", "--json", AR_URL)
+    assert (code, out[:1]) == (1, "{"), err
+    [step] = [s for s in json.loads(out)["credential"]["searched"] if s["place"] == "GOOGLE_APPLICATION_CREDENTIALS"]
+    assert step["result"] == "set, but names no file (nothing exists at that path)"
+    assert google.sa_key.base64[:40] not in step["result"]
+
+
+@pytest.mark.parametrize(("section", "typo"), [
+    (f"{AR_HOST}/acme-prd", f"{AR_HOST}/acme-prod"),
+    (f"{AR_HOST}/acme-prod/team-rpeo", f"{AR_HOST}/acme-prod/team-repo"),
+    (f"{AR_HOST}/acme-prod/team_repo", f"{AR_HOST}/acme-prod/team-repo"),
+    ("us-central2-python.pkg.dev/acme-prod", f"{AR_HOST}/acme-prod"),
+])
+def test_doctor_warns_about_a_section_that_nearly_matches_the_url(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], section: str, typo: str
+) -> None:
+    """A misspelt section is silently "no entry": the lookup takes the default identity."""
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{section}]\nimpersonate = deployer@acme-prod.iam.gserviceaccount.com\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if line.startswith("warning")]
+    assert f"[{section}] in {config} looks like a misspelling of {typo}" in warning
+    assert "the lookup takes no entry (the defaults) instead" in warning
+
+
+@pytest.mark.parametrize("section", [f"{AR_HOST}/other-project", f"{AR_HOST}/acme-prod/legacy-repo",
+                                     f"{AR_HOST}/acme-prod/team-repo", f"{AR_HOST}/acme-prod"])
+def test_doctor_does_not_call_a_distinct_or_matching_section_a_typo(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], section: str
+) -> None:
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{section}]\nkey_file = {google.sa_key_file}\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    assert "warning" not in out
+
+
+def test_doctor_warns_when_one_host_has_several_identities_for_uv(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{AR_HOST}/acme-prod/team-repo]\nkey_file = {google.sa_key_file}\n\n"
+                      f"[{AR_HOST}/acme-prod/legacy-repo]\ntoken = gcloud\n\n"
+                      f"[{AR_HOST}/acme-prod/other-repo]\nkey_file = {google.sa_key_file}\n\n"
+                      "[europe-python.pkg.dev/acme-prod]\ntoken = gcloud\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if line.startswith("warning")]
+    assert f"give {AR_HOST} 2 identities; uv keeps one credential per host" in warning
+    assert f"[{AR_HOST}/acme-prod/legacy-repo]" in warning
+    assert "europe" not in warning
 
 
 def test_doctor_explains_why_a_url_is_not_ours(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -255,8 +368,66 @@ def test_settings_poetry_adds_a_source_without_username(isolated: Path,
     code, out, _ = _run(capsys, "settings", "poetry", UPLOAD_URL)
     assert code == 0
     commands = [line for line in out.splitlines() if line.startswith("poetry ")]
-    assert commands == ["poetry self add keyrings.gar",
+    assert commands == [f"poetry self add {installer_settings.install_source()}",
                         f"poetry source add --priority=primary team-repo {AR_URL}"]
+
+
+class _Installed:
+    """What importlib.metadata knows of an installed keyrings.gar: its direct_url.json or none."""
+
+    def __init__(self, direct_url: dict[str, object] | None) -> None:
+        self.direct_url = direct_url
+
+    def read_text(self, name: str) -> str | None:
+        return json.dumps(self.direct_url) if name == "direct_url.json" and self.direct_url else None
+
+
+@pytest.mark.parametrize(("direct_url", "source"), [
+    (None, "keyrings.gar"),
+    ({"url": "file:///home/me/src/keyrings-gar", "dir_info": {"editable": True}}, "/home/me/src/keyrings-gar"),
+    ({"url": "file:///home/me/dist/keyrings_gar-0.1.0-py3-none-any.whl", "archive_info": {}},
+     "/home/me/dist/keyrings_gar-0.1.0-py3-none-any.whl"),
+    ({"url": "file:///home/me/my%20src/kg"}, "'/home/me/my src/kg'"),
+])
+def test_install_hints_name_the_source_this_copy_came_from(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], direct_url: dict[str, object] | None,
+    source: str
+) -> None:
+    """Until keyrings.gar is on PyPI, `pipx inject keyring keyrings.gar` cannot work: a copy
+    installed from a checkout or wheel names that checkout or wheel in every hint."""
+    monkeypatch.setattr(metadata, "distribution", lambda _name: _Installed(direct_url))
+    assert installer_settings.install_source() == source
+    hint = installer_settings.install_hint()
+    assert hint == f"pipx install keyring && pipx inject --include-apps keyring {source}"
+    code, out, _ = _run(capsys, "settings", "poetry", UPLOAD_URL)
+    assert code == 0
+    assert f"poetry self add {source}\n" in out
+
+
+def test_settings_pdm_is_a_source_without_credentials(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
+    code, out, err = _run(capsys, "settings", "pdm", UPLOAD_URL)
+    assert code == 0
+    assert tomllib.loads(out) == {"tool": {"pdm": {"source": [{"name": "team-repo", "url": AR_URL}]}}}
+    _assert_no_secrets(google, out, err)
+
+
+@pytest.mark.parametrize(("tool", "commands"), [
+    ("uv-publish", [(f"uv publish --publish-url {UPLOAD_URL} --keyring-provider subprocess "
+                     "--username oauth2accesstoken")]),
+    ("poetry-publish", [f"poetry config repositories.team-repo {UPLOAD_URL}", "poetry publish -r team-repo"]),
+    ("hatch", [f"hatch publish --repo {UPLOAD_URL} --user oauth2accesstoken"]),
+])
+def test_settings_for_publishing_give_the_commands_the_e2e_tests_run(
+    isolated: Path, capsys: pytest.CaptureFixture[str], tool: str, commands: list[str]
+) -> None:
+    """The same command lines as tests/e2e/test_publish.py, with the upload URL (no /simple/)."""
+    code, out, _ = _run(capsys, "settings", tool, AR_URL)
+    assert code == 0
+    assert [line for line in out.splitlines() if line and not line.startswith("#")] == commands
 
 
 def test_settings_twine_pypirc_has_the_username_and_no_password(
@@ -342,6 +513,44 @@ def test_cache_show_lists_identities_and_expiry_but_no_token(
     _assert_no_secrets(google, out, out_json, err)
 
 
+@pytest.mark.parametrize("where", ["a file", "under a file", "a symlink"])
+def test_an_unusable_cache_folder_is_reported_with_its_effect_everywhere(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    where: str
+) -> None:
+    """Not "OK", "none cached" and "removed 0" with status 0 while every process mints its own token."""
+    (tmp_path / "a-file").write_text("")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    folder = {"a file": tmp_path / "a-file", "under a file": tmp_path / "a-file" / "cache",
+              "a symlink": tmp_path / "link"}[where]
+    monkeypatch.setenv("KEYRINGS_GAR_CACHE_DIR", str(folder))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0, out  # a warning: lookups still work, each minting its own token
+    [warning] = [line for line in out.splitlines() if line.startswith("warning") and "token cache" in line]
+    assert "every process mints its own" in warning
+    assert "OK: a lookup would get this credential (but see the warning)" in out
+    code, out, _ = _run(capsys, "cache", "show")
+    assert code == 1
+    assert "none cached" not in out
+    assert "unusable" in out
+    assert "every process mints its own" in out
+    code, out, err = _run(capsys, "cache", "clear")
+    assert (code, out) == (1, "")
+    assert "cannot clear the token cache" in err
+    assert "every process mints its own" in err
+
+
+def test_a_cache_folder_not_made_yet_is_no_problem(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "cache", "show")
+    assert code == 0
+    assert "none cached" in out
+    code, out, _ = _run(capsys, "cache", "clear")
+    assert code == 0
+    assert out.startswith("removed 0 cached tokens")
+
+
 def test_cache_clear_makes_the_next_lookup_mint_a_new_token(
     google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -370,6 +579,52 @@ def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[s
         cli.main([*args, "--help"])
     assert exit_info.value.code == 0
     assert "usage: keyrings-gar" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("args", "usage"), [
+    (["doctor", AR_URL, "extra"], "usage: keyrings-gar doctor "),
+    (["doctor", "--jsn"], "usage: keyrings-gar doctor "),
+    (["settings", "pip"], "usage: keyrings-gar settings "),
+    (["settings", "pnpm", AR_URL], "usage: keyrings-gar settings "),
+    (["cache", "show", "--bogus"], "usage: keyrings-gar cache show "),
+    (["cache"], "usage: keyrings-gar cache "),
+    (["token", AR_URL, AR_URL], "usage: keyrings-gar token "),
+])
+def test_a_usage_error_shows_that_subcommand_s_usage(
+    args: list[str], usage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(args)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(usage), err
+    assert "error:" in err
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_before_or_after_the_subcommand_logs_each_step_and_no_secret(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Which source and why, the config entry, cache miss then hit; never a token or the key."""
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{AR_HOST}/acme-prod]\nkey_file = {google.sa_key_file}\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    verbose = ["-v", "doctor", AR_URL] if where == "before" else ["doctor", AR_URL, "--verbose"]
+    first = _command(*verbose)
+    second = _command(*verbose)
+    assert (first.returncode, second.returncode) == (0, 0), first.stdout + first.stderr
+    assert f"config: entry [{AR_HOST}/acme-prod] of {config} for {AR_HOST}/acme-prod/team-repo" in first.stderr
+    assert (f"token source adc-file for {google.sa_key.email}, because config entry [{AR_HOST}/acme-prod] sets "
+            "key_file") in first.stderr
+    assert f"token cache miss for {google.sa_key.email}: minted a new token" in first.stderr
+    assert f"token cache hit for {google.sa_key.email}" in second.stderr
+    _assert_no_secrets(google, first.stdout, first.stderr, second.stdout, second.stderr)
+
+
+def test_without_verbose_nothing_is_logged(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    result = _command("doctor", AR_URL)
+    assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_python_m_keyrings_gar_is_the_command(isolated: Path) -> None:

@@ -39,6 +39,8 @@ class Fault:
     """A fragment the one log line must contain: what happened or what to do."""
     username: str = "oauth2accesstoken"
     bound: float = 5.0
+    not_says: str = "\0"
+    """A fragment the line must not contain: a fix that belongs to another cause."""
 
 
 def _closed_port() -> int:
@@ -101,10 +103,32 @@ def _adc_missing(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp / "deleted.json"))
 
 
+def _adc_directory(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
+    """GOOGLE_APPLICATION_CREDENTIALS=/tmp: a folder, which no permission change makes a key file."""
+    (tmp / "adc-dir").mkdir()
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp / "adc-dir"))
+
+
 def _adc_unreadable(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
-    # A directory in the file's place is unreadable even for root (chmod is not).
-    (tmp / "adc-dir.json").mkdir()
-    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp / "adc-dir.json"))
+    # Tests may run as root, which reads any file whatever its mode: the kernel's answer for a
+    # file without read permission is played by the one read that gets it.
+    path = tmp / "adc.json"
+    path.write_bytes(google.sa_key.key_json)
+    path.chmod(0)
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+
+
+def _adc_under_a_file(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
+    (tmp / "not-a-folder").write_text("")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp / "not-a-folder" / "key.json"))
 
 
 def _secret(value: str) -> Setup:
@@ -146,7 +170,9 @@ FAULTS = [
     Fault("ADC file not JSON", _adc_file(b"\x89PNG\r\n"), "not valid JSON"),
     Fault("ADC file of an unknown type", _adc_file(b'{"type": "mystery_account"}'), "cannot use these credentials"),
     Fault("ADC file without a type", _adc_file(b'{"client_id": "x"}'), "no credential"),
-    Fault("ADC file unreadable", _adc_unreadable, "cannot read it"),
+    Fault("ADC path is a directory", _adc_directory, "is a directory, not a key file", not_says="permission"),
+    Fault("ADC file unreadable", _adc_unreadable, "(permission denied); make it readable", not_says="directory"),
+    Fault("ADC path under a file", _adc_under_a_file, "a folder in its path is a file", not_says="permission"),
     Fault("ADC user file missing fields", _adc_file(b'{"type": "authorized_user"}'), "cannot use these credentials"),
     Fault("secret is garbage", _secret("%%%garbage, not base64%%%"), "KEYRINGS_GAR_JSON_KEY_BASE64 is not base64",
           username="_json_key_base64"),
@@ -188,6 +214,7 @@ def test_fault_is_a_quick_none_with_one_clear_line(
     assert len(lines) == 1, [r.getMessage() for r in lines]
     [line] = lines
     assert fault.says in line.getMessage()
+    assert fault.not_says not in line.getMessage()
     assert line.exc_info is None
     assert all(r.levelno < logging.WARNING for r in caplog.records if not r.name.startswith("keyrings_gar"))
 

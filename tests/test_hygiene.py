@@ -8,11 +8,17 @@ of it may hold a token, a fragment of the `_json_key_base64` secret, or a line o
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from collections.abc import Iterator
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
 
+import keyring
+import keyring.core
 import pytest
 
 from keyrings_gar import cache, cli
@@ -24,7 +30,7 @@ from keyrings_gar.failures import FailureMemory
 from keyrings_gar.hosts import parse_service
 from keyrings_gar.sources import find_json_key, find_token_source
 from tests import test_faults
-from tests.conftest import AR_URL, Identities, assert_no_secrets, use_metadata_server
+from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, use_metadata_server
 
 
 class _Everything(logging.Handler):
@@ -132,3 +138,129 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
     assert len(google.google.tokens) >= 4  # key file, user, secret, metadata (the secret forms share one)
     assert sum("keyrings.gar:" in line for line in handler.lines) >= len(test_faults.FAULTS)
     assert_no_secrets(google, *handler.lines, *texts, captured.out, captured.err, extra=garbage_secrets)
+
+
+# --- a key pasted where a path belongs (GOOGLE_APPLICATION_CREDENTIALS, key_file, ...) ---------
+
+
+class _EveryAttribute(logging.Handler):
+    """Every record whole: its formatted line and the repr of each attribute, so that a secret in
+    `args`, an `extra` field or an exception object is seen even if no formatter would print it."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+        self.texts += [f"{name}={value!r}" for name, value in vars(record).items()]
+
+
+@contextlib.contextmanager
+def _every_record() -> Iterator[_EveryAttribute]:
+    handler = _EveryAttribute()
+    targets = [logging.getLogger(), logging.getLogger("google")]
+    saved = [(logger, logger.level) for logger in targets]
+    for logger in targets:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        for logger, level in saved:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+
+
+def _pasted_key_setups(google: Identities, config_file: Path) -> dict[str, Callable[[pytest.MonkeyPatch], None]]:
+    """Each place a user pastes the key (or gcloud's URL holding it) instead of a path."""
+    b64 = google.sa_key.base64
+    key_json = google.sa_key.key_json.decode()
+    one_line_json = json.dumps(json.loads(key_json))
+    url = f"https://_json_key_base64:{b64}@us-central1-python.pkg.dev/acme-prod/team-repo/simple/"
+
+    def env(name: str, value: str) -> Callable[[pytest.MonkeyPatch], None]:
+        return lambda patch: patch.setenv(name, value)
+
+    def config(key: str, value: str) -> Callable[[pytest.MonkeyPatch], None]:
+        def write(_patch: pytest.MonkeyPatch) -> None:
+            config_file.write_text(f"[{AR_HOST}]\n{key} = {value}\n")
+        return write
+
+    return {
+        "GOOGLE_APPLICATION_CREDENTIALS=base64": env("GOOGLE_APPLICATION_CREDENTIALS", b64),
+        "GOOGLE_APPLICATION_CREDENTIALS=JSON": env("GOOGLE_APPLICATION_CREDENTIALS", key_json),
+        "GOOGLE_APPLICATION_CREDENTIALS=URL": env("GOOGLE_APPLICATION_CREDENTIALS", url),
+        "CLOUDSDK_CONFIG=base64": env("CLOUDSDK_CONFIG", b64),
+        "KEYRINGS_GAR_CONFIG=base64": env("KEYRINGS_GAR_CONFIG", b64),
+        "KEYRINGS_GAR_CACHE_DIR=base64": env("KEYRINGS_GAR_CACHE_DIR", b64),
+        "key_file=base64": config("key_file", b64),
+        "key_file=JSON": config("key_file", one_line_json),
+        "json_key_base64_file=base64": config("json_key_base64_file", b64),
+        "json_key_base64_file=URL": config("json_key_base64_file", url),
+        "json_key_base64_env=base64": config("json_key_base64_env", b64),
+    }
+
+
+def _json_windows(google: Identities) -> tuple[str, ...]:
+    """The key JSON in overlapping windows, as it would appear if echoed (the base64 windows and
+    private key lines of `assert_no_secrets` cover the other forms)."""
+    text = google.sa_key.key_json.decode()
+    return tuple(text[i:i + 32] for i in range(0, len(text) - 32, 16) if "private_key" in text[i - 200:i + 232])
+
+
+def test_a_pasted_key_is_never_echoed_by_lookups_doctor_or_the_keyring_command(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, isolated: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    config_file = isolated / ".config" / "python_keyring" / "keyrings-gar.cfg"
+    config_file.parent.mkdir(parents=True)
+    keyring_command = str(Path(sys.executable).with_name("keyring"))
+    texts: list[str] = []
+    explained = named = through_keyring = 0
+    codes: list[int] = []
+    setups = _pasted_key_setups(google, config_file)
+    with _every_record() as handler:
+        for setup in setups.values():
+            with monkeypatch.context() as patch:
+                config_file.write_text("")
+                setup(patch)
+                cache._memory.clear()
+                before = len(handler.lines)
+                try:
+                    _observe(texts)
+                # An escaping exception is a failure too, but its text may be the secret: it is
+                # searched like every other text, so that pytest never prints it.
+                except Exception as exc:
+                    texts.append(f"{type(exc).__name__}: {exc}")
+                explained += any("holds what looks like a key itself" in line for line in handler.lines[before:])
+                # keyring's own API in process, through its chainer as installers' import provider calls it.
+                keyring.core.init_backend()
+                before = len(handler.lines)
+                assert keyring.get_password(AR_URL, "oauth2accesstoken") is None
+                texts.append(repr(keyring.get_credential(AR_URL, None)))
+                through_keyring += any("holds what looks like a key" in line for line in handler.lines[before:])
+                for args in (["-v", "doctor", AR_URL], ["doctor", "--json", AR_URL], ["doctor"], ["doctor", "--json"],
+                             ["cache", "show"], ["cache", "show", "--json"], ["token", AR_URL]):
+                    code = cli.main(args)
+                    if args[0] != "cache":  # cache show works unless the cache folder is the mistake
+                        codes.append(code)
+                for username in ("oauth2accesstoken", "_json_key_base64"):
+                    result = subprocess.run([keyring_command, "get", AR_URL, username], capture_output=True,
+                                            text=True, timeout=60, env=dict(os.environ), stdin=subprocess.DEVNULL,
+                                            check=False)
+                    assert result.returncode == 1
+                    texts += [result.stdout, result.stderr]
+                    # The json key never reads gcloud's folder, so CLOUDSDK_CONFIG is not its problem.
+                    named += "holds what looks like a key itself" in result.stderr
+    keyring.core.init_backend()
+    captured = capfd.readouterr()
+
+    assert_no_secrets(google, *handler.lines, *handler.texts, *texts, captured.out, captured.err,
+                      extra=_json_windows(google))
+    assert explained == through_keyring == len(setups)  # each mistake named in one line, in process
+    assert named == 2 * len(setups) - 1  # ... and by the `keyring` command
+    assert captured.out.count("holds what looks like a key itself") >= 4 * len(setups)  # doctor, text and JSON
+    assert google.google.grants == []
+    assert codes == [1] * 5 * len(setups)  # doctor and token fail

@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from tests.loopback.google import FakeGoogle
-from tests.loopback.proxy import TlsProxy
+from tests.loopback.proxy import TlsFront, TlsProxy
 
 ROUTED = "oauth2.googleapis.com"
 
@@ -39,7 +39,7 @@ def _connect(proxy: TlsProxy, target: str) -> bytes:
 
 
 def test_a_routed_host_is_reached_over_https_verified_by_the_private_ca(proxy: TlsProxy, tmp_path: Path) -> None:
-    request = urllib.request.Request(f"https://{ROUTED}/computeMetadata/v1/instance/service-accounts/default/",
+    request = urllib.request.Request(f"https://{ROUTED}/computeMetadata/v1/instance/service-accounts/default/?recursive=true",
                                      headers={"Metadata-Flavor": "Google"})
     with _opener(proxy, proxy.write_ca(tmp_path / "ca.pem")).open(request, timeout=10) as response:
         assert response.status == 200
@@ -69,3 +69,25 @@ def test_plain_http_proxying_is_refused(proxy: TlsProxy) -> None:
 def test_routes_to_anything_but_loopback_are_rejected() -> None:
     with pytest.raises(ValueError, match="only relays to loopback"):
         TlsProxy({"evil.example": ("10.0.0.1", 443)})
+
+
+def test_the_front_serves_https_at_127_0_0_1_verified_by_the_private_ca(tmp_path: Path) -> None:
+    """For clients that ignore proxies (hatch's uploads): TLS by address, no CONNECT, no DNS."""
+    with FakeGoogle(metadata_email="vm@acme-prod.iam.gserviceaccount.com") as google, \
+            TlsFront(("127.0.0.1", google.port)) as front:
+        ca_file = front.write_ca(tmp_path / "ca.pem")
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(
+            context=ssl.create_default_context(cafile=str(ca_file))))
+        listing = "/computeMetadata/v1/instance/service-accounts/default/?recursive=true"
+        request = urllib.request.Request(f"{front.url}{listing}",
+                                         headers={"Metadata-Flavor": "Google"})
+        with direct.open(request, timeout=10) as response:
+            assert b"vm@acme-prod" in response.read()
+        untrusting = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with pytest.raises(urllib.error.URLError, match="CERTIFICATE_VERIFY_FAILED"):
+            untrusting.open(f"{front.url}/", timeout=10)
+
+
+def test_a_front_to_anything_but_loopback_is_rejected() -> None:
+    with pytest.raises(ValueError, match="only relays to loopback"):
+        TlsFront(("192.0.2.1", 443))

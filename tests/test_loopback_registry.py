@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from hashlib import sha256
+from hashlib import blake2b, md5, sha256
 from urllib.parse import quote
 
 import pytest
@@ -16,7 +16,7 @@ import pytest
 from tests.loopback.google import FakeGoogle
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
 from tests.loopback.registry import PEP691_JSON, FakeRegistry
-from tests.loopback.wheels import build_wheel, private_packages
+from tests.loopback.wheels import DistFile, build_sdist, build_wheel, private_packages
 
 INDEX = "/acme-prod/team-repo/simple/"
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -130,34 +130,61 @@ def test_the_index_speaks_pep_691_json_when_asked(registry: FakeRegistry) -> Non
     assert file["hashes"]["sha256"] == private_packages()[0].sha256
 
 
+def _upload(registry: FakeRegistry, key: ServiceAccountKey, dist: DistFile, **extra: str) -> int:
+    """POST `dist` as the upload clients send it: a multipart form with `:action=file_upload`."""
+    boundary = uuid.uuid4().hex
+    fields = [(":action", None, b"file_upload"), ("protocol_version", None, b"1"),
+              *((name, None, value.encode()) for name, value in extra.items()),
+              ("content", dist.filename, dist.content)]
+    parts = []
+    for name, filename, value in fields:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        parts.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n")
+    host, port = registry.address
+    request = urllib.request.Request(
+        f"http://{host}:{port}/acme-prod/team-repo/", data=b"".join(parts) + f"--{boundary}--\r\n".encode(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                 "Authorization": _basic("_json_key_base64", key.base64)})
+    try:
+        with DIRECT.open(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
 def test_an_upload_is_checked_and_then_served(registry: FakeRegistry,
                                               sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
     key = sa_key_material[0]
     wheel = build_wheel("acme-new", "2.0", {"acme_new.py": "X = 2\n"})
-    boundary = uuid.uuid4().hex
-
-    def form(digest: str) -> bytes:
-        fields = [(":action", None, b"file_upload"), ("name", None, b"acme-new"),
-                  ("sha256_digest", None, digest.encode()), ("content", wheel.filename, wheel.content)]
-        parts = []
-        for name, filename, value in fields:
-            disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
-            parts.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n")
-        return b"".join(parts) + f"--{boundary}--\r\n".encode()
-
-    def upload(body: bytes) -> int:
-        host, port = registry.address
-        request = urllib.request.Request(f"http://{host}:{port}/acme-prod/team-repo/", data=body, headers={
-            "Content-Type": f"multipart/form-data; boundary={boundary}",
-            "Authorization": _basic("_json_key_base64", key.base64)})
-        try:
-            with DIRECT.open(request, timeout=10) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as error:
-            return error.code
-
-    assert upload(form("0" * 64)) == 400
-    assert upload(form(sha256(wheel.content).hexdigest())) == 200
-    assert upload(form(sha256(wheel.content).hexdigest())) == 409
+    digest = sha256(wheel.content).hexdigest()
+    assert _upload(registry, key, wheel, name="acme-new", sha256_digest="0" * 64) == 400
+    assert _upload(registry, key, wheel, name="acme-new", sha256_digest=digest) == 200
+    assert _upload(registry, key, wheel, name="acme-new", sha256_digest=digest) == 409
     assert registry.uploads == [(wheel.filename, key.email)]
     assert registry.files[wheel.filename].content == wheel.content
+
+
+def test_an_sdist_is_accepted_beside_its_wheel_with_every_digest_checked(
+    registry: FakeRegistry, sa_key_material: tuple[ServiceAccountKey, UserCredentials]
+) -> None:
+    """Artifact Registry takes sdists as twine, uv, poetry and hatch upload them: filetype sdist,
+    md5, sha256 and blake2_256 digests."""
+    key = sa_key_material[0]
+    sdist = build_sdist("acme-new", "2.0", {"acme_new.py": "X = 2\n"})
+    digests = {"md5_digest": md5(sdist.content, usedforsecurity=False).hexdigest(),
+               "sha256_digest": sha256(sdist.content).hexdigest(),
+               "blake2_256_digest": blake2b(sdist.content, digest_size=32).hexdigest()}
+    for wrong, right in digests.items():
+        assert _upload(registry, key, sdist, filetype="sdist", **{**digests, wrong: "0" * len(right)}) == 400
+    assert _upload(registry, key, sdist, filetype="bdist_wheel", **digests) == 400
+    assert registry.uploads == []
+    assert _upload(registry, key, sdist, filetype="sdist", pyversion="source", **digests) == 200
+    assert registry.uploads == [(sdist.filename, key.email)]
+    _, _, page = _get(registry, INDEX + "acme-new/", _basic("_json_key_base64", key.base64))
+    assert sdist.filename.encode() in page
+
+
+def test_a_file_that_is_no_distribution_is_refused(registry: FakeRegistry,
+                                                   sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
+    assert _upload(registry, sa_key_material[0], DistFile("notes.txt", b"hello")) == 400
+    assert registry.files.keys() == {f.filename for f in private_packages()}

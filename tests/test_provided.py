@@ -167,7 +167,7 @@ def _make_binary(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("make", "says"), [
-    (None, "file not found"),
+    (None, "no existing file"),
     (Path.mkdir, "not a regular file"),
     (_make_fifo, "not a regular file"),
     (_make_binary, "is not text"),
@@ -184,9 +184,28 @@ def test_a_token_file_that_cannot_be_used_is_reported_at_once(
     assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
     assert time.monotonic() - started < 2.0  # a FIFO without a writer must not block the lookup
     [line] = _warnings(caplog)
-    assert f"KEYRINGS_GAR_ACCESS_TOKEN_FILE={path}" in line
+    if make is None:  # nothing there: the value may be a token pasted into the variable, never shown
+        assert "KEYRINGS_GAR_ACCESS_TOKEN_FILE names no existing file" in line
+        assert str(path) not in line
+    else:
+        assert f"KEYRINGS_GAR_ACCESS_TOKEN_FILE={path}" in line
     assert says in line
     assert google.google.grants == []
+
+
+def test_a_token_pasted_into_the_file_variable_is_never_echoed(
+    google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    token = google.google.issue(CI_IDENTITY).value
+    monkeypatch.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", token)
+    caplog.set_level(logging.DEBUG, logger="keyrings_gar")
+    assert backend.get_password(AR_URL, "oauth2accesstoken") is None
+    [line] = _warnings(caplog)
+    assert "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE names no existing file" in line
+    assert cli.main(["doctor", AR_URL]) == 1
+    assert cli.main(["doctor", "--json", AR_URL]) == 1
+    assert_no_secrets(google, caplog.text, *capsys.readouterr())
 
 
 def test_an_empty_token_file_variable_is_reported_not_skipped(

@@ -8,14 +8,17 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.e2e.installers import Installers, build_installers
+from tests.e2e.installers import Installers, build_installers, build_tool
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
 from tests.loopback.stack import LoopbackStack, new_identities
 
 _versions: dict[str, str] = {}
+_installers: list[Installers] = []
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _installers:
+        _versions.update(_installers[0].versions)
     if _versions:
         terminalreporter.write_line("e2e installers: " + ", ".join(f"{k} {v}" for k, v in _versions.items()))
 
@@ -23,8 +26,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture(scope="session")
 def installers(tmp_path_factory: pytest.TempPathFactory) -> Installers:
     built = build_installers(tmp_path_factory.mktemp("installers"))
-    _versions.update(built.versions)
+    _installers.append(built)
     return built
+
+
+@pytest.fixture(scope="session")
+def hatch(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`hatch` in a venv with keyrings.gar (`pipx inject hatch keyrings.gar`): hatch imports keyring."""
+    return build_tool(installers, tmp_path_factory.mktemp("hatch"), "hatch", installers.plugin).with_name("hatch")
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +57,23 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "home"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def pdm_with_plugin(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pdm` with keyring and keyrings.gar in its own venv (`pipx inject pdm keyring keyrings.gar`):
+    pdm imports keyring. hishel<2: pdm 2.29 crashes with hishel 2.0 (no `SyncSqliteStorage`)."""
+    return build_tool(installers, tmp_path_factory.mktemp("pdm-with-plugin"), "pdm", "hishel<2", "keyring",
+                      installers.plugin).with_name("pdm")
+
+
+@pytest.fixture(scope="session")
+def pdm_alone(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pdm` without keyring in its venv: it runs the `keyring` on PATH. hishel<2 as above."""
+    return build_tool(installers, tmp_path_factory.mktemp("pdm-alone"), "pdm", "hishel<2").with_name("pdm")
+
+
+@pytest.fixture(scope="session")
+def pip_compile(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`pip-compile` (pip-tools) with no keyring beside it: it resolves with pip's own code."""
+    return build_tool(installers, tmp_path_factory.mktemp("pip-tools"), "pip-tools").with_name("pip-compile")

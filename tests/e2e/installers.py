@@ -1,8 +1,8 @@
 """The installers under test, each in its own venv as users set them up, built once per run.
 
-Current pip, uv, twine and poetry from the package index (nothing pinned), plus keyrings.gar as a
-wheel built from this checkout, so packaging mistakes (a missing module, a broken entry point)
-fail here as they would for users.
+Current pip, uv, twine and poetry from the package index (nothing pinned; pdm, hatch and pip-tools
+on first use), plus keyrings.gar as a wheel built from this checkout, so packaging mistakes (a
+missing module, a broken entry point) fail here as they would for users.
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ class Installers:
     `pipx install keyring; pipx inject keyring keyrings.gar` leaves in ~/.local/bin."""
     twine: Path
     poetry: Path
+    plugin: Path
+    """The keyrings.gar wheel built from this checkout."""
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -77,6 +79,7 @@ def build_installers(workdir: Path) -> Installers:
         keyring_bin=keyring_bin,
         twine=_venv(uv, workdir / "twine", "twine", plugin).with_name("twine"),
         poetry=_venv(uv, workdir / "poetry", "poetry", plugin).with_name("poetry"),
+        plugin=plugin,
     )
     installers.versions.update({
         "pip": _version(installers.pip_with_plugin, "pip"),
@@ -86,3 +89,11 @@ def build_installers(workdir: Path) -> Installers:
         "keyring": _version(pipx_keyring, "keyring"),
     })
     return installers
+
+
+def build_tool(installers: Installers, where: Path, distribution: str, *requirements: str | Path) -> Path:
+    """One more installer's venv, built only when a test needs it (pdm, hatch and pip-tools add
+    half a minute each); its python. The version goes into the run's summary."""
+    python = _venv(installers.uv, where, distribution, *requirements)
+    installers.versions[distribution] = _version(python, distribution)
+    return python

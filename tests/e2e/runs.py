@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from tests.loopback.stack import Credential, LoopbackStack
@@ -30,3 +31,23 @@ def assert_installed(result: subprocess.CompletedProcess[str], stack: LoopbackSt
     assert imported.stdout.strip() == "hello from a private package", imported.stderr
     assert set(stack.registry.logins) == {credential.username}, stack.registry.log
     assert set(stack.registry.identities) == {credential.identity}, stack.registry.log
+
+
+# What a user holds on purpose (the key file, gcloud's ADC) and our own token cache, which holds
+# tokens by design with owner-only permissions: everything else must stay free of secrets.
+_CREDENTIAL_STORES = (Path("keys"), Path(".config", "gcloud"), Path(".cache", "keyrings-gar"))
+_SCAN_LIMIT_BYTES = 4 * 1024 * 1024
+
+
+def secrets_written(stack: LoopbackStack, home: Path, also: Iterable[Path] = ()) -> list[str]:
+    """`path: fingerprint` for every file under `home` (and `also`) holding a secret: lock files,
+    installer configs and caches, venv metadata (`direct_url.json` with a credential in its URL)."""
+    skipped = [home / store for store in _CREDENTIAL_STORES]
+    found: list[str] = []
+    for root in (home, *also):
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink()):
+            if any(path.is_relative_to(s) for s in skipped) or path.stat().st_size > _SCAN_LIMIT_BYTES:
+                continue
+            text = path.read_bytes().decode("utf-8", "replace")
+            found.extend(f"{path.relative_to(root)}: {fingerprint}" for fingerprint in stack.leaked(text))
+    return found

@@ -1,38 +1,69 @@
-"""`python -m tests.loopback`: run the loopback Artifact Registry until interrupted.
+"""`.venv/bin/python -m tests.loopback`: run the loopback Artifact Registry until interrupted.
 
 Starts FakeGoogle, the registry and the TLS proxy, writes the private CA and test credentials to
 a folder, and prints the `export` lines a shell needs to install from
 https://us-central1-python.pkg.dev/acme-prod/team-repo/simple/ through keyrings.gar.
 Never prints a secret: the `_json_key_base64` secret is only named by the command that makes it.
+Runs with the test venv's python (it needs trustme); plain `python3` stops at that import.
+
+The folder holds a service-account key and a user's refresh token: on Ctrl-C, SIGTERM or SIGHUP
+it is removed (a folder given with --dir is kept, the files written into it are removed).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import shlex
+import shutil
 import signal
 import tempfile
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from .stack import CLOSED_METADATA, GOOGLE_TOKEN_URI, LoopbackStack, new_identities
 
+_STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # SIGINT arrives as KeyboardInterrupt
 
-def main() -> None:
+
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.loopback", description=__doc__.splitlines()[0])
-    parser.add_argument("--dir", type=Path, help="where to write the CA and credentials (default: a temp dir)")
-    args = parser.parse_args()
-    folder = args.dir or Path(tempfile.mkdtemp(prefix="keyrings-gar-loopback-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    parser.add_argument("--dir", type=Path, help="where to write the CA and credentials (default: a temp dir, "
+                        "removed on exit)")
+    args = parser.parse_args(argv)
+    stopped = threading.Event()
+    # Before anything secret is written: a signal at any later point still ends in the clean-up.
+    for name in _STOP_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), lambda *_: stopped.set())
+    temporary = args.dir is None
+    folder: Path = Path(tempfile.mkdtemp(prefix="keyrings-gar-loopback-")) if temporary else args.dir
+    written: list[Path] = []
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        _serve(folder, written, stopped)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            for path in written:
+                path.unlink(missing_ok=True)
+
+
+def _serve(folder: Path, written: list[Path], stopped: threading.Event) -> None:
     with LoopbackStack(*new_identities()) as stack:
-        ca_file = stack.proxy.write_ca(folder / "private-ca.pem")
+        ca_file = folder / "private-ca.pem"
         key_file = folder / "service-account-key.json"
-        key_file.write_bytes(stack.sa_key.key_json)
-        key_file.chmod(0o600)
         adc_file = folder / "application_default_credentials.json"
+        written.extend([ca_file, key_file, adc_file])
+        stack.proxy.write_ca(ca_file)
+        for path in (key_file, adc_file):  # owner-only before the secret goes in
+            path.touch(0o600)
+            path.chmod(0o600)
+        key_file.write_bytes(stack.sa_key.key_json)
         adc_file.write_text(stack.user.adc_json(GOOGLE_TOKEN_URI))
-        adc_file.chmod(0o600)
         exports = {
             "HTTPS_PROXY": stack.proxy.url,
             "SSL_CERT_FILE": str(ca_file),
@@ -42,21 +73,22 @@ def main() -> None:
             "GCE_METADATA_IP": CLOSED_METADATA,
             "GOOGLE_APPLICATION_CREDENTIALS": str(key_file),
         }
-        print("# The loopback Artifact Registry is up. In another shell:")
+        print("# The loopback Artifact Registry is up.")
+        print("# First install what you want to try (pip, uv, keyring, keyrings.gar, ...) in another shell;")
+        print("# then paste these lines there. After them every HTTPS request goes to the loopback proxy,")
+        print("# which reaches only these stand-ins: PyPI is unreachable from that shell.")
         for name, value in exports.items():
             print(f"export {name}={shlex.quote(value)}")
         print(f"# index: {stack.index_url()}  (upload: {stack.upload_url()})")
         print(f"# service account {stack.sa_key.email}; for its _json_key_base64 secret instead of tokens:")
         print(f"#   export KEYRINGS_GAR_JSON_KEY_BASE64=\"$(base64 -w0 {shlex.quote(str(key_file))})\"")
-        print(f"# user {stack.user.account}: unset GOOGLE_APPLICATION_CREDENTIALS and copy {adc_file.name}")
-        print("#   into $CLOUDSDK_CONFIG or ~/.config/gcloud/")
+        print(f"# user {stack.user.account} instead: gcloud's ADC file is in {folder}; use it with")
+        print(f"#   unset GOOGLE_APPLICATION_CREDENTIALS; export CLOUDSDK_CONFIG={shlex.quote(str(folder))}")
         print(f"# e.g.: pip install --keyring-provider import --index-url {stack.index_url()} acme-private")
-        print("# Ctrl-C stops it.", flush=True)
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        with contextlib.suppress(KeyboardInterrupt):
-            stopped.wait()
-        print(f"# logins seen: {dict(stack.registry.identities)}")
+        print(f"# Ctrl-C stops it and removes the keys written to {folder}.", flush=True)
+        while not stopped.wait(0.2):
+            pass
+        print(f"# logins seen: {dict(stack.registry.identities)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,12 @@
 - `POST /token`: the JWT-bearer grant (signature verified against the service account's public
   key, audience and scope checked) and the refresh-token grant (client and token checked).
 - `POST /v1/projects/-/serviceAccounts/EMAIL:generateAccessToken`: IAM impersonation.
+- `POST /v1/token`: STS token exchange (workload identity federation), as google-auth's sts.Client
+  sends it; `POST /v1/oauthtoken`: STS's refresh grant for workforce identity user logins.
+- `GET /v1/projects/NUMBER`: Cloud Resource Manager, which google-auth's own WIF path asks.
 - `GET /` and `/computeMetadata/v1/...`: the GCE metadata server (via GCE_METADATA_HOST/IP).
+
+Every call is counted per endpoint in `calls`, so a test can fail on any extra one.
 
 It counts grants, remembers every token it issued (so the loopback registry can check them),
 and can be told to misbehave: refuse, error, hang, reset, answer garbage, add latency.
@@ -18,20 +23,23 @@ import socket
 import ssl
 import threading
 import time
+from collections import Counter
 from datetime import datetime, timezone
 from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
+from .federation import STS_GRANT_TYPE, STS_REQUESTED_TOKEN_TYPE, FederationProvider, WorkforceUser
 from .keys import ServiceAccountKey, UserCredentials
 from .serving import BackgroundServer, QuietHandler
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 # Faults the endpoint can be told to produce, by name.
@@ -66,6 +74,11 @@ class FakeGoogle(BackgroundServer):
         self.tokens: dict[str, IssuedToken] = {}
         self.grants: list[str] = []  # the identity of each grant, in order
         self.rejections: list[str] = []  # why each refused request was refused
+        self.calls: Counter[str] = Counter()  # endpoint name -> requests it answered (or refused)
+        self.providers: dict[str, FederationProvider] = {}  # audience -> workload/workforce provider
+        self.workforce_users: dict[str, WorkforceUser] = {}  # refresh token -> user
+        self.impersonators: dict[str, set[str]] = {}  # service account -> who may impersonate it
+        self.projects: dict[str, str] = {}  # project number -> project id, for Resource Manager
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
@@ -93,6 +106,21 @@ class FakeGoogle(BackgroundServer):
 
     def add_user(self, user: UserCredentials) -> None:
         self.users[user.client_id] = user
+
+    def add_provider(self, provider: FederationProvider) -> None:
+        self.providers[provider.audience] = provider
+
+    def add_workforce_user(self, user: WorkforceUser) -> None:
+        self.workforce_users[user.refresh_token] = user
+
+    def allow_impersonation(self, target: str, *principals: str) -> None:
+        """Only these principals may impersonate `target` (a service account not listed here may be
+        impersonated by anyone with a live token, as the existing tests expect)."""
+        self.impersonators.setdefault(target, set()).update(principals)
+
+    def count(self, endpoint: str) -> None:
+        with self._lock:
+            self.calls[endpoint] += 1
 
     def issue(self, identity: str, lifetime: int | None = None) -> IssuedToken:
         lifetime = self.token_lifetime if lifetime is None else lifetime
@@ -199,8 +227,16 @@ class _Handler(QuietHandler):
             return
         path = urlsplit(self.path).path
         if path == "/token":
+            self.fake.count("oauth2-token")
             self._token_grant(parse_qs(body.decode()))
+        elif path == "/v1/token":
+            self.fake.count("sts-token")
+            self._sts_exchange(body)
+        elif path == "/v1/oauthtoken":
+            self.fake.count("sts-oauthtoken")
+            self._workforce_refresh(body)
         elif path.endswith(":generateAccessToken"):
+            self.fake.count("iam-generateAccessToken")
             self._impersonate(path, body)
         else:
             self._send_json(404, {"error": "not_found"})
@@ -236,6 +272,86 @@ class _Handler(QuietHandler):
         self._send_json(200, {"access_token": token.value, "expires_in": self.fake.token_lifetime,
                               "token_type": "Bearer", "scope": CLOUD_PLATFORM_SCOPE})
 
+    def _sts_error(self, why: str, error: str, description: str) -> None:
+        """STS's OAuth error shape: HTTP 400, {"error": code, "error_description": text}."""
+        self.fake.reject(why)
+        self._send_json(400, {"error": error, "error_description": description})
+
+    def _sts_exchange(self, body: bytes) -> None:
+        """The token exchange as google-auth's sts.Client sends it (form fields, no client auth
+        unless the config has a client id), and as STS refuses it."""
+        if self.headers.get("Content-Type") != "application/x-www-form-urlencoded":
+            self._sts_error("STS call not form-encoded", "invalid_request", "Invalid content type.")
+            return
+        form = {name: values[0] for name, values in parse_qs(body.decode(), keep_blank_values=True).items()}
+        if form.get("grant_type") != STS_GRANT_TYPE:
+            self._sts_error(f"STS grant type {form.get('grant_type')!r}", "unsupported_grant_type",
+                            "Invalid value for \"grant_type\".")
+            return
+        if form.get("requested_token_type") != STS_REQUESTED_TOKEN_TYPE:
+            self._sts_error("STS requested token type", "invalid_request",
+                            "Invalid value for \"requested_token_type\".")
+            return
+        # cloud-platform for a token to use; IAM's own scope is what google-auth asks for when the
+        # token is only for generateAccessToken (impersonation).
+        if not {CLOUD_PLATFORM_SCOPE, IAM_SCOPE} & set(form.get("scope", "").split()):
+            self._sts_error(f"STS scope {form.get('scope')!r}", "invalid_scope", "Invalid scope.")
+            return
+        unexpected = set(form) - {"grant_type", "audience", "scope", "requested_token_type", "subject_token",
+                                  "subject_token_type", "options"}
+        if unexpected:
+            self._sts_error(f"STS fields {sorted(unexpected)}", "invalid_request", "Unexpected parameters.")
+            return
+        provider = self.fake.providers.get(form.get("audience", ""))
+        if provider is None:
+            self._sts_error(f"STS audience {form.get('audience')!r}", "invalid_target",
+                            "The target service indicated by the \"audience\" parameters is invalid. This might "
+                            "either be because the pool or provider is disabled or deleted or because it "
+                            "doesn't exist.")
+            return
+        if form.get("subject_token_type") != provider.subject_token_type:
+            self._sts_error(f"STS subject token type {form.get('subject_token_type')!r}", "invalid_request",
+                            "Invalid value for \"subject_token_type\".")
+            return
+        if provider.workforce and not self._has_user_project(form):
+            self._sts_error("workforce exchange without userProject", "invalid_request",
+                            "The workforce pool user project is required.")
+            return
+        # Surrounding whitespace is ignored: google-auth sends a token file verbatim, and the
+        # documented `echo "$ID_TOKEN" > file` recipes (a trailing newline) work against STS.
+        principal = provider.principal_of(form.get("subject_token", "").strip())
+        if principal is None:
+            self._sts_error("STS subject token refused", "invalid_grant",
+                            "The incoming token has expired or is not valid for this provider.")
+            return
+        token = self.fake.issue(principal)
+        self._send_json(200, {"access_token": token.value, "issued_token_type": STS_REQUESTED_TOKEN_TYPE,
+                              "token_type": "Bearer", "expires_in": self.fake.token_lifetime})
+
+    def _has_user_project(self, form: dict[str, str]) -> bool:
+        try:
+            # google-auth percent-quotes the JSON before form-encoding it.
+            options = json.loads(unquote(form.get("options", "")))
+        except ValueError:
+            return False
+        return isinstance(options, dict) and bool(options.get("userProject"))
+
+    def _workforce_refresh(self, body: bytes) -> None:
+        """STS's refresh grant for a workforce identity login: client id and secret as Basic auth."""
+        form = {name: values[0] for name, values in parse_qs(body.decode()).items()}
+        user = self.fake.workforce_users.get(form.get("refresh_token", ""))
+        expected = "Basic " + base64.b64encode(
+            f"{user.client_id}:{user.client_secret}".encode()).decode() if user else None
+        if form.get("grant_type") != "refresh_token" or set(form) != {"grant_type", "refresh_token"}:
+            self._sts_error("workforce refresh form", "invalid_request", "Invalid request.")
+        elif user is None or self.headers.get("Authorization") != expected:
+            self._sts_error("workforce refresh token or client refused", "invalid_grant",
+                            "The refresh token is invalid or has expired.")
+        else:
+            token = self.fake.issue(user.principal)
+            self._send_json(200, {"access_token": token.value, "token_type": "Bearer",
+                                  "expires_in": self.fake.token_lifetime})
+
     def _impersonate(self, path: str, body: bytes) -> None:
         target = path.rsplit("/serviceAccounts/", 1)[-1].split(":", maxsplit=1)[0]
         source = self.fake.identity_of(self.headers.get("Authorization", "").removeprefix("Bearer "))
@@ -248,12 +364,24 @@ class _Handler(QuietHandler):
             self.fake.reject("impersonation without cloud-platform scope")
             self._send_json(400, {"error": {"code": 400, "status": "INVALID_ARGUMENT"}})
             return
+        allowed = self.fake.impersonators.get(target)
+        if allowed is not None and source not in allowed:
+            self.fake.reject(f"{source} may not impersonate {target}")
+            self._send_json(403, {"error": {
+                "code": 403, "status": "PERMISSION_DENIED",
+                "message": "Permission 'iam.serviceAccounts.getAccessToken' denied on resource (or it may not "
+                           "exist)."}})
+            return
         token = self.fake.issue(target)
         expire = datetime.fromtimestamp(token.expiry, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         self._send_json(200, {"accessToken": token.value, "expireTime": expire})
 
     def do_GET(self) -> None:
         if self._faulted():
+            return
+        path = urlsplit(self.path).path
+        if path.startswith("/v1/projects/"):
+            self._resource_manager(path.removeprefix("/v1/projects/"))
             return
         email = self.fake.metadata_email
         if self.headers.get("Metadata-Flavor") != "Google" or email is None:
@@ -263,21 +391,56 @@ class _Handler(QuietHandler):
             self.end_headers()
             return
         flavor = {"Metadata-Flavor": "Google"}
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path, query = url.path, parse_qs(url.query)
+        accounts = "/computeMetadata/v1/instance/service-accounts/"
+        # google-auth asks by alias ("default") since 2.x's later releases, by the email it read
+        # from the info path in older ones; the real server answers both, and 404 for others.
+        account, _, leaf = path.removeprefix(accounts).partition("/") if path.startswith(accounts) else ("", "", "")
         if path in ("", "/"):
             self._send_json(200, {}, flavor)
-        elif path.endswith("/service-accounts/default/"):
-            self._send_json(200, {"email": email, "aliases": ["default"], "scopes": [CLOUD_PLATFORM_SCOPE]}, flavor)
-        elif path.endswith("/service-accounts/default/token"):
+        elif account and account not in ("default", email):
+            self.fake.reject(f"metadata request for unknown service account {account!r}")
+            self._send_text(404, "Not Found", flavor)
+        elif account and leaf == "":
+            self.fake.count("metadata-info")
+            if query.get("recursive") == ["true"]:
+                self._send_json(200, {"email": email, "aliases": ["default"], "scopes": [CLOUD_PLATFORM_SCOPE]},
+                                flavor)
+            else:
+                # Without ?recursive=true the real server lists the directory, as text.
+                self._send_text(200, "aliases\nemail\nidentity/\nscopes\ntoken\n", flavor)
+        elif account and leaf == "email":
+            self.fake.count("metadata-info")
+            self._send_text(200, email, flavor)
+        elif account and leaf == "token":
+            self.fake.count("metadata-token")
             token = self.fake.issue(email)
             self._send_json(200, {"access_token": token.value, "expires_in": self.fake.token_lifetime,
                                   "token_type": "Bearer"}, flavor)
         elif path.endswith("/universe/universe-domain"):
-            data = b"googleapis.com"
-            self.send_response(200)
-            self.send_header("Metadata-Flavor", "Google")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send_text(200, "googleapis.com", flavor)
         else:
             self._send_json(404, {"error": "not_found"}, flavor)
+
+    def _resource_manager(self, number: str) -> None:
+        """projects.get, which google-auth's own WIF path calls for the project id (with a token)."""
+        self.fake.count("crm-projects-get")
+        bearer = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self.fake.identity_of(bearer) is None:
+            self._send_json(401, {"error": {"code": 401, "status": "UNAUTHENTICATED"}})
+        elif number not in self.fake.projects:
+            self._send_json(403, {"error": {"code": 403, "status": "PERMISSION_DENIED"}})
+        else:
+            self._send_json(200, {"projectNumber": number, "projectId": self.fake.projects[number],
+                                  "lifecycleState": "ACTIVE"})
+
+    def _send_text(self, status: int, text: str, headers: dict[str, str]) -> None:
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/text")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)

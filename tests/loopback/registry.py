@@ -2,8 +2,9 @@
 
 - `GET /PROJECT/REPO/simple/` and `/simple/NAME/`: the PEP 503 index, or PEP 691 JSON when the
   client's Accept header asks for it; `GET /PROJECT/REPO/files/NAME/FILE`: the files.
-- `POST /PROJECT/REPO/`: the legacy upload API that twine speaks (multipart form, `:action=file_upload`);
-  an uploaded wheel is served from then on.
+- `POST /PROJECT/REPO/`: the legacy upload API that twine, uv, poetry and hatch speak (multipart form,
+  `:action=file_upload`): wheels and sdists, each digest sent checked; an uploaded file is served from
+  then on.
 - Every request needs HTTP Basic auth exactly as Artifact Registry takes it: `_json_key_base64` with
   the exact base64 of a registered key file (so `%3D` for `=` is refused), `_json_key` with the key
   JSON, `oauth2accesstoken` or `_token` with a live token issued by the FakeGoogle. Anything else
@@ -22,12 +23,12 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from hashlib import sha256
+from hashlib import blake2b, md5, sha256
 from http.server import ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -272,16 +273,22 @@ class _Handler(QuietHandler):
         if action is None or action[1] != b"file_upload" or content is None or not content[0]:
             return 400, "expected a file_upload with content"
         filename, data = content
-        digest = form.get("sha256_digest")
-        if digest is not None and digest[1].decode() != sha256(data).hexdigest():
-            return 400, "sha256_digest does not match the content"
+        # twine, uv, poetry and hatch send md5, sha256 and blake2_256 (some send fewer): each one sent
+        # must match, as the real upload API checks them.
+        for field, digest in _DIGESTS.items():
+            sent = form.get(field)
+            if sent is not None and sent[1].decode("ascii", "replace").lower() != digest(data):
+                return 400, f"{field} does not match the content"
         if filename in self.registry.files:
             return 409, "file already exists"
         dist = DistFile(filename, data)
         try:
-            _ = dist.project
+            filetype = dist.filetype
         except ValueError:
-            return 400, "only wheels are accepted here"
+            return 400, "not a wheel (.whl) or sdist (.tar.gz, .zip) file name"
+        sent_type = form.get("filetype")
+        if sent_type is not None and sent_type[1].decode("ascii", "replace") != filetype:
+            return 400, f"filetype {sent_type[1][:20]!r} does not match {filename}"
         with self.registry._lock:
             self.registry.files[filename] = dist
             self.registry.uploads.append((filename, login.identity))
@@ -302,6 +309,13 @@ class _Handler(QuietHandler):
         self.end_headers()
         if with_body:
             self.wfile.write(body)
+
+
+_DIGESTS: dict[str, Callable[[bytes], str]] = {
+    "md5_digest": lambda data: md5(data, usedforsecurity=False).hexdigest(),
+    "sha256_digest": lambda data: sha256(data).hexdigest(),
+    "blake2_256_digest": lambda data: blake2b(data, digest_size=32).hexdigest(),
+}
 
 
 def _multipart_form(content_type: str, body: bytes) -> dict[str, tuple[str, bytes]]:

@@ -15,15 +15,17 @@ from urllib.parse import quote
 
 import trustme
 
+from .federation import GITHUB_TOKEN_HOST, STS_HOST, FakeGithubIdTokens
 from .google import FakeGoogle
 from .keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
-from .proxy import TlsProxy
+from .proxy import TlsFront, TlsProxy
 from .registry import FakeRegistry
 from .wheels import DistFile, private_packages
 
 AR_HOST = "us-central1-python.pkg.dev"
 OAUTH2_HOST = "oauth2.googleapis.com"
 IAM_HOST = "iamcredentials.googleapis.com"
+CRM_HOST = "cloudresourcemanager.googleapis.com"
 GOOGLE_TOKEN_URI = f"https://{OAUTH2_HOST}/token"
 PROJECT, REPOSITORY = "acme-prod", "team-repo"
 # google-auth must never find a metadata server: a closed loopback port answers for it.
@@ -41,6 +43,12 @@ CREDENTIAL_KINDS = (SERVICE_ACCOUNT_KEY, USER_ADC, JSON_KEY_BASE64)
 def new_identities() -> tuple[ServiceAccountKey, UserCredentials]:
     """A key file as Google issues it (its token_uri is Google's own) and a gcloud user login."""
     return make_service_account_key(SERVICE_ACCOUNT_EMAIL, GOOGLE_TOKEN_URI), make_user_credentials(USER_EMAIL)
+
+
+def google_routes(google: FakeGoogle) -> dict[str, tuple[str, int]]:
+    """Every Google host a token mint may call, each played by `google` behind the TLS proxy."""
+    address = ("127.0.0.1", google.port)
+    return dict.fromkeys((OAUTH2_HOST, IAM_HOST, STS_HOST, CRM_HOST), address)
 
 
 @dataclass(frozen=True)
@@ -68,17 +76,24 @@ class LoopbackStack:
                                      files=private_packages() if files is None else files,
                                      min_token_life=min_token_life)
         self.registry.add_json_key(sa_key)
-        google = ("127.0.0.1", self.google.port)
-        self.proxy = TlsProxy({AR_HOST: self.registry.address, OAUTH2_HOST: google, IAM_HOST: google}, ca)
+        # GitHub Actions' ID-token endpoint, for the workload identity federation recipes.
+        self.github = FakeGithubIdTokens()
+        self.proxy = TlsProxy(google_routes(self.google) | {AR_HOST: self.registry.address,
+                                                            GITHUB_TOKEN_HOST: self.github.address}, ca)
+        self.front: TlsFront | None = None
 
     def start(self) -> LoopbackStack:
         self.google.start()
         self.registry.start()
+        self.github.start()
         self.proxy.start()
         return self
 
     def stop(self) -> None:
+        if self.front is not None:
+            self.front.stop()
         self.proxy.stop()
+        self.github.stop()
         self.registry.stop()
         self.google.stop()
 
@@ -97,6 +112,14 @@ class LoopbackStack:
     @staticmethod
     def upload_url() -> str:
         return f"https://{AR_HOST}/{PROJECT}/{REPOSITORY}/"
+
+    def front_upload_url(self) -> str:
+        """The upload URL at `https://127.0.0.1:PORT/`, for a client that ignores HTTPS_PROXY (the
+        registry behind a TLS front with the same CA; keyrings.gar answers for it only when
+        KEYRINGS_GAR_HOSTS names `127.0.0.1:PORT`, as for a user's own proxy in front of AR)."""
+        if self.front is None:
+            self.front = TlsFront(self.registry.address, self.proxy.ca).start()
+        return f"{self.front.url}/{PROJECT}/{REPOSITORY}/"
 
     def environ(self, home: Path, path: Sequence[Path] = ()) -> dict[str, str]:
         """A clean environment for an installer: nothing inherited but the system PATH, HOME
@@ -152,6 +175,8 @@ class LoopbackStack:
         found[f"private key of {self.sa_key.email}"] = pem_body[:64]
         found[f"refresh token of {self.user.account}"] = self.user.refresh_token
         found[f"client secret of {self.user.account}"] = self.user.client_secret
+        found["GitHub ID-token request token"] = self.github.request_token
+        found.update({f"ID token …{t[-4:]}": t for t in self.github.issuer.tokens})
         return found
 
     def leaked(self, output: str) -> list[str]:

@@ -1,0 +1,99 @@
+"""The workload identity federation cold lookup: our mint against google-auth's default path.
+
+google-auth's default path is what the official plugin and our code before federation.py did:
+`google.auth.load_credentials_from_dict(info, scopes)` (which looks up the project id: an STS
+exchange and a Cloud Resource Manager call) and then `credentials.refresh(Request())`. Both run
+against the loopback STS, IAM and Resource Manager behind the TLS proxy, from a file-sourced
+`external_account` file as GitLab CI uses it, in the same venv (both import google-auth).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from paired import Check, WrongResultError
+
+if TYPE_CHECKING:
+    from tests.loopback.google import FakeGoogle
+
+SUBJECT = "project_path:acme/app:ref_type:branch:ref:main"
+TARGET = "bench-ci@acme-prod.iam.gserviceaccount.com"
+
+# Our path, as a cold lookup mints: find the ADC file's source, mint with the deadline transport.
+OURS = """
+import sys
+from keyrings_gar.sources import adc_file, source_from_adc_file
+from keyrings_gar.tokens import mint_access_token
+print(mint_access_token(source_from_adc_file(*adc_file()), 10.0).value)
+"""
+
+# google-auth's default path, as keyrings.gar (and the official plugin) used it.
+GOOGLE_AUTH_DEFAULT = """
+import json, os, warnings
+warnings.simplefilter("ignore")
+import google.auth
+import google.auth.transport.requests
+with open(os.environ["GOOGLE_APPLICATION_CREDENTIALS"]) as f:
+    info = json.load(f)
+credentials, _ = google.auth.load_credentials_from_dict(
+    info, scopes=["https://www.googleapis.com/auth/cloud-platform"])
+credentials.refresh(google.auth.transport.requests.Request())
+print(credentials.token)
+"""
+
+
+class WifSetup:
+    """A provider STS trusts, a CI job's ID token in a file, and the files that name it."""
+
+    def __init__(self, fake: FakeGoogle, workdir: Path) -> None:
+        from tests.loopback.federation import OidcIssuer, file_sourced_config, pool_principal
+        from tests.loopback.stack import CRM_HOST
+
+        issuer = OidcIssuer("https://gitlab.com")
+        fake.add_provider(issuer.provider())
+        fake.allow_impersonation(TARGET, pool_principal(SUBJECT))
+        fake.projects["123456789012"] = "acme-prod"
+        self.fake = fake
+        self.principal = pool_principal(SUBJECT)
+        token_file = workdir / "gcp-id-token"
+        token_file.write_text(issuer.mint(SUBJECT, "https:" + issuer.provider().audience) + "\n")
+        self.files: dict[bool, Path] = {}
+        for impersonate in (False, True):
+            path = workdir / f"wif{'-impersonated' if impersonate else ''}.json"
+            path.write_text(json.dumps(file_sourced_config(str(token_file),
+                                                           impersonate=TARGET if impersonate else None)))
+            self.files[impersonate] = path
+        self.crm_host = CRM_HOST
+
+    def environ(self, proxy_url: str, ca_file: Path, impersonate: bool) -> dict[str, str]:
+        """Through the proxy; the CA in REQUESTS_CA_BUNDLE too, or google-auth's own session
+        (which ignores SSL_CERT_FILE) could not take part at all."""
+        return {"GOOGLE_APPLICATION_CREDENTIALS": str(self.files[impersonate]), "HTTPS_PROXY": proxy_url,
+                "SSL_CERT_FILE": str(ca_file), "REQUESTS_CA_BUNDLE": str(ca_file)}
+
+    def expect_token(self, impersonate: bool) -> Check:
+        identity = TARGET if impersonate else self.principal
+
+        def check(result: subprocess.CompletedProcess[str]) -> None:
+            token = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+            if result.returncode != 0 or self.fake.identity_of(token) != identity:
+                raise WrongResultError(f"no token for {identity}: {result.stderr[-300:]}")
+        return check
+
+    @contextmanager
+    def calls(self) -> Iterator[Counter[str]]:
+        """The loopback Google's calls per endpoint made inside the block."""
+        before = Counter(self.fake.calls)
+        counted: Counter[str] = Counter()
+        yield counted
+        counted.update(self.fake.calls - before)
+
+
+def describe(calls: Counter[str]) -> str:
+    return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"

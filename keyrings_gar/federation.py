@@ -1,0 +1,180 @@
+"""Workload identity federation: an `external_account` or `external_account_authorized_user`
+ADC file turned into an access token with one STS exchange (plus one IAM generateAccessToken
+when the file asks for impersonation), every call through the caller's deadline transport.
+
+google-auth's own path (load_credentials_from_dict, then refresh) also asks Cloud Resource
+Manager for the project id, which costs a second STS exchange (or IAM call) and a CRM call on a
+requests session of its own, outside our proxy, CA and deadline settings. Here the subject token
+is read (subject_tokens.py), exchanged and (optionally) impersonated, and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from .errors import TokenError
+from .sources import CLOUD_PLATFORM_SCOPE
+from .subject_tokens import Transport, Unreachable, impersonation_target, retrieve_subject_token
+
+EXTERNAL_ACCOUNT = "external_account"
+EXTERNAL_ACCOUNT_AUTHORIZED_USER = "external_account_authorized_user"
+FEDERATED_TYPES = (EXTERNAL_ACCOUNT, EXTERNAL_ACCOUNT_AUTHORIZED_USER)
+
+STS_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+STS_REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a type name
+IAM_SCOPE = "https://www.googleapis.com/auth/iam"
+_DEFAULT_STS_URL = "https://sts.googleapis.com/v1/token"
+_DEFAULT_IMPERSONATION_LIFETIME = 3600
+_RELOGIN_FIX = "re-run `gcloud auth application-default login --login-config=<your login config>`"
+
+__all__ = ["FEDERATED_TYPES", "Unreachable", "mint_federated"]
+
+
+def mint_federated(info: Mapping[str, Any], request: Transport,
+                   environ: Mapping[str, str] = os.environ) -> tuple[str, float]:
+    """An access token and its expiry (seconds since the epoch) for a federated ADC file."""
+    if info.get("type") == EXTERNAL_ACCOUNT_AUTHORIZED_USER:
+        return _workforce_user_token(info, request)
+    audience = _required(info, "audience")
+    subject_token = retrieve_subject_token(info, request, environ)
+    impersonation_url = info.get("service_account_impersonation_url")
+    # As google-auth: with impersonation the STS token only has to call IAM, so it asks for the
+    # IAM scope; the impersonated token then carries cloud-platform.
+    scope = IAM_SCOPE if impersonation_url else CLOUD_PLATFORM_SCOPE
+    token, expiry = _exchange(info, request, audience, subject_token, scope)
+    if impersonation_url:
+        return _impersonate(info, request, str(impersonation_url), token)
+    return token, expiry
+
+
+def _required(info: Mapping[str, Any], name: str) -> str:
+    value = info.get(name)
+    if not isinstance(value, str) or not value:
+        raise TokenError(f"the workload identity federation file has no {name!r}; recreate it with "
+                         "`gcloud iam workload-identity-pools create-cred-config`")
+    return value
+
+
+# -- STS and IAM ---------------------------------------------------------------------------------
+
+
+def _exchange(info: Mapping[str, Any], request: Transport, audience: str, subject_token: str, scope: str
+              ) -> tuple[str, float]:
+    """One STS token exchange, form-encoded as google-auth's sts.Client sends it."""
+    body: dict[str, str] = {
+        "grant_type": STS_GRANT_TYPE,
+        "audience": audience,
+        "scope": scope,
+        "requested_token_type": STS_REQUESTED_TOKEN_TYPE,
+        "subject_token": subject_token,
+        "subject_token_type": str(info.get("subject_token_type", "")),
+    }
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    client_id, client_secret = info.get("client_id"), info.get("client_secret")
+    user_project = info.get("workforce_pool_user_project")
+    if user_project and not client_id:
+        # As google-auth: the workforce pool user project, unless a client id identifies it.
+        body["options"] = quote(json.dumps({"userProject": user_project}))
+    if client_id:
+        headers["Authorization"] = _basic_auth(str(client_id), str(client_secret or ""))
+    token_url = str(info.get("token_url") or _DEFAULT_STS_URL)
+    data = _post(request, token_url, urlencode(body).encode("utf-8"), headers, "STS")
+    return _oauth_token(data, "STS")
+
+
+def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[str, float]:
+    """A workforce identity user login: the refresh-token grant at the file's token_url."""
+    for name in ("refresh_token", "token_url", "client_id", "client_secret"):
+        if not info.get(name):
+            raise TokenError(f"the workforce identity login file has no {name!r}; {_RELOGIN_FIX}")
+    headers = {"Content-Type": "application/x-www-form-urlencoded",
+               "Authorization": _basic_auth(str(info["client_id"]), str(info["client_secret"]))}
+    body = urlencode({"grant_type": "refresh_token", "refresh_token": str(info["refresh_token"])}).encode("utf-8")
+    data = _post(request, str(info["token_url"]), body, headers, "the workforce identity token endpoint")
+    return _oauth_token(data, "the workforce identity token endpoint")
+
+
+def _impersonate(info: Mapping[str, Any], request: Transport, url: str, sts_token: str) -> tuple[str, float]:
+    """One IAM generateAccessToken call for the file's service account, with the STS token."""
+    options = info.get("service_account_impersonation")
+    lifetime = options.get("token_lifetime_seconds") if isinstance(options, dict) else None
+    body = {"delegates": None, "scope": [CLOUD_PLATFORM_SCOPE],
+            "lifetime": f"{int(lifetime) if lifetime else _DEFAULT_IMPERSONATION_LIFETIME}s"}
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {sts_token}"}
+    target = impersonation_target(url) or "the service account"
+    data = _post(request, url, json.dumps(body).encode("utf-8"), headers, f"IAM (impersonating {target})")
+    token, expire_time = data.get("accessToken"), data.get("expireTime")
+    if not isinstance(token, str) or not isinstance(expire_time, str):
+        raise TokenError(f"IAM (impersonating {target}) answered without a token; try again later")
+    try:
+        expiry = datetime.strptime(expire_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        raise TokenError(f"IAM (impersonating {target}) answered with an unreadable expiry") from None
+    return token, expiry
+
+def _basic_auth(client_id: str, client_secret: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+
+
+def _post(request: Transport, url: str, body: bytes, headers: dict[str, str], what: str) -> dict[str, Any]:
+    import google.auth.exceptions
+
+    try:
+        response = request(url, method="POST", body=body, headers=headers)
+    except google.auth.exceptions.TransportError as exc:
+        raise Unreachable(what, exc) from None
+    data = response.data
+    try:
+        parsed = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise TokenError(f"{what} answered HTTP {response.status} with something other than JSON (a proxy's "
+                         "page?); check HTTPS_PROXY and NO_PROXY, or try again later")
+    if response.status != 200:
+        raise TokenError(_refusal(what, response.status, parsed))
+    return parsed
+
+
+def _oauth_token(data: Mapping[str, Any], what: str) -> tuple[str, float]:
+    token, expires_in = data.get("access_token"), data.get("expires_in")
+    if not isinstance(token, str) or not token:
+        raise TokenError(f"{what} answered without an access token; try again later")
+    try:
+        lifetime = float(expires_in) if expires_in is not None else 300.0
+    except (TypeError, ValueError):
+        lifetime = 300.0
+    return token, time.time() + lifetime
+
+
+def _refusal(what: str, status: int, body: Mapping[str, Any]) -> str:
+    """Why STS or IAM said no, as the cause a user can fix; never their description text."""
+    error = body.get("error")
+    if isinstance(error, dict):
+        # IAM: {"error": {"code": 403, "status": "PERMISSION_DENIED", ...}}
+        code = str(error.get("status", status))[:40]
+        if code == "PERMISSION_DENIED" or status == 403:
+            return (f"{what} was denied ({code}): the workload identity pool's principal needs "
+                    "roles/iam.workloadIdentityUser (or Service Account Token Creator) on that service account, "
+                    "and the IAM Service Account Credentials API must be enabled")
+        return f"{what} refused the request ({code})"
+    code = str(error or f"HTTP {status}")[:60]
+    if code == "invalid_grant":
+        if what.startswith("the workforce"):
+            return f"{what} refused the login (invalid_grant: expired or revoked); {_RELOGIN_FIX}"
+        return (f"{what} refused the subject token (invalid_grant): it has expired, or is not the one the "
+                "provider expects (its issuer, audience or attribute condition); fetch a fresh ID token in the "
+                "same job, and check the provider's attribute condition")
+    if code in ("invalid_request", "invalid_target", "unauthorized_client", "invalid_client"):
+        return (f"{what} rejected the audience or provider ({code}): check that the file's audience names an "
+                "existing, enabled workload identity pool provider "
+                "(//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID)")
+    return f"{what} refused the request ({code}); try again later"

@@ -1,0 +1,471 @@
+"""Workload and workforce identity federation through real keyring and the real backend, against
+the loopback STS, IAM and GitHub ID-token endpoint behind the TLS proxy: the private CA only in
+SSL_CERT_FILE, every call through HTTPS_PROXY, each endpoint's calls counted."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keyrings_gar.backend import GarKeyring
+from tests.conftest import AR_URL
+from tests.loopback.federation import (
+    GITHUB_TOKEN_HOST,
+    PROVIDER_NAME,
+    WORKFORCE_AUDIENCE,
+    FakeGithubIdTokens,
+    FederationProvider,
+    OidcIssuer,
+    WorkforceUser,
+    aws_config,
+    executable_config,
+    file_sourced_config,
+    github_actions_config,
+    make_aws_identity,
+    make_workforce_user,
+    pool_principal,
+)
+from tests.loopback.google import FakeGoogle
+from tests.loopback.proxy import TlsProxy
+from tests.loopback.stack import google_routes
+
+TARGET = "deployer@acme-prod.iam.gserviceaccount.com"
+GITLAB_SUBJECT = "project_path:acme/app:ref_type:branch:ref:main"
+# The ID token's audience GitHub's auth action asks for by default: the provider's https:// name.
+PROVIDER_AUDIENCE = f"https://iam.googleapis.com/{PROVIDER_NAME}"
+
+
+@dataclass
+class Federation:
+    google: FakeGoogle
+    github: FakeGithubIdTokens
+    gitlab: OidcIssuer
+    proxy: TlsProxy
+    workforce: WorkforceUser
+    files: Path
+    monkeypatch: pytest.MonkeyPatch
+
+    def use(self, config: dict[str, Any]) -> Path:
+        """`config` as the ADC file GOOGLE_APPLICATION_CREDENTIALS names."""
+        path = self.files / "wif.json"
+        path.write_text(json.dumps(config))
+        self.monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
+        return path
+
+    def gitlab_token_file(self, content: str | None = None) -> Path:
+        """The job's ID token written to a file, as the GitLab recipe does."""
+        path = self.files / "gitlab-id-token"
+        path.write_text(content if content is not None else self.gitlab.mint(GITLAB_SUBJECT, PROVIDER_AUDIENCE))
+        return path
+
+    def github_config(self, impersonate: str | None = None) -> dict[str, Any]:
+        return github_actions_config(self.github.request_url, self.github.request_token,
+                                     oidc_audience=PROVIDER_AUDIENCE, impersonate=impersonate)
+
+    def secrets(self) -> list[str]:
+        return [*self.google.tokens, *self.github.issuer.tokens, *self.gitlab.tokens, self.github.request_token,
+                self.workforce.refresh_token, self.workforce.client_secret]
+
+
+@pytest.fixture
+def federation(isolated: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Federation]:
+    with FakeGoogle() as google, FakeGithubIdTokens() as github:
+        gitlab = OidcIssuer("https://gitlab.example.com")
+        # One provider per audience: GitHub's issuer by default; tests swap in others.
+        google.add_provider(github.issuer.provider())
+        workforce = make_workforce_user()
+        google.add_workforce_user(workforce)
+        with TlsProxy(google_routes(google) | {GITHUB_TOKEN_HOST: github.address}) as proxy:
+            # The CA only in SSL_CERT_FILE (isolated removed REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE).
+            monkeypatch.setenv("SSL_CERT_FILE", str(proxy.write_ca(tmp_path / "ca.pem")))
+            monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+            files = tmp_path / "ci"
+            files.mkdir()
+            yield Federation(google, github, gitlab, proxy, workforce, files, monkeypatch)
+
+
+def _lookup(federation: Federation, caplog: pytest.LogCaptureFixture) -> tuple[str | None, list[str]]:
+    with caplog.at_level(logging.DEBUG):
+        token = GarKeyring().get_password(AR_URL, "oauth2accesstoken")
+    lines = [r.getMessage() for r in caplog.records if r.name == "keyrings_gar" and r.levelno >= logging.WARNING]
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    leaked = [s for s in federation.secrets() if s and s in text]
+    assert not leaked, f"{len(leaked)} secret(s) in the log, e.g. …{leaked[0][-4:]}"
+    return token, lines
+
+
+# -- each subject-token source: exactly one STS call (one more to IAM when impersonating) ----------
+
+
+def test_github_actions_url_source_makes_one_sts_call(federation: Federation,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    federation.use(federation.github_config())
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == pool_principal(federation.github.subject)
+    assert federation.google.calls == {"sts-token": 1}
+    assert federation.github.calls == {"idtoken": 1}
+    assert federation.github.audiences == [PROVIDER_AUDIENCE]
+    assert set(federation.proxy.tunnels) == {"sts.googleapis.com:443", f"{GITHUB_TOKEN_HOST}:443"}
+
+
+def test_github_actions_with_impersonation_makes_one_sts_and_one_iam_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    federation.google.allow_impersonation(TARGET, pool_principal(federation.github.subject))
+    federation.use(federation.github_config(impersonate=TARGET))
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == TARGET
+    assert federation.google.calls == {"sts-token": 1, "iam-generateAccessToken": 1}
+
+
+def test_configured_impersonation_over_wif_makes_one_sts_and_one_iam_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A configuration entry's `impersonate` on top of a WIF ADC file: the STS token from our own
+    mint is the source, not google-auth's path with its project-id lookup."""
+    config = federation.files / "keyrings-gar.cfg"
+    config.write_text(f"[us-central1-python.pkg.dev]\nimpersonate = {TARGET}\n")
+    federation.monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    federation.google.allow_impersonation(TARGET, pool_principal(federation.github.subject))
+    federation.use(federation.github_config())
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == TARGET
+    assert federation.google.calls == {"sts-token": 1, "iam-generateAccessToken": 1}
+
+
+@pytest.mark.parametrize("json_field", [None, "id_token"])
+def test_gitlab_file_source_as_text_or_json_makes_one_sts_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture, json_field: str | None
+) -> None:
+    federation.google.add_provider(federation.gitlab.provider())
+    token_file = federation.gitlab_token_file()
+    if json_field:
+        token_file.write_text(json.dumps({json_field: token_file.read_text(), "other": "x"}))
+    federation.use(file_sourced_config(str(token_file), json_field=json_field))
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == pool_principal(GITLAB_SUBJECT)
+    assert federation.google.calls == {"sts-token": 1}
+
+
+def test_a_second_lookup_is_answered_from_the_cache(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    federation.google.add_provider(federation.gitlab.provider())
+    federation.use(file_sourced_config(str(federation.gitlab_token_file())))
+    first, _ = _lookup(federation, caplog)
+    second, _ = _lookup(federation, caplog)
+    assert first == second
+    assert federation.google.calls == {"sts-token": 1}
+
+
+def test_a_new_job_s_token_in_the_same_file_is_not_answered_from_the_cache(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A committed file-sourced config on a shared runner: the next job (another branch, so another
+    principal) writes its own ID token to the same path, and must get its own token."""
+    federation.google.add_provider(federation.gitlab.provider())
+    federation.use(file_sourced_config(str(federation.gitlab_token_file())))
+    first, _ = _lookup(federation, caplog)
+    federation.gitlab_token_file(federation.gitlab.mint("project_path:acme/app:ref_type:branch:ref:feature",
+                                                        PROVIDER_AUDIENCE))
+    second, _ = _lookup(federation, caplog)
+    assert first is not None
+    assert second is not None
+    assert federation.google.identity_of(second) == pool_principal("project_path:acme/app:ref_type:branch:ref:feature")
+    assert federation.google.calls == {"sts-token": 2}
+
+
+def test_other_aws_credentials_are_not_answered_from_the_cache(federation: Federation,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    federation.use(aws_config())
+    minted = []
+    for _ in range(2):
+        aws = make_aws_identity()
+        federation.google.add_provider(aws.provider())
+        for name, value in aws.environ().items():
+            federation.monkeypatch.setenv(name, value)
+        minted.append(_lookup(federation, caplog)[0])
+    assert None not in minted
+    assert federation.google.calls == {"sts-token": 2}
+
+
+@pytest.mark.parametrize("impersonate", [False, True])
+@pytest.mark.parametrize("session", [False, True])
+def test_aws_source_signs_caller_identity_and_makes_one_sts_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture, impersonate: bool, session: bool
+) -> None:
+    aws = make_aws_identity(session=session)
+    federation.google.add_provider(aws.provider())
+    for name, value in aws.environ().items():
+        federation.monkeypatch.setenv(name, value)
+    federation.google.allow_impersonation(TARGET, pool_principal("arn:aws:sts::000000000000:assumed-role/ci"))
+    federation.use(aws_config(impersonate=TARGET if impersonate else None))
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert aws.rejections == []
+    assert token is not None
+    assert federation.google.calls == ({"sts-token": 1, "iam-generateAccessToken": 1} if impersonate
+                                       else {"sts-token": 1})
+
+
+def test_aws_source_with_a_wrong_secret_is_refused_by_sts(federation: Federation,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    aws = make_aws_identity()
+    federation.google.add_provider(aws.provider())
+    for name, value in aws.environ().items():
+        federation.monkeypatch.setenv(name, value)
+    federation.monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    federation.use(aws_config())
+    token, lines = _lookup(federation, caplog)
+    assert token is None
+    assert aws.rejections == ["signature"]
+    assert len(lines) == 1
+    assert "refused the subject token (invalid_grant)" in lines[0]
+
+
+def _executable(federation: Federation, token: str) -> str:
+    """A credential helper printing google-auth's executable response, after checking the
+    variables google-auth passes it."""
+    script = federation.files / "id-token-helper.py"
+    response = {"version": 1, "success": True, "token_type": "urn:ietf:params:oauth:token-type:id_token",
+                "id_token": token, "expiration_time": 4102444800}
+    script.write_text(
+        "import json, os, sys\n"
+        "if os.environ.get('GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE') != '0' or "
+        "not os.environ.get('GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE'):\n"
+        "    sys.exit(3)\n"
+        f"print(json.dumps({response!r}))\n")
+    return f"{sys.executable} {script}"
+
+
+def test_executable_source_runs_when_allowed_and_makes_one_sts_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    federation.google.add_provider(federation.gitlab.provider(token_type="urn:ietf:params:oauth:token-type:id_token"))
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    federation.use(executable_config(_executable(federation, federation.gitlab.mint(GITLAB_SUBJECT,
+                                                                                    PROVIDER_AUDIENCE))))
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == pool_principal(GITLAB_SUBJECT)
+    assert federation.google.calls == {"sts-token": 1}
+
+
+def test_workforce_identity_user_login_makes_one_refresh_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture, isolated: Path
+) -> None:
+    """`gcloud auth application-default login --login-config=...` writes it at gcloud's path."""
+    adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_text(federation.workforce.adc_json())
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == federation.workforce.principal
+    assert federation.google.calls == {"sts-oauthtoken": 1}
+
+
+# -- each failure names its own cause, once, without key advice or secrets ------------------------
+
+
+def _one_line(federation: Federation, caplog: pytest.LogCaptureFixture) -> str:
+    token, lines = _lookup(federation, caplog)
+    assert token is None
+    assert len(lines) == 1, lines
+    assert "download" not in lines[0]
+    assert "new key" not in lines[0]
+    return lines[0]
+
+
+def test_missing_subject_token_file_says_the_ci_step_did_not_write_it(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    federation.use(file_sourced_config(str(federation.files / "never-written")))
+    line = _one_line(federation, caplog)
+    assert "subject token file" in line
+    assert "does not exist" in line
+    assert federation.google.calls == {}
+
+
+def test_empty_subject_token_file_says_so(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    federation.use(file_sourced_config(str(federation.gitlab_token_file(""))))
+    assert "is empty" in _one_line(federation, caplog)
+    assert federation.google.calls == {}
+
+
+def test_expired_or_foreign_subject_token_is_named_as_such(federation: Federation,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    federation.google.add_provider(federation.gitlab.provider())
+    stale = OidcIssuer("https://gitlab.example.com").mint(GITLAB_SUBJECT, PROVIDER_AUDIENCE)
+    federation.use(file_sourced_config(str(federation.gitlab_token_file(stale))))
+    line = _one_line(federation, caplog)
+    assert "STS refused the subject token (invalid_grant)" in line
+    assert "expired" in line
+
+
+def test_unknown_audience_is_named_as_the_provider(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    federation.use(file_sourced_config(str(federation.gitlab_token_file()),
+                                       audience="//iam.googleapis.com/projects/1/locations/global/"
+                                                "workloadIdentityPools/gone/providers/gone"))
+    line = _one_line(federation, caplog)
+    assert "rejected the audience or provider (invalid_target)" in line
+    assert federation.google.calls == {"sts-token": 1}
+
+
+def test_impersonation_denied_names_the_role_to_grant(federation: Federation,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    federation.google.allow_impersonation(TARGET, "principal://someone-else")
+    federation.use(federation.github_config(impersonate=TARGET))
+    line = _one_line(federation, caplog)
+    assert f"impersonating {TARGET}) was denied (PERMISSION_DENIED)" in line
+    assert "roles/iam.workloadIdentityUser" in line
+    assert federation.google.calls == {"sts-token": 1, "iam-generateAccessToken": 1}
+
+
+def test_executable_is_not_run_unless_allowed(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    marker = federation.files / "ran"
+    federation.use(executable_config(f"{sys.executable} -c \"open('{marker}', 'w')\""))
+    line = _one_line(federation, caplog)
+    assert "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES=1" in line
+    assert not marker.exists()
+
+
+def test_unreachable_token_url_names_the_url_source(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    federation.github.stop()
+    federation.use(federation.github_config())
+    line = _one_line(federation, caplog)
+    assert f"the subject token URL {GITHUB_TOKEN_HOST} unreachable" in line
+    assert federation.google.calls == {}
+
+
+def test_refused_github_request_token_points_at_id_token_permission(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = federation.github_config()
+    config["credential_source"]["headers"]["Authorization"] = "Bearer ghs_expired"
+    federation.use(config)
+    line = _one_line(federation, caplog)
+    assert "answered HTTP 401" in line
+    assert "id-token: write" in line
+
+
+def test_proxy_page_instead_of_sts_json_is_named_as_such(federation: Federation,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    federation.google.add_provider(federation.gitlab.provider())
+    federation.google.fault, federation.google.fault_on = "invalid_json", "/v1/token"
+    federation.use(file_sourced_config(str(federation.gitlab_token_file())))
+    assert "something other than JSON (a proxy's page?)" in _one_line(federation, caplog)
+
+
+def test_revoked_workforce_login_says_to_log_in_again(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    revoked = make_workforce_user()
+    federation.use(json.loads(revoked.adc_json()))
+    line = _one_line(federation, caplog)
+    assert "invalid_grant" in line
+    assert "--login-config" in line
+
+
+def test_unreadable_subject_token_file_says_why(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
+    federation.use(file_sourced_config(str(federation.files)))  # a folder, where the token file should be
+    line = _one_line(federation, caplog)
+    assert f"subject token file {federation.files} cannot be read" in line
+    assert federation.google.calls == {}
+
+
+def test_a_password_in_the_token_url_is_never_printed(federation: Federation,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    federation.github.stop()
+    config = federation.github_config()
+    config["credential_source"]["url"] = config["credential_source"]["url"].replace(
+        "https://", "https://runner:hunter2-secret@")
+    federation.use(config)
+    line = _one_line(federation, caplog)
+    assert "hunter2-secret" not in caplog.text
+    assert f"the subject token URL {GITHUB_TOKEN_HOST} unreachable" in line
+
+
+def _script(federation: Federation, name: str, body: str) -> str:
+    script = federation.files / name
+    script.write_text(body)
+    return f"{sys.executable} {script}"
+
+
+def test_executable_past_its_timeout_is_killed_and_named(federation: Federation,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    federation.use(executable_config(_script(federation, "slow.py", "import time\ntime.sleep(60)\n"),
+                                     timeout_millis=500))
+    line = _one_line(federation, caplog)
+    assert "slow.py" not in line  # the program is named by its first word, not its arguments
+    assert "did not finish within 0.5 s" in line
+    assert federation.google.calls == {}
+
+
+def test_executable_printing_more_than_a_token_is_cut_off(federation: Federation,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    federation.use(executable_config(_script(federation, "chatty.py",
+                                             "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)\n")))
+    assert "printed more than any subject token" in _one_line(federation, caplog)
+
+
+def test_executable_reporting_failure_is_named_with_its_code(federation: Federation,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    response = {"version": 1, "success": False, "code": "401", "message": "login required"}
+    federation.use(executable_config(_script(federation, "fails.py", f"print({json.dumps(response)!r})\n")))
+    assert "reported a failure (401)" in _one_line(federation, caplog)
+
+
+def test_executable_output_file_with_a_valid_response_is_reused_without_running_it(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As google-auth: a response the executable cached in output_file, not yet expired."""
+    federation.google.add_provider(federation.gitlab.provider(token_type="urn:ietf:params:oauth:token-type:id_token"))
+    federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
+    cached = federation.files / "cached-response.json"
+    cached.write_text(json.dumps({"version": 1, "success": True, "expiration_time": 4102444800,
+                                  "token_type": "urn:ietf:params:oauth:token-type:id_token",
+                                  "id_token": federation.gitlab.mint(GITLAB_SUBJECT, PROVIDER_AUDIENCE)}))
+    marker = federation.files / "ran"
+    config = executable_config(f"{sys.executable} -c \"open('{marker}', 'w')\"")
+    config["credential_source"]["executable"]["output_file"] = str(cached)
+    federation.use(config)
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert not marker.exists()
+    assert federation.google.calls == {"sts-token": 1}
+
+
+def test_workforce_pool_oidc_config_sends_its_user_project(federation: Federation,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """A workforce pool's external_account file names the project to bill; STS refuses without it."""
+    provider = federation.gitlab.provider(audience=WORKFORCE_AUDIENCE)
+    federation.google.add_provider(FederationProvider(provider.audience, provider.subject_token_type,
+                                                      provider.principal_of, workforce=True))
+    token_file = federation.files / "workforce-id-token"
+    token_file.write_text(federation.gitlab.mint(GITLAB_SUBJECT, "https:" + WORKFORCE_AUDIENCE))
+    config = file_sourced_config(str(token_file), audience=WORKFORCE_AUDIENCE)
+    config["workforce_pool_user_project"] = "acme-prod"
+    federation.use(config)
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.calls == {"sts-token": 1}
+    assert federation.google.rejections == []

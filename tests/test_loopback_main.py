@@ -1,0 +1,78 @@
+"""`python -m tests.loopback` for trying installers by hand: what it tells a newcomer, and that
+the keys it writes do not outlive it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Windows has neither SIGHUP nor signal handlers that a SIGTERM reaches.
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+_STOPS = {"SIGTERM": "SIGTERM", "Ctrl-C": "SIGINT", "SIGHUP": "SIGHUP"}
+
+
+def _start(tmp_path: Path, *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """The stand-ins in a subprocess (temp folders under tmp_path), and its banner once it is up."""
+    process = subprocess.Popen([sys.executable, "-m", "tests.loopback", *args], cwd=REPO, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                               env={**os.environ, "TMPDIR": str(tmp_path)})
+    assert process.stdout is not None
+    banner = []
+    for line in process.stdout:
+        banner.append(line.rstrip("\n"))
+        if line.startswith("# Ctrl-C"):
+            break
+    else:
+        process.kill()
+        pytest.fail(f"no banner: {banner} {process.communicate(timeout=10)[1][-2000:]}")
+    return process, banner
+
+
+def _exported(banner: list[str], name: str) -> str:
+    [line] = [line for line in banner if line.startswith(f"export {name}=")]
+    return line.split("=", 1)[1].strip("'")
+
+
+@pytest.mark.parametrize("stop", list(_STOPS.values()), ids=list(_STOPS))
+def test_the_temp_folder_with_the_keys_is_removed_when_stopped(tmp_path: Path, stop: str) -> None:
+    process, banner = _start(tmp_path)
+    folder = Path(_exported(banner, "GOOGLE_APPLICATION_CREDENTIALS")).parent
+    assert folder.parent == tmp_path
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "application_default_credentials.json", "private-ca.pem", "service-account-key.json"]
+    assert (folder / "service-account-key.json").stat().st_mode & 0o077 == 0
+    process.send_signal(getattr(signal, stop))
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert not folder.exists()
+
+
+def test_a_folder_given_with_dir_is_kept_and_emptied_of_what_was_written(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("the user's own file\n")
+    process, _ = _start(tmp_path, "--dir", str(mine))
+    assert (mine / "service-account-key.json").exists()
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_the_banner_says_install_first_and_where_the_adc_file_is(tmp_path: Path) -> None:
+    process, banner = _start(tmp_path)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=30)
+    text = "\n".join(banner)
+    first_export = next(i for i, line in enumerate(banner) if line.startswith("export "))
+    assert "First install" in "\n".join(banner[:first_export])
+    assert "PyPI is unreachable" in text
+    folder = Path(_exported(banner, "GOOGLE_APPLICATION_CREDENTIALS")).parent
+    assert f"gcloud's ADC file is in {folder}" in text
+    assert f"export CLOUDSDK_CONFIG={folder}" in text
