@@ -27,7 +27,16 @@ log = logging.getLogger("keyrings_gar")
 # ask again (pip re-asks after a 401). 15 minutes covers long builds at the cost of one more
 # grant per hour; it is well above google-auth's own refresh threshold (3 min 45 s).
 MIN_REMAINING_SECONDS = 900.0
+# Google issues access tokens for an hour at most (service accounts, users, the metadata server,
+# IAM impersonation at its default lifetime). No token is kept for longer than that from when we
+# got it, and a file that claims more was not written by us: it is ignored (and replaced), not
+# capped, since a capped forgery would still be trusted for up to an hour.
+MAX_LIFETIME_SECONDS = 3600.0
 _FORMAT_VERSION = 1
+_MAX_FILE_BYTES = 65536
+# Never follow a link, never wait on open (a FIFO planted at a cache file's name would block
+# O_RDONLY until a writer came), never leak the descriptor into gcloud.
+_SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 _memory: dict[str, AccessToken] = {}
 
@@ -45,6 +54,12 @@ def _usable(token: AccessToken | None) -> AccessToken | None:
     return token if token is not None and token.remaining() >= MIN_REMAINING_SECONDS else None
 
 
+def _capped(token: AccessToken) -> AccessToken:
+    """A freshly minted token, trusted for no longer than Google issues them."""
+    latest = time.time() + MAX_LIFETIME_SECONDS
+    return token if token.expiry <= latest else AccessToken(token.value, latest)
+
+
 class TokenCache:
     """Tokens by identity key, in memory and (when `directory` is not None) on disk."""
 
@@ -60,7 +75,10 @@ class TokenCache:
         _memory[key] = token
         return token
 
-    def _get_shared(self, key: str, identity: str, mint: Callable[[], AccessToken]) -> AccessToken:
+    def _get_shared(self, key: str, identity: str, mint_uncapped: Callable[[], AccessToken]) -> AccessToken:
+        def mint() -> AccessToken:
+            return _capped(mint_uncapped())
+
         if self.directory is None:
             return mint()
         path = self.directory / f"{key[:32]}.json"
@@ -93,11 +111,13 @@ class TokenCache:
             return []
         found = []
         for path in sorted(self.directory.glob("*.json")):
+            # Through the same checks as a lookup: a FIFO or another user's file is not listed.
             data = _read_json(path)
             if data is not None:
                 expiry = data.get("expiry")
-                found.append(CachedEntry(path, str(data.get("identity", "?")),
-                                         float(expiry) if isinstance(expiry, (int, float)) else 0.0))
+                expiry = float(expiry) if isinstance(expiry, (int, float)) else 0.0
+                if not _too_far_out(expiry):
+                    found.append(CachedEntry(path, str(data.get("identity", "?")), expiry))
         return found
 
     def clear(self) -> int:
@@ -127,26 +147,40 @@ def _ensure_private_directory(directory: Path) -> None:
 def _read_json(path: Path) -> dict[str, object] | None:
     """A cache file's content if it is ours, private, a regular file and well-formed; else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY | _SAFE_OPEN)
     except OSError:
         return None
     try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > 65536:
+        if not _is_our_private_file(os.fstat(fd)):
             return None
-        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
-            return None
-        with os.fdopen(fd, "rb") as file:
-            fd = -1
-            data = json.loads(file.read().decode("utf-8"))
+        data = json.loads(_read_bounded(fd).decode("utf-8"))
     except (OSError, ValueError):
         return None
     finally:
-        if fd >= 0:
-            os.close(fd)
+        os.close(fd)
     if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
         return None
     return data
+
+
+def _is_our_private_file(info: os.stat_result) -> bool:
+    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_FILE_BYTES:
+        return False
+    return not hasattr(os, "getuid") or (info.st_uid == os.getuid() and not info.st_mode & 0o077)
+
+
+def _read_bounded(fd: int) -> bytes:
+    """At most _MAX_FILE_BYTES (the file may grow after fstat); ValueError beyond."""
+    data = b""
+    while chunk := os.read(fd, _MAX_FILE_BYTES + 1 - len(data)):
+        data += chunk
+        if len(data) > _MAX_FILE_BYTES:
+            raise ValueError("cache file too large")
+    return data
+
+
+def _too_far_out(expiry: float) -> bool:
+    return expiry > time.time() + MAX_LIFETIME_SECONDS
 
 
 def _read(path: Path) -> AccessToken | None:
@@ -154,7 +188,7 @@ def _read(path: Path) -> AccessToken | None:
     if data is None:
         return None
     token, expiry = data.get("token"), data.get("expiry")
-    if not isinstance(token, str) or not token or not isinstance(expiry, (int, float)):
+    if not isinstance(token, str) or not token or not isinstance(expiry, (int, float)) or _too_far_out(expiry):
         return None
     return AccessToken(token, float(expiry))
 
@@ -183,7 +217,11 @@ def _acquire_lock(path: Path, wait: float) -> int:
     """An exclusive lock on `path` across processes (fcntl on POSIX, msvcrt on Windows); the
     descriptor to close to release it. Waits at most `wait` seconds: a stuck holder must not
     hang every install queued behind it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | _SAFE_OPEN, 0o600)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file of ours")
     deadline = time.monotonic() + wait
     while not _try_lock(fd):
         if time.monotonic() > deadline:

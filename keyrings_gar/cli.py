@@ -116,8 +116,12 @@ def _row(label: str, text: str) -> str:
 
 
 def render_cache(report: Report) -> str:
-    lines = [_row("cache folder", report["directory"] + ("" if report["enabled"] else
-                                                        " (off: KEYRINGS_GAR_NO_CACHE is set)"))]
+    if report["directory"] is None:
+        folder = ("none: no private per-user runtime folder (XDG_RUNTIME_DIR, /dev/shm), so each process "
+                  "keeps its own token; KEYRINGS_GAR_CACHE_DIR names one")
+    else:
+        folder = report["directory"] + ("" if report["enabled"] else " (off: KEYRINGS_GAR_NO_CACHE is set)")
+    lines = [_row("cache folder", folder)]
     if report["problem"]:
         lines.append(_row("problem", f"unusable: {report['problem']}; {CACHE_EFFECT}"))
     elif not report["entries"]:
@@ -171,14 +175,14 @@ def _run_cache_show(args: argparse.Namespace) -> int:
 
 def _run_cache_clear(_args: argparse.Namespace) -> int:
     directory = cache_dir()
-    problem = cache_folder_problem(directory)
+    problem = None if directory is None else cache_folder_problem(directory)
     if problem is not None:
         # "removed 0" would read as "nothing was cached"; the folder itself is the trouble.
         raise GarError(f"cannot clear the token cache: {problem}; {CACHE_EFFECT}")
     removed = TokenCache(directory).clear()
     forgotten = FailureMemory(directory).clear()
     _out(f"removed {removed} cached token{'' if removed == 1 else 's'} and {forgotten} remembered "
-         f"failure{'' if forgotten == 1 else 's'} from {directory}")
+         f"failure{'' if forgotten == 1 else 's'} from {directory or 'no cache folder'}")
     return 0
 
 

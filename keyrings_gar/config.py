@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from .cachedir import token_cache_dir
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
 
@@ -30,7 +31,7 @@ class Settings(NamedTuple):
     timeout: float
     """Seconds for all network calls of one token grant together."""
     cache_dir: Path | None
-    """None when the on-disk cache is switched off."""
+    """None when the on-disk cache is switched off, or there is no safe place for it."""
 
     def __repr__(self) -> str:
         secret = "unset" if self.json_key_secret is None else "set"
@@ -46,7 +47,7 @@ def trusted_hosts(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
 
 
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
-    """Read the settings for one lookup (cheap: no I/O beyond the environment)."""
+    """Read the settings for one lookup (cheap: the environment, and a stat of the runtime folder)."""
     return Settings(
         # Set but empty (a CI secret that did not arrive) is reported, not silently skipped.
         json_key_secret=environ.get(JSON_KEY_BASE64_VAR),
@@ -75,8 +76,9 @@ def _timeout(environ: Mapping[str, str]) -> float:
     return seconds
 
 
-def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    """The user cache folder for tokens (what platformdirs' user_cache_dir would say)."""
+def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path | None:
+    """Where tokens are cached: KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
+    (cachedir.py says which and why); None when there is no safe one, and tokens stay in memory."""
     override = environ.get(CACHE_DIR_VAR)
     if override:
         from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)
@@ -84,10 +86,4 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
         if key_material(override) is not None:
             raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it"))
         return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "keyrings-gar" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "keyrings-gar"
-    base = environ.get("XDG_CACHE_HOME", "").strip()
-    return Path(base if base else Path.home() / ".cache") / "keyrings-gar"
+    return token_cache_dir(environ, platform)

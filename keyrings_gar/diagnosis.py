@@ -356,9 +356,10 @@ def cache_report() -> Report:
     entries = TokenCache(settings_dir).entries()
     now = time.time()
     return {
-        "directory": shown_path(settings_dir),
+        # None: no private per-user runtime folder here (see cachedir.py), so tokens stay in memory.
+        "directory": None if settings_dir is None else shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
-        "problem": cache_folder_problem(settings_dir),
+        "problem": None if settings_dir is None else cache_folder_problem(settings_dir),
         "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
                      "file": e.path.name} for e in entries],
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),

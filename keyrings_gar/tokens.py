@@ -9,15 +9,15 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import NoCredentialsError, TokenError
 from .gcloud import gcloud_access_token
+from .quiet import cover_library_loggers, libraries_silenced
 from .sources import (
     ADC_FILE,
     CLOUD_PLATFORM_SCOPE,
@@ -27,6 +27,9 @@ from .sources import (
     SERVICE_ACCOUNT_KEY,
     TokenSource,
 )
+
+if TYPE_CHECKING:
+    from .transport import DeadlineRequest
 
 log = logging.getLogger("keyrings_gar")
 
@@ -55,75 +58,6 @@ class AccessToken(NamedTuple):
 
     def __str__(self) -> str:
         return repr(self)
-
-
-class DeadlineRequest:
-    """A google-auth transport whose calls share one deadline, so a grant never outlives it.
-
-    Built on google-auth's requests transport; proxies and CA bundles come from the
-    environment the way requests (and so pip) reads them, plus SSL_CERT_FILE.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        # Imported here for start-up time: only a cold token lookup needs requests.
-        import google.auth.transport.requests
-        import requests
-
-        session = requests.Session()
-        ca_bundle = os.environ.get("SSL_CERT_FILE")
-        if ca_bundle and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
-            session.verify = ca_bundle
-        self.session = session
-        self._transport = google.auth.transport.requests.Request(session)
-        self.timeout = timeout
-        self._deadline = time.monotonic() + timeout
-
-    def remaining(self) -> float:
-        """Seconds left of the deadline (for work outside HTTP, such as running gcloud)."""
-        return max(0.0, self._deadline - time.monotonic())
-
-    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
-                 timeout: float | None = None, **kwargs: Any) -> Any:
-        import google.auth.exceptions
-
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise google.auth.exceptions.TransportError(f"timed out after {self.timeout:g} s")
-        timeout = remaining if timeout is None else min(timeout, remaining)
-        return self._transport(url, method=method, body=body, headers=headers, timeout=timeout, **kwargs)
-
-
-class _GoogleAuthQuieter:
-    """Silences google-auth's own per-attempt warnings while we mint: the backend logs one
-    line that says what failed and how to fix it, and a retry log is noise in an install.
-
-    Counted, not nested: an abandoned grant (see mint_access_token) may still be running in
-    another thread when the next one starts, and the first to finish must not unmute the other.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._depth = 0
-        self._saved: list[tuple[logging.Logger, int]] = []
-
-    def __enter__(self) -> None:
-        with self._lock:
-            if self._depth == 0:
-                loggers = [logging.getLogger(name) for name in ("google.auth", "google.oauth2")]
-                self._saved = [(logger, logger.level) for logger in loggers]
-                for logger in loggers:
-                    logger.setLevel(logging.CRITICAL)
-            self._depth += 1
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._depth -= 1
-            if self._depth == 0:
-                for logger, level in self._saved:
-                    logger.setLevel(level)
-
-
-_quiet_google_auth = _GoogleAuthQuieter()
 
 
 def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
@@ -216,34 +150,44 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
         # gcloud is its own OAuth client: no google-auth (nor its import) needed.
         return AccessToken(*gcloud_access_token(source.gcloud, timeout))
     _import_google_auth()
+    from .transport import DeadlineRequest  # imports requests: here, for start-up time
+
+    with libraries_silenced():
+        request = DeadlineRequest(timeout)
+        try:
+            if source.kind == ADC_FILE and _is_federated(source):
+                return _mint_federated(source, request)
+            credentials = _refreshed_credentials(source, request)
+        finally:
+            # The grant is over (done, failed or past its deadline): no connection stays open.
+            request.close()
+    return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+
+
+def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any:
     import google.auth.exceptions
 
-    with _quiet_google_auth:
-        request = DeadlineRequest(timeout)
-        if source.kind == ADC_FILE and _is_federated(source):
-            return _mint_federated(source, request)
-        try:
-            credentials = _credentials_for(source, request)
-        except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
-            # google-auth reports a malformed or unsupported key or ADC file this way.
-            raise TokenError(
-                f"{source.origin}: google-auth cannot use these credentials ({type(exc).__name__}); download "
-                "a new key or re-run `gcloud auth application-default login`"
-            ) from None
-        try:
-            credentials.refresh(request)
-        except google.auth.exceptions.RefreshError as exc:
-            raise TokenError(f"{source.identity} ({source.origin}): {_refresh_problem(exc)}") from None
-        except google.auth.exceptions.TransportError as exc:
-            raise TokenError(
-                f"{source.identity} ({source.origin}): token endpoint unreachable: {_transport_problem(exc)}"
-            ) from None
-        except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
-            raise TokenError(
-                f"{source.identity} ({source.origin}): the token endpoint sent an unreadable response "
-                f"({type(exc).__name__}); try again later"
-            ) from None
-    return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+    try:
+        credentials = _credentials_for(source, request)
+    except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
+        # google-auth reports a malformed or unsupported key or ADC file this way.
+        raise TokenError(
+            f"{source.origin}: google-auth cannot use these credentials ({type(exc).__name__}); download "
+            "a new key or re-run `gcloud auth application-default login`"
+        ) from None
+    cover_library_loggers()  # the modules this source needs are imported now, with their loggers
+    try:
+        credentials.refresh(request)
+    except google.auth.exceptions.RefreshError as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {_refresh_problem(exc)}") from None
+    except google.auth.exceptions.TransportError as exc:
+        raise TokenError(f"{source.identity} ({source.origin}): {_transport_problem(exc)}") from None
+    except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
+        raise TokenError(
+            f"{source.identity} ({source.origin}): the token endpoint sent an unreadable response "
+            f"({type(exc).__name__}); try again later"
+        ) from None
+    return credentials
 
 
 def _is_federated(source: TokenSource) -> bool:
@@ -261,8 +205,7 @@ def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToke
     try:
         return AccessToken(*mint_federated(source.info, request))
     except Unreachable as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {exc.what} unreachable: "
-                         f"{_transport_problem(exc.cause)}") from None
+        raise TokenError(f"{source.identity} ({source.origin}): {_transport_problem(exc.cause, exc.what)}") from None
     except TokenError as exc:
         raise TokenError(f"{source.identity} ({source.origin}): {exc}") from None
 
@@ -309,14 +252,23 @@ def _refresh_problem(exc: Exception) -> str:
     return "the token endpoint answered with an error or an unreadable response; try again later"
 
 
-def _transport_problem(exc: BaseException) -> str:
-    """Name the root cause in a few words: timeout, refused, TLS, proxy."""
+def _transport_problem(exc: BaseException, what: str = "token endpoint") -> str:
+    """Name the root cause in a few words: an oversized answer, or why `what` is unreachable."""
     chain: list[BaseException] = []
     cause: BaseException | None = exc
     while cause is not None and len(chain) < 10:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
     names = " ".join(type(c).__name__ for c in chain) + " " + " ".join(str(c)[:300] for c in chain)
+    if "which no token answer is" in names:
+        from .transport import RESPONSE_LIMIT
+
+        return (f"the {what}'s answer is larger than {RESPONSE_LIMIT // 1024} KiB, which no token answer is; "
+                "check the credentials' URLs and HTTPS_PROXY")
+    return f"{what} unreachable: {_unreachable_because(names)}"
+
+
+def _unreachable_because(names: str) -> str:
     if "ProxyError" in names:
         return "the proxy (HTTPS_PROXY) failed or is unreachable; check the proxy or NO_PROXY"
     if "SSLError" in names or "CERTIFICATE_VERIFY_FAILED" in names:

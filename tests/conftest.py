@@ -23,7 +23,7 @@ _ISOLATED_VARS = (
     "GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CONFIG", "GCE_METADATA_HOST", "GCE_METADATA_IP",
     "GCE_METADATA_ROOT", "HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy",
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "PYTHON_KEYRING_BACKEND",
-    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT",
+    "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT", "TMPDIR",
     "CLOUDSDK_CORE_ACCOUNT", "CLOUDSDK_ACTIVE_CONFIG_NAME", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
 )
 
@@ -60,6 +60,11 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(home / ".cache"))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(home / "gcloud"))
+    # The default token cache lives here: a private runtime folder of the test's own, never the
+    # machine's /dev/shm or session folder (shared by every run on this machine).
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))
     # Never let a test reach for the real metadata server: a closed loopback port instead.
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
@@ -119,11 +124,13 @@ def gcloud(google: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 def secret_fragments(google: Identities, *extra: str) -> list[str]:
-    """Every piece of text that must never be printed or logged: each token the fake issued, the
-    key's base64 (in overlapping 32-character windows), each line of its private key, its full key
-    id, the user's refresh token and client secret, and any `extra` secrets a test planted."""
+    """Every piece of text that must never be printed or logged: each token the fake issued, each
+    signed JWT assertion it received (and its signature alone), the key's base64 (in overlapping
+    32-character windows), each line of its private key, its full key id, the user's refresh token
+    and client secret, and any `extra` secrets a test planted."""
     b64 = google.sa_key.base64
     fragments = [*google.google.tokens, *(b64[i:i + 32] for i in range(0, len(b64) - 32, 16))]
+    fragments += [*google.google.assertions, *(a.rsplit(".", 1)[-1] for a in google.google.assertions)]
     fragments += [line for line in google.sa_key.private_key_pem.splitlines() if len(line) > 40]
     fragments += ["PRIVATE KEY", google.sa_key.key_id, google.user.refresh_token, google.user.client_secret]
     return [f for f in (*fragments, *extra) if f]

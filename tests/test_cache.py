@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar import cache
+from keyrings_gar import cache, cachedir
 from keyrings_gar.backend import GarKeyring
 from tests.conftest import AR_HOST, AR_URL, Identities
 
 KEYRING = str(Path(sys.executable).with_name("keyring"))
+KEYRINGS_GAR = str(Path(sys.executable).with_name("keyrings-gar"))
+# A hang must fail the test, not the suite: every lookup near a FIFO runs in a process with this.
+PROMPTLY = 30
 
 
 @pytest.fixture
@@ -148,7 +151,8 @@ def test_rotated_json_key_secret_is_a_new_identity(
     assert _token() != first
 
 
-@pytest.mark.parametrize("damage", ["corrupt", "truncated", "empty", "wrong version", "not a dict", "no token"])
+@pytest.mark.parametrize("damage", ["corrupt", "truncated", "empty", "wrong version", "not a dict", "no token",
+                                    "huge"])
 def test_damaged_cache_files_are_ignored_and_replaced(sa_env: Identities, cache_dir: Path, damage: str) -> None:
     first = _token()
     [path] = _cache_files(cache_dir)
@@ -160,6 +164,7 @@ def test_damaged_cache_files_are_ignored_and_replaced(sa_env: Identities, cache_
         "wrong version": content.replace('"version": 1', '"version": 99'),
         "not a dict": "[1, 2, 3]",
         "no token": json.dumps({"version": 1, "expiry": time.time() + 3000}),
+        "huge": content[:-1] + ", " + json.dumps({"padding": "x" * 70_000})[1:],
     }[damage])
     _new_process()
     second = _token()
@@ -260,11 +265,148 @@ def test_no_cache_switch_keeps_tokens_in_memory_only(
     assert _token() != first
 
 
-def test_default_location_is_the_user_cache_folder(sa_env: Identities, isolated: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_location_is_the_runtime_folder_not_the_user_cache(
+    sa_env: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("KEYRINGS_GAR_CACHE_DIR")
     _token()
-    assert len(list((isolated / ".cache" / "keyrings-gar").glob("*.json"))) == 1
+    runtime = Path(os.environ["XDG_RUNTIME_DIR"])
+    assert len(list((runtime / "keyrings-gar").glob("*.json"))) == 1
+    assert not (isolated / ".cache" / "keyrings-gar").exists()
+
+
+@pytest.fixture
+def shared_memory(sa_env: Identities, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A machine without a session runtime folder (a container, a CI runner): /dev/shm, moved here."""
+    monkeypatch.delenv("KEYRINGS_GAR_CACHE_DIR")
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    shm = tmp_path / "shm"
+    shm.mkdir()
+    shm.chmod(0o1777)
+    monkeypatch.setattr(cachedir, "SHARED_MEMORY", shm)
+    return shm
+
+
+def test_without_a_runtime_folder_tokens_go_to_a_private_folder_in_shared_memory(shared_memory: Path) -> None:
+    first = _token()
+    folder = shared_memory / f"keyrings-gar-{os.getuid()}"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    [path] = _cache_files(folder)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    _new_process()
+    assert _token() == first
+
+
+def test_a_link_planted_in_shared_memory_is_not_followed(shared_memory: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "attacker"
+    elsewhere.mkdir(mode=0o700)
+    (shared_memory / f"keyrings-gar-{os.getuid()}").symlink_to(elsewhere)
+    first = _token()
+    assert list(elsewhere.iterdir()) == []
+    _new_process()
+    assert _token() != first  # not cached: each process mints, which is safe
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+def test_a_folder_planted_in_shared_memory_by_another_user_is_not_used(shared_memory: Path) -> None:
+    planted = shared_memory / f"keyrings-gar-{os.getuid()}"
+    planted.mkdir(mode=0o777)
+    os.chown(planted, 65534, 65534)
+    assert _token()
+    assert list(planted.iterdir()) == []
+
+
+def test_without_any_safe_folder_tokens_stay_in_memory(
+    shared_memory: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keyrings_gar import cli
+
+    monkeypatch.setattr(cachedir, "SHARED_MEMORY", shared_memory / "absent")
+    first = _token()
+    assert _token() == first  # memory still serves this process
+    assert not list(isolated.rglob("*.json"))
+    assert cli.main(["cache", "show"]) == 0
+    assert "each process keeps its own token" in capsys.readouterr().out
+
+
+def _cache_file_name(directory: Path) -> Path:
+    [path] = _cache_files(directory)
+    return path
+
+
+def test_a_fifo_at_the_cache_file_s_name_does_not_hang_a_lookup(sa_env: Identities, cache_dir: Path) -> None:
+    first = _token()
+    path = _cache_file_name(cache_dir)
+    path.unlink()
+    os.mkfifo(path, 0o600)
+    result = subprocess.run([KEYRING, "get", AR_URL, "oauth2accesstoken"], capture_output=True, text=True,
+                            timeout=PROMPTLY, env=dict(os.environ), stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() not in ("", first)
+    assert stat.S_ISREG(path.lstat().st_mode)  # replaced by a real cache file, not written through
+
+
+def test_a_fifo_at_the_lock_file_s_name_does_not_hang_a_lookup(sa_env: Identities, cache_dir: Path) -> None:
+    _token()
+    path = _cache_file_name(cache_dir)
+    path.unlink()
+    path.with_suffix(".lock").unlink()
+    os.mkfifo(path.with_suffix(".lock"), 0o600)
+    result = subprocess.run([KEYRING, "get", AR_URL, "oauth2accesstoken"], capture_output=True, text=True,
+                            timeout=PROMPTLY, env=dict(os.environ), stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 0, result.stderr
+    assert sa_env.google.identity_of(result.stdout.strip()) == sa_env.sa_key.email
+    assert not path.exists()  # without its lock, the token is handed out but not cached
+
+
+def test_a_symlinked_lock_file_is_not_followed(sa_env: Identities, cache_dir: Path, tmp_path: Path) -> None:
+    _token()
+    path = _cache_file_name(cache_dir)
+    path.unlink()
+    target = tmp_path / "victim"
+    target.write_text("untouched")
+    path.with_suffix(".lock").unlink()
+    path.with_suffix(".lock").symlink_to(target)
+    _new_process()
+    assert _token()
+    assert target.read_text() == "untouched"
+
+
+def test_cache_show_lists_past_a_fifo_named_json(sa_env: Identities, cache_dir: Path) -> None:
+    _token()
+    os.mkfifo(cache_dir / "0000-planted.json", 0o600)
+    result = subprocess.run([KEYRINGS_GAR, "cache", "show", "--json"], capture_output=True, text=True,
+                            timeout=PROMPTLY, env=dict(os.environ), stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 0, result.stderr
+    [entry] = json.loads(result.stdout)["entries"]
+    assert entry["identity"] == sa_env.sa_key.email
+
+
+def test_a_cached_expiry_beyond_an_hour_is_not_trusted(sa_env: Identities, cache_dir: Path) -> None:
+    first = _token()
+    path = _cache_file_name(cache_dir)
+    data = json.loads(path.read_text())
+    data["expiry"] = time.time() + 30 * 24 * 3600
+    path.write_text(json.dumps(data))
+    assert cache.TokenCache(cache_dir).entries() == []  # not listed as if it were good for a month
+    _new_process()
+    second = _token()
+    assert second != first
+    assert json.loads(path.read_text())["expiry"] <= time.time() + cache.MAX_LIFETIME_SECONDS
+
+
+def test_a_token_granted_for_longer_than_an_hour_is_kept_for_an_hour_at_most(
+    sa_env: Identities, cache_dir: Path
+) -> None:
+    sa_env.google.token_lifetime = 12 * 3600
+    before = time.time()
+    first = _token()
+    [entry] = cache.TokenCache(cache_dir).entries()
+    assert before + 3000 < entry.expiry <= time.time() + cache.MAX_LIFETIME_SECONDS
+    [remembered] = cache._memory.values()
+    assert remembered.expiry == entry.expiry
+    _new_process()
+    assert _token() == first
 
 
 def test_cache_entries_and_clear(sa_env: Identities, cache_dir: Path) -> None:

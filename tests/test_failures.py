@@ -47,6 +47,12 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "keyrings_gar" and r.levelno >= logging.WARNING]
 
 
+def _cache_folder() -> Path:
+    folder = cache_dir()
+    assert folder is not None  # the isolated environment has a per-user cache folder
+    return folder
+
+
 def _new_process() -> None:
     """What a fresh `keyring` process starts with: nothing in memory."""
     cache._memory.clear()
@@ -68,7 +74,7 @@ def test_the_second_lookup_after_a_failure_makes_no_network_call_and_says_the_sa
 
 
 def test_a_failure_is_remembered_across_keyring_processes(no_credentials: Identities) -> None:
-    environ = {**os.environ, "KEYRINGS_GAR_CACHE_DIR": str(cache_dir())}
+    environ = {**os.environ, "KEYRINGS_GAR_CACHE_DIR": str(_cache_folder())}
     outputs = [subprocess.run([KEYRING, "get", url, "oauth2accesstoken"], env=environ, capture_output=True,
                               text=True, timeout=60, check=False) for url in (AR_URL, OTHER_REPO_URL, AR_URL)]
     assert [o.returncode for o in outputs] == [1, 1, 1]
@@ -173,17 +179,17 @@ def test_the_stored_failure_is_private_and_holds_only_the_message(
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
     google.google.fault = "invalid_grant"
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
-    folder = cache_dir() / failures.FOLDER
+    folder = _cache_folder() / failures.FOLDER
     [path] = folder.glob("*.json")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
-    assert stat.S_IMODE(cache_dir().stat().st_mode) == 0o700
+    assert stat.S_IMODE(_cache_folder().stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     stored = json.loads(path.read_text())
     assert set(stored) == {"version", "failed_at", "message"}
     [line] = _warnings(caplog)
     assert line == f"keyrings.gar: {stored['message']}"
     assert_no_secrets(google, path.read_text())
-    assert cache.TokenCache(cache_dir()).entries() == []  # `cache show` does not list failures as tokens
+    assert cache.TokenCache(_cache_folder()).entries() == []  # `cache show` does not list failures as tokens
 
 
 def test_a_planted_failure_file_is_ignored(
@@ -192,7 +198,7 @@ def test_a_planted_failure_file_is_ignored(
     """Failures are read with the token cache's checks: a symlink or a file others can write is
     not ours, so it cannot make lookups fail (nor put words in our mouth)."""
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
-    [path] = (cache_dir() / failures.FOLDER).glob("*.json")
+    [path] = (_cache_folder() / failures.FOLDER).glob("*.json")
     planted = tmp_path / "planted.json"
     planted.write_text(json.dumps({"version": 1, "failed_at": time.time(), "message": "run evil-command"}))
     planted.chmod(0o600)

@@ -64,6 +64,11 @@ def _endpoint_fault(fault: str) -> Setup:
     return setup
 
 
+def _trickle(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
+    _endpoint_fault("trickle")(google, monkeypatch, tmp)
+    monkeypatch.setenv("KEYRINGS_GAR_TIMEOUT", "2")
+
+
 def _refused(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
     _with_key(google, monkeypatch, tmp, token_uri=f"http://127.0.0.1:{_closed_port()}/token")
 
@@ -162,6 +167,9 @@ FAULTS = [
     Fault("endpoint answers invalid JSON", _endpoint_fault("invalid_json"), "unreadable response"),
     Fault("revoked key: invalid_grant", _endpoint_fault("invalid_grant"), "create a new key"),
     Fault("endpoint hangs past the timeout", _hang, "timed out", bound=4.0),
+    Fault("endpoint sends an endless body", _endpoint_fault("endless"), "larger than 1024 KiB"),
+    Fault("endpoint declares an oversized body", _endpoint_fault("oversized"), "larger than 1024 KiB"),
+    Fault("endpoint trickles an endless body", _trickle, "timed out", bound=4.0),
     Fault("proxy unreachable", _proxy_unreachable, "HTTPS_PROXY"),
     Fault("TLS: unknown CA", _unknown_ca, "REQUESTS_CA_BUNDLE or SSL_CERT_FILE"),
     Fault("ADC file missing", _adc_missing, "file not found"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -11,11 +13,12 @@ import pytest
 
 from keyrings_gar import cache
 from keyrings_gar.backend import GarKeyring
-from keyrings_gar.gcloud import find_gcloud_account
+from keyrings_gar.gcloud import OUTPUT_LIMIT, executable_candidates, find_executable, find_gcloud_account
 from tests.conftest import AR_URL, Identities, use_metadata_server
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.keys import make_user_credentials
 
+KEYRING = str(Path(sys.executable).with_name("keyring"))
 CONFIG_HELPER = ["config", "config-helper", "--format=json", "--min-expiry=25m", "--quiet", "--verbosity=error"]
 
 
@@ -178,3 +181,119 @@ def test_gcloud_token_without_expiry_is_treated_as_short_lived(tmp_path: Path) -
                                          account)
     assert token == "ya29.x"
     assert 0 < expiry - time.time() <= 300
+
+
+def test_flooding_gcloud_is_killed_with_one_line(
+    google: Identities, gcloud: FakeGcloud, backend: GarKeyring, caplog: pytest.LogCaptureFixture
+) -> None:
+    gcloud.login(google.user)
+    gcloud.set_mode("flood")
+    started = time.monotonic()
+    assert backend.get_password(AR_URL, "oauth2accesstoken") is None
+    assert time.monotonic() - started < 10  # killed at the bound, not at the 10 s timeout
+    [line] = _warnings(caplog)
+    assert f"printed more than {OUTPUT_LIMIT // 1024} KiB" in line
+    [call] = gcloud.calls()
+    with pytest.raises(ProcessLookupError):
+        os.kill(call["pid"], 0)
+
+
+# -- gcloud only from where the user installed it ------------------------------------------------
+
+def _planted(gcloud: FakeGcloud, monkeypatch: pytest.MonkeyPatch, path: str, cwd: Path) -> None:
+    """The fake gcloud where a cloned repository would put it, and PATH without any real gcloud."""
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("PATH", path)
+
+
+def _path_forms(empty_dir: Path) -> dict[str, tuple[str, str]]:
+    """PATH values that mean the current directory somewhere, and the cwd (relative to the fake's
+    folder) that puts the planted gcloud there."""
+    return {
+        "empty PATH": ("", "bin"),
+        "leading empty entry": (f":{empty_dir}", "bin"),
+        "trailing empty entry": (f"{empty_dir}:", "bin"),
+        "inner empty entry": (f"{empty_dir}::{empty_dir}", "bin"),
+        "dot entry": (f".:{empty_dir}", "bin"),
+        "relative entry": (f"{empty_dir}:bin", "."),
+        "relative dot-slash entry": (f"./bin:{empty_dir}", "."),
+    }
+
+
+FORMS = list(_path_forms(Path("/x")))
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_gcloud_in_the_working_directory_never_runs(
+    google: Identities, gcloud: FakeGcloud, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    form: str,
+) -> None:
+    gcloud.login(google.user)  # a user with a gcloud login and no ADC: the planted gcloud's best case
+    empty_dir = gcloud.directory / "empty"
+    empty_dir.mkdir()
+    path, cwd = _path_forms(empty_dir)[form]
+    _planted(gcloud, monkeypatch, path, gcloud.directory / cwd)
+    assert find_gcloud_account() is None
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
+    assert gcloud.calls() == []
+    [line] = _warnings(caplog)
+    assert "no Google credentials found" in line
+
+
+@pytest.mark.parametrize("path", ["", ":", ".", "bin"])
+def test_keyring_command_never_runs_a_planted_gcloud(
+    google: Identities, gcloud: FakeGcloud, path: str
+) -> None:
+    gcloud.login(google.user)
+    env = {**os.environ, "PATH": path}
+    result = subprocess.run([KEYRING, "get", AR_URL, "oauth2accesstoken"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False, cwd=gcloud.directory if path == "bin" else gcloud.bin_dir)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert gcloud.calls() == []
+
+
+def test_gcloud_on_an_absolute_entry_after_an_empty_one_is_found(
+    google: Identities, gcloud: FakeGcloud, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gcloud.login(google.user)
+    monkeypatch.setenv("PATH", f"::{gcloud.bin_dir}")
+    monkeypatch.chdir(gcloud.directory)
+    token = backend.get_password(AR_URL, "oauth2accesstoken")
+    assert token is not None
+    assert google.google.identity_of(token) == google.user.account
+    [call] = gcloud.calls()
+    assert call["argv"] == CONFIG_HELPER
+
+
+def test_a_non_executable_gcloud_is_passed_over(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, mode in ((first, 0o644), (second, 0o755)):
+        folder.mkdir()
+        (folder / "gcloud").write_text("#!/bin/sh\n")
+        (folder / "gcloud").chmod(mode)
+    (tmp_path / "dir" / "gcloud").mkdir(parents=True)  # a directory of that name is no program either
+    found = find_executable("gcloud", {"PATH": f"{tmp_path / 'dir'}:{first}:{second}"}, platform="linux")
+    assert found == str(second / "gcloud")
+
+
+def test_posix_candidates_are_absolute_entries_only() -> None:
+    environ = {"PATH": ":/usr/local/bin:.:bin:./x:/opt/google-cloud-sdk/bin:"}
+    assert list(executable_candidates("gcloud", environ, "linux")) == [
+        "/usr/local/bin/gcloud", "/opt/google-cloud-sdk/bin/gcloud"]
+
+
+def test_windows_candidates_use_pathext_and_skip_the_current_directory() -> None:
+    environ = {"Path": ';.;C:\\Tools;relative\\bin;\\rooted;D:drive-relative;"C:\\Program Files\\Cloud SDK\\bin";'
+                       "\\\\server\\share\\sdk",
+               "PATHEXT": ".COM;.EXE;.BAT;.CMD"}
+    assert list(executable_candidates("gcloud", environ, "win32")) == [
+        f"{folder}\\gcloud{ext}"
+        for folder in ("C:\\Tools", "C:\\Program Files\\Cloud SDK\\bin", "\\\\server\\share\\sdk")
+        for ext in (".COM", ".EXE", ".BAT", ".CMD")
+    ]
+
+
+def test_windows_without_pathext_still_finds_gcloud_cmd() -> None:
+    candidates = list(executable_candidates("gcloud", {"PATH": "C:\\sdk\\bin"}, "win32"))
+    assert candidates == [f"C:\\sdk\\bin\\gcloud{ext}" for ext in (".COM", ".EXE", ".BAT", ".CMD")]

@@ -1,8 +1,10 @@
 """No secret anywhere: every fault scenario and every happy path, with every logger at DEBUG.
 
-Captured: all log records (message and any traceback), the plugin's stdout/stderr, the CLI's
-output, every exception message, and the repr and str of every object the plugin creates. None
-of it may hold a token, a fragment of the `_json_key_base64` secret, or a line of a private key.
+Captured: all log records (message, arguments, any traceback, and every other attribute: the
+`extra` fields where google-auth puts request bodies and headers), the plugin's stdout/stderr, the
+CLI's output, every exception message, and the repr and str of every object the plugin creates.
+None of it may hold a token, a signed JWT assertion, a fragment of the `_json_key_base64` secret,
+or a line of a private key.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -39,19 +42,31 @@ class _Everything(logging.Handler):
         self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
         self.lines: list[str] = []
 
+        self.records: list[logging.LogRecord] = []
+
     def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
         self.lines.append(self.format(record))  # includes any exc_info as formatted text
+        # Every attribute, not only the message: `extra` fields become attributes of the record.
+        self.lines += [f"{name}={value!r}" for name, value in vars(record).items()]
+
+
+# Set to DEBUG one by one, as a user debugging their own code would: a level set on a child logger
+# holds whatever its parents say.
+_USER_DEBUG_LOGGERS = ("", "google", "google.auth", "google.auth.transport.requests", "google.oauth2",
+                       "urllib3", "urllib3.connectionpool", "requests")
 
 
 @contextlib.contextmanager
 def _all_loggers_at_debug() -> Iterator[_Everything]:
     handler = _Everything()
     # google-auth stops propagation at "google" unless that logger is configured: configure it.
-    targets = [logging.getLogger(), logging.getLogger("google")]
+    targets = [logging.getLogger(name) for name in _USER_DEBUG_LOGGERS]
     saved = [(logger, logger.level) for logger in targets]
     for logger in targets:
-        logger.addHandler(handler)
         logger.setLevel(logging.DEBUG)
+    for logger in targets[:2]:
+        logger.addHandler(handler)
     try:
         yield handler
     finally:
@@ -65,6 +80,20 @@ def _fresh_start() -> None:
     the previous scenario's, which failed on purpose)."""
     cache._memory.clear()
     FailureMemory(load_settings().cache_dir).clear()
+
+
+def _impersonated_adc(google: Identities, directory: Path) -> Path:
+    """An ADC file that impersonates a deployer with the user's login: the source token travels."""
+    target = "deployer@acme-prod.iam.gserviceaccount.com"
+    path = directory / "impersonated.json"
+    path.write_text(json.dumps({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url":
+            f"{google.google.url}/v1/projects/-/serviceAccounts/{target}:generateAccessToken",
+        "source_credentials": json.loads(google.user.adc_json(google.google.token_uri)),
+        "delegates": [],
+    }))
+    return path
 
 
 def _observe(texts: list[str]) -> None:
@@ -110,6 +139,7 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
             "pre-minted token file": {"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token_file)},
             "service-account key": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.sa_key_file)},
             "user ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.user_adc_file)},
+            "impersonated ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(_impersonated_adc(google, tmp_path))},
             "secret, plain": {"KEYRINGS_GAR_JSON_KEY_BASE64": google.sa_key.base64},
             "secret, percent-encoded": {"KEYRINGS_GAR_JSON_KEY_BASE64": quote(google.sa_key.base64, safe="")},
             "secret, gcloud URL": {"KEYRINGS_GAR_JSON_KEY_BASE64":
@@ -135,7 +165,8 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
         test_faults._CLEANUPS.pop()()
 
     # The scenarios really ran: tokens were minted and refusals were logged.
-    assert len(google.google.tokens) >= 4  # key file, user, secret, metadata (the secret forms share one)
+    assert len(google.google.tokens) >= 6  # key file, user, impersonation (two), secret, metadata
+    assert google.google.assertions  # signed JWTs were sent, and looked for
     assert sum("keyrings.gar:" in line for line in handler.lines) >= len(test_faults.FAULTS)
     assert_no_secrets(google, *handler.lines, *texts, captured.out, captured.err, extra=garbage_secrets)
 
@@ -264,3 +295,27 @@ def test_a_pasted_key_is_never_echoed_by_lookups_doctor_or_the_keyring_command(
     assert captured.out.count("holds what looks like a key itself") >= 4 * len(setups)  # doctor, text and JSON
     assert google.google.grants == []
     assert codes == [1] * 5 * len(setups)  # doctor and token fail
+
+
+def test_library_records_made_while_minting_carry_no_secret_and_others_pass(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """google-auth puts the JWT assertion and the impersonation source token in `extra` fields at
+    DEBUG; none of those records may come out of a grant, while the same loggers still work for
+    the rest of the program (their levels untouched)."""
+    with _all_loggers_at_debug() as handler:
+        for credentials in (google.sa_key_file, _impersonated_adc(google, tmp_path)):
+            monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
+            cache._memory.clear()
+            assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is not None
+        during = len(handler.records)
+        other = threading.Thread(target=lambda: logging.getLogger("google.auth.transport.requests").debug(
+            "the user's own request", extra={"httpRequest": {"url": "https://example.com/"}}))
+        other.start()
+        other.join()
+        levels = {name: logging.getLogger(name).level for name in _USER_DEBUG_LOGGERS}
+    assert len(google.google.assertions) == 1
+    assert len(google.google.grants) == 3  # the key, then the user and the impersonated deployer
+    assert [r.name for r in handler.records[during:]] == ["google.auth.transport.requests"] * 2
+    assert set(levels.values()) == {logging.DEBUG}
+    assert_no_secrets(google, *handler.lines)

@@ -34,7 +34,7 @@ def _warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
 def _cached_text() -> str:
     """Everything under the token cache folder, to prove a provided token never lands there."""
     folder = cache_dir()
-    if not folder.exists():
+    if folder is None or not folder.exists():
         return ""
     return "".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
 

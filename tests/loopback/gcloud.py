@@ -3,7 +3,7 @@
 It reads its account, configuration and impersonation settings from CLOUDSDK_CONFIG the way
 gcloud does, gets the token with a real refresh-token grant (and an IAM impersonation call when
 `auth/impersonate_service_account` is set), records how it was called, and can be told to fail,
-hang or print garbage.
+hang, print garbage or flood its output without end.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 from .google import FakeGoogle
 from .keys import UserCredentials
 
-MODES = ("ok", "fail", "hang", "garbage")
+MODES = ("ok", "fail", "hang", "garbage", "flood")
 
 _SCRIPT = r'''#!{python}
 import configparser, datetime, json, os, sys, time, urllib.parse, urllib.request
@@ -33,6 +33,9 @@ except FileNotFoundError:
     mode = "ok"
 if mode == "hang":
     time.sleep(60)
+if mode == "flood":
+    while True:
+        sys.stdout.write("Updates are available for some Google Cloud CLI components. " * 1000)
 if mode == "garbage":
     print("Updates are available for some Google Cloud CLI components.")
     sys.exit(0)

@@ -11,7 +11,8 @@
 Every call is counted per endpoint in `calls`, so a test can fail on any extra one.
 
 It counts grants, remembers every token it issued (so the loopback registry can check them),
-and can be told to misbehave: refuse, error, hang, reset, answer garbage, add latency.
+and can be told to misbehave: refuse, error, hang, reset, answer garbage, add latency, or send
+a body without end, quickly or a byte at a time (what a broken proxy or a hostile token_uri can do).
 """
 
 from __future__ import annotations
@@ -43,7 +44,19 @@ IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 # Faults the endpoint can be told to produce, by name.
-FAULTS = ("500", "invalid_json", "invalid_grant", "hang", "reset", "refuse")
+FAULTS = ("500", "invalid_json", "invalid_grant", "hang", "reset", "refuse", "endless", "trickle", "oversized")
+# An "endless" body stops here all the same, so that a client without a bound fails its test
+# rather than the machine.
+ENDLESS_SAFETY_LIMIT = 768 * 1024 * 1024
+
+
+class Stream:
+    """One endless or trickling answer: how much was sent, and when the client went away."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.sent = 0
+        self.ended: float | None = None
 
 
 def _b64url_decode(part: str) -> bytes:
@@ -74,6 +87,8 @@ class FakeGoogle(BackgroundServer):
         self.tokens: dict[str, IssuedToken] = {}
         self.grants: list[str] = []  # the identity of each grant, in order
         self.rejections: list[str] = []  # why each refused request was refused
+        self.streams: list[Stream] = []
+        self.assertions: list[str] = []  # every signed JWT received: a secret too, for an hour
         self.calls: Counter[str] = Counter()  # endpoint name -> requests it answered (or refused)
         self.providers: dict[str, FederationProvider] = {}  # audience -> workload/workforce provider
         self.workforce_users: dict[str, WorkforceUser] = {}  # refresh token -> user
@@ -216,7 +231,34 @@ class _Handler(QuietHandler):
             self.wfile.write(data)
         elif fault == "invalid_grant":
             self._send_json(400, {"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
+        elif fault in ("endless", "trickle", "oversized"):
+            self._stream(fault)
         return True
+
+    def _stream(self, fault: str) -> None:
+        """A 200 answer that starts like a token and never ends (or declares 4 MiB and sends it)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if fault == "oversized":
+            self.send_header("Content-Length", str(4 * 1024 * 1024))
+        self.send_header("Connection", "close")  # no length: the body lasts until the connection does
+        self.end_headers()
+        self.close_connection = True
+        stream = Stream()
+        self.fake.streams.append(stream)
+        piece = b"a" * (1 if fault == "trickle" else 65536)
+        try:
+            self.wfile.write(b'{"access_token": "ya29.')
+            stream.sent = len(b'{"access_token": "ya29.')
+            while stream.sent < (4 * 1024 * 1024 if fault == "oversized" else ENDLESS_SAFETY_LIMIT):
+                self.wfile.write(piece)
+                self.wfile.flush()
+                stream.sent += len(piece)
+                if fault == "trickle":
+                    time.sleep(0.05)
+        except OSError:  # the client went away: what a bounded client does
+            pass
+        stream.ended = time.monotonic()
 
     def _read_body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
@@ -244,8 +286,10 @@ class _Handler(QuietHandler):
     def _token_grant(self, form: dict[str, list[str]]) -> None:
         grant_type = form.get("grant_type", [""])[0]
         if grant_type == JWT_BEARER:
+            assertion = form.get("assertion", [""])[0]
+            self.fake.assertions.append(assertion)
             try:
-                email = self.fake.verify_jwt(form.get("assertion", [""])[0])
+                email = self.fake.verify_jwt(assertion)
             except ValueError as exc:
                 self.fake.reject(str(exc))
                 self._send_json(400, {"error": "invalid_grant", "error_description": str(exc)})

@@ -129,12 +129,16 @@ class LoopbackStack:
             home.mkdir(parents=True, exist_ok=True)
             self.proxy.write_ca(ca_file)
         system_path = os.defpath.lstrip(os.pathsep) or "/usr/bin:/bin"
+        # Where the token cache goes by default: a session folder of this home's own.
+        runtime = home / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
         return {
             "PATH": os.pathsep.join([*(str(p) for p in path), system_path]),
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
             "XDG_CACHE_HOME": str(home / ".cache"),
             "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_RUNTIME_DIR": str(runtime),
             "LANG": "C.UTF-8",
             "HTTPS_PROXY": self.proxy.url,
             "HTTP_PROXY": self.proxy.url,

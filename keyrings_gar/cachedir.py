@@ -1,0 +1,72 @@
+"""Where tokens are cached: where the OS keeps a user's runtime secrets, never where builds share folders.
+
+Tokens are bearer credentials for up to an hour. `~/.cache` is what CI systems cache whole and what
+`RUN --mount=type=cache,target=/root/.cache` shares between Docker builds, so a token kept there
+outlives the job or build step that was allowed to mint it. The folders chosen here last no longer
+than the user's session or the container:
+
+- Linux and other POSIX systems: `$XDG_RUNTIME_DIR/keyrings-gar` (a tmpfs that logind creates at
+  login and removes at logout), if it is a directory of ours that nobody else can enter. Without
+  one (containers, CI runners, cron), `/dev/shm/keyrings-gar-<uid>`: memory-backed, private to
+  the container (so never in an image layer or a cache mount) and gone at reboot. Without
+  either, there is no disk cache: each process mints its own token.
+- macOS: the per-user temporary folder (`confstr(_CS_DARWIN_USER_TEMP_DIR)`, which `TMPDIR`
+  also names there), a `0700` folder under `/var/folders` that is emptied at reboot.
+- Windows: `%LOCALAPPDATA%\\keyrings-gar\\Cache`, which is not roamed to other machines.
+
+`KEYRINGS_GAR_CACHE_DIR` overrides all of this. The cache itself (cache.py) still checks the
+folder it is given and every file in it.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+# Where memory-backed shared files live on Linux; a module attribute so that tests can move it.
+SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - a per-user folder in it, created 0700 and checked (cache.py)
+# <unistd.h> on macOS; os.confstr_names does not list it on every Python.
+_CS_DARWIN_USER_TEMP_DIR = 65537
+
+
+def token_cache_dir(environ: Mapping[str, str], platform: str = sys.platform) -> Path | None:
+    """The folder for cached tokens on `platform`; None when there is no safe one (memory only)."""
+    if platform == "win32":
+        base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "keyrings-gar" / "Cache"
+    if platform == "darwin":
+        temp = darwin_user_temp_dir() or environ.get("TMPDIR", "")
+        return Path(temp) / "keyrings-gar" if _is_private_directory(temp) else None
+    runtime = environ.get("XDG_RUNTIME_DIR", "")
+    if _is_private_directory(runtime):
+        return Path(runtime) / "keyrings-gar"
+    if hasattr(os, "getuid") and SHARED_MEMORY.is_dir():
+        return SHARED_MEMORY / f"keyrings-gar-{os.getuid()}"
+    return None
+
+
+def darwin_user_temp_dir() -> str | None:
+    """macOS's per-user temporary folder, as the OS reports it (not as TMPDIR may have been changed)."""
+    confstr = getattr(os, "confstr", None)
+    if confstr is None:
+        return None
+    try:
+        value: str | None = confstr(_CS_DARWIN_USER_TEMP_DIR)
+    except (OSError, ValueError):
+        return None
+    return value
+
+
+def _is_private_directory(path: str) -> bool:
+    """An absolute path to a real directory (not a link to one) that is ours and closed to others."""
+    if not path.startswith("/"):
+        return False
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return False
+    return (stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
+            and (not hasattr(os, "getuid") or info.st_uid == os.getuid()))

@@ -1,0 +1,113 @@
+"""google-auth's HTTP for one token grant: one deadline for every call and a size bound on every answer.
+
+Imported only by a cold token lookup: it imports requests and google-auth at module level, which
+most keyring calls (other hosts, warm cache) must not pay for.
+
+google-auth's own requests transport reads each body whole (`response.content`) and logs what it
+sends and receives; an endless token-endpoint body then filled memory, in a thread that kept
+reading after the lookup had given up. Here the body is read in pieces against both a byte bound
+and the deadline, and nothing is logged.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import google.auth.exceptions
+import google.auth.transport
+import requests
+import urllib3.exceptions
+
+# A token answer is about 1 KiB, a metadata-server answer less; an IAM error a few KiB.
+RESPONSE_LIMIT = 1024 * 1024
+_CHUNK = 16 * 1024
+# Without read1 (urllib3 before 2.3), read(n) waits for all n bytes: small pieces keep a trickling
+# body close to the deadline.
+_SLOW_CHUNK = 1024
+
+
+class BoundedResponse(google.auth.transport.Response):
+    """What google-auth reads from a response: status, headers and the (bounded) body."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
+        self._status, self._headers, self._data = status, headers, data
+
+    @property
+    def status(self) -> int:
+        return self._status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._headers
+
+    @property
+    def data(self) -> bytes:
+        return self._data
+
+
+class DeadlineRequest(google.auth.transport.Request):
+    """A google-auth transport whose calls share one deadline, so a grant never outlives it.
+
+    Proxies and CA bundles come from the environment the way requests (and so pip) reads them,
+    plus SSL_CERT_FILE.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        session = requests.Session()
+        ca_bundle = os.environ.get("SSL_CERT_FILE")
+        if ca_bundle and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
+            session.verify = ca_bundle
+        # A token answer gains nothing from compression, and an uncompressed body is bounded as sent.
+        session.headers["Accept-Encoding"] = "identity"
+        self.session = session
+        self.timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
+    def remaining(self) -> float:
+        """Seconds left of the deadline (for work outside HTTP, such as running gcloud)."""
+        return max(0.0, self._deadline - time.monotonic())
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
+                 timeout: float | None = None, **kwargs: Any) -> BoundedResponse:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            raise google.auth.exceptions.TransportError(f"timed out after {self.timeout:g} s")
+        timeout = remaining if timeout is None else min(timeout, remaining)
+        try:
+            with self.session.request(method, url, data=body, headers=headers, timeout=timeout, stream=True,
+                                      **kwargs) as response:
+                return BoundedResponse(response.status_code, response.headers, self._read(response))
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise google.auth.exceptions.TransportError(exc) from exc
+
+    def _read(self, response: requests.Response) -> bytes:
+        """The body, piece by piece, while it stays under RESPONSE_LIMIT and the deadline holds.
+
+        Each socket read is bounded by the timeout given to requests; checking the deadline
+        between pieces bounds a body that keeps trickling in too.
+        """
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > RESPONSE_LIMIT:
+            raise google.auth.exceptions.TransportError(_too_large())
+        raw = response.raw
+        read1 = getattr(raw, "read1", None)  # urllib3 >= 2.3: whatever has arrived, without waiting for more
+        body = bytearray()
+        while True:
+            if time.monotonic() > self._deadline:
+                raise google.auth.exceptions.TransportError(f"timed out after {self.timeout:g} s reading the answer")
+            chunk = read1(_CHUNK, decode_content=True) if read1 else raw.read(_SLOW_CHUNK, decode_content=True)
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > RESPONSE_LIMIT:
+                raise google.auth.exceptions.TransportError(_too_large())
+
+
+def _too_large() -> str:
+    return f"the answer is larger than {RESPONSE_LIMIT // 1024} KiB, which no token answer is"
