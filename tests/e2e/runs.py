@@ -34,8 +34,9 @@ def assert_installed(result: subprocess.CompletedProcess[str], stack: LoopbackSt
 
 
 # What a user holds on purpose (the key file, gcloud's ADC) and our own token cache, which holds
-# tokens by design with owner-only permissions: everything else must stay free of secrets.
-_CREDENTIAL_STORES = (Path("keys"), Path(".config", "gcloud"), Path(".cache", "keyrings-gar"))
+# tokens by design with owner-only permissions (in the runtime folder the stack gives each home,
+# XDG_RUNTIME_DIR=home/run): everything else must stay free of secrets.
+_CREDENTIAL_STORES = (Path("keys"), Path(".config", "gcloud"), Path("run", "keyrings-gar"))
 _SCAN_LIMIT_BYTES = 4 * 1024 * 1024
 
 
