@@ -16,9 +16,10 @@ from typing import Any, Callable
 from . import __version__
 from .backend import live_token
 from .cache import TokenCache
+from .cachedir import CACHE_EFFECT, cache_folder_problem
 from .config import cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, entry_for
-from .diagnosis import CACHE_EFFECT, Report, cache_folder_problem, cache_report, doctor
+from .diagnosis import Report, cache_report, doctor
 from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
