@@ -341,6 +341,71 @@ def measure_minting(bench: Bench, plan: Plan, report: Report, latency_ms: float)
             "grants", target, detail="counted at the loopback endpoint"))
 
 
+def _extra(a: Paired, b: Paired | None = None) -> Summary:
+    """A's extra wall-clock time over B, pair by pair (for `b`, the same of its own pairs)."""
+    extra = [x - y for x, y in zip(a.a_times, a.b_times)]
+    if b is None:
+        return Summary(extra)
+    return Summary([extra_i / (x - y) for extra_i, x, y in zip(extra, b.a_times, b.b_times)])
+
+
+def measure_failures(bench: Bench, plan: Plan, report: Report) -> None:
+    """Installs whose lookups fail: what they cost over bare keyring, in probes and timeouts."""
+    from failing import HANG_TIMEOUT, NO_CREDENTIALS_LINE, FailingInstalls, Tally, keyring_failed, pip_failed
+
+    from tests.loopback.stack import LoopbackStack, new_identities
+
+    with LoopbackStack(*new_identities()) as stack:
+        installs = FailingInstalls(stack, bench.workdir, bench.env)
+        try:
+            probes = Tally(lambda: installs.silent.connections, "metadata probes")
+            gar, bare = bench.venvs[GAR], bench.venvs[BARE]
+            one = _compare(report, plan, "no_credentials_lookup_vs_bare",
+                           installs.keyring_get(gar, "no-credentials", probes.expect(1, keyring_failed)),
+                           installs.keyring_get(bare, "no-credentials", probes.expect(0, keyring_failed)))
+            report.figures.append(ratio_figure(
+                "one `keyring get` with no credentials (one metadata probe), keyrings.gar / bare keyring", one,
+                note=f"; the probe costs {_ms(_extra(one))}"))
+            for provider, repositories in (("import", 1), ("import", 2), ("subprocess", 2)):
+                says = NO_CREDENTIALS_LINE if provider == "import" else None  # pip hides keyring's stderr
+                where = "one repository" if repositories == 1 else f"{repositories} repositories on one host"
+                scenario = f"no-credentials-{repositories}"
+                install = _compare(report, plan, f"no_credentials_pip_{provider}_{repositories}_vs_bare",
+                                   installs.pip_install(gar, scenario, provider, probes.expect(1, pip_failed(says)),
+                                                        repositories=repositories),
+                                   installs.pip_install(bare, scenario, provider, probes.expect(0, pip_failed(None)),
+                                                        repositories=repositories))
+                report.figures.append(ratio_figure(
+                    f"pip install with no credentials, {where} ({provider} provider), keyrings.gar / bare keyring",
+                    install))
+                report.figures.append(Figure(
+                    f"pip install with no credentials, {where} ({provider} provider): cost over bare keyring, "
+                    "in probes", _extra(install, one).median, "x", 1.3, detail=(
+                        f"keyrings.gar's extra time {_ms(_extra(install))} over bare keyring, divided pair by pair "
+                        f"by one lookup's extra time {_ms(_extra(one))} (one metadata probe); each run made "
+                        f"exactly one probe for its {repositories} index lookup(s)")))
+
+            hang_pairs = Plan(min(plan.pairs, 7), 1, plan.runs, plan.latencies_ms)
+            gcloud = installs.hanging_gcloud(gar, "hanging-gcloud")
+            hang_env = {"KEYRINGS_GAR_TIMEOUT": f"{HANG_TIMEOUT:g}"}
+            starts = Tally(lambda: len(gcloud.calls()), "gcloud starts")
+            hang = _compare(report, hang_pairs, "hanging_gcloud_pip_vs_bare",
+                            installs.pip_install(gar, "hanging-gcloud", "import",
+                                                 starts.expect(1, pip_failed("timed out")), repositories=2,
+                                                 extra_env=hang_env, path=[gcloud.bin_dir]),
+                            installs.pip_install(bare, "hanging-gcloud", "import",
+                                                 starts.expect(0, pip_failed(None)), repositories=2,
+                                                 extra_env=hang_env, path=[gcloud.bin_dir]))
+            in_timeouts = Summary([x / HANG_TIMEOUT for x in _extra(hang).values])
+            report.figures.append(Figure(
+                "pip install with a hanging gcloud, 2 repositories on one host (import provider): cost over bare "
+                "keyring, in timeouts", in_timeouts.median, "x", 1.3, detail=(
+                    f"KEYRINGS_GAR_TIMEOUT={HANG_TIMEOUT:g}; keyrings.gar's extra time {_ms(_extra(hang))} over "
+                    f"bare keyring ({_pair_detail(hang)}); gcloud was started once per install")))
+        finally:
+            installs.close()
+
+
 def measure_wif(bench: Bench, plan: Plan, report: Report) -> None:
     """Workload identity federation, cold: network calls per mint and time, ours against
     google-auth's default path (see wif.py), at the plan's last (highest) latency."""
@@ -430,12 +495,15 @@ def measure(args: argparse.Namespace, venvs: dict[str, Venv]) -> int:
             FakeGoogle() as fake:
         closed.bind(("127.0.0.1", 0))
         bench = Bench(venvs, fake, Path(scratch), closed.getsockname()[1])
-        if not args.wif_only:
+        if not (args.wif_only or args.only_failures):
             measure_offline(bench, plan, report)
             measure_imports(bench, plan, report)
             for latency_ms in plan.latencies_ms:
                 measure_minting(bench, plan, report, latency_ms)
-        measure_wif(bench, plan, report)
+        if not args.only_failures:
+            measure_wif(bench, plan, report)
+        if not (args.skip_failures or args.wif_only):
+            measure_failures(bench, plan, report)
         report.extra["grants_total"] = len(fake.grants)
         report.extra["rejected_requests"] = list(fake.rejections)
 
@@ -545,6 +613,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=3, help="untimed rounds before each comparison (default 3)")
     parser.add_argument("--latencies", default="0,150", help="added token endpoint latencies in ms (default 0,150)")
     parser.add_argument("--wif-only", action="store_true", help="only the workload identity federation rows")
+    parser.add_argument("--skip-failures", action="store_true",
+                        help="leave out the failing installs (no credentials, hanging gcloud)")
+    parser.add_argument("--only-failures", action="store_true", help="measure only the failing installs")
     parser.add_argument("--rebuild", action="store_true", help="build the venvs from scratch")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the venvs (default: this one)")
     parser.add_argument("--venvs", type=Path, default=HERE / ".venvs", help="where the venvs live")

@@ -117,7 +117,8 @@ def ensure_venvs(root: Path, repo: Path, python: str, rebuild: bool = False, log
     wanted = {
         BARE: [f"keyring=={KEYRING_VERSION}", str(emptyring)],
         OFFICIAL: [f"keyring=={KEYRING_VERSION}", OFFICIAL_PLUGIN, str(emptyring)],
-        HARNESS: ["cryptography", "trustme"],  # trustme: the TLS proxy of the WIF rows
+        # cryptography for the loopback token endpoint, trustme for the TLS proxies' private CA.
+        HARNESS: ["cryptography", "trustme"],
     }
     for name, requirements in wanted.items():
         venv = venvs[name]

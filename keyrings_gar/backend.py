@@ -83,17 +83,14 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     # Imported here so that services that are not ours never load them (start-up time).
     from .config import load_settings
     from .configfile import entry_for
-    from .sources import find_json_key, find_token_source
+    from .sources import find_json_key
 
     settings = load_settings()
     entry = entry_for(target)
     if username is None:
         username = default_username(settings, entry)
     if username in TOKEN_USERNAMES:
-        source = find_token_source(settings, entry=entry)
-        token = access_token(source, settings)
-        log.debug("token %s for %s as %s (%s)", token.fingerprint, target.host, source.identity, source.origin)
-        return SimpleCredential(username, token.value)
+        return SimpleCredential(username, live_token(settings, entry, target.host).value)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         secret = find_json_key(settings, entry=entry)
         if secret is None:
@@ -108,17 +105,44 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     return None
 
 
+def live_token(settings: Settings, entry: RepositoryEntry, host: str = "the default identity") -> AccessToken:
+    """The token a lookup answers with: a pre-minted one as it is given, else one from the
+    entry's (or the default) token source through the cache."""
+    from .provided import find_provided_token
+    from .sources import find_token_source
+
+    provided = find_provided_token()
+    if provided is not None:
+        # Re-read on every lookup (a refreshed file is picked up) and never cached: its owner
+        # refreshes it, and we cannot know when it expires.
+        token = provided.read()
+        log.debug("token %s for %s from %s (pre-minted: expiry unknown, not cached)", token.fingerprint, host,
+                  provided.origin)
+        return token
+    source = find_token_source(settings, entry=entry)
+    token = access_token(source, settings)
+    log.debug("token %s for %s as %s (%s)", token.fingerprint, host, source.identity, source.origin)
+    return token
+
+
 def default_username(settings: Settings, entry: RepositoryEntry) -> str:
     """What get_credential answers with when asked without a username: the entry's choice, else
-    the secret's username when a secret is configured, else a token's."""
+    a token's when a pre-minted token is given, else the secret's username when a secret is
+    configured, else a token's."""
+    from .provided import find_provided_token
+
     if entry.username:
         return entry.username
+    if find_provided_token() is not None:
+        return TOKEN_USERNAMES[0]
     return JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None or entry.has_secret else TOKEN_USERNAMES[0]
 
 
 def access_token(source: TokenSource, settings: Settings) -> AccessToken:
-    """A token for `source` through the shared cache, minting one when none has life left."""
+    """A token for `source` through the shared cache, minting one when none has life left, unless
+    minting from `source` failed moments ago (then that failure again, at once)."""
     from .cache import TokenCache
+    from .failures import FailureMemory
     from .tokens import mint_access_token
 
     minted: list[AccessToken] = []
@@ -128,7 +152,8 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    token = cache.get_or_mint(source.cache_key, source.identity, mint)
+    failures = FailureMemory(settings.cache_dir)
+    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint))
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
     return token

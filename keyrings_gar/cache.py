@@ -197,9 +197,13 @@ def _read(path: Path) -> AccessToken | None:
 
 
 def _write(path: Path, token: AccessToken, identity: str) -> None:
+    _write_json(path, {"version": _FORMAT_VERSION, "identity": identity, "expiry": token.expiry,
+                       "token": token.value})
+
+
+def _write_json(path: Path, data: dict[str, object]) -> None:
     """Atomically: a private temporary file in the same folder, then a rename over the old one
     (which also replaces a symlink planted there instead of writing through it)."""
-    data = {"version": _FORMAT_VERSION, "identity": identity, "expiry": token.expiry, "token": token.value}
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as file:

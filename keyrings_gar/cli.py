@@ -14,16 +14,17 @@ from collections.abc import Sequence
 from typing import Any, Callable
 
 from . import __version__
-from .backend import access_token
+from .backend import live_token
 from .cache import TokenCache
+from .cachedir import CACHE_EFFECT, cache_folder_problem
 from .config import cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, entry_for
-from .diagnosis import CACHE_EFFECT, Report, cache_folder_problem, cache_report, doctor
+from .diagnosis import Report, cache_report, doctor
 from .errors import GarError
+from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
 from .installer_settings import TEMPLATES, settings_text
 from .redact import safe_url
-from .sources import find_token_source
 from .tokens import AccessToken
 
 
@@ -96,11 +97,15 @@ def _render_credential(credential: Report) -> list[str]:
         lines.append(_row("identity", source["identity"]))
         if source["endpoint"]:
             lines.append(_row("token endpoint", source["endpoint"]))
-        lines.append(_row("proxy", source["proxy"] or "none"))
+        if source["endpoint"] or source["proxy"]:  # a pre-minted token has neither: no request is made
+            lines.append(_row("proxy", source["proxy"] or "none"))
         if source["ca_bundle"]:
             lines.append(_row("CA bundle", source["ca_bundle"]))
     token = credential["token"]
-    if token is not None:
+    if token is not None and token["expiry"] is None:
+        lines.append(_row("token", f"{token['fingerprint']} pre-minted, read again on every lookup and never cached; "
+                                   "expiry unknown"))
+    elif token is not None:
         how = "from the cache" if token["cached"] else "freshly minted"
         lines.append(_row("token", f"{token['fingerprint']} {how}, expires {token['expiry']} "
                                    f"(in {token['expires_in'] // 60} min)"))
@@ -126,6 +131,9 @@ def render_cache(report: Report) -> str:
         left = entry["expires_in"]
         state = f"expires {entry['expiry']} (in {left // 60} min)" if left > 0 else f"expired {entry['expiry']}"
         lines.append(_row("token", f"{entry['identity']}: {state}"))
+    for failure in report["failures"]:
+        lines.append(_row("failure", f"{failure['message']} (since {failure['failed_at']}, repeated for "
+                                     f"{failure['expires_in']} s more)"))
     return "\n".join(lines)
 
 
@@ -138,7 +146,7 @@ def token_for(url: str | None) -> AccessToken:
         if target is None:
             raise GarError(f"{safe_url(url)} is not ours: {refusal_reason(url, trusted_hosts())}")
         entry = entry_for(target)
-    return access_token(find_token_source(settings, entry=entry), settings)
+    return live_token(settings, entry)
 
 
 # --- the command line -------------------------------------------------------------------
@@ -173,7 +181,9 @@ def _run_cache_clear(_args: argparse.Namespace) -> int:
         # "removed 0" would read as "nothing was cached"; the folder itself is the trouble.
         raise GarError(f"cannot clear the token cache: {problem}; {CACHE_EFFECT}")
     removed = TokenCache(directory).clear()
-    _out(f"removed {removed} cached token{'' if removed == 1 else 's'} from {directory or 'no cache folder'}")
+    forgotten = FailureMemory(directory).clear()
+    _out(f"removed {removed} cached token{'' if removed == 1 else 's'} and {forgotten} remembered "
+         f"failure{'' if forgotten == 1 else 's'} from {directory or 'no cache folder'}")
     return 0
 
 

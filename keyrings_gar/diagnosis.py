@@ -8,22 +8,24 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
-from .backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, GarKeyring, default_username
+from .backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
 from .cache import TokenCache
+from .cachedir import CACHE_EFFECT, cache_folder_problem
 from .config import Settings, cache_dir, load_settings, trusted_hosts
 from .config_checks import hosts_with_several_identities, likely_typos
 from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
 from .errors import GarError, NoCredentialsError
+from .failures import FAILURE_TTL, FailureMemory
 from .hosts import parse_service, refusal_reason
-from .installer_settings import install_hint
-from .redact import describe, iso_time, safe_url, scrubbed, shown_path
+from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
+from .provided import ProvidedToken, find_provided_token
+from .redact import iso_time, safe_url, shown_path
 from .search_trail import search_trail
 from .sources import (
     GCLOUD,
@@ -38,11 +40,10 @@ from .tokens import AccessToken, mint_access_token
 
 log = logging.getLogger("keyrings_gar")
 
-GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
-GOOGLE_PLUGIN_MODULE = "keyrings.gauth"
 GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 Report = dict[str, Any]
+PROVIDED_TOKEN = "pre-minted token"  # noqa: S105 - a kind of source, not a secret
 
 
 def doctor(url: str | None) -> Report:
@@ -54,7 +55,7 @@ def doctor(url: str | None) -> Report:
     """What works but probably not as meant: shown, and the exit status stays 0."""
     report: Report = {"ok": False, "versions": _versions(), "problems": problems, "warnings": warnings,
                       "notes": notes}
-    report["keyring"] = _keyring_chain(problems, notes)
+    report["keyring"] = keyring_chain_report(problems, notes)
     report["config"] = _config_report(problems)
     target = None
     if url is not None:
@@ -75,7 +76,7 @@ def doctor(url: str | None) -> Report:
         report["config"]["entry"] = entry.name or None
         warnings.extend(likely_typos(config, target, entry))
     if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
-        report["credential"] = _credential_report(settings, entry, problems)
+        report["credential"] = _credential_report(settings, entry, problems, notes)
     if settings is not None and settings.cache_dir is not None:
         # A warning, not a failure: lookups still work, each minting its own token.
         report["cache"] = {"directory": str(settings.cache_dir), "problem": cache_folder_problem(settings.cache_dir)}
@@ -106,94 +107,6 @@ def _versions() -> dict[str, str | None]:
     return found
 
 
-def _keyring_chain(problems: list[str], notes: list[str]) -> Report:
-    """Which backend keyring uses, whether keyrings.gar is in it and where Google's plugin is."""
-    import keyring
-    from keyring.backends.chainer import ChainerBackend
-    from keyring.util import platform_
-
-    configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
-                  if os.environ.get("PYTHON_KEYRING_BACKEND")
-                  else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
-    try:
-        active = keyring.get_keyring()
-    except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
-        # keyring's message may quote PYTHON_KEYRING_BACKEND's value: scrubbed of anything secret-like.
-        message = scrubbed(str(exc), 120)
-        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {message}); fix or remove {configured}")
-        return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
-                                                              "problem": None},
-                "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
-                "answers_first": None, "keyring_on_path": shutil.which("keyring"),
-                "keyring_on_path_is_this_environment": False}
-    chain = list(active.backends) if isinstance(active, ChainerBackend) else [active]
-    names = [_backend_name(b) for b in chain]
-    try:
-        viable, gar_priority, why = True, float(GarKeyring.priority), None
-    except Exception as exc:  # noqa: BLE001 - keyring's own viability test: priority raises when not viable
-        viable, gar_priority, why = False, None, str(exc)
-    gar_index = next((i for i, b in enumerate(chain) if isinstance(b, GarKeyring)), None)
-    google_index = next((i for i, b in enumerate(chain) if type(b).__module__ == GOOGLE_PLUGIN_MODULE), None)
-    if not viable:
-        problems.append(f"keyrings.gar cannot run here ({why}); `pip install google-auth` in keyring's environment")
-    elif gar_index is None:
-        problems.append(f"keyring uses {_backend_name(active)} alone ({configured}), so it never asks "
-                        "keyrings.gar; remove that setting to let keyring chain its backends")
-    first = None
-    if gar_index is not None or google_index is not None:
-        candidates = [i for i in (gar_index, google_index) if i is not None]
-        first = "keyrings.gar" if min(candidates) == gar_index else GOOGLE_PLUGIN_DISTRIBUTION
-    if google_index is not None:
-        notes.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too; {first} answers first for "
-                     "Artifact Registry, and when keyrings.gar has no answer Google's plugin is asked and may raise: "
-                     f"`pip uninstall {GOOGLE_PLUGIN_DISTRIBUTION}` if you do not need it")
-    keyring_command = shutil.which("keyring")
-    same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
-    if keyring_command is None:
-        notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({install_hint()})")
-    elif not same:
-        notes.append(f"the `keyring` on PATH ({keyring_command}) runs in another environment than this command; "
-                     "check that `keyring --list-backends` there shows keyrings_gar.backend.GarKeyring")
-    return {
-        "active": _backend_name(active),
-        "chain": [{"backend": name, "priority": float(b.priority)} for name, b in zip(names, chain)],
-        "keyrings_gar": {"loaded": gar_index is not None, "viable": viable, "priority": gar_priority,
-                         "problem": why},
-        "google_plugin": {"installed": google_index is not None or _distribution_installed(),
-                          "in_chain": google_index is not None},
-        "answers_first": first,
-        "keyring_on_path": keyring_command,
-        "keyring_on_path_is_this_environment": same,
-    }
-
-
-def _backend_name(backend: object) -> str:
-    kind = type(backend)
-    return f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _distribution_installed() -> bool:
-    from importlib import metadata
-
-    try:
-        metadata.version(GOOGLE_PLUGIN_DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def _script_python(script: Path) -> Path | None:
-    """The interpreter a console script runs with (its `#!` line), when it has one."""
-    try:
-        with script.open("rb") as file:
-            first = file.readline(512)
-    except OSError:
-        return None
-    if not first.startswith(b"#!"):
-        return None
-    return Path(first[2:].decode("utf-8", "replace").strip().split(" ")[0])
-
-
 def _config_report(problems: list[str]) -> Report:
     path = _guarded(config_path, problems)
     if path is None:
@@ -204,11 +117,19 @@ def _config_report(problems: list[str]) -> Report:
             "entry": None, "problems": list(config.problems)}
 
 
-def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str]) -> Report:
-    """What a lookup would answer, proven by really getting a token (through the cache)."""
-    username = default_username(settings, entry)
-    report: Report = {"username": username, "token_source": None, "secret": None, "token": None, "found": False,
+def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str], notes: list[str]
+                       ) -> Report:
+    """What a lookup would answer, proven by really getting a token (through the cache, but never
+    through the failure memory: doctor always tries again)."""
+    report: Report = {"username": None, "token_source": None, "secret": None, "token": None, "found": False,
                       "searched": []}
+    known = len(problems)
+    provided = _guarded(find_provided_token, problems)
+    if len(problems) > known:
+        report["found"] = True
+        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
+        return report
+    username = report["username"] = default_username(settings, entry)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         known = len(problems)
         secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
@@ -217,6 +138,11 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         elif len(problems) == known:  # no secret, and no error saying why
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
                             "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
+    if provided is not None:
+        _provided_token_report(provided, report, problems, notes)
+        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
+        report["found"] = True
+        return report
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
     base = source.via if source is not None and source.via is not None else source
     asks_metadata = base is not None and base.kind == METADATA_SERVER
@@ -225,7 +151,7 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
                                   "endpoint": safe_url(endpoint) if endpoint else None,
                                   **_network(endpoint)}
-        report["token"], failure = _token_report(settings, source, problems)
+        report["token"], failure = _token_report(settings, source, problems, notes)
         if asks_metadata and isinstance(failure, NoCredentialsError):
             # The search ended at a metadata server that is not there: no credentials at all,
             # not "the metadata server's service account".
@@ -240,9 +166,16 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
     return report
 
 
-def _token_report(settings: Settings, source: TokenSource, problems: list[str]) -> tuple[Report | None,
-                                                                                         GarError | None]:
-    """A real token for `source` through the cache (its fingerprint), or the error that stopped it."""
+def _token_report(settings: Settings, source: TokenSource, problems: list[str], notes: list[str]
+                  ) -> tuple[Report | None, GarError | None]:
+    """A real token for `source` through the cache (its fingerprint), or the error that stopped it.
+    Minted even when lookups are repeating a remembered failure of `source`: doctor re-checks."""
+    remembered = FailureMemory(settings.cache_dir).recall(source.cache_key)
+    if remembered is not None:
+        now = time.time()
+        notes.append(f"lookups repeat this source's failure from {now - remembered.failed_at:.0f} s ago for "
+                     f"{remembered.failed_at + FAILURE_TTL - now:.0f} s more without trying it; this check tried "
+                     "again (`keyrings-gar cache clear` forgets the failure)")
     minted: list[bool] = []
 
     def mint() -> AccessToken:
@@ -259,6 +192,20 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str]) 
               "minted a new token" if minted else f"{token.fingerprint} from the cache")
     return {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
             "expires_in": round(token.remaining()), "cached": not minted}, None
+
+
+def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]) -> None:
+    """A pre-minted token: read and checked as a lookup would, but nothing to mint or prove."""
+    report["token_source"] = {"kind": PROVIDED_TOKEN, "origin": provided.origin,
+                              "identity": "unknown: a pre-minted token does not say whose it is",
+                              "endpoint": None, "proxy": None, "ca_bundle": None}
+    token: AccessToken | None = _guarded(provided.read, problems)
+    if token is not None:
+        report["token"] = {"fingerprint": token.fingerprint, "expiry": None, "expires_in": None, "cached": False,
+                           "pre_minted": True}
+        notes.append(f"the token from {provided.origin} is used as it is, for every repository: its expiry is "
+                     "unknown here (whoever provides it must refresh it; Artifact Registry refuses it once "
+                     "expired), it is read again on every lookup and never cached")
 
 
 def _token_endpoint(source: TokenSource) -> str | None:
@@ -288,32 +235,6 @@ def _network(endpoint: str | None) -> Report:
     return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin})"}
 
 
-CACHE_EFFECT = ("tokens are not cached, so every process mints its own (a request to Google on every "
-                "install command); fix the folder or set KEYRINGS_GAR_CACHE_DIR to another one")
-
-
-def cache_folder_problem(directory: Path) -> str | None:
-    """Why tokens cannot be cached in `directory`, as the cache itself would fail; None when they
-    can (a folder that does not exist yet is fine when it can be created)."""
-    shown = shown_path(directory)
-    try:
-        existing = directory
-        while not existing.exists() and not existing.is_symlink() and existing.parent != existing:
-            existing = existing.parent
-        if existing.is_symlink() and existing == directory:
-            return f"{shown} is a symbolic link, which the cache refuses to follow"
-        if not existing.is_dir():
-            what = "" if existing == directory else f", so {shown} cannot be created"
-            return f"{shown_path(existing)} is a file, not a folder{what}"
-        if existing == directory and hasattr(os, "getuid") and directory.stat().st_uid != os.getuid():
-            return f"{shown} belongs to another user"
-        if not os.access(existing, os.W_OK | os.X_OK):
-            return f"{shown_path(existing)} is not writable for this user"
-    except OSError as exc:
-        return f"{shown}: {exc.strerror or exc}"
-    return None
-
-
 def cache_report() -> Report:
     settings_dir = cache_dir()
     entries = TokenCache(settings_dir).entries()
@@ -325,4 +246,7 @@ def cache_report() -> Report:
         "problem": None if settings_dir is None else cache_folder_problem(settings_dir),
         "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
                      "file": e.path.name} for e in entries],
+        "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
+                      "expires_in": round(f.failed_at + FAILURE_TTL - now)}
+                     for f in FailureMemory(settings_dir).entries()],
     }

@@ -24,3 +24,7 @@ class NoCredentialsError(GarError):
 
 class TokenError(GarError):
     """A credential source exists but minting an access token from it failed."""
+
+
+class RememberedFailureError(GarError):
+    """A source that failed moments ago is not tried again yet (see failures.py); same message."""

@@ -1,7 +1,8 @@
 """Where a lookup looks for credentials, step by step, with what it found at each: for `doctor`.
 
-The steps are `sources.find_token_source`'s order (the json key secret, the configuration entry's
-choice, GOOGLE_APPLICATION_CREDENTIALS, gcloud's ADC file, gcloud's login, the metadata server).
+The steps are the backend's order: a pre-minted token, then `sources.find_token_source`'s order
+(the json key secret, the configuration entry's choice, GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+ADC file, gcloud's login, the metadata server).
 The step the search stops at is marked `used` (whether or not what it found works); later steps
 are not reached. No value of a
 variable is shown that could be a secret pasted in the wrong place: a path is shown only when
@@ -17,7 +18,9 @@ from typing import NamedTuple
 
 from .config import JSON_KEY_BASE64_VAR, Settings
 from .configfile import USE_GCLOUD, RepositoryEntry
+from .errors import ConfigError
 from .gcloud import find_gcloud_account, gcloud_config_dir
+from .provided import ACCESS_TOKEN_FILE_VAR, ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR, find_provided_token
 from .sources import ADC_VAR, gcloud_adc_path
 
 NOT_REACHED = "not reached"
@@ -45,7 +48,8 @@ def search_trail(settings: Settings, entry: RepositoryEntry, environ: Mapping[st
 def _places(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, str],
             metadata_result: str) -> list[tuple[str, str, bool]]:
     secret_set = settings.json_key_secret is not None
-    places = [(JSON_KEY_BASE64_VAR, "set: tokens are minted from its key" if secret_set else "not set", secret_set)]
+    places = [_provided_token(environ),
+              (JSON_KEY_BASE64_VAR, "set: tokens are minted from its key" if secret_set else "not set", secret_set)]
     choice = _entry_choice(entry)
     if choice is not None:
         places.append((f"config entry [{entry.name}]", choice, True))
@@ -56,6 +60,17 @@ def _places(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, st
     host = environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
     places.append((f"metadata server {host}", metadata_result, not metadata_result.startswith("no answer")))
     return places
+
+
+def _provided_token(environ: Mapping[str, str]) -> tuple[str, str, bool]:
+    try:
+        provided = find_provided_token(environ)
+    except ConfigError:
+        return "pre-minted token", f"{ACCESS_TOKEN_FILE_VAR} set but empty", True
+    if provided is None:
+        names = ", ".join((ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR))
+        return "pre-minted token", f"not set ({names})", False
+    return "pre-minted token", f"{provided.origin}: used as it is", True
 
 
 def _entry_choice(entry: RepositoryEntry) -> str | None:

@@ -89,7 +89,8 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         if not _metadata.ping(request, timeout=min(METADATA_PROBE_TIMEOUT, request.timeout), retry_count=1):
             raise NoCredentialsError(
                 "no Google credentials found: run `gcloud auth application-default login`, point "
-                "GOOGLE_APPLICATION_CREDENTIALS at a key file, or set KEYRINGS_GAR_JSON_KEY_BASE64"
+                "GOOGLE_APPLICATION_CREDENTIALS at a key file or workload identity config, or set "
+                "KEYRINGS_GAR_JSON_KEY_BASE64 or KEYRINGS_GAR_ACCESS_TOKEN_FILE"
             )
         return compute_engine.Credentials()
     if source.kind == IMPERSONATED and source.via is not None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar import cache
+from keyrings_gar import cache, failures
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.google import FakeGoogle
 from tests.loopback.keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
@@ -75,6 +75,7 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     cache._memory.clear()
+    failures._memory.clear()
     logging.getLogger("keyrings_gar").setLevel(logging.NOTSET)
     return home
 

@@ -117,17 +117,19 @@ def test_doctor_without_credentials_says_none_found_and_lists_the_search_in_orde
     lines = out.splitlines()
     start = lines.index("credentials      none found; searched, in this order:")
     adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
-    assert [line.strip() for line in lines[start + 1:start + 6]] == [
-        "1. KEYRINGS_GAR_JSON_KEY_BASE64: not set",
-        "2. GOOGLE_APPLICATION_CREDENTIALS: not set",
-        f"3. gcloud's ADC file {adc}: not found",
-        "4. gcloud's login: no gcloud command on PATH",
-        "5. metadata server 127.0.0.1:9: no answer: not on Google Cloud, or unreachable",
+    assert [line.strip() for line in lines[start + 1:start + 7]] == [
+        ("1. pre-minted token: not set (KEYRINGS_GAR_ACCESS_TOKEN, KEYRINGS_GAR_ACCESS_TOKEN_FILE, "
+         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)"),
+        "2. KEYRINGS_GAR_JSON_KEY_BASE64: not set",
+        "3. GOOGLE_APPLICATION_CREDENTIALS: not set",
+        f"4. gcloud's ADC file {adc}: not found",
+        "5. gcloud's login: no gcloud command on PATH",
+        "6. metadata server 127.0.0.1:9: no answer: not on Google Cloud, or unreachable",
     ]
     code, out, _ = _run(capsys, "doctor", "--json", AR_URL)
     credential = json.loads(out)["credential"]
     assert (credential["found"], credential["token_source"]) == (False, None)
-    assert [step["used"] for step in credential["searched"]] == [False] * 5
+    assert [step["used"] for step in credential["searched"]] == [False] * 6
 
 
 @pytest.mark.parametrize("kind", ["key file", "user ADC", "directory"])
@@ -136,15 +138,15 @@ def test_doctor_json_names_where_the_search_stopped(
 ) -> None:
     if kind == "key file":
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
-        stop, result = 1, f"set to the file {google.sa_key_file}"
+        stop, result = 2, f"set to the file {google.sa_key_file}"
     elif kind == "user ADC":
         adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
         adc.parent.mkdir(parents=True)
         adc.write_bytes(google.user_adc_file.read_bytes())
-        stop, result = 2, "found"
+        stop, result = 3, "found"
     else:
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path))
-        stop, result = 1, f"set to {tmp_path}, a directory: not a key file"
+        stop, result = 2, f"set to {tmp_path}, a directory: not a key file"
     code, out, _ = _run(capsys, "doctor", "--json", AR_URL)
     assert code == (1 if kind == "directory" else 0)
     steps = json.loads(out)["credential"]["searched"]
@@ -559,7 +561,7 @@ def test_cache_clear_makes_the_next_lookup_mint_a_new_token(
     assert len(google.google.grants) == 1
     code, out, _ = _run(capsys, "cache", "clear")
     assert code == 0
-    assert out.startswith("removed 1 cached token from ")
+    assert out.startswith("removed 1 cached token and 0 remembered failures from ")
     second = backend.get_password(AR_URL, "oauth2accesstoken")
     assert second != first
     assert len(google.google.grants) == 2

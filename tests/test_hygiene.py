@@ -28,6 +28,7 @@ from keyrings_gar.backend import GarKeyring
 from keyrings_gar.config import load_settings
 from keyrings_gar.configfile import entry_for
 from keyrings_gar.errors import GarError
+from keyrings_gar.failures import FailureMemory
 from keyrings_gar.hosts import parse_service
 from keyrings_gar.sources import find_json_key, find_token_source
 from tests import test_faults
@@ -71,6 +72,13 @@ def _all_loggers_at_debug() -> Iterator[_Everything]:
         for logger, level in saved:
             logger.removeHandler(handler)
             logger.setLevel(level)
+
+
+def _fresh_start() -> None:
+    """Each scenario starts with no cached token and no remembered failure (its sources may be
+    the previous scenario's, which failed on purpose)."""
+    cache._memory.clear()
+    FailureMemory(load_settings().cache_dir).clear()
 
 
 def _impersonated_adc(google: Identities, directory: Path) -> Path:
@@ -120,10 +128,14 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
                 scenario_dir = tmp_path / f"fault-{number}"
                 scenario_dir.mkdir()
                 fault.setup(google, patch, scenario_dir)
-                cache._memory.clear()
+                _fresh_start()
                 _observe(texts)
             google.google.fault, google.google.latency, google.google.metadata_email = None, 0.0, None
+        token_file = tmp_path / "gar_token"
+        token_file.write_text(google.google.issue("ci@acme-prod.iam.gserviceaccount.com").value + "\n")
         happy_paths = {
+            "pre-minted token variable": {"KEYRINGS_GAR_ACCESS_TOKEN": google.google.issue("ci@example.com").value},
+            "pre-minted token file": {"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token_file)},
             "service-account key": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.sa_key_file)},
             "user ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.user_adc_file)},
             "impersonated ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(_impersonated_adc(google, tmp_path))},
@@ -136,7 +148,7 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
             with monkeypatch.context() as patch:
                 for name, value in environ.items():
                     patch.setenv(name, value)
-                cache._memory.clear()
+                _fresh_start()
                 _observe(texts)
                 for args in (["-v", "doctor", AR_URL], ["doctor", "--json", AR_URL], ["cache", "show"],
                              ["cache", "show", "--json"], ["settings", "pip", AR_URL], ["settings", "uv", AR_URL],
@@ -145,7 +157,7 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
         with monkeypatch.context() as patch:
             google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
             use_metadata_server(patch, f"127.0.0.1:{google.google.port}")
-            cache._memory.clear()
+            _fresh_start()
             _observe(texts)
     captured = capfd.readouterr()
     while test_faults._CLEANUPS:

@@ -14,8 +14,8 @@ from keyrings_gar.sources import find_token_source
 from tests.conftest import Identities
 from tests.loopback.gcloud import FakeGcloud
 
-PLACES = ["KEYRINGS_GAR_JSON_KEY_BASE64", "GOOGLE_APPLICATION_CREDENTIALS", "gcloud's ADC file", "gcloud's login",
-          "metadata server"]
+PLACES = ["pre-minted token", "KEYRINGS_GAR_JSON_KEY_BASE64", "GOOGLE_APPLICATION_CREDENTIALS", "gcloud's ADC file",
+          "gcloud's login", "metadata server"]
 
 
 def _stops(entry: RepositoryEntry = NO_ENTRY) -> tuple[str, str]:
@@ -44,10 +44,22 @@ def test_an_entry_s_choice_comes_before_the_adc_order(
     assert find_token_source(load_settings(), entry=entry).identity == google.sa_key.email
 
 
-def test_the_json_key_variable_is_first(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_json_key_variable_is_first_of_the_minted_sources(
+    google: Identities, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.user_adc_file))
     assert _stops()[0] == "KEYRINGS_GAR_JSON_KEY_BASE64"
+
+
+def test_a_pre_minted_token_comes_before_everything(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    token_file = tmp_path / "gar_token"
+    token_file.write_text(google.google.issue("ci@acme-prod.iam.gserviceaccount.com").value)
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
+    monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN_FILE", str(token_file))
+    assert _stops() == ("pre-minted token", f"KEYRINGS_GAR_ACCESS_TOKEN_FILE={token_file}: used as it is")
 
 
 def test_with_nothing_the_places_are_listed_in_adc_order(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,4 +67,4 @@ def test_with_nothing_the_places_are_listed_in_adc_order(isolated: Path, monkeyp
     steps = search_trail(load_settings(), NO_ENTRY, metadata_result="no answer: not on Google Cloud, or unreachable")
     assert [next(p for p in PLACES if step.place.startswith(p)) for step in steps] == PLACES
     assert not any(step.used for step in steps)
-    assert steps[2].place.endswith(str(Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"))
+    assert steps[3].place.endswith(str(Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"))

@@ -1,0 +1,108 @@
+"""Which keyring backend answers: keyring's chain, whether keyrings.gar is in it and viable, where
+Google's own plugin sits, and which `keyring` command installers on PATH would run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from .backend import GarKeyring
+from .installer_settings import install_hint
+from .redact import describe, scrubbed
+
+GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
+GOOGLE_PLUGIN_MODULE = "keyrings.gauth"
+
+Report = dict[str, Any]
+
+
+def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
+    """Which backend keyring uses, whether keyrings.gar is in it and where Google's plugin is."""
+    import keyring
+    from keyring.backends.chainer import ChainerBackend
+    from keyring.util import platform_
+
+    configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
+                  if os.environ.get("PYTHON_KEYRING_BACKEND")
+                  else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
+    try:
+        active = keyring.get_keyring()
+    except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
+        # keyring's message may quote PYTHON_KEYRING_BACKEND's value: scrubbed of anything secret-like.
+        message = scrubbed(str(exc), 120)
+        problems.append(f"keyring itself cannot start ({type(exc).__name__}: {message}); fix or remove {configured}")
+        return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
+                                                              "problem": None},
+                "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
+                "answers_first": None, "keyring_on_path": shutil.which("keyring"),
+                "keyring_on_path_is_this_environment": False}
+    chain = list(active.backends) if isinstance(active, ChainerBackend) else [active]
+    names = [_backend_name(b) for b in chain]
+    try:
+        viable, gar_priority, why = True, float(GarKeyring.priority), None
+    except Exception as exc:  # noqa: BLE001 - keyring's own viability test: priority raises when not viable
+        viable, gar_priority, why = False, None, str(exc)
+    gar_index = next((i for i, b in enumerate(chain) if isinstance(b, GarKeyring)), None)
+    google_index = next((i for i, b in enumerate(chain) if type(b).__module__ == GOOGLE_PLUGIN_MODULE), None)
+    if not viable:
+        problems.append(f"keyrings.gar cannot run here ({why}); `pip install google-auth` in keyring's environment")
+    elif gar_index is None:
+        problems.append(f"keyring uses {_backend_name(active)} alone ({configured}), so it never asks "
+                        "keyrings.gar; remove that setting to let keyring chain its backends")
+    first = None
+    if gar_index is not None or google_index is not None:
+        candidates = [i for i in (gar_index, google_index) if i is not None]
+        first = "keyrings.gar" if min(candidates) == gar_index else GOOGLE_PLUGIN_DISTRIBUTION
+    if google_index is not None:
+        notes.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too; {first} answers first for "
+                     "Artifact Registry, and when keyrings.gar has no answer Google's plugin is asked and may raise: "
+                     f"`pip uninstall {GOOGLE_PLUGIN_DISTRIBUTION}` if you do not need it")
+    keyring_command = shutil.which("keyring")
+    same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
+    if keyring_command is None:
+        notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({install_hint()})")
+    elif not same:
+        notes.append(f"the `keyring` on PATH ({keyring_command}) runs in another environment than this command; "
+                     "check that `keyring --list-backends` there shows keyrings_gar.backend.GarKeyring")
+    return {
+        "active": _backend_name(active),
+        "chain": [{"backend": name, "priority": float(b.priority)} for name, b in zip(names, chain)],
+        "keyrings_gar": {"loaded": gar_index is not None, "viable": viable, "priority": gar_priority,
+                         "problem": why},
+        "google_plugin": {"installed": google_index is not None or _distribution_installed(),
+                          "in_chain": google_index is not None},
+        "answers_first": first,
+        "keyring_on_path": keyring_command,
+        "keyring_on_path_is_this_environment": same,
+    }
+
+
+def _backend_name(backend: object) -> str:
+    kind = type(backend)
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _distribution_installed() -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(GOOGLE_PLUGIN_DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def _script_python(script: Path) -> Path | None:
+    """The interpreter a console script runs with (its `#!` line), when it has one."""
+    try:
+        with script.open("rb") as file:
+            first = file.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    return Path(first[2:].decode("utf-8", "replace").strip().split(" ")[0])

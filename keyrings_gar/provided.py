@@ -1,0 +1,152 @@
+"""A pre-minted access token handed to us by the environment: a variable, or a file we re-read.
+
+Docker builds, Cloud Build steps and some CI systems hold a short-lived token but no key and no
+gcloud. The token is used as it is: never minted, never refreshed, never written to our cache
+(whoever provides it owns its life). Its expiry is unknown to us, and every message says so.
+
+These come before every other source: setting one is the most deliberate choice a user can make,
+and answering from it costs no network call. Our own variables come first; gcloud's
+CLOUDSDK_AUTH_ACCESS_TOKEN_FILE is honoured too, as gcloud honours it over every other login.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import errno
+import os
+import re
+import stat
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import NamedTuple
+
+from .errors import ConfigError
+from .tokens import AccessToken
+
+# Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
+ACCESS_TOKEN_VAR = "KEYRINGS_GAR_ACCESS_TOKEN"  # noqa: S105
+ACCESS_TOKEN_FILE_VAR = "KEYRINGS_GAR_ACCESS_TOKEN_FILE"  # noqa: S105
+GCLOUD_ACCESS_TOKEN_FILE_VAR = "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"  # noqa: S105
+
+# Google's access tokens are a few hundred bytes; anything this long is something else.
+MAX_TOKEN_BYTES = 4096
+# RFC 6750's b64token: what an `Authorization: Bearer` token may be made of.
+_B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
+# The token is never cached and its expiry is unknown; this is only what AccessToken needs to
+# say "treat it as short-lived" if anything ever looks at it.
+_ASSUMED_LIFETIME = 300.0
+_FIX = "put an OAuth access token there (`gcloud auth print-access-token`)"
+
+
+class ProvidedToken(NamedTuple):
+    """Where a pre-minted token comes from: a variable's value, or a file a variable names."""
+
+    variable: str
+    path: Path | None
+    """The file to read on every lookup; None when the variable holds the token itself."""
+
+    @property
+    def origin(self) -> str:
+        """The variable, and the file it names when there is one there: a value that names
+        nothing may be a token pasted into the wrong variable, and is never shown."""
+        if self.path is None or not os.path.lexists(self.path):
+            return self.variable
+        return f"{self.variable}={self.path}"
+
+    def read(self, environ: Mapping[str, str] = os.environ) -> AccessToken:
+        """The token as it is now (the file is read again each time); ConfigError if unusable."""
+        raw = environ.get(self.variable, "") if self.path is None else _read_token_file(self.path, self.variable)
+        return AccessToken(_validated(raw, self.origin), time.time() + _ASSUMED_LIFETIME)
+
+
+def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToken | None:
+    """The pre-minted token input in effect, or None. Only the environment is read (no I/O).
+
+    Our own variables set but empty are reported (a CI secret that did not arrive), not skipped;
+    gcloud's variable set empty means unset, as it does for gcloud.
+    """
+    if ACCESS_TOKEN_VAR in environ:
+        return ProvidedToken(ACCESS_TOKEN_VAR, None)
+    if ACCESS_TOKEN_FILE_VAR in environ:
+        path = environ[ACCESS_TOKEN_FILE_VAR].strip()
+        if not path:
+            raise ConfigError(f"{ACCESS_TOKEN_FILE_VAR} is set but empty; set it to the path of a file "
+                              "holding an access token, or unset it")
+        return ProvidedToken(ACCESS_TOKEN_FILE_VAR, Path(path).expanduser())
+    path = environ.get(GCLOUD_ACCESS_TOKEN_FILE_VAR, "").strip()
+    if path:
+        return ProvidedToken(GCLOUD_ACCESS_TOKEN_FILE_VAR, Path(path).expanduser())
+    return None
+
+
+def _read_token_file(path: Path, variable: str) -> str:
+    """The file's text, read safely: a regular file (symlinks followed: Docker and Kubernetes
+    mount secrets through them), opened without blocking (a FIFO must not hang a lookup), at most
+    MAX_TOKEN_BYTES read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise ConfigError(f"{variable} names no existing file (its value is not shown: it could be a token "
+                          f"pasted there); write the token to that file, fix the path, or put a token itself in "
+                          f"{ACCESS_TOKEN_VAR}") from None
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:  # no path is that long: most likely a token pasted there
+            raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
+                              ) from None
+        raise ConfigError(f"{variable}={path}: cannot open it ({exc.strerror}); fix its permissions") from None
+    where = f"{variable}={path}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{where} is not a regular file; point it at a file holding the token")
+        data = os.read(fd, MAX_TOKEN_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_TOKEN_BYTES:
+        raise ConfigError(f"{where} is larger than {MAX_TOKEN_BYTES} bytes, so it is not an access token; {_FIX}")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where} is not text, so it is not an access token; {_FIX}") from None
+
+
+def _validated(raw: str, origin: str) -> str:
+    """`raw` without surrounding whitespace, if it can be an access token. The messages name the
+    variable and what the value looks like, never the value: it may be a secret pasted there."""
+    token = raw.strip()
+    if not token:
+        raise ConfigError(f"{origin} is empty; {_FIX}, or unset the variable")
+    problem = _not_a_token(token)
+    if problem is not None:
+        raise ConfigError(f"{origin} does not hold an access token ({problem}); {_FIX}")
+    return token
+
+
+def _not_a_token(token: str) -> str | None:
+    """What `token` looks like instead of an access token, or None when it can be one."""
+    if len(token.encode("utf-8")) > MAX_TOKEN_BYTES:
+        return f"longer than {MAX_TOKEN_BYTES} bytes"
+    if token.startswith(("{", "[")):
+        return "it looks like JSON, such as a key file: point GOOGLE_APPLICATION_CREDENTIALS at a key file instead"
+    if "-----BEGIN" in token:
+        return "it looks like a PEM private key"
+    if _B64TOKEN.fullmatch(token) is None:
+        return "it has spaces or characters a bearer token cannot have"
+    if _decodes_to_json(token):
+        return "it looks like a base64-encoded key file: set KEYRINGS_GAR_JSON_KEY_BASE64 to it instead"
+    return None
+
+
+def _decodes_to_json(token: str) -> bool:
+    """Whether `token` is base64 of a JSON object (a `_json_key_base64` secret pasted here)."""
+    if "." in token:  # neither base64 nor the JSON inside it starts like a `ya29.` token
+        return False
+    try:
+        standard = token.rstrip("=").replace("-", "+").replace("_", "/")
+        decoded = base64.b64decode(standard + "=" * (-len(standard) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return decoded.lstrip().startswith(b"{")
