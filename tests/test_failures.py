@@ -7,7 +7,6 @@ import logging
 import os
 import stat
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,10 +15,10 @@ import pytest
 from keyrings_gar import cache, cli, failures
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.config import cache_dir
-from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, use_metadata_server
+from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script, use_metadata_server
 from tests.loopback.gcloud import FakeGcloud
 
-KEYRING = str(Path(sys.executable).with_name("keyring"))
+KEYRING = console_script("keyring")
 # Another repository on the same host: the same default identity, so the same token source. (The
 # bare host, pip's and uv's second question, is never ours and costs nothing.)
 OTHER_REPO_URL = f"https://{AR_HOST}/acme-prod/other-repo/simple/"
