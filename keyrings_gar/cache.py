@@ -124,14 +124,19 @@ class TokenCache:
     def clear(self) -> int:
         """Remove every cached token (files and memory); returns how many files went."""
         _memory.clear()
-        if self.directory is None or not self.directory.is_dir():
-            return 0
-        removed = 0
-        for path in self.directory.glob("*.json"):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
-        return removed
+        return remove_json_files(self.directory)
+
+
+def remove_json_files(directory: Path | None) -> int:
+    """Remove the `*.json` files in `directory` (tokens or remembered failures); how many went."""
+    if directory is None or not directory.is_dir():
+        return 0
+    removed = 0
+    for path in directory.glob("*.json"):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            removed += 1
+    return removed
 
 
 def _ensure_private_directory(directory: Path, platform: str = sys.platform) -> None:

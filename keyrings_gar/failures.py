@@ -14,13 +14,12 @@ fixed ADC file or key is another source (its key changes), so it is tried at onc
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Callable, NamedTuple, TypeVar
 
-from .cache import _ensure_private_directory, _read_json, _write_json
+from .cache import _ensure_private_directory, _read_json, _write_json, remove_json_files
 from .errors import GarError, RememberedFailureError
 
 log = logging.getLogger("keyrings_gar")
@@ -101,14 +100,7 @@ class FailureMemory:
     def clear(self) -> int:
         """Forget every failure (files and memory); returns how many files went."""
         _memory.clear()
-        if self.directory is None or not self.directory.is_dir():
-            return 0
-        removed = 0
-        for path in self.directory.glob("*.json"):
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-                removed += 1
-        return removed
+        return remove_json_files(self.directory)
 
     @staticmethod
     def _path(directory: Path, key: str) -> Path:
