@@ -16,13 +16,13 @@ import binascii
 import errno
 import os
 import re
-import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
 from .errors import ConfigError
+from .safefile import NotARegularFileError, read_regular_file
 from .tokens import AccessToken
 
 # Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
@@ -85,26 +85,20 @@ def _read_token_file(path: Path, variable: str) -> str:
     """The file's text, read safely: a regular file (symlinks followed: Docker and Kubernetes
     mount secrets through them), opened without blocking (a FIFO must not hang a lookup), at most
     MAX_TOKEN_BYTES read."""
+    where = f"{variable}={path}"
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        data = read_regular_file(path, MAX_TOKEN_BYTES)
     except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"{variable} names no existing file (its value is not shown: it could be a token "
                           f"pasted there); write the token to that file, fix the path, or put a token itself in "
                           f"{ACCESS_TOKEN_VAR}") from None
+    except NotARegularFileError:
+        raise ConfigError(f"{where} is not a regular file; point it at a file holding the token") from None
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:  # no path is that long: most likely a token pasted there
             raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
                               ) from None
-        raise ConfigError(f"{variable}={path}: cannot open it ({exc.strerror}); fix its permissions") from None
-    where = f"{variable}={path}"
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{where} is not a regular file; point it at a file holding the token")
-        data = os.read(fd, MAX_TOKEN_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(f"{where}: cannot read it ({exc.strerror})") from None
-    finally:
-        os.close(fd)
+        raise ConfigError(f"{where}: cannot read it ({exc.strerror}); fix its permissions") from None
     if len(data) > MAX_TOKEN_BYTES:
         raise ConfigError(f"{where} is larger than {MAX_TOKEN_BYTES} bytes, so it is not an access token; {_FIX}")
     try:

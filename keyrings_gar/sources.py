@@ -30,6 +30,7 @@ from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
 from .redact import describe, key_material, not_a_path, showable, shown_path, shown_text
+from .safefile import read_regular_file
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
 
 log = logging.getLogger("keyrings_gar")
@@ -217,8 +218,8 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str]) -> s
             "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")))
     if source.get("file"):
         try:
-            with Path(str(source["file"])).open("rb") as handle:
-                return hashlib.sha256(handle.read(_MAX_SUBJECT_TOKEN_FILE)).hexdigest()
+            # Read on every lookup, warm ones too: a FIFO planted there must not hang them.
+            return hashlib.sha256(read_regular_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)).hexdigest()
         except OSError:
             return "unreadable"  # minting says why
     return ""

@@ -15,11 +15,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .errors import TokenError
+from .safefile import NotARegularFileError, read_regular_file
 
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"  # noqa: S105 - a type name
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
@@ -83,11 +83,13 @@ def _host(url: str) -> str:
 
 def _read_subject_token_file(path: str) -> str:
     try:
-        with Path(path).open("rb") as handle:
-            data = handle.read(MAX_SUBJECT_TOKEN_BYTES + 1)
+        data = read_regular_file(path, MAX_SUBJECT_TOKEN_BYTES)
     except FileNotFoundError:
         raise TokenError(f"subject token file {path} does not exist: the CI step that writes the job's ID "
                          "token must run before the install, in the same job") from None
+    except NotARegularFileError:
+        raise TokenError(f"subject token file {path} cannot be read (a folder or a FIFO, not a regular file); "
+                         "point credential_source.file at the token file itself") from None
     except OSError as exc:
         raise TokenError(f"subject token file {path} cannot be read ({exc.strerror}); fix its permissions") \
             from None
@@ -197,8 +199,7 @@ def _executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, 
 def _cached_executable_response(path: str) -> str | None:
     """A still-valid response the executable left in its output_file, as google-auth reuses it."""
     with contextlib.suppress(OSError, ValueError, TokenError):
-        with Path(path).open("rb") as handle:
-            response = json.loads(handle.read(MAX_SUBJECT_TOKEN_BYTES))
+        response = json.loads(read_regular_file(path, MAX_SUBJECT_TOKEN_BYTES))
         if isinstance(response, dict) and "expiration_time" in response:
             return _executable_response_token(response, path)
     return None

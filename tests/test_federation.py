@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -384,6 +385,28 @@ def test_unreadable_subject_token_file_says_why(federation: Federation, caplog: 
     federation.use(file_sourced_config(str(federation.files)))  # a folder, where the token file should be
     line = _one_line(federation, caplog)
     assert f"subject token file {federation.files} cannot be read" in line
+    assert federation.google.calls == {}
+
+
+def test_a_fifo_as_subject_token_file_fails_at_once_instead_of_hanging(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache key reads that file on every lookup, warm ones too: a FIFO must not block them."""
+    fifo = federation.files / "planted-fifo"
+    os.mkfifo(fifo)
+    federation.use(file_sourced_config(str(fifo)))
+    found: list[tuple[str | None, list[str]]] = []
+    lookup = threading.Thread(target=lambda: found.append(_lookup(federation, caplog)), daemon=True)
+    lookup.start()
+    lookup.join(30)
+    if lookup.is_alive():  # a reader blocked in open(): a writer's open lets it go, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        lookup.join(5)
+        pytest.fail("the lookup blocked on the FIFO")
+    [(token, lines)] = found
+    assert token is None
+    assert len(lines) == 1, lines
+    assert "not a regular file" in lines[0]
     assert federation.google.calls == {}
 
 
