@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .safefile import NotARegularFileError, read_regular_file
+from .secret import standard_base64
 from .tokens import AccessToken
 
 # Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
@@ -139,8 +140,7 @@ def _decodes_to_json(token: str) -> bool:
     if "." in token:  # neither base64 nor the JSON inside it starts like a `ya29.` token
         return False
     try:
-        standard = token.rstrip("=").replace("-", "+").replace("_", "/")
-        decoded = base64.b64decode(standard + "=" * (-len(standard) % 4))
+        decoded = base64.b64decode(standard_base64(token))
     except (binascii.Error, ValueError):
         return False
     return decoded.lstrip().startswith(b"{")

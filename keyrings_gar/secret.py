@@ -86,11 +86,15 @@ def decode_json_key_secret(raw: str, origin: str = "KEYRINGS_GAR_JSON_KEY_BASE64
     return JsonKeySecret(key_json, parse_service_account_key(key_json, origin))
 
 
-def _decode_base64(text: str, origin: str) -> bytes:
+def standard_base64(text: str) -> str:
+    """`text` in standard, padded base64: URL-safe characters swapped back, padding made exact."""
     text = text.replace("-", "+").replace("_", "/").rstrip("=")
-    text += "=" * (-len(text) % 4)
+    return text + "=" * (-len(text) % 4)
+
+
+def _decode_base64(text: str, origin: str) -> bytes:
     try:
-        return base64.b64decode(text, validate=True)
+        return base64.b64decode(standard_base64(text), validate=True)
     except (binascii.Error, ValueError):
         raise SecretError(
             f"{origin} is not base64; set it to the output of `base64 KEY.json` "
