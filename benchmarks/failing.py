@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from installs import registry_env
 from paired import Check, Command, WrongResultError
 from venvs import Venv
 
@@ -109,18 +110,9 @@ class FailingInstalls:
     def env(self, venv: Venv, scenario: str, path: list[Path] | None = None) -> dict[str, str]:
         """The benchmark's clean environment without any credential, the registry reachable by
         name through the proxy, and the metadata server silent."""
-        env = self.base_env(venv, scenario)
+        env = registry_env(self.base_env(venv, scenario), self.stack, self.ca_file)
         env.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
-        env.update({
-            "HTTPS_PROXY": self.stack.proxy.url,
-            "SSL_CERT_FILE": str(self.ca_file),
-            "REQUESTS_CA_BUNDLE": str(self.ca_file),
-            "PIP_CERT": str(self.ca_file),
-            "PIP_CONFIG_FILE": os.devnull,
-            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-            "GCE_METADATA_HOST": self.silent.address,
-            "GCE_METADATA_IP": self.silent.address,
-        })
+        env.update({"GCE_METADATA_HOST": self.silent.address, "GCE_METADATA_IP": self.silent.address})
         if path:
             env["PATH"] = os.pathsep.join([*(str(p) for p in path), env["PATH"]])
         return env

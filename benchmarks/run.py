@@ -7,8 +7,9 @@ It builds (or reuses) venvs under benchmarks/.venvs/ (see venvs.py), starts the 
 token endpoint from tests/loopback/google.py with 0 ms and 150 ms of added latency, and times
 `keyring get` as installers run it, in paired runs (see paired.py). Every run is checked: a
 token must be one the loopback endpoint issued, "no answer" must be exit 1 with nothing printed,
-and token grants are counted at the endpoint. Prints the figures as markdown and writes JSON to
-benchmarks/results/.
+and token grants are counted at the endpoint. It also times whole installs from the loopback
+registry, keyrings.gar against the token in the URL and against the official plugin (see
+installs.py). Prints the figures as markdown and writes JSON to benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -406,6 +407,42 @@ def measure_failures(bench: Bench, plan: Plan, report: Report) -> None:
             installs.close()
 
 
+def measure_installs(bench: Bench, plan: Plan, report: Report) -> None:
+    """Whole installs from the loopback registry, for uv and pip with both keyring providers:
+    keyrings.gar warm against the token in the URL and against Google's plugin (see installs.py).
+    The extra time over the token in the URL is counted in warm `keyring get`s, timed right after."""
+    from installs import KEYRINGS_GAR, OFFICIAL_PLUGIN, REQUESTED, URL_TOKEN, WholeInstalls, package_files
+
+    from tests.loopback.stack import LoopbackStack, new_identities
+
+    packages = f"{len(package_files())} packages"
+    with LoopbackStack(*new_identities(), files=package_files()) as stack:
+        installs = WholeInstalls(stack, bench.workdir, bench.env, bench.venvs[HARNESS])
+        gar, official = bench.venvs[GAR], bench.venvs[OFFICIAL]
+        for installer in ("uv", "pip subprocess", "pip import"):
+            scenario = "install-" + installer.replace(" ", "-")
+            token = installs.warm_token(gar, scenario)
+            ours = installs.command(installer, KEYRINGS_GAR, gar, scenario, token)
+            key = scenario.replace("-", "_")
+            in_url = _compare(report, plan, f"{key}_vs_url_token", ours,
+                              installs.command(installer, URL_TOKEN, gar, scenario, token))
+            lookup = installs.lookup(gar, scenario)
+            lookups = Summary([lookup.run().wall for _ in range(plan.pairs)])
+            extra = _extra(in_url)
+            what = f"whole install of {packages} ({' '.join(REQUESTED)}), {installer}"
+            report.figures.append(ratio_figure(f"{what}: keyrings.gar warm / token in the URL", in_url))
+            report.figures.append(Figure(
+                f"{what}: keyrings.gar's extra time over the token in the URL, in warm `keyring get`s",
+                extra.median / lookups.median, "x", 1.0, detail=(
+                    f"extra {_ms(extra)} pair by pair; one warm `keyring get` {_ms(lookups)} "
+                    f"({plan.pairs} runs after the pairs, same environment)")))
+            plugin = _compare(report, plan, f"{key}_vs_official", ours,
+                              installs.command(installer, OFFICIAL_PLUGIN, official, scenario, token))
+            report.figures.append(ratio_figure(f"{what}: keyrings.gar warm / Google's plugin", plugin))
+        report.extra["installers"] = {"harness": installed_versions(bench.venvs[HARNESS], "pip", "uv"),
+                                      "venvs": installed_versions(gar, "pip")}
+
+
 def measure_wif(bench: Bench, plan: Plan, report: Report) -> None:
     """Workload identity federation, cold: network calls per mint and time, ours against
     google-auth's default path (see wif.py), at the plan's last (highest) latency."""
@@ -495,14 +532,16 @@ def measure(args: argparse.Namespace, venvs: dict[str, Venv]) -> int:
             FakeGoogle() as fake:
         closed.bind(("127.0.0.1", 0))
         bench = Bench(venvs, fake, Path(scratch), closed.getsockname()[1])
-        if not (args.wif_only or args.only_failures):
+        if not (args.wif_only or args.only_failures or args.installs_only):
             measure_offline(bench, plan, report)
             measure_imports(bench, plan, report)
             for latency_ms in plan.latencies_ms:
                 measure_minting(bench, plan, report, latency_ms)
-        if not args.only_failures:
+        if not (args.only_failures or args.installs_only):
             measure_wif(bench, plan, report)
-        if not (args.skip_failures or args.wif_only):
+        if args.installs_only or not (args.skip_installs or args.wif_only or args.only_failures):
+            measure_installs(bench, plan, report)
+        if not (args.skip_failures or args.wif_only or args.installs_only):
             measure_failures(bench, plan, report)
         report.extra["grants_total"] = len(fake.grants)
         report.extra["rejected_requests"] = list(fake.rejections)
@@ -616,6 +655,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-failures", action="store_true",
                         help="leave out the failing installs (no credentials, hanging gcloud)")
     parser.add_argument("--only-failures", action="store_true", help="measure only the failing installs")
+    parser.add_argument("--installs-only", action="store_true",
+                        help="only the whole installs (uv, pip with both providers) against the token in the URL "
+                             "and Google's plugin")
+    parser.add_argument("--skip-installs", action="store_true", help="leave out the whole installs")
     parser.add_argument("--rebuild", action="store_true", help="build the venvs from scratch")
     parser.add_argument("--python", default=sys.executable, help="interpreter for the venvs (default: this one)")
     parser.add_argument("--venvs", type=Path, default=HERE / ".venvs", help="where the venvs live")

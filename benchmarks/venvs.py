@@ -117,8 +117,9 @@ def ensure_venvs(root: Path, repo: Path, python: str, rebuild: bool = False, log
     wanted = {
         BARE: [f"keyring=={KEYRING_VERSION}", str(emptyring)],
         OFFICIAL: [f"keyring=={KEYRING_VERSION}", OFFICIAL_PLUGIN, str(emptyring)],
-        # cryptography for the loopback token endpoint, trustme for the TLS proxies' private CA.
-        HARNESS: ["cryptography", "trustme"],
+        # cryptography for the loopback token endpoint, trustme for the TLS proxies' private CA,
+        # uv for the whole-install figures (installs.py).
+        HARNESS: ["cryptography", "trustme", "uv"],
     }
     for name, requirements in wanted.items():
         venv = venvs[name]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import urllib.error
 import urllib.request
@@ -117,6 +118,31 @@ def test_files_need_credentials_too(registry: FakeRegistry) -> None:
     token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=3600)
     status, _, body = _get(registry, path, _basic("oauth2accesstoken", token.value))
     assert (status, body) == (200, wheel.content)
+
+
+@pytest.mark.parametrize("path", [INDEX, "/acme-prod/team-repo/files/nothing/x-1.0-py3-none-any.whl", "/elsewhere/"])
+def test_a_head_answer_has_no_body_so_the_connection_stays_usable(registry: FakeRegistry, path: str) -> None:
+    """uv sends HEAD for a wheel's metadata, unauthenticated first: a body after a HEAD answer
+    would be read as the next response on that connection ("invalid HTTP version parsed"), and uv
+    would retry with backoff, which no real registry makes it do."""
+    token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=3600).value
+    connection = http.client.HTTPConnection(*registry.address, timeout=10)
+    try:
+        connection.request("HEAD", path)
+        refused = connection.getresponse()
+        refused.read()
+        connection.request("HEAD", path, headers={"Authorization": _basic("oauth2accesstoken", token)})
+        answered = connection.getresponse()
+        answered.read()
+        connection.request("GET", INDEX, headers={"Authorization": _basic("oauth2accesstoken", token)})
+        after = connection.getresponse()
+        body = after.read()
+    finally:
+        connection.close()
+    assert refused.status == 401
+    assert answered.status in (200, 404)
+    assert after.status == 200
+    assert b"acme-private" in body
 
 
 def test_the_index_speaks_pep_691_json_when_asked(registry: FakeRegistry) -> None:

@@ -307,7 +307,9 @@ class _Handler(QuietHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        if with_body:
+        # A HEAD answer never has a body, refusals and 404s included: the client would read it as
+        # the start of the next response on the same connection.
+        if with_body and self.command != "HEAD":
             self.wfile.write(body)
 
 
