@@ -121,6 +121,13 @@ class Paired:
     b_times: list[float] = field(default_factory=list)
     a_cpu: list[float] = field(default_factory=list)
     b_cpu: list[float] = field(default_factory=list)
+    yardstick_times: list[float] = field(default_factory=list)
+    """A third command's times, one per pair, run right after it: a unit to count A - B in."""
+
+    @property
+    def extra_in_yardsticks(self) -> Summary:
+        """(A - B) / the yardstick, pair by pair: the unit drifts with the machine as A and B do."""
+        return Summary([(x - y) / z for x, y, z in zip(self.a_times, self.b_times, self.yardstick_times)])
 
     @property
     def ratios(self) -> Summary:
@@ -148,18 +155,23 @@ class Paired:
             "a_ms": self.a_summary.as_dict(1000), "b_ms": self.b_summary.as_dict(1000),
             "cpu_ratio": cpu.as_dict() if cpu is not None else None,
             "a_cpu_ms": Summary(self.a_cpu).as_dict(1000), "b_cpu_ms": Summary(self.b_cpu).as_dict(1000),
+            **({"yardstick_ms": Summary(self.yardstick_times).as_dict(1000),
+                "extra_in_yardsticks": self.extra_in_yardsticks.as_dict()} if self.yardstick_times else {}),
         }
 
 
-def paired(a: Command, b: Command, pairs: int, warmup: int) -> Paired:
-    """Time `pairs` alternating runs of `a` and `b` after `warmup` untimed rounds of each."""
+def paired(a: Command, b: Command, pairs: int, warmup: int, yardstick: Command | None = None) -> Paired:
+    """Time `pairs` alternating runs of `a` and `b` after `warmup` untimed rounds of each (and of
+    `yardstick`, when given, which is then timed once after each pair)."""
     for _ in range(warmup):
-        a.run()
-        b.run()
+        for command in (a, b, *([yardstick] if yardstick else [])):
+            command.run()
     result = Paired(a, b)
     for _ in range(pairs):
         for command, wall, cpu in ((a, result.a_times, result.a_cpu), (b, result.b_times, result.b_cpu)):
             timed = command.run()
             wall.append(timed.wall)
             cpu.append(timed.cpu)
+        if yardstick is not None:
+            result.yardstick_times.append(yardstick.run().wall)
     return result

@@ -260,9 +260,10 @@ def ratio_figure(name: str, result: Paired, target: float | None = None, floor: 
                   cpu="" if cpu is None else f"{cpu.median:.3f}")
 
 
-def _compare(report: Report, plan: Plan, key: str, a: Command, b: Command) -> Paired:
+def _compare(report: Report, plan: Plan, key: str, a: Command, b: Command, *, yardstick: Command | None = None
+             ) -> Paired:
     print(f"benchmark: {key}: {a.label} vs {b.label}, {plan.pairs} pairs", flush=True)
-    report.comparisons[key] = result = paired(a, b, plan.pairs, plan.warmup)
+    report.comparisons[key] = result = paired(a, b, plan.pairs, plan.warmup, yardstick)
     return result
 
 
@@ -410,35 +411,34 @@ def measure_failures(bench: Bench, plan: Plan, report: Report) -> None:
 def measure_installs(bench: Bench, plan: Plan, report: Report) -> None:
     """Whole installs from the loopback registry, for uv and pip with both keyring providers:
     keyrings.gar warm against the token in the URL and against Google's plugin (see installs.py).
-    The extra time over the token in the URL is counted in warm `keyring get`s, timed right after."""
-    from installs import KEYRINGS_GAR, OFFICIAL_PLUGIN, REQUESTED, URL_TOKEN, WholeInstalls, package_files
+    The extra time over the token in the URL is counted in warm `keyring get`s, one timed after
+    each pair so that the unit drifts with the machine as the installs do."""
+    from installs import INSTALLERS, KEYRINGS_GAR, OFFICIAL_PLUGIN, REQUESTED, URL_TOKEN, WholeInstalls, package_files
 
     from tests.loopback.stack import LoopbackStack, new_identities
 
-    packages = f"{len(package_files())} packages"
     with LoopbackStack(*new_identities(), files=package_files()) as stack:
         installs = WholeInstalls(stack, bench.workdir, bench.env, bench.venvs[HARNESS])
         gar, official = bench.venvs[GAR], bench.venvs[OFFICIAL]
-        for installer in ("uv", "pip subprocess", "pip import"):
-            scenario = "install-" + installer.replace(" ", "-")
+        for installer, against_plugin in INSTALLERS:
+            scenario = "install-" + "".join(c if c.isalnum() else "-" for c in installer)
+            key = scenario.replace("-", "_")
             token = installs.warm_token(gar, scenario)
             ours = installs.command(installer, KEYRINGS_GAR, gar, scenario, token)
-            key = scenario.replace("-", "_")
             in_url = _compare(report, plan, f"{key}_vs_url_token", ours,
-                              installs.command(installer, URL_TOKEN, gar, scenario, token))
-            lookup = installs.lookup(gar, scenario)
-            lookups = Summary([lookup.run().wall for _ in range(plan.pairs)])
-            extra = _extra(in_url)
-            what = f"whole install of {packages} ({' '.join(REQUESTED)}), {installer}"
+                              installs.command(installer, URL_TOKEN, gar, scenario, token),
+                              yardstick=installs.lookup(gar, scenario))
+            what = f"install of {len(REQUESTED) + 1} packages, {installer}"
             report.figures.append(ratio_figure(f"{what}: keyrings.gar warm / token in the URL", in_url))
             report.figures.append(Figure(
                 f"{what}: keyrings.gar's extra time over the token in the URL, in warm `keyring get`s",
-                extra.median / lookups.median, "x", 1.0, detail=(
-                    f"extra {_ms(extra)} pair by pair; one warm `keyring get` {_ms(lookups)} "
-                    f"({plan.pairs} runs after the pairs, same environment)")))
-            plugin = _compare(report, plan, f"{key}_vs_official", ours,
-                              installs.command(installer, OFFICIAL_PLUGIN, official, scenario, token))
-            report.figures.append(ratio_figure(f"{what}: keyrings.gar warm / Google's plugin", plugin))
+                in_url.extra_in_yardsticks.median, "x", 1.0, detail=(
+                    f"extra {_ms(_extra(in_url))} pair by pair; a warm `keyring get` after each pair "
+                    f"{_ms(Summary(in_url.yardstick_times))}")))
+            if against_plugin:
+                plugin = _compare(report, plan, f"{key}_vs_official", ours,
+                                  installs.command(installer, OFFICIAL_PLUGIN, official, scenario, token))
+                report.figures.append(ratio_figure(f"{what}: keyrings.gar warm / Google's plugin", plugin))
         report.extra["installers"] = {"harness": installed_versions(bench.venvs[HARNESS], "pip", "uv"),
                                       "venvs": installed_versions(gar, "pip")}
 
