@@ -23,7 +23,8 @@ from .diagnosis import Report, cache_report, doctor
 from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
-from .installer_settings import TEMPLATES, settings_text
+from .index_rule import DEFAULT_KIND, STANDARD, VIRTUAL
+from .installer_settings import TOOLS, settings_text
 from .redact import safe_url
 from .tokens import AccessToken
 
@@ -159,7 +160,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def _run_settings(args: argparse.Namespace) -> int:
-    _out(settings_text(args.tool, args.url))
+    _out(settings_text(args.tool, args.url, args.kind, uv_toml=args.uv_toml))
     return 0
 
 
@@ -211,8 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print ready-to-paste configuration for an installer (pip, uv, poetry, pdm) or a publishing "
                     "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
                     "the keyring-based answer to `gcloud artifacts print-settings python`.")
-    settings_parser.add_argument("tool", choices=tuple(TEMPLATES), help="the installer or publishing command")
+    settings_parser.add_argument("tool", choices=TOOLS, help="the installer or publishing command")
     settings_parser.add_argument("url", metavar="URL", help="the repository URL")
+    _add_kind_options(settings_parser)
+    settings_parser.add_argument("--uv-toml", action="store_true",
+                                 help="for uv: the uv.toml form (default: the pyproject.toml form)")
     settings_parser.set_defaults(run=_run_settings)
 
     token_parser = _add_command(
@@ -233,6 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="Remove every cached token; the next lookup mints one.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
+
+
+def _add_kind_options(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_mutually_exclusive_group()
+    kinds.add_argument("--virtual", dest="kind", action="store_const", const=VIRTUAL,
+                       help="a virtual repository (it fronts PyPI): the one and only index" +
+                            (" (the default)" if DEFAULT_KIND == VIRTUAL else ""))
+    kinds.add_argument("--standard", dest="kind", action="store_const", const=STANDARD,
+                       help="a standard repository (private packages only): added beside PyPI" +
+                            (" (the default)" if DEFAULT_KIND == STANDARD else ""))
+    parser.set_defaults(kind=DEFAULT_KIND)
 
 
 _VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"
