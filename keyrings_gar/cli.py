@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
@@ -19,6 +20,7 @@ from .cache import TokenCache
 from .cachedir import CACHE_EFFECT, cache_folder_problem
 from .config import cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, entry_for
+from .configure import CONFIGURE_TOOLS, Where, configure
 from .diagnosis import Report, cache_report, doctor
 from .errors import GarError
 from .failures import FailureMemory
@@ -164,6 +166,12 @@ def _run_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_configure(args: argparse.Namespace) -> int:
+    where = Where(Path.cwd(), args.file, args.uv_toml)
+    _out(configure(args.tool, args.urls, args.kind, where, dry_run=args.dry_run))
+    return 0
+
+
 def _run_token(args: argparse.Namespace) -> int:
     _out(token_for(args.url).value)
     return 0
@@ -218,6 +226,23 @@ def build_parser() -> argparse.ArgumentParser:
     settings_parser.add_argument("--uv-toml", action="store_true",
                                  help="for uv: the uv.toml form (default: the pyproject.toml form)")
     settings_parser.set_defaults(run=_run_settings)
+
+    configure_parser = _add_command(
+        commands, "configure", help="write an installer's configuration for repositories (no credential in it)",
+        description="Write or merge the configuration that makes the plain command work afterwards (pip install, "
+                    "uv add, poetry add, pdm add, twine upload -r NAME), as `gcloud auth configure-docker` does: "
+                    "index entries, the keyring provider and the username, never a credential. Other entries and "
+                    "comments stay; running it again changes nothing. pip: the user's pip.conf; uv, pdm: "
+                    "./pyproject.toml (uv: ./uv.toml with --uv-toml); poetry: its own `poetry source add` and "
+                    "`poetry config`; twine: ~/.pypirc.")
+    configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
+    configure_parser.add_argument("urls", nargs="+", metavar="URL", help="repository URLs")
+    _add_kind_options(configure_parser)
+    configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
+    configure_parser.add_argument("--uv-toml", action="store_true", help="for uv: write ./uv.toml, not pyproject.toml")
+    configure_parser.add_argument("--file", type=Path, help="the file to edit instead of the tool's usual one "
+                                  "(not for poetry)")
+    configure_parser.set_defaults(run=_run_configure)
 
     token_parser = _add_command(
         commands, "token", help="print a live access token (for scripts)",
