@@ -163,8 +163,9 @@ def _pip_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
     before = read_config(path)
     # The same repository as the only index and beside PyPI would be neither rule: one kind at a time.
     other_kind = "extra-index-url" if index_url else "index-url"
-    ours = {r.user_index_url for r in repositories} | {r.index_url for r in repositories}
-    if ours & set(ini_values(before, "global", other_kind, str(path))):
+    moved = repositories[:1] if index_url else repositories
+    if {url for r in moved for url in (r.user_index_url, r.index_url)} & set(
+            ini_values(before, "global", other_kind, str(path))):
         raise EditRefusedError(f"{path} already has this repository as {other_kind}, the other kind's setting; "
                                "remove that line to change its kind, then run this again")
     plan = Plan("pip", [FileChange(path, before, merge_ini(before, options, str(path)))])
