@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import sys
 import threading
 from pathlib import Path
 
@@ -256,3 +257,48 @@ def test_pip_writes_what_settings_prints(isolated: Path, capsys: pytest.CaptureF
     printed.read_string(snippet)
     written.read(_pip_conf(isolated))
     assert dict(written["global"]) == dict(printed["global"])
+
+
+# --- whether the tool will reach the plugin ---------------------------------------------------
+
+
+def _script(folder: Path, name: str, python: str) -> None:
+    folder.mkdir(exist_ok=True)
+    script = folder / name
+    script.write_text(f"#!{python}\nimport sys\n")
+    script.chmod(0o755)
+
+
+@pytest.mark.parametrize(("python", "warning"), [
+    (None, "pip runs the `keyring` command on PATH, and there is none: pipx install keyring"),
+    ("/bin/false", "which does not load keyrings.gar: install it there (for pipx: pipx inject"),
+    (sys.executable, None),  # this test venv holds keyring and keyrings.gar
+])
+def test_configure_says_what_to_install_where_when_pip_will_not_reach_the_plugin(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], python: str | None,
+    warning: str | None
+) -> None:
+    bin_folder = isolated / "bin"
+    bin_folder.mkdir()
+    if python is not None:
+        _script(bin_folder, "keyring", python)
+    monkeypatch.setenv("PATH", str(bin_folder))
+    code, out, _ = _run(capsys, "configure", "pip", AR_URL)
+    assert code == 0
+    if warning is None:
+        assert "warning" not in out
+    else:
+        assert "warning: pip runs the `keyring`" in out
+        assert warning in out
+
+
+def test_configure_poetry_names_poetry_self_add_when_poetry_lacks_the_plugin(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from keyrings_gar.installer_reach import reach_problem
+
+    _script(isolated / "bin", "poetry", "/bin/false")
+    monkeypatch.setenv("PATH", str(isolated / "bin"))
+    problem = reach_problem("poetry")
+    assert problem is not None
+    assert "imports keyring from its own environment, which lacks keyrings.gar: poetry self add" in problem

@@ -22,25 +22,24 @@ PROJECT = ('[project]\nname = "consumer"\nversion = "0.1.0"\nrequires-python = "
            "# the team's own settings\n")
 
 
-def configure(installers: Installers, env: dict[str, str], cwd: Path, tool: str, url: str
-              ) -> subprocess.CompletedProcess[str]:
+def configure(installers: Installers, env: dict[str, str], cwd: Path, tool: str) -> subprocess.CompletedProcess[str]:
     """The `keyrings-gar` installed from the wheel beside keyring, as users get it with pipx."""
     command = installers.pip_with_plugin.with_name("keyrings-gar")
-    result = run_installer([command, "configure", tool, url], env, cwd)
+    result = run_installer([command, "configure", tool, LoopbackStack.index_url()], env, cwd)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
 
-def configure_twice(installers: Installers, env: dict[str, str], cwd: Path, tool: str, url: str,
-                    written: Path) -> None:
+def configure_twice(installers: Installers, env: dict[str, str], cwd: Path, tool: str, written: Path) -> None:
     """Configure, then again: the second run says so and leaves the file byte for byte."""
-    first = configure(installers, env, cwd, tool, url)
+    first = configure(installers, env, cwd, tool)
     assert "changed" in first.stdout or "ran:" in first.stdout, first.stdout
     assert "warning" not in first.stdout, first.stdout  # the tool reaches the plugin
     content = written.read_bytes()
-    second = configure(installers, env, cwd, tool, url)
+    second = configure(installers, env, cwd, tool)
     assert "nothing to change" in second.stdout, second.stdout
-    assert "changed" not in second.stdout and "ran:" not in second.stdout, second.stdout
+    assert "changed" not in second.stdout, second.stdout
+    assert "ran:" not in second.stdout, second.stdout
     assert written.read_bytes() == content
 
 
@@ -65,7 +64,7 @@ def test_configure_pip_then_pip_install(installers: Installers, stack: LoopbackS
     pip_conf.parent.mkdir(parents=True)
     existing = f"# my pip settings\n[global]\n; a local index of our own\nextra-index-url = {other_index.as_uri()}\n"
     pip_conf.write_text(existing)
-    configure_twice(installers, env, home, "pip", stack.index_url(), pip_conf)
+    configure_twice(installers, env, home, "pip", pip_conf)
     assert pip_conf.read_text().startswith(existing.rstrip("\n"))
 
     result = run_installer([installers.pip_alone, "-m", "pip", "install", "--target", home / "target",
@@ -85,7 +84,7 @@ def test_configure_uv_then_uv_add(installers: Installers, stack: LoopbackStack, 
     existing = (PROJECT + "[[tool.uv.index]]\n# pinned packages only, never asked for acme-private\n"
                 'name = "elsewhere"\nurl = "https://elsewhere.example/simple/"\nexplicit = true\n')
     (project / "pyproject.toml").write_text(existing)
-    configure_twice(installers, env, project, "uv", stack.index_url(), project / "pyproject.toml")
+    configure_twice(installers, env, project, "uv", project / "pyproject.toml")
     assert (project / "pyproject.toml").read_text().startswith(existing)
 
     result = run_installer([installers.uv, "add", "acme-private"], env, project)
@@ -104,7 +103,7 @@ def test_configure_poetry_then_poetry_add(installers: Installers, stack: Loopbac
     project.mkdir()
     existing = PROJECT + "[tool.poetry]\npackage-mode = false\n"
     (project / "pyproject.toml").write_text(existing)
-    configure_twice(installers, env, project, "poetry", stack.index_url(), project / "pyproject.toml")
+    configure_twice(installers, env, project, "poetry", project / "pyproject.toml")
     assert "# the team's own settings" in (project / "pyproject.toml").read_text()
 
     result = run_installer([installers.poetry, "add", "--no-interaction", "acme-private"], env, project)
@@ -125,7 +124,7 @@ def test_configure_pdm_then_pdm_add(pdm_with_plugin: Path, installers: Installer
     run_installer([installers.uv, "venv", "--quiet", "--python", sys.executable, venv], {}, home)
     env = {**stack.environ(home, [pdm_with_plugin.parent]), **credential.environ,
            "PDM_PYTHON": str(venv / "bin" / "python"), "PDM_CHECK_UPDATE": "false"}
-    configure_twice(installers, env, project, "pdm", stack.index_url(), project / "pyproject.toml")
+    configure_twice(installers, env, project, "pdm", project / "pyproject.toml")
     assert (project / "pyproject.toml").read_text().startswith(existing)
 
     result = run_installer([pdm_with_plugin, "add", "acme-private"], env, project)
@@ -138,9 +137,10 @@ def test_configure_twine_then_twine_upload_by_name(installers: Installers, stack
     credential = stack.credential(SERVICE_ACCOUNT_KEY, home)
     env = {**stack.environ(home, [installers.twine.parent]), **credential.environ}
     pypirc = home / ".pypirc"
-    existing = "[distutils]\nindex-servers =\n    pypi\n\n# PyPI with a token from keyring\n[pypi]\nusername = __token__\n"
+    existing = ("[distutils]\nindex-servers =\n    pypi\n\n"
+                "# PyPI with a token from keyring\n[pypi]\nusername = __token__\n")
     pypirc.write_text(existing)
-    configure_twice(installers, env, home, "twine", stack.index_url(), pypirc)
+    configure_twice(installers, env, home, "twine", pypirc)
     assert "# PyPI with a token from keyring\n[pypi]\nusername = __token__\n" in pypirc.read_text()
 
     wheel = build_wheel("acme-uploaded", "0.1.0", {"acme_uploaded/__init__.py": "VERSION = '0.1.0'\n"})
