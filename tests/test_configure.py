@@ -8,13 +8,19 @@ import os
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from keyrings_gar import cli
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 
-tomllib = pytest.importorskip("tomllib")
+
+def _toml(text: str) -> dict[str, Any]:
+    """Python 3.11's tomllib reads what was written; before 3.11 such a test is skipped."""
+    tomllib = pytest.importorskip("tomllib")
+    parsed: dict[str, Any] = tomllib.loads(text)
+    return parsed
 
 UPLOAD_URL = f"https://{AR_HOST}/acme-prod/team-repo/"
 OTHER_URL = "https://europe-python.pkg.dev/acme-prod/shared/simple/"
@@ -87,12 +93,12 @@ def test_dry_run_prints_the_diff_and_writes_nothing(project: Path, isolated: Pat
 
 def test_uv_goes_into_pyproject_or_uv_toml(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _run(capsys, "configure", "uv", AR_URL)[0] == 0
-    uv = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["uv"]
+    uv = _toml((project / "pyproject.toml").read_text())["tool"]["uv"]
     assert uv["keyring-provider"] == "subprocess"
     assert uv["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL, "authenticate": "always",
                             "default": True}]
     assert _run(capsys, "configure", "uv", AR_URL, "--uv-toml", "--standard")[0] == 0
-    config = tomllib.loads((project / "uv.toml").read_text())
+    config = _toml((project / "uv.toml").read_text())
     assert config["keyring-provider"] == "subprocess"
     assert "default" not in config["index"][0]
 
@@ -110,7 +116,7 @@ def test_several_repositories_in_one_call_follow_the_rule(project: Path, isolate
                                                            capsys: pytest.CaptureFixture[str]) -> None:
     """Virtual: the first is the only index, the rest are ours too; pdm names the first pypi."""
     assert _run(capsys, "configure", "pdm", AR_URL, OTHER_URL)[0] == 0
-    sources = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["pdm"]["source"]
+    sources = _toml((project / "pyproject.toml").read_text())["tool"]["pdm"]["source"]
     assert sources == [{"name": "pypi", "url": AR_URL}, {"name": "shared", "url": OTHER_URL}]
     assert _run(capsys, "configure", "pip", AR_URL, OTHER_URL)[0] == 0
     parser = configparser.RawConfigParser()
@@ -126,7 +132,7 @@ def test_existing_entries_and_comments_stay(project: Path, capsys: pytest.Captur
     assert _run(capsys, "configure", "uv", AR_URL, "--standard")[0] == 0
     after = (project / "pyproject.toml").read_text()
     assert after.startswith(before)
-    assert [i["name"] for i in tomllib.loads(after)["tool"]["uv"]["index"]] == ["mirror", "team-repo"]
+    assert [i["name"] for i in _toml(after)["tool"]["uv"]["index"]] == ["mirror", "team-repo"]
 
 
 @pytest.mark.parametrize(("tool", "existing", "expected"), [
@@ -243,8 +249,8 @@ def test_uv_and_pdm_write_what_settings_prints(project: Path, capsys: pytest.Cap
     for tool in ("uv", "pdm"):
         _, snippet, _ = _run(capsys, "settings", tool, AR_URL, kind)
         assert _run(capsys, "configure", tool, AR_URL, kind)[0] == 0
-        written = tomllib.loads((project / "pyproject.toml").read_text())
-        printed = tomllib.loads(snippet)
+        written = _toml((project / "pyproject.toml").read_text())
+        printed = _toml(snippet)
         assert written["tool"][tool] == printed["tool"][tool]
         (project / "pyproject.toml").write_text(PROJECT)
 
@@ -302,3 +308,14 @@ def test_configure_poetry_names_poetry_self_add_when_poetry_lacks_the_plugin(
     problem = reach_problem("poetry")
     assert problem is not None
     assert "imports keyring from its own environment, which lacks keyrings.gar: poetry self add" in problem
+
+
+def test_before_python_3_11_without_tomli_a_project_file_is_refused_not_edited_blind(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tomllib", None)
+    monkeypatch.setitem(sys.modules, "tomli", None)
+    code, out, err = _run(capsys, "configure", "uv", AR_URL)
+    assert (code, out) == (1, "")
+    assert "needs Python 3.11+ or tomli (`pip install tomli` beside keyrings.gar)" in err
+    assert (project / "pyproject.toml").read_text() == PROJECT

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import pytest
 
 from keyrings_gar.ini_edit import EditRefusedError
 from keyrings_gar.toml_edit import TomlEntry, TomlKey, load_toml, merge_toml
 
-tomllib = pytest.importorskip("tomllib")
+
+def _toml(text: str) -> dict[str, Any]:
+    """Python 3.11's tomllib reads what was written; before 3.11 such a test is skipped."""
+    tomllib = pytest.importorskip("tomllib")
+    parsed: dict[str, Any] = tomllib.loads(text)
+    return parsed
 
 PROVIDER = TomlKey(("tool", "uv"), "keyring-provider", "subprocess", "# why keyring")
 ENTRY = TomlEntry(("tool", "uv", "index"), {"name": "team-repo", "url": "https://example/simple/",
@@ -38,7 +44,7 @@ acme = { index = "other" }
 def test_keys_and_entries_join_the_file_and_every_comment_stays() -> None:
     merged = merge_toml(PROJECT, [PROVIDER], [ENTRY], "pyproject.toml")
     assert all(line in merged.splitlines() for line in PROJECT.splitlines())
-    document = tomllib.loads(merged)
+    document = _toml(merged)
     assert document["tool"]["uv"]["keyring-provider"] == "subprocess"
     assert [i["name"] for i in document["tool"]["uv"]["index"]] == ["other", "team-repo"]
     assert document["tool"]["uv"]["sources"] == {"acme": {"index": "other"}}
@@ -56,7 +62,7 @@ def test_a_table_without_its_own_header_gets_one_at_the_end() -> None:
 def test_a_top_level_key_goes_first() -> None:
     merged = merge_toml('[[index]]\nname = "other"\nurl = "https://o/"\n',
                         [TomlKey((), "keyring-provider", "subprocess")], [], "uv.toml")
-    assert tomllib.loads(merged)["keyring-provider"] == "subprocess"
+    assert _toml(merged)["keyring-provider"] == "subprocess"
     assert merged.startswith('keyring-provider = "subprocess"\n')
 
 
