@@ -12,11 +12,7 @@ import configparser
 import re
 from typing import NamedTuple
 
-from .errors import GarError
-
-
-class EditRefusedError(GarError):
-    """A file `configure` will not change: unreadable, unparseable, or holding a conflicting value."""
+from .errors import EditRefusedError
 
 
 class IniOption(NamedTuple):

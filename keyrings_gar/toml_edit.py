@@ -13,8 +13,8 @@ import copy
 import re
 from typing import Any, NamedTuple
 
+from .errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
-from .ini_edit import EditRefusedError
 
 
 class TomlKey(NamedTuple):

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from keyrings_gar.ini_edit import EditRefusedError
+from keyrings_gar.errors import EditRefusedError
 from keyrings_gar.toml_edit import TomlEntry, TomlKey, load_toml, merge_toml
 
 
