@@ -38,7 +38,7 @@ from .index_rule import (
 from .ini_edit import IniOption, ini_values, merge_ini
 from .installer_reach import reach_problem
 from .installer_settings import parse_repository
-from .redact import scrubbed
+from .redact import scrubbed, shown_path
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, read_config, write_config
 
@@ -148,7 +148,7 @@ def _toml_plan(tool: str, path: Path, keys: list[TomlKey], array: TomlList, want
 def _project_file(cwd: Path, tool: str) -> Path:
     path = cwd / "pyproject.toml"
     if not path.exists():
-        raise GarError(f"no pyproject.toml in {cwd}: run this in the project's folder (after `{tool} init`)"
+        raise GarError(f"no pyproject.toml in {shown_path(cwd)}: run this in the project's folder (after `{tool} init`)"
                        + (", or pass --uv-toml to write uv.toml" if tool == "uv" else ""))
     return path
 

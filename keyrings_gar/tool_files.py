@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import EditRefusedError, GarError
+from .redact import showable, shown_path
 from .safefile import read_regular_file
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -36,6 +37,11 @@ class FileChange:
 def read_config(path: Path) -> str:
     """The file's text, "" when it does not exist yet; refused when it is no regular file, too big,
     or not UTF-8 (the one safe reader: a FIFO planted at the name must not hang `configure`)."""
+    if not showable(str(path)):
+        # Every path configure reads or writes comes through here first, so later messages may name
+        # it; a token pasted into PIP_CONFIG_FILE, --file or HOME is never a file name of ours.
+        raise EditRefusedError(f"the file to configure ({shown_path(path)}) looks like a key or token, not a "
+                               "path: check PIP_CONFIG_FILE, XDG_CONFIG_HOME, HOME and --file")
     try:
         data = read_regular_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:

@@ -612,8 +612,8 @@ def test_cache_clear_makes_the_next_lookup_mint_a_new_token(
 # --- the command itself -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [[], ["doctor"], ["settings"], ["token"], ["cache"], ["cache", "show"],
-                                  ["cache", "clear"]])
+@pytest.mark.parametrize("args", [[], ["doctor"], ["settings"], ["configure"], ["token"], ["cache"],
+                                  ["cache", "show"], ["cache", "clear"]])
 def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*args, "--help"])
@@ -626,6 +626,9 @@ def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[s
     (["doctor", "--jsn"], "usage: keyrings-gar doctor "),
     (["settings", "pip"], "usage: keyrings-gar settings "),
     (["settings", "pnpm", AR_URL], "usage: keyrings-gar settings "),
+    (["configure", "pip"], "usage: keyrings-gar configure "),
+    (["configure", "hatch", AR_URL], "usage: keyrings-gar configure "),
+    (["configure", "pip", AR_URL, "--virtual", "--standard"], "usage: keyrings-gar configure "),
     (["cache", "show", "--bogus"], "usage: keyrings-gar cache show "),
     (["cache"], "usage: keyrings-gar cache "),
     (["token", AR_URL, AR_URL], "usage: keyrings-gar token "),

@@ -319,3 +319,33 @@ def test_before_python_3_11_without_tomli_a_project_file_is_refused_not_edited_b
     assert (code, out) == (1, "")
     assert "needs Python 3.11+ or tomli (`pip install tomli` beside keyrings.gar)" in err
     assert (project / "pyproject.toml").read_text() == PROJECT
+
+
+# What redact.showable refuses to print; a JWT joins this list when the redactor learns JWTs (issue 17).
+TOKEN = "ya29.a0AfH6SMBx" + "Q" * 60
+KEY_BASE64 = "ewogICJ0eXBlIjogInNlcnZpY2VfYWNjb3VudCIsCiAgInByb2plY3RfaWQiOiAiYWNtZS1wcm9kIgp9"
+
+
+@pytest.mark.parametrize("variable", ["PIP_CONFIG_FILE", "XDG_CONFIG_HOME"])
+@pytest.mark.parametrize("secret", [TOKEN, KEY_BASE64])
+def test_a_token_where_a_path_belongs_is_never_a_file_nor_echoed(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], variable: str, secret: str
+) -> None:
+    monkeypatch.chdir(isolated)
+    monkeypatch.setenv(variable, secret)
+    code, out, err = _run(capsys, "configure", "pip", AR_URL)
+    assert (code, out) == (1, "")
+    assert "looks like a key or token, not a path" in err
+    assert secret not in err
+    assert secret[:20] not in err
+    assert not any(secret[:20] in str(p) for p in isolated.rglob("*"))
+
+
+def test_a_token_given_as_file_is_refused_for_every_file_tool(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for tool in ("pip", "uv", "pdm", "twine"):
+        code, _, err = _run(capsys, "configure", tool, AR_URL, "--file", TOKEN)
+        assert code == 1
+        assert TOKEN[:20] not in err
+        assert not (project / TOKEN).exists()
