@@ -20,12 +20,11 @@ from .cache import TokenCache
 from .cachedir import CACHE_EFFECT, cache_folder_problem
 from .config import cache_dir, load_settings, trusted_hosts
 from .configfile import NO_ENTRY, entry_for
-from .configure import CONFIGURE_TOOLS, Where, configure
 from .diagnosis import Report, cache_report, doctor
 from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
-from .index_rule import DEFAULT_KIND, STANDARD, VIRTUAL
+from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_settings import TOOLS, settings_text
 from .redact import safe_url
 from .tokens import AccessToken
@@ -167,6 +166,9 @@ def _run_settings(args: argparse.Namespace) -> int:
 
 
 def _run_configure(args: argparse.Namespace) -> int:
+    # Imported here: the file editors cost every other command start-up time (about 20 ms of CPU).
+    from .configure import Where, configure
+
     where = Where(Path.cwd(), args.file, args.uv_toml)
     _out(configure(args.tool, args.urls, args.kind, where, dry_run=args.dry_run))
     return 0

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from .errors import EditRefusedError, GarError
 from .index_rule import (
+    CONFIGURE_TOOLS,
     VIRTUAL,
     Repository,
     TomlValue,
@@ -42,7 +43,6 @@ from .redact import scrubbed, shown_path
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, read_config, write_config
 
-CONFIGURE_TOOLS = ("pip", "uv", "poetry", "pdm", "twine")
 POETRY_TIMEOUT = 120
 
 

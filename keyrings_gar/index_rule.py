@@ -22,6 +22,9 @@ KINDS = (VIRTUAL, STANDARD)
 # dependency-confusion risk that a virtual repository exists to remove.
 DEFAULT_KIND = VIRTUAL
 
+CONFIGURE_TOOLS = ("pip", "uv", "poetry", "pdm", "twine")
+"""The tools `keyrings-gar configure` writes configuration for."""
+
 USERNAME = "oauth2accesstoken"
 """The username Artifact Registry documents for an access token; not a secret."""
 
