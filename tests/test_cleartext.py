@@ -40,6 +40,9 @@ class GooglePluginAlike(keyring.backend.KeyringBackend):
     """keyrings.google-artifactregistry-auth's matching and answer: a token for any `*.pkg.dev` host."""
 
     priority = 9  # as its gauth.py declares
+    # keyring registers every backend class it sees: never viable for its own discovery, so that no
+    # other test's chain holds it. The fixture below hands it to the chainer itself.
+    viable = False
 
     def __init__(self) -> None:
         self.asked: list[str] = []
