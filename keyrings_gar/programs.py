@@ -89,8 +89,10 @@ def _is_executable_file(path: str) -> bool:
     return Path(path).is_file() and os.access(path, os.X_OK)
 
 
-def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, str] | None = None) -> Finished:
-    """Run `argv` with no input; its output once it has exited, each pipe at most `limit` bytes.
+def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, str] | None = None, *,
+                keep_stderr: bool = True) -> Finished:
+    """Run `argv` with no input; its output once it has exited, each pipe at most `limit` bytes
+    (stderr empty and unread unless `keep_stderr`).
 
     `communicate()` would keep everything a runaway program prints and wait for every holder of
     its pipes; here it is killed as soon as either pipe says too much, or at the deadline. OSError
@@ -100,7 +102,8 @@ def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, s
     import subprocess
 
     # A session of its own, so that a kill ends its children too, not only the program.
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE if keep_stderr else subprocess.DEVNULL,
                                env=None if env is None else dict(env), start_new_session=True)
     deadline = time.monotonic() + timeout
     output = _BoundedOutput([pipe for pipe in (process.stdout, process.stderr) if pipe is not None], limit)
@@ -117,7 +120,7 @@ def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, s
         raise ProgramTimeoutError
     if problem == "too much":
         raise OutputTooLargeError
-    return Finished(output.text(0), output.text(1), process.returncode)
+    return Finished(output.text(0), output.text(1) if keep_stderr else b"", process.returncode)
 
 
 class _BoundedOutput:

@@ -291,7 +291,8 @@ def _run_executable(argv: list[str], env: dict[str, str], timeout: float, progra
     """stdout (at most MAX_SUBJECT_TOKEN_BYTES), through the runner gcloud uses: killed at the
     deadline, and never waited on for a child it leaves holding its output."""
     try:
-        stdout, _stderr, returncode = run_bounded(argv, timeout, MAX_SUBJECT_TOKEN_BYTES, env)
+        # stderr is the program's own diagnostics, as long as it likes: neither read nor bounded.
+        stdout, _stderr, returncode = run_bounded(argv, timeout, MAX_SUBJECT_TOKEN_BYTES, env, keep_stderr=False)
     except OSError as exc:
         raise TokenError(f"cannot run {program} (credential_source.executable): {exc.strerror}") from None
     except OutputTooLargeError:

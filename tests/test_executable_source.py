@@ -221,3 +221,16 @@ def test_timeout_millis_within_bounds_or_absent_runs(
     access_token, lines = _lookup(allowed, caplog)
     assert lines == []
     assert access_token is not None
+
+
+def test_a_helper_s_diagnostics_on_stderr_are_neither_read_nor_bounded(
+    allowed: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = allowed.gitlab.mint(GITLAB_SUBJECT, PROVIDER_AUDIENCE)
+    script = _helper(allowed.files, "verbose.py",
+                     "import sys\nsys.stderr.write('debug line\\n' * 100_000)\n"
+                     f"print({json.dumps(_response(token))!r})\n")
+    allowed.use(executable_config(str(script)))
+    access_token, lines = _lookup(allowed, caplog)
+    assert lines == []
+    assert access_token is not None
