@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -492,3 +493,24 @@ def test_workforce_pool_oidc_config_sends_its_user_project(federation: Federatio
     assert token is not None
     assert federation.google.calls == {"sts-token": 1}
     assert federation.google.rejections == []
+
+
+def test_ten_minute_impersonated_tokens_are_reused_across_lookups(federation: Federation,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """`token_lifetime_seconds: 600` is below the 15-minute margin: the token is reused for the
+    first half of its life, in memory and by the next process, instead of minted per lookup."""
+    from keyrings_gar import cache
+
+    federation.google.add_provider(federation.gitlab.provider())
+    federation.google.allow_impersonation(TARGET, pool_principal(GITLAB_SUBJECT))
+    config = file_sourced_config(str(federation.gitlab_token_file()), impersonate=TARGET)
+    config["service_account_impersonation"] = {"token_lifetime_seconds": 600}
+    federation.use(config)
+    first, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert first is not None
+    assert federation.google.tokens[first].expiry <= time.time() + 600  # IAM issued what was asked for
+    assert _lookup(federation, caplog)[0] == first
+    cache._memory.clear()  # the next `keyring` process
+    assert _lookup(federation, caplog)[0] == first
+    assert federation.google.calls == {"sts-token": 1, "iam-generateAccessToken": 1}
