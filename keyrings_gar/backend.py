@@ -143,16 +143,22 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     minting from `source` failed moments ago (then that failure again, at once)."""
     from .cache import TokenCache
     from .failures import FailureMemory
-    from .tokens import mint_access_token
+    from .tokens import identify_subject, mint_access_token
 
     minted: list[AccessToken] = []
+    failures = FailureMemory(settings.cache_dir)
+    if source.subject_pending:
+        # Whose the token is, is only known from the subject token (a URL's or a program's answer).
+        pending = source
+        source = failures.guard(pending.cache_key, lambda: identify_subject(pending, settings.timeout,
+                                                                            settings.cache_dir))
+    identified = source
 
     def mint() -> AccessToken:
-        minted.append(mint_access_token(source, settings.timeout))
+        minted.append(mint_access_token(identified, settings.timeout))
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    failures = FailureMemory(settings.cache_dir)
     token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint))
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
