@@ -48,6 +48,8 @@ GCLOUD = "gcloud"
 _IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
 # As subject_tokens.py reads it: a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
+# A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
+_MAX_OVERRIDE_FILE = 256 * 1024
 _FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
 _ADC_LOGIN_FIX = (
     "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
@@ -297,9 +299,22 @@ def gcloud_source(account: GcloudAccount) -> TokenSource:
         origin=(f"gcloud CLI {shown_path(account.executable)} (configuration {configuration} "
                 f"in {shown_path(account.config_dir)})"),
         cache_key=_digest(GCLOUD, str(account.config_dir.absolute()), account.configuration, account.account,
-                          account.impersonate or "", CLOUD_PLATFORM_SCOPE),
+                          account.impersonate or "", _override_identity(account), CLOUD_PLATFORM_SCOPE),
         gcloud=account,
     )
+
+
+def _override_identity(account: GcloudAccount) -> str:
+    """What names the identity gcloud's credential file override gives its tokens: the file's
+    path and content (another key written to the same path is another identity)."""
+    override = account.credential_file_override
+    if not override:
+        return ""
+    try:
+        content = read_regular_file(override, _MAX_OVERRIDE_FILE)
+    except (OSError, ValueError):
+        content = b"unreadable"  # gcloud says why when it is asked
+    return _digest("credential_file_override", override, hashlib.sha256(content).hexdigest())
 
 
 def impersonated_source(base: TokenSource, target: str, origin: str) -> TokenSource:
