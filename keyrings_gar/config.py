@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .cachedir import token_cache_dir
-from .cijob import job_cache_dir
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
 
@@ -81,6 +80,8 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
     """Where tokens are cached: KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
     (cachedir.py says which and why), in a CI job a folder of that job's own (cijob.py); None when
     there is no safe one, and tokens stay in memory."""
+    from .cijob import job_cache_dir  # here, not at the top: only our own lookups need it (start-up time)
+
     return job_cache_dir(_shared_cache_dir(environ, platform), environ, named_by_user=bool(environ.get(CACHE_DIR_VAR)))
 
 
