@@ -22,7 +22,6 @@ import hmac
 import json
 import logging
 import os
-import secrets
 import stat
 from pathlib import Path
 
@@ -35,7 +34,7 @@ SALT_FILE = "subject-salt"
 _SALT_BYTES = 32
 _SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 # Without a cache folder tokens are only shared within the process: a salt of its own will do.
-_process_salt = secrets.token_bytes(_SALT_BYTES)
+_process_salt = os.urandom(_SALT_BYTES)  # os, not secrets: that imports random (start-up time)
 
 
 def subject_identity(subject_token: str) -> bytes:
@@ -103,11 +102,11 @@ def _create_salt(cache_dir: Path, path: Path) -> None:
     from .cache import _ensure_private_directory  # the cache's folder checks, only when creating
 
     _ensure_private_directory(cache_dir)
-    temporary = cache_dir / f".tmp-salt-{secrets.token_hex(8)}"
+    temporary = cache_dir / f".tmp-salt-{os.urandom(8).hex()}"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE_OPEN, 0o600)
     try:
         with os.fdopen(fd, "wb") as file:
-            file.write(secrets.token_bytes(_SALT_BYTES))
+            file.write(os.urandom(_SALT_BYTES))
         with contextlib.suppress(FileExistsError):
             os.link(temporary, path)
     finally:
