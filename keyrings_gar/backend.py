@@ -148,14 +148,12 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     minted: list[AccessToken] = []
     failures = FailureMemory(settings.cache_dir)
     if source.subject_pending:
-        # Whose the token is, is only known from the subject token (a URL's or a program's answer).
-        pending = source
-        source = failures.guard(pending.cache_key, lambda: identify_subject(pending, settings.timeout,
-                                                                            settings.cache_dir))
-    identified = source
+        # Only the subject token (a URL's or a program's answer) says whose the token would be.
+        source = failures.guard(source.cache_key,
+                                functools.partial(identify_subject, source, settings.timeout, settings.cache_dir))
 
     def mint() -> AccessToken:
-        minted.append(mint_access_token(identified, settings.timeout))
+        minted.append(mint_access_token(source, settings.timeout))
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
