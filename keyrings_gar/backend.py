@@ -147,16 +147,20 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     minting from `source` failed moments ago (then that failure again, at once)."""
     from .cache import TokenCache
     from .failures import FailureMemory
-    from .tokens import mint_access_token
+    from .tokens import identify_subject, mint_access_token
 
     minted: list[AccessToken] = []
+    failures = FailureMemory(settings.cache_dir)
+    if source.subject_pending:
+        # Only the subject token (a URL's or a program's answer) says whose the token would be.
+        source = failures.guard(source.cache_key,
+                                functools.partial(identify_subject, source, settings.timeout, settings.cache_dir))
 
     def mint() -> AccessToken:
         minted.append(mint_access_token(source, settings.timeout))
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    failures = FailureMemory(settings.cache_dir)
     token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint))
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")

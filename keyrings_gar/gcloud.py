@@ -43,11 +43,17 @@ class GcloudAccount(NamedTuple):
     account: str
     impersonate: str | None
     """gcloud's `auth/impersonate_service_account`, when set: the tokens are that account's."""
+    credential_file_override: str | None = None
+    """gcloud's `auth/credential_file_override`, when set: the tokens are for the credentials in
+    that file (a service-account key or a federation config), whatever the account says."""
 
     @property
     def identity(self) -> str:
         """Safe to print: both may come from CLOUDSDK_* variables, where a secret can be pasted."""
         account = shown_text(self.account, "gcloud's account")
+        if self.credential_file_override:
+            shown = shown_text(self.credential_file_override, "gcloud's credential file override")
+            return f"the credentials in {shown} (gcloud's credential file override, account {account})"
         if self.impersonate:
             target = shown_text(self.impersonate, "gcloud's impersonated account")
             return f"{target} (impersonated by {account} via gcloud)"
@@ -95,7 +101,10 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
         return None
     impersonate = (environ.get("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "").strip()
                    or properties.get("auth", "impersonate_service_account", fallback="").strip())
-    return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None)
+    override = (environ.get("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "").strip()
+                or properties.get("auth", "credential_file_override", fallback="").strip())
+    return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None,
+                         override or None)
 
 
 def _read_text(path: Path) -> str:
