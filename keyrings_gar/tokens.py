@@ -87,6 +87,13 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         from google.auth.compute_engine import _metadata
 
         if not _metadata.ping(request, timeout=min(METADATA_PROBE_TIMEOUT, request.timeout), retry_count=1):
+            if request.refused_redirect is not None:
+                # The real metadata server never redirects: something else answers its address.
+                raise TokenError(
+                    f"the metadata server address {request.refused_redirect.endpoint} answered with a redirect "
+                    f"(HTTP {request.refused_redirect.status}), which the real one never sends (a captive portal or "
+                    "another machine on this network?); it was not followed. Log in to the network, or use other "
+                    "credentials: run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS")
             raise NoCredentialsError(
                 "no Google credentials found: run `gcloud auth application-default login`, point "
                 "GOOGLE_APPLICATION_CREDENTIALS at a key file or workload identity config, or set "
@@ -260,6 +267,13 @@ def _transport_problem(exc: BaseException, what: str = "token endpoint") -> str:
     while cause is not None and len(chain) < 10:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
+    from .transport import RedirectRefusedError  # imported already: a grant was made
+
+    for link in chain:
+        if isinstance(link, RedirectRefusedError):
+            return (f"{what} at {link.endpoint} answered with a redirect (HTTP {link.status}), which Google's "
+                    "endpoints never send; it was not followed. Check the URLs in the credentials, and HTTPS_PROXY "
+                    "(a proxy that redirects to its login page?)")
     names = " ".join(type(c).__name__ for c in chain) + " " + " ".join(str(c)[:300] for c in chain)
     if "which no token answer is" in names:
         from .transport import RESPONSE_LIMIT
