@@ -350,7 +350,17 @@ def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
 def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
                   entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
     """The secret for `_json_key_base64`: the variable, else the entry's secret or key file, else a
-    service-account ADC key file (unless the entry chose another identity for this repository)."""
+    service-account ADC key file (unless the entry chose another identity for this repository).
+    ConfigError for a key from another universe: Artifact Registry here could not use it."""
+    secret = _json_key(settings, environ, entry)
+    if secret is not None:
+        from .trust import check_universe  # only on this path: start-up time
+
+        check_universe(secret.info().get("universe_domain"), f"the _json_key_base64 secret ({secret.fingerprint})")
+    return secret
+
+
+def _json_key(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> JsonKeySecret | None:
     if settings.json_key_secret is not None:
         return decode_json_key_secret(settings.json_key_secret)
     secret = _entry_secret(entry, environ)

@@ -154,6 +154,7 @@ def _mint_or_error(source: TokenSource, timeout: float) -> AccessToken | BaseExc
 
 
 def _mint(source: TokenSource, timeout: float) -> AccessToken:
+    _check_trust(source)
     if source.kind == GCLOUD and source.gcloud is not None:
         # gcloud is its own OAuth client: no google-auth (nor its import) needed.
         return AccessToken(*gcloud_access_token(source.gcloud, timeout))
@@ -170,6 +171,19 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
             # The grant is over (done, failed or past its deadline): no connection stays open.
             request.close()
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+
+
+def _check_trust(source: TokenSource) -> None:
+    """ConfigError before anything is read or sent, when `source` or the source it impersonates
+    with would send a credential outside Google's default universe (see trust.py)."""
+    from .trust import check_credential_file, check_gcloud_universe
+
+    link: TokenSource | None = source
+    while link is not None:
+        if link.gcloud is not None:
+            check_gcloud_universe(link.gcloud.config_dir, link.gcloud.configuration, link.origin)
+        check_credential_file(link.info, link.origin)
+        link = link.via
 
 
 def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any:
