@@ -99,6 +99,15 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
                 "GOOGLE_APPLICATION_CREDENTIALS at a key file or workload identity config, or set "
                 "KEYRINGS_GAR_JSON_KEY_BASE64 or KEYRINGS_GAR_ACCESS_TOKEN_FILE"
             )
+        # Impersonated credentials read their source's universe_domain, which compute_engine would
+        # ask the metadata server for on a requests session of its own: outside our deadline, bounds
+        # and redirect refusal. Only the default universe is served (trust.py), so it is stated.
+        import inspect
+
+        from .trust import DEFAULT_UNIVERSE
+
+        if "universe_domain" in inspect.signature(compute_engine.Credentials).parameters:
+            return compute_engine.Credentials(universe_domain=DEFAULT_UNIVERSE)
         return compute_engine.Credentials()
     if source.kind == IMPERSONATED and source.via is not None:
         from google.auth import impersonated_credentials

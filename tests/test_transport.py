@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from keyrings_gar.transport import RESPONSE_LIMIT
-from tests.conftest import AR_URL, Identities, console_script
+from tests.conftest import AR_URL, Identities, console_script, use_metadata_server
 from tests.loopback.federation import WORKLOAD_AUDIENCE, OidcIssuer, file_sourced_config
 from tests.loopback.google import FakeGoogle
 
@@ -225,3 +225,23 @@ def test_a_gzip_bomb_answer_is_cut_at_the_bound(google: Identities, tmp_path: Pa
     growth = found["growth_kib"]
     assert isinstance(growth, int)
     assert growth < GROWTH_LIMIT_KIB
+
+
+def test_impersonating_with_the_metadata_server_s_account_asks_nothing_outside_the_transport(
+    google: Identities, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """google-auth's impersonated credentials read their source's universe, and compute_engine
+    fetched it from the metadata server on a requests session of its own (unbounded, following
+    redirects, outside the deadline). The default universe is stated instead: nothing is asked."""
+    from keyrings_gar.backend import GarKeyring
+
+    google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
+    use_metadata_server(monkeypatch, f"127.0.0.1:{google.google.port}")
+    config = tmp_path / "keyrings-gar.cfg"
+    config.write_text(f"[us-central1-python.pkg.dev]\nimpersonate = {TARGET}\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    token = GarKeyring().get_password(AR_URL, "oauth2accesstoken")
+    assert token is not None
+    assert google.google.identity_of(token) == TARGET
+    assert "metadata-universe" not in google.google.calls
+    assert google.google.calls["iam-generateAccessToken"] == 1

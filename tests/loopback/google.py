@@ -511,6 +511,7 @@ class _Handler(QuietHandler):
             self._send_json(200, {"access_token": token.value, "expires_in": self.fake.token_lifetime,
                                   "token_type": "Bearer"}, flavor)
         elif path.endswith("/universe/universe-domain"):
+            self.fake.count("metadata-universe")
             self._send_text(200, "googleapis.com", flavor)
         else:
             self._send_json(404, {"error": "not_found"}, flavor)
