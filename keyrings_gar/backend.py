@@ -11,6 +11,7 @@ from jaraco.classes import properties
 from keyring.backend import KeyringBackend
 from keyring.credentials import SimpleCredential
 
+from .cleartext import empty_refusal, unsafe_pkg_dev_host
 from .config import trusted_hosts
 from .errors import GarError
 from .hosts import RepositoryTarget, parse_service
@@ -37,7 +38,8 @@ def google_auth_installed() -> bool:
 
 class GarKeyring(KeyringBackend):
     """Answers only for Artifact Registry Python repositories: a live OAuth access token, or the
-    exact `_json_key_base64` secret. Every other service gets None, so the next backend answers."""
+    exact `_json_key_base64` secret. Every other service gets None, so the next backend answers,
+    except an Artifact Registry host without TLS, which gets an empty password (see cleartext.py)."""
 
     @properties.classproperty
     def priority(cls) -> float:  # noqa: N805 - a classproperty, as in keyring's own backends
@@ -66,7 +68,9 @@ class GarKeyring(KeyringBackend):
         try:
             target = parse_service(service, trusted_hosts())
             if target is None:
-                return None
+                unsafe_host = unsafe_pkg_dev_host(service)
+                # None lets keyring ask the next backend, and Google's plugin would answer this one.
+                return None if unsafe_host is None else empty_refusal(service, username, unsafe_host)
             return credential_for(target, username)
         except GarError as exc:
             log.warning("keyrings.gar: %s", exc)

@@ -12,7 +12,8 @@ import pytest
 
 from keyrings_gar import cache
 from keyrings_gar.backend import GarKeyring
-from keyrings_gar.gcloud import OUTPUT_LIMIT, executable_candidates, find_executable, find_gcloud_account
+from keyrings_gar.gcloud import OUTPUT_LIMIT, find_gcloud_account
+from keyrings_gar.programs import executable_candidates, find_executable
 from tests.conftest import AR_URL, Identities, console_script, use_metadata_server
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.keys import make_user_credentials
