@@ -61,16 +61,13 @@ class GcloudAccount(NamedTuple):
 
 
 def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
-    """gcloud's configuration folder, as gcloud and google-auth find it (the ADC file is there)."""
+    """gcloud's configuration folder, as gcloud and google-auth find it (the ADC file is there).
+    A `~` in CLOUDSDK_CONFIG is a folder of that name, as both read it: the same folder, so the same login."""
     override = environ.get("CLOUDSDK_CONFIG")
     if override:
         if key_material(override) is not None:
             raise ConfigError(not_a_path("CLOUDSDK_CONFIG", "point it at gcloud's configuration folder, or unset it"))
-        try:
-            return Path(override).expanduser()
-        except RuntimeError:  # a ~user that does not exist
-            raise ConfigError("CLOUDSDK_CONFIG starts with a ~user that is not a user here; write the full "
-                              "path") from None
+        return Path(override)
     if platform == "win32":
         appdata = environ.get("APPDATA")
         if appdata:

@@ -87,7 +87,7 @@ def _explicit_adc(environ: Mapping[str, str]) -> tuple[str, str, bool]:
     value = environ.get(ADC_VAR)
     if not value:
         return ADC_VAR, "not set", False
-    path = Path(value).expanduser()
+    path = Path(value)  # as google-auth reads it: no `~` expansion (see sources.adc_var_path)
     # The value is shown only when it names something that exists: a secret pasted into the
     # variable names nothing (or is too long for a path name), and is then never echoed.
     try:

@@ -37,6 +37,7 @@ log = logging.getLogger("keyrings_gar")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
+NO_GCE_CHECK_VAR = "NO_GCE_CHECK"
 
 # How each kind of token source is minted (see tokens.py).
 SERVICE_ACCOUNT_KEY = "service-account-key"
@@ -118,19 +119,25 @@ def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None
 
 def adc_var_path(value: str) -> tuple[Path, str]:
     """GOOGLE_APPLICATION_CREDENTIALS as a path and how to name it; ConfigError, without the
-    value, when it holds the key itself (a common CI mistake) rather than a path."""
+    value, when it holds the key itself (a common CI mistake) rather than a path.
+
+    A `~` is not expanded, as google-auth does not: the file is the one every Google tool reads.
+    A leading `~` that names nothing gets its own line (quotes kept the shell from expanding it)."""
     if key_material(value) is not None:
         raise ConfigError(not_a_path(ADC_VAR, _ADC_VAR_FIX))
     origin = describe(ADC_VAR, value)
-    return _expand_user(Path(value), origin), origin
+    path = Path(value)
+    if value.startswith("~") and not _exists(path):
+        raise ConfigError(f"{origin} starts with a literal ~, which google-auth and gcloud do not expand (nor does "
+                          "the shell inside quotes); write the full path, e.g. \"$HOME/...\"")
+    return path, origin
 
 
-def _expand_user(path: Path, origin: str) -> Path:
-    """`~` expanded; ConfigError for a `~user` that does not exist (Path raises RuntimeError)."""
+def _exists(path: Path) -> bool:
     try:
-        return path.expanduser()
-    except RuntimeError:
-        raise ConfigError(f"{origin}: its ~user is not a user here; write the full path") from None
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def _is_file(path: Path) -> bool:
@@ -368,6 +375,11 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
     account = find_gcloud_account(environ)
     if account is not None:
         return _chosen(gcloud_source(account), f"no {ADC_VAR} or ADC file, and gcloud is logged in")
+    if environ.get(NO_GCE_CHECK_VAR) == "true":
+        # As google-auth: the metadata server is not even asked.
+        raise NoCredentialsError(f"no Google credentials found, and {NO_GCE_CHECK_VAR}=true rules out the metadata "
+                                 "server: run `gcloud auth application-default login`, point "
+                                 f"{ADC_VAR} at a key file or workload identity config, or set {JSON_KEY_BASE64_VAR}")
     return _chosen(metadata_server_source(environ), f"no {ADC_VAR}, ADC file or gcloud login: the metadata server "
                    "is the last place Application Default Credentials look")
 
@@ -417,7 +429,17 @@ def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
 def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
                   entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
     """The secret for `_json_key_base64`: the variable, else the entry's secret or key file, else a
-    service-account ADC key file (unless the entry chose another identity for this repository)."""
+    service-account ADC key file (unless the entry chose another identity for this repository).
+    ConfigError for a key from another universe: Artifact Registry here could not use it."""
+    secret = _json_key(settings, environ, entry)
+    if secret is not None:
+        from .trust import check_universe  # only on this path: start-up time
+
+        check_universe(secret.info().get("universe_domain"), f"the _json_key_base64 secret ({secret.fingerprint})")
+    return secret
+
+
+def _json_key(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> JsonKeySecret | None:
     if settings.json_key_secret is not None:
         return decode_json_key_secret(settings.json_key_secret)
     secret = _entry_secret(entry, environ)

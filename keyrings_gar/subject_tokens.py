@@ -58,7 +58,7 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
                          "`gcloud iam workload-identity-pools create-cred-config`")
     if str(source.get("environment_id", "")).startswith("aws") or info.get("subject_token_type") == \
             AWS_SUBJECT_TOKEN_TYPE:
-        return _aws_subject_token(info, request)
+        return _aws_subject_token(info, request, environ)
     if isinstance(source.get("executable"), dict):
         return _executable_subject_token(info, source["executable"], request, environ)
     if source.get("file"):
@@ -138,13 +138,21 @@ def _extract_subject_token(text: str, token_format: object, where: str) -> str:
     return token
 
 
-def _aws_subject_token(info: Mapping[str, Any], request: Transport) -> str:
+def _aws_subject_token(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str]) -> str:
     """The signed GetCallerIdentity request, built and serialized by google-auth's aws module.
 
     With AWS_REGION (or AWS_DEFAULT_REGION) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set this
     makes no network call; without them google-auth asks the EC2 metadata server, through our transport.
     """
     import google.auth.exceptions
+
+    # AWS issues temporary keys (ASIA...) as three values; signed without the third, STS can only
+    # say the grant is invalid. Said here, before anything is sent, with the fix that fits.
+    if environ.get("AWS_ACCESS_KEY_ID", "").startswith("ASIA") and environ.get("AWS_SECRET_ACCESS_KEY") \
+            and not environ.get("AWS_SESSION_TOKEN"):
+        raise TokenError("AWS_ACCESS_KEY_ID is a temporary key (ASIA…), which AWS accepts only with its session "
+                         "token, and AWS_SESSION_TOKEN is not set: set it too (the role's credentials come as three "
+                         "values)")
     from google.auth import aws
 
     try:
