@@ -24,7 +24,7 @@ from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
 from .installer_settings import TEMPLATES, settings_text
-from .redact import safe_url
+from .redact import censored, safe_url, shown_path
 from .tokens import AccessToken
 
 
@@ -33,7 +33,7 @@ def _out(text: str = "") -> None:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(f"keyrings-gar: {text}\n")
+    sys.stderr.write(f"keyrings-gar: {censored(text)}\n")
 
 
 def render_doctor(report: Report) -> str:
@@ -183,7 +183,7 @@ def _run_cache_clear(_args: argparse.Namespace) -> int:
     removed = TokenCache(directory).clear()
     forgotten = FailureMemory(directory).clear()
     _out(f"removed {removed} cached token{'' if removed == 1 else 's'} and {forgotten} remembered "
-         f"failure{'' if forgotten == 1 else 's'} from {directory or 'no cache folder'}")
+         f"failure{'' if forgotten == 1 else 's'} from {shown_path(directory) if directory else 'no cache folder'}")
     return 0
 
 

@@ -84,6 +84,6 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
         from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)
 
         if key_material(override) is not None:
-            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it"))
+            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it", value=override))
         return Path(override).expanduser()
     return token_cache_dir(environ, platform)

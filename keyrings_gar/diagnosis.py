@@ -25,7 +25,7 @@ from .failures import FAILURE_TTL, FailureMemory
 from .hosts import parse_service, refusal_reason
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .provided import ProvidedToken, find_provided_token
-from .redact import iso_time, safe_url, shown_path
+from .redact import censored_report, iso_time, safe_url, shown_path
 from .search_trail import search_trail
 from .sources import (
     GCLOUD,
@@ -79,11 +79,12 @@ def doctor(url: str | None) -> Report:
         report["credential"] = _credential_report(settings, entry, problems, notes)
     if settings is not None and settings.cache_dir is not None:
         # A warning, not a failure: lookups still work, each minting its own token.
-        report["cache"] = {"directory": str(settings.cache_dir), "problem": cache_folder_problem(settings.cache_dir)}
+        report["cache"] = {"directory": shown_path(settings.cache_dir),
+                           "problem": cache_folder_problem(settings.cache_dir)}
         if report["cache"]["problem"]:
             warnings.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
     report["ok"] = not problems
-    return report
+    return censored_report(report)
 
 
 def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
@@ -239,7 +240,7 @@ def cache_report() -> Report:
     settings_dir = cache_dir()
     entries = TokenCache(settings_dir).entries()
     now = time.time()
-    return {
+    return censored_report({
         # None: no private per-user runtime folder here (see cachedir.py), so tokens stay in memory.
         "directory": None if settings_dir is None else shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
@@ -249,4 +250,4 @@ def cache_report() -> Report:
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
                       "expires_in": round(f.failed_at + FAILURE_TTL - now)}
                      for f in FailureMemory(settings_dir).entries()],
-    }
+    })

@@ -21,6 +21,7 @@ from typing import Callable, NamedTuple, TypeVar
 
 from .cache import _ensure_private_directory, _read_json, _write_json, remove_json_files
 from .errors import GarError, RememberedFailureError
+from .redact import censored
 
 log = logging.getLogger("keyrings_gar")
 
@@ -76,7 +77,8 @@ class FailureMemory:
         return found if found is not None and found.alive(self.ttl, now) else None
 
     def remember(self, key: str, message: str) -> None:
-        failure = Failure(time.time(), message[:MAX_MESSAGE_CHARS])
+        # On disk for a while, and shown by `cache show`: through the redactor like every message.
+        failure = Failure(time.time(), censored(message)[:MAX_MESSAGE_CHARS])
         _memory[key] = failure
         if self.cache_dir is None or self.directory is None:
             return

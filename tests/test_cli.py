@@ -162,7 +162,7 @@ def test_doctor_never_echoes_a_secret_pasted_into_google_application_credentials
     code, out, err = _run(capsys, "doctor", "--json", AR_URL)
     assert (code, out[:1]) == (1, "{"), err
     [step] = [s for s in json.loads(out)["credential"]["searched"] if s["place"] == "GOOGLE_APPLICATION_CREDENTIALS"]
-    assert step["result"] == "set, but names no file (nothing exists at that path)"
+    assert step["result"] == "set, but not to a path: its value looks like a credential itself (not shown)"
     assert google.sa_key.base64[:40] not in step["result"]
 
 
