@@ -229,8 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
                                description="List the cached identities and their expiry.")
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
     show_parser.set_defaults(run=_run_cache_show)
-    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token",
-                                description="Remove every cached token; the next lookup mints one.")
+    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token and remembered failure",
+                                description="Remove every cached token (the next lookup mints one) and forget "
+                                            "remembered failures (the next lookup tries its credentials again at "
+                                            "once). Only the cache's own files go: nothing else in the folder is "
+                                            "touched.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from .cachedir import token_cache_dir
+from .cachedir import OWN_FOLDER, token_cache_dir
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
 
@@ -77,7 +77,7 @@ def _timeout(environ: Mapping[str, str]) -> float:
 
 
 def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path | None:
-    """Where tokens are cached: KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
+    """Where tokens are cached: our folder in KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
     (cachedir.py says which and why); None when there is no safe one, and tokens stay in memory."""
     override = environ.get(CACHE_DIR_VAR)
     if override:
@@ -85,5 +85,7 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
 
         if key_material(override) is not None:
             raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it", value=override))
-        return Path(override).expanduser()
+        # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
+        # workspace), and only a folder we create is ever made private or emptied.
+        return Path(override).expanduser() / OWN_FOLDER
     return token_cache_dir(environ, platform)

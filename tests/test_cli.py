@@ -521,9 +521,10 @@ def test_an_unusable_cache_folder_is_reported_with_its_effect_everywhere(
     """Not "OK", "none cached" and "removed 0" with status 0 while every process mints its own token."""
     (tmp_path / "a-file").write_text("")
     (tmp_path / "real").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "named").mkdir()
+    (tmp_path / "named" / "keyrings-gar").symlink_to(tmp_path / "real")  # our own folder, as a link
     folder = {"a file": tmp_path / "a-file", "under a file": tmp_path / "a-file" / "cache",
-              "a symlink": tmp_path / "link"}[where]
+              "a symlink": tmp_path / "named"}[where]
     monkeypatch.setenv("KEYRINGS_GAR_CACHE_DIR", str(folder))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
     code, out, _ = _run(capsys, "doctor", AR_URL)
