@@ -71,7 +71,7 @@ def test_every_pasted_form_of_the_key_is_key_material_and_never_shown(google: Id
     ("-----BEGIN PRIVATE KEY-----", "a PEM block"),
     ("https://user:pw@host/key.json", "a URL with a password"),
     ("ya29.a0AfB_byC" + "x" * 60, "an access token"),
-    ("/tmp/ya29.c.b0AXv0zTPq1", "an access token"),  # a short one, even inside a path
+    ("/builds/ya29.c.b0AXv0zTPq1", "an access token"),  # a short one, even inside a path
     ("1//0gLzQ7cR4-abcdefghijklmnop", "an access token"),  # a refresh token
     ("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvIn0.c2ln", "a JWT"),
 ])
