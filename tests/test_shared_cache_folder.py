@@ -52,7 +52,8 @@ def _as(user: int | None, *command: str, folder: Path, google: Identities) -> su
         os.chown(home, user, user)
     env = {**os.environ, "KEYRINGS_GAR_CACHE_DIR": str(folder), "HOME": str(home),
            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache"),
-           "CLOUDSDK_CONFIG": str(home / "gcloud"), "GOOGLE_APPLICATION_CREDENTIALS": str(folder.parent / "sa-key.json")}
+           "CLOUDSDK_CONFIG": str(home / "gcloud"),
+           "GOOGLE_APPLICATION_CREDENTIALS": str(folder.parent / "sa-key.json")}
     env.pop("XDG_RUNTIME_DIR", None)
     prefix = [] if user is None else [str(SETPRIV), f"--reuid={user}", f"--regid={user}", "--clear-groups"]
     return subprocess.run([*prefix, *command], env=env, cwd=home, capture_output=True, text=True, timeout=60,
