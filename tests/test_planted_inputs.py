@@ -58,8 +58,12 @@ class Planting:
     folder: Path
     own_files: list[Path] = field(default_factory=list)
 
-    def setenv(self, name: str, value: str) -> None:
+    def setenv(self, name: str, value: str, *, with_key: bool = False) -> None:
+        """`name=value`; `with_key`: a working identity too, for an input that is not where the
+        credential comes from."""
         self.monkeypatch.setenv(name, value)
+        if with_key:
+            self.monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(self.google.sa_key_file))
 
     def config(self, key: str, value: str, username: str = "oauth2accesstoken") -> None:
         path = self.folder / "keyrings-gar.cfg"
@@ -73,10 +77,6 @@ class Planting:
         self.own_files.append(path)
         self.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
 
-    def key(self) -> None:
-        """A working identity, for rows whose input is not where the credential comes from."""
-        self.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(self.google.sa_key_file))
-
     @property
     def gcloud_folder(self) -> Path:
         return Path(os.environ["CLOUDSDK_CONFIG"])
@@ -84,12 +84,12 @@ class Planting:
 
 # --- a credential where a path (or a name) belongs ----------------------------------------
 
-PATH_INPUTS: dict[str, Callable[[Planting, str], None]] = {
+PATH_INPUTS: dict[str, Callable[[Planting, str], object]] = {
     "GOOGLE_APPLICATION_CREDENTIALS": lambda p, v: p.setenv("GOOGLE_APPLICATION_CREDENTIALS", v),
     "CLOUDSDK_CONFIG": lambda p, v: p.setenv("CLOUDSDK_CONFIG", v),
     "CLOUDSDK_ACTIVE_CONFIG_NAME": lambda p, v: p.setenv("CLOUDSDK_ACTIVE_CONFIG_NAME", v),
     "KEYRINGS_GAR_CONFIG": lambda p, v: p.setenv("KEYRINGS_GAR_CONFIG", v),
-    "KEYRINGS_GAR_CACHE_DIR": lambda p, v: (p.key(), p.setenv("KEYRINGS_GAR_CACHE_DIR", v)),
+    "KEYRINGS_GAR_CACHE_DIR": lambda p, v: p.setenv("KEYRINGS_GAR_CACHE_DIR", v, with_key=True),
     "KEYRINGS_GAR_ACCESS_TOKEN_FILE": lambda p, v: p.setenv("KEYRINGS_GAR_ACCESS_TOKEN_FILE", v),
     "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": lambda p, v: p.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", v),
     "config key_file": lambda p, v: p.config("key_file", v),
@@ -204,13 +204,13 @@ HOSTILE_FILES: dict[str, tuple[Callable[[Path], Path], str]] = {
     "a 16 MiB file": (_huge, "larger than"),
 }
 
-FILE_INPUTS: dict[str, Callable[[Planting, Callable[[Path], Path]], None]] = {
+FILE_INPUTS: dict[str, Callable[[Planting, Callable[[Path], Path]], object]] = {
     "GOOGLE_APPLICATION_CREDENTIALS": lambda p, make: p.setenv("GOOGLE_APPLICATION_CREDENTIALS",
                                                                str(make(p.folder / "adc.json"))),
-    "gcloud's ADC file": lambda p, make: make(p.gcloud_folder / "application_default_credentials.json") and None,
-    "gcloud's active_config": lambda p, make: make(p.gcloud_folder / "active_config") and None,
+    "gcloud's ADC file": lambda p, make: make(p.gcloud_folder / "application_default_credentials.json"),
+    "gcloud's active_config": lambda p, make: make(p.gcloud_folder / "active_config"),
     "gcloud's configurations/config_default": lambda p, make: make(
-        p.gcloud_folder / "configurations" / "config_default") and None,
+        p.gcloud_folder / "configurations" / "config_default"),
     "KEYRINGS_GAR_CONFIG": lambda p, make: p.setenv("KEYRINGS_GAR_CONFIG", str(make(p.folder / "k.cfg"))),
     "config key_file": lambda p, make: p.config("key_file", str(make(p.folder / "key.json"))),
     "config json_key_base64_file": lambda p, make: p.config("json_key_base64_file", str(make(p.folder / "s.b64"))),
