@@ -2,9 +2,10 @@
 
 - A section that nearly matches the repository looked up (a misspelt project or repository) is
   silently no entry at all, and the lookup takes the default identity.
-- Several identities on one host: pip and uv keep the first credential they get for a host for
-  the whole run, so one repository's credential is sent to another repository on that host. The
-  default identity counts: a host without a host-level entry has repositories that use it.
+- Several identities on one host: pip keeps the first credential it gets for a host for the whole
+  run, and uv sends it with file downloads from another repository there (tests/e2e/
+  test_identities_per_host.py), so one repository's credential goes to another. The default
+  identity counts: a host without a host-level entry has repositories that use it.
 """
 
 from __future__ import annotations
@@ -51,11 +52,12 @@ def hosts_with_several_identities(config: Config) -> list[str]:
                                                                   f"on {host})")
         if len(identities) > 1:
             givers = ", ".join(name for names in identities.values() for name in names)
-            warnings.append(f"{givers} give {host} {len(identities)} identities; pip (either keyring provider) and "
-                            "uv keep the first credential they get for a host for the whole run and send it to "
-                            "every repository on it (pip asks keyring again only after a 401), so one "
-                            "repository's credential goes to another: give the host one identity (an entry "
-                            f"[{host}]), or put one virtual repository in front of these")
+            warnings.append(f"{givers} give {host} {len(identities)} identities; pip (either keyring provider) "
+                            "keeps the first credential it gets for a host and sends it to every repository there "
+                            "without asking keyring again, and uv, which asks per repository, still sends it with "
+                            "file downloads from another; Artifact Registry answers 403 to the wrong identity and "
+                            f"neither asks again: give the host one identity (an entry [{host}]), or put one "
+                            "virtual repository in front of these")
     return warnings
 
 

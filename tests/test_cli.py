@@ -213,7 +213,7 @@ def test_doctor_warns_when_one_host_has_several_identities_for_uv(
     code, out, _ = _run(capsys, "doctor", AR_URL)
     assert code == 0
     [warning] = [line for line in out.splitlines() if line.startswith("warning")]
-    assert f"give {AR_HOST} 3 identities; pip (either keyring provider) and uv keep the first credential" in warning
+    assert f"give {AR_HOST} 3 identities; pip (either keyring provider) keeps the first credential" in warning
     assert f"[{AR_HOST}/acme-prod/legacy-repo]" in warning
     assert f"the default identity (every other repository on {AR_HOST})" in warning
     assert "europe" not in warning  # one host-level entry: one identity for the whole host
