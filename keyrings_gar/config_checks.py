@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .configfile import NO_ENTRY, Config, RepositoryEntry
 from .hosts import RepositoryTarget
 
@@ -38,13 +40,17 @@ def likely_typos(config: Config, target: RepositoryTarget, chosen: RepositoryEnt
     return warnings
 
 
-def hosts_with_several_identities(config: Config) -> list[str]:
+def hosts_with_several_identities(config: Config, default_key_file: Path | None = None) -> list[str]:
     """One warning per host whose repositories get different identities, the default identity
-    (repositories no entry covers) included unless an entry covers the whole host."""
+    (repositories no entry covers) included unless an entry covers the whole host.
+    `default_key_file`: the credentials file the default identity comes from, if any (an entry's
+    `key_file` naming that same file is the default identity again)."""
     by_host: dict[str, dict[tuple[object, ...], list[str]]] = {}
     for entry in config.entries:
         host = entry.name.split("/")[0]
-        by_host.setdefault(host, {}).setdefault(_identity(entry), []).append(f"[{entry.name}]")
+        same_file = default_key_file is not None and entry.key_file == default_key_file.absolute()
+        identity = _identity(entry._replace(key_file=None) if same_file else entry)
+        by_host.setdefault(host, {}).setdefault(identity, []).append(f"[{entry.name}]")
     warnings = []
     for host, identities in by_host.items():
         if host not in (name.strip("[]") for names in identities.values() for name in names):

@@ -32,6 +32,7 @@ from .sources import (
     IMPERSONATED,
     METADATA_SERVER,
     TokenSource,
+    adc_file,
     find_json_key,
     find_token_source,
     metadata_host,
@@ -70,7 +71,7 @@ def doctor(url: str | None) -> Report:
     config = None if report["config"]["problems"] or report["config"]["path"] is None else load_config(
         Path(report["config"]["path"]))
     if config is not None:
-        warnings.extend(hosts_with_several_identities(config))
+        warnings.extend(hosts_with_several_identities(config, _default_key_file()))
     if target is not None and config is not None:
         entry = config.entry_for(target)
         report["config"]["entry"] = entry.name or None
@@ -85,6 +86,16 @@ def doctor(url: str | None) -> Report:
             warnings.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
     report["ok"] = not problems
     return censored_report(report)
+
+
+def _default_key_file() -> Path | None:
+    """The ADC file the default identity comes from, if any; None where finding it fails (the
+    credential report says why)."""
+    try:
+        found = adc_file()
+    except GarError:
+        return None
+    return found[0] if found is not None else None
 
 
 def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:

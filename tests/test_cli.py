@@ -182,7 +182,7 @@ def test_doctor_warns_about_a_section_that_nearly_matches_the_url(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
     code, out, _ = _run(capsys, "doctor", AR_URL)
     assert code == 0
-    [warning] = [line for line in out.splitlines() if line.startswith("warning")]
+    [warning] = [line for line in out.splitlines() if line.startswith("warning") and "misspelling" in line]
     assert f"[{section}] in {config} looks like a misspelling of {typo}" in warning
     assert "the lookup takes no entry (the defaults) instead" in warning
 
