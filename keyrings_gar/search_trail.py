@@ -60,8 +60,9 @@ def _places(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, st
     except ConfigError as exc:  # CLOUDSDK_CONFIG holds a credential: gcloud's files are not looked at
         places.append(("gcloud's ADC file", str(exc), True))
     else:
-        places.append((f"gcloud's ADC file {shown_path(adc)}", "found" if adc.is_file() else "not found",
-                       adc.is_file()))
+        # As the lookup takes it: anything there but a folder (a FIFO is then refused, not skipped).
+        present = adc.exists() and not adc.is_dir()
+        places.append((f"gcloud's ADC file {shown_path(adc)}", "found" if present else "not found", present))
         places.append(_gcloud_login(environ))
     host = environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
     places.append((f"metadata server {host}", metadata_result, not metadata_result.startswith("no answer")))
