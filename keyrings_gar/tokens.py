@@ -187,12 +187,12 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 def _check_trust(source: TokenSource) -> None:
     """ConfigError before anything is read or sent, when `source` or the source it impersonates
     with would send a credential outside Google's default universe (see trust.py)."""
-    from .trust import check_credential_file, check_gcloud_universe
+    from .trust import check_credential_file, check_universe
 
     link: TokenSource | None = source
     while link is not None:
         if link.gcloud is not None:
-            check_gcloud_universe(link.gcloud.config_dir, link.gcloud.configuration, link.origin)
+            check_universe(link.gcloud.universe_domain, link.origin)
         check_credential_file(link.info, link.origin)
         link = link.via
 

@@ -21,7 +21,6 @@ from urllib.parse import urlsplit
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
 from .redact import shown_path, shown_text
-from .safefile import read_regular_file
 
 TOKEN_HOSTS_VAR = "KEYRINGS_GAR_TOKEN_HOSTS"  # noqa: S105 - a variable's name
 DEFAULT_UNIVERSE = "googleapis.com"
@@ -48,7 +47,6 @@ _URL_FIELDS: Mapping[str, tuple[str, ...]] = {
 # /proc/self/environ holds the job's secrets.
 _KERNEL_FOLDERS = ("/proc", "/dev", "/sys")
 # A gcloud configuration is a few lines of properties.
-_PROPERTIES_LIMIT = 64 * 1024
 
 
 def check_credential_file(info: Mapping[str, Any], origin: str, environ: Mapping[str, str] = os.environ) -> None:
@@ -75,24 +73,6 @@ def check_universe(universe: object, origin: str) -> None:
     raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}), "
                       "where keyrings.gar knows Artifact Registry's hosts; nothing was sent. Use credentials "
                       f"from {DEFAULT_UNIVERSE}")
-
-
-def check_gcloud_universe(config_dir: Path, configuration: str, origin: str,
-                          environ: Mapping[str, str] = os.environ) -> None:
-    """ConfigError when gcloud's `core/universe_domain` (its variable, else the active configuration's
-    property) is not the default universe: gcloud would mint tokens for that universe's endpoints."""
-    import configparser
-
-    universe = environ.get("CLOUDSDK_CORE_UNIVERSE_DOMAIN", "").strip()
-    if not universe:
-        properties = configparser.ConfigParser(interpolation=None)
-        try:
-            text = read_regular_file(config_dir / "configurations" / f"config_{configuration}", _PROPERTIES_LIMIT)
-            properties.read_string(text[:_PROPERTIES_LIMIT].decode("utf-8"))
-        except (OSError, UnicodeDecodeError, configparser.Error):
-            return  # gcloud reads its own files: whatever it cannot, it reports when it runs
-        universe = properties.get("core", "universe_domain", fallback="").strip()
-    check_universe(universe, origin)
 
 
 def _check_url(url: object, name: str, origin: str, allowed: frozenset[str]) -> None:
