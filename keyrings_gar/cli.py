@@ -26,7 +26,7 @@ from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_settings import TOOLS, settings_text
-from .redact import safe_url
+from .redact import censored, safe_url, shown_path
 from .tokens import AccessToken
 
 
@@ -35,7 +35,7 @@ def _out(text: str = "") -> None:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(f"keyrings-gar: {text}\n")
+    sys.stderr.write(f"keyrings-gar: {censored(text)}\n")
 
 
 def render_doctor(report: Report) -> str:
@@ -120,8 +120,8 @@ def _row(label: str, text: str) -> str:
 
 def render_cache(report: Report) -> str:
     if report["directory"] is None:
-        folder = ("none: no private per-user runtime folder (XDG_RUNTIME_DIR, /dev/shm), so each process "
-                  "keeps its own token; KEYRINGS_GAR_CACHE_DIR names one")
+        folder = ("none: no private per-user runtime folder (XDG_RUNTIME_DIR, /dev/shm), or a CI system that "
+                  "names no job, so each process keeps its own token; KEYRINGS_GAR_CACHE_DIR names one")
     else:
         folder = report["directory"] + ("" if report["enabled"] else " (off: KEYRINGS_GAR_NO_CACHE is set)")
     lines = [_row("cache folder", folder)]
@@ -194,7 +194,7 @@ def _run_cache_clear(_args: argparse.Namespace) -> int:
     removed = TokenCache(directory).clear()
     forgotten = FailureMemory(directory).clear()
     _out(f"removed {removed} cached token{'' if removed == 1 else 's'} and {forgotten} remembered "
-         f"failure{'' if forgotten == 1 else 's'} from {directory or 'no cache folder'}")
+         f"failure{'' if forgotten == 1 else 's'} from {shown_path(directory) if directory else 'no cache folder'}")
     return 0
 
 
@@ -260,8 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
                                description="List the cached identities and their expiry.")
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
     show_parser.set_defaults(run=_run_cache_show)
-    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token",
-                                description="Remove every cached token; the next lookup mints one.")
+    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token and remembered failure",
+                                description="Remove every cached token (the next lookup mints one) and forget "
+                                            "remembered failures (the next lookup tries its credentials again at "
+                                            "once). Only the cache's own files go: nothing else in the folder is "
+                                            "touched.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
 

@@ -25,18 +25,19 @@ from .failures import FAILURE_TTL, FailureMemory
 from .hosts import parse_service, refusal_reason
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .provided import ProvidedToken, find_provided_token
-from .redact import iso_time, safe_url, shown_path
+from .redact import censored_report, iso_time, safe_url, shown_path
 from .search_trail import search_trail
 from .sources import (
     GCLOUD,
     IMPERSONATED,
     METADATA_SERVER,
     TokenSource,
+    adc_file,
     find_json_key,
     find_token_source,
     metadata_host,
 )
-from .tokens import AccessToken, mint_access_token
+from .tokens import AccessToken, identify_subject, mint_access_token
 
 log = logging.getLogger("keyrings_gar")
 
@@ -70,7 +71,7 @@ def doctor(url: str | None) -> Report:
     config = None if report["config"]["problems"] or report["config"]["path"] is None else load_config(
         Path(report["config"]["path"]))
     if config is not None:
-        warnings.extend(hosts_with_several_identities(config))
+        warnings.extend(hosts_with_several_identities(config, _default_key_file()))
     if target is not None and config is not None:
         entry = config.entry_for(target)
         report["config"]["entry"] = entry.name or None
@@ -79,11 +80,22 @@ def doctor(url: str | None) -> Report:
         report["credential"] = _credential_report(settings, entry, problems, notes)
     if settings is not None and settings.cache_dir is not None:
         # A warning, not a failure: lookups still work, each minting its own token.
-        report["cache"] = {"directory": str(settings.cache_dir), "problem": cache_folder_problem(settings.cache_dir)}
+        report["cache"] = {"directory": shown_path(settings.cache_dir),
+                           "problem": cache_folder_problem(settings.cache_dir)}
         if report["cache"]["problem"]:
             warnings.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
     report["ok"] = not problems
-    return report
+    return censored_report(report)
+
+
+def _default_key_file() -> Path | None:
+    """The ADC file the default identity comes from, if any; None where finding it fails (the
+    credential report says why)."""
+    try:
+        found = adc_file()
+    except GarError:
+        return None
+    return found[0] if found is not None else None
 
 
 def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
@@ -177,14 +189,20 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
                      f"{remembered.failed_at + FAILURE_TTL - now:.0f} s more without trying it; this check tried "
                      "again (`keyrings-gar cache clear` forgets the failure)")
     minted: list[bool] = []
+    try:
+        # As a lookup: the subject token first when only it says whose the token is.
+        identified = identify_subject(source, settings.timeout, settings.cache_dir)
+    except GarError as exc:
+        problems.append(str(exc))
+        return None, exc
 
     def mint() -> AccessToken:
         minted.append(True)
-        return mint_access_token(source, settings.timeout)
+        return mint_access_token(identified, settings.timeout)
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
     try:
-        token = cache.get_or_mint(source.cache_key, source.identity, mint)
+        token = cache.get_or_mint(identified.cache_key, identified.identity, mint)
     except GarError as exc:
         problems.append(str(exc))
         return None, exc
@@ -239,7 +257,7 @@ def cache_report() -> Report:
     settings_dir = cache_dir()
     entries = TokenCache(settings_dir).entries()
     now = time.time()
-    return {
+    return censored_report({
         # None: no private per-user runtime folder here (see cachedir.py), so tokens stay in memory.
         "directory": None if settings_dir is None else shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
@@ -249,4 +267,4 @@ def cache_report() -> Report:
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
                       "expires_in": round(f.failed_at + FAILURE_TTL - now)}
                      for f in FailureMemory(settings_dir).entries()],
-    }
+    })

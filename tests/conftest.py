@@ -26,6 +26,11 @@ _ISOLATED_VARS = (
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "PYTHON_KEYRING_BACKEND",
     "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_QUOTA_PROJECT", "TMPDIR",
     "CLOUDSDK_CORE_ACCOUNT", "CLOUDSDK_ACTIVE_CONFIG_NAME", "CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT",
+    "CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE",
+    # The CI job the suite itself may run in: it would move the token cache to a job folder.
+    "CI", "GITHUB_RUN_ID", "CI_JOB_ID", "BUILDKITE_JOB_ID", "CIRCLE_WORKFLOW_JOB_ID", "SYSTEM_JOBID",
+    "BITBUCKET_STEP_UUID", "JENKINS_URL", "TRAVIS_JOB_ID", "APPVEYOR_JOB_ID", "SEMAPHORE_JOB_ID",
+    "DRONE_BUILD_NUMBER", "TEAMCITY_VERSION",
 )
 
 
@@ -85,6 +90,9 @@ def google(isolated: Path, sa_key_material: tuple[ServiceAccountKey, UserCredent
            monkeypatch: pytest.MonkeyPatch) -> Iterator[Identities]:
     """A running fake Google that knows the test service account and user."""
     with FakeGoogle() as fake:
+        # The stand-in listens on loopback, not at Google's names: the tests opt in to it as a user
+        # opts in to a private endpoint (key files name it as their token_uri).
+        monkeypatch.setenv("KEYRINGS_GAR_TOKEN_HOSTS", "127.0.0.1")
         template, user = sa_key_material
         sa_key = _rebind(template, fake.token_uri)
         fake.add_service_account(sa_key)
