@@ -8,7 +8,11 @@
 - Every request needs HTTP Basic auth exactly as Artifact Registry takes it: `_json_key_base64` with
   the exact base64 of a registered key file (so `%3D` for `=` is refused), `_json_key` with the key
   JSON, `oauth2accesstoken` or `_token` with a live token issued by the FakeGoogle. Anything else
-  gets 401 with a `WWW-Authenticate: Basic` challenge.
+  (no credential, an expired or unknown token) gets 401 with a `WWW-Authenticate: Basic` challenge.
+- Then IAM, as Artifact Registry answers a known identity: 403 without a role on the repository
+  (reader to download, writer to upload) and for a project it cannot see, with Google's wording
+  "Permission ... denied on resource ... (or it may not exist)"; 404 for a repository that does not
+  exist in a project the identity can see. Every identity holds writer unless `roles` says otherwise.
 
 It counts logins per username and per identity, remembers every Authorization header it refused,
 and can hold a download until the token it carries has died, to stage a token expiring mid-run.
@@ -44,6 +48,10 @@ HOLD_LIMIT_SECONDS = 30.0
 # A held request is let go this long after its token died here: the client minted its view of the
 # expiry a few milliseconds after the token endpoint did, and must agree that the token is dead.
 HOLD_MARGIN_SECONDS = 1.0
+READER, WRITER = "reader", "writer"
+# The permission each role grants that the Python API checks (roles/artifactregistry.reader, .writer).
+_PERMISSIONS = {"download": "artifactregistry.repositories.downloadArtifacts",
+                "upload": "artifactregistry.repositories.uploadArtifacts"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,10 @@ class FakeRegistry(BackgroundServer):
                  files: Iterable[DistFile] = (), min_token_life: float = 0.0, host: str = "127.0.0.1",
                  port: int = 0) -> None:
         self.google = google
+        self.project, self.repository = project, repository
         self.prefix = f"/{project}/{repository}"
+        self.roles: dict[str, str] | None = None
+        """identity -> READER or WRITER on this repository; None: every identity holds WRITER."""
         self.min_token_life = min_token_life
         """Tokens with this many seconds of life or fewer are refused as expired."""
         self.files: dict[str, DistFile] = {f.filename: f for f in files}
@@ -110,7 +121,36 @@ class FakeRegistry(BackgroundServer):
         long build: the token then dies between two requests of one install."""
         self._holds.add(filename)
 
+    def grant(self, identity: str, role: str | None) -> None:
+        """Give `identity` READER or WRITER on the repository, or no role (None); from the first
+        grant on, identities granted nothing hold no role."""
+        with self._lock:
+            roles = {} if self.roles is None else dict(self.roles)
+            if role is None:
+                roles.pop(identity, None)
+            else:
+                roles[identity] = role
+            self.roles = roles
+
     # -- checks --------------------------------------------------------------------------
+    def denial(self, login: Login, location: str, path: str, action: str) -> tuple[int, str] | None:
+        """(status, message) when IAM stops `login` from `action` ("download" or "upload") at
+        `path` in `location`, as Artifact Registry answers; None when it may."""
+        project, _, rest = path.lstrip("/").partition("/")
+        repository = rest.split("/", 1)[0]
+        roles = self.roles
+        role = WRITER if roles is None else roles.get(login.identity)
+        resource = f"projects/{project}/locations/{location}/repositories/{repository}"
+        denied = (403, f'Permission "{_PERMISSIONS[action]}" denied on resource "{resource}" (or it may not exist)')
+        if project != self.project or role is None:
+            # Whoever cannot see a project or repository is not told whether it exists.
+            return denied
+        if repository != self.repository:
+            return 404, f'Repository "{resource}" not found'
+        if action == "upload" and role != WRITER:
+            return denied
+        return None
+
     def authenticate(self, header: str | None) -> Login | None:
         """Who `header` authenticates, exactly as Artifact Registry checks it; None if nobody."""
         credentials = basic_credentials(header)
@@ -195,6 +235,8 @@ class _Handler(QuietHandler):
         if login is None:
             return
         path = urlsplit(self.path).path
+        if self._denied(login, path, "upload"):
+            return
         if path.rstrip("/") != self.registry.prefix:
             self._send(404, b"not found", login=login)
             return
@@ -213,13 +255,24 @@ class _Handler(QuietHandler):
             self._send(401, b"Unauthorized", {"WWW-Authenticate": 'Basic realm="Artifact Registry"'}, who=who)
         return login
 
+    def _denied(self, login: Login, path: str, action: str) -> bool:
+        """Whether IAM refused `login` here (then the 403 or 404 has been sent)."""
+        host = self.headers.get("Host", "").split(":")[0]
+        location = host[: -len("-python.pkg.dev")] if host.endswith("-python.pkg.dev") else "us-central1"
+        denial = self.registry.denial(login, location, path, action)
+        if denial is None:
+            return False
+        status, message = denial
+        self._send(status, message.encode(), {"Content-Type": "text/plain"}, login=login)
+        return True
+
     def _serve(self, *, with_body: bool) -> None:
         path = urlsplit(self.path).path
         prefix = self.registry.prefix
         if path.startswith(f"{prefix}/files/"):
             self.registry._hold(path.rsplit("/", 1)[-1], self.headers.get("Authorization"))
         login = self._login()
-        if login is None:
+        if login is None or self._denied(login, path, "download"):
             return
         rest = path[len(prefix):] if path.startswith(prefix + "/") else None
         if rest == "/simple/":
