@@ -71,9 +71,13 @@ def render_doctor(report: Report) -> str:
     for note in report["notes"]:
         lines.append(_row("note", note))
     lines.extend(_row("warning", warning) for warning in report["warnings"])
+    access = report.get("access")
+    if access is not None and access["ok"]:
+        lines.append(_row("access", access["text"]))
     if report["ok"]:
         warned = f" (but see the warning{'s' if len(report['warnings']) > 1 else ''})" if report["warnings"] else ""
-        lines.append(_row("result", f"OK: a lookup would get this credential{warned}"))
+        accepted = " and the registry accepts it" if access is not None else ""
+        lines.append(_row("result", f"OK: a lookup would get this credential{accepted}{warned}"))
     else:
         lines.append(_row("result", "FAILED"))
         lines.extend(_row("problem", problem) for problem in report["problems"])
@@ -153,7 +157,13 @@ def token_for(url: str | None) -> AccessToken:
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
+    if args.check_access and args.url is None:
+        args.parser.error("--check-access needs the repository URL")
     report = doctor(args.url)
+    if args.check_access and report["ok"]:
+        from .access_check import add_access_check  # only this check needs requests (start-up time)
+
+        add_access_check(report, args.url, args.purpose)
     _out(json.dumps(report, indent=2) if args.json else render_doctor(report))
     return 0 if report["ok"] else 1
 
@@ -204,6 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("url", nargs="?", metavar="URL", help="the repository URL (default: no URL, the "
                                "default identity)")
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor_parser.add_argument("--check-access", action="store_true",
+                               help="also send the credential to the repository once and report whether Artifact "
+                                    "Registry accepts it (401, 403, 404 explained with their fixes)")
+    doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
+                               help="with --check-access: the role to name when access is denied (reader to "
+                                    "download, writer to upload; default: download)")
     doctor_parser.set_defaults(run=_run_doctor)
 
     settings_parser = _add_command(
