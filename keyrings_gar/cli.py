@@ -23,6 +23,7 @@ from .diagnosis import Report, cache_report, doctor
 from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
+from .installer_reach import INSTALLERS
 from .installer_settings import TEMPLATES, settings_text
 from .redact import safe_url
 from .tokens import AccessToken
@@ -71,6 +72,8 @@ def render_doctor(report: Report) -> str:
     for note in report["notes"]:
         lines.append(_row("note", note))
     lines.extend(_row("warning", warning) for warning in report["warnings"])
+    for tool, findings in report.get("installers", {}).items():
+        lines.extend(_row(tool, finding["text"]) for finding in findings if finding["level"] != "problem")
     access = report.get("access")
     if access is not None and access["ok"]:
         lines.append(_row("access", access["text"]))
@@ -164,6 +167,10 @@ def _run_doctor(args: argparse.Namespace) -> int:
         from .access_check import add_access_check  # only this check needs requests (start-up time)
 
         add_access_check(report, args.url, args.purpose)
+    if args.installer:
+        from .installer_reach import add_installer_checks
+
+        add_installer_checks(report, args.installer)
     _out(json.dumps(report, indent=2) if args.json else render_doctor(report))
     return 0 if report["ok"] else 1
 
@@ -217,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--check-access", action="store_true",
                                help="also send the credential to the repository once and report whether Artifact "
                                     "Registry accepts it (401, 403, 404 explained with their fixes)")
+    doctor_parser.add_argument("--installer", action="append", choices=INSTALLERS, metavar="TOOL",
+                               help="also check that TOOL (pip, uv, poetry, pdm; repeatable) will reach keyrings.gar "
+                                    "where it loads keyring, and say what to install where if not")
     doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
                                help="with --check-access: the role to name when access is denied (reader to "
                                     "download, writer to upload; default: download)")
