@@ -106,26 +106,27 @@ def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> li
 
 def _pip(env: dict[str, str]) -> list[Finding]:
     """pip: either provider may be in use, so both ways are checked; one that works is enough."""
-    findings: list[Finding] = []
+    import_way: list[Finding] = []
     found = _environment_of_command("pip", env)
     pip_version = None
     if isinstance(found, Environment):
         pip_version = found.versions.get("pip")
         where = f"pip's environment ({found.python})"
         if found.loads_plugin:
-            findings.append(Finding(OK, f"--keyring-provider import: pip {pip_version} loads keyrings.gar from "
-                                        f"{where}"))
+            import_way.append(Finding(OK, f"--keyring-provider import: pip {pip_version} loads keyrings.gar from "
+                                          f"{where}"))
         else:
             fix = _install_fix("pip", found, with_keyring=True)
-            findings.append(Finding(PROBLEM, f"--keyring-provider import will not reach keyrings.gar: "
-                                             f"{_why_not(found, where)}; {fix}"))
+            import_way.append(Finding(PROBLEM, f"--keyring-provider import will not reach keyrings.gar: "
+                                               f"{_why_not(found, where)}; {fix}"))
     creds = pip_version is None or _version_tuple(pip_version) >= (26, 2)
-    findings.extend(_keyring_on_path("pip --keyring-provider subprocess", _without_pip_scripts(env),
-                                     creds_needed=creds))
-    if any(f.level == OK for f in findings):
-        # One way in is enough: the other is only a note on what that provider would do.
-        findings = [f if f.level != PROBLEM else Finding(NOTE, f.text) for f in findings]
-    return findings
+    subprocess_way = _keyring_on_path("pip --keyring-provider subprocess", _without_pip_scripts(env),
+                                      creds_needed=creds)
+    ways = [way for way in (import_way, subprocess_way) if way]
+    if any(all(f.level != PROBLEM for f in way) for way in ways):
+        # One way in is enough: what the other provider would do is only a note.
+        return [f if f.level != PROBLEM else Finding(NOTE, f.text) for way in ways for f in way]
+    return [f for way in ways for f in way]
 
 
 def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
