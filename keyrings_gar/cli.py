@@ -59,7 +59,8 @@ def render_doctor(report: Report) -> str:
     if url is None:
         lines.append(_row("URL", "none given: checking the default identity (pass a repository URL to check it)"))
     else:
-        verdict = f"ours, repository {url['repository']}" if url["ours"] else f"NOT ours: {url['reason']}"
+        # The reason (up to a few hundred characters) is the problem listed last: said once, there.
+        verdict = f"ours, repository {url['repository']}" if url["ours"] else "NOT ours (see the problem below)"
         lines.append(_row("URL", f"{url['service']}: {verdict}"))
     config = report["config"]
     state = "" if config["exists"] else " (none)"
