@@ -217,8 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor_parser = _add_command(
         commands, "doctor", help="explain what a lookup for URL would do, and whether it works",
-        description="Explain what a keyring lookup for URL would do and really get a token. Exit status 0 when "
-                    "the lookup would succeed, 1 otherwise (the problems and their fixes are listed).")
+        description="Explain what a keyring lookup for URL would do and really get a token; with --check-access, "
+                    "also ask the repository whether it accepts it, and with --installer, whether that installer "
+                    "will reach keyrings.gar at all. Exit status 0 when all is well, 1 otherwise (the problems and "
+                    "their fixes are listed).")
     doctor_parser.add_argument("url", nargs="?", metavar="URL", help="the repository URL (default: no URL, the "
                                "default identity)")
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -256,8 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
                                description="List the cached identities and their expiry.")
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
     show_parser.set_defaults(run=_run_cache_show)
-    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token",
-                                description="Remove every cached token; the next lookup mints one.")
+    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token and remembered failure",
+                                description="Remove every cached token, and forget every remembered failure (a "
+                                            "source that failed moments ago is otherwise not tried again for a "
+                                            "while); the next lookup mints a token.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
 
@@ -277,9 +281,16 @@ def _add_command(commands: Any, name: str, **options: Any) -> argparse.ArgumentP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, unknown = build_parser().parse_known_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not set(arguments) - {"-v", "--verbose"}:
+        # No command: what there is to do, as `git` alone shows, rather than a usage error; still
+        # exit 2, as for any other missing argument, so that a script notices.
+        parser.print_help()
+        return 2
+    args, unknown = parser.parse_known_args(arguments)
     if unknown:
-        parser: argparse.ArgumentParser = args.parser
+        parser = args.parser
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")

@@ -90,3 +90,19 @@ def test_a_secret_pasted_into_a_sibling_field_is_not_shown_either(
     _, out, err = _run(capsys, "doctor", AR_URL)
     assert "85-character value, not shown" in out
     assert PASTED[:40] not in out + err
+
+
+def test_the_bare_command_prints_its_help_and_exits_2() -> None:
+    result = subprocess.run([console_script("keyrings-gar")], capture_output=True, text=True, timeout=60,
+                            stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 2
+    assert result.stdout.startswith("usage: keyrings-gar")
+    assert "doctor" in result.stdout
+    assert result.stderr == ""
+
+
+def test_cache_clear_help_says_it_forgets_remembered_failures(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["cache", "clear", "--help"])
+    out = capsys.readouterr().out
+    assert "forget every remembered failure" in " ".join(out.split())
