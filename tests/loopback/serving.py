@@ -18,7 +18,8 @@ class BackgroundServer:
     _server: socketserver.BaseServer
 
     def start(self: _Self) -> _Self:
-        self._server.handle_error = _quiet_about_disconnects(self._server.handle_error)  # type: ignore[method-assign]
+        server: Any = self._server  # an instance attribute in place of socketserver's method
+        server.handle_error = _quiet_about_disconnects(server.handle_error)
         # A short poll interval: stop() (and so every test's teardown) waits for one poll.
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
