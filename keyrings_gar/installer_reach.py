@@ -39,10 +39,12 @@ try:
 except ImportError:
     metadata = None
 for name in ("keyring", "keyrings.gar", "pip"):
-    try:
-        found[name] = metadata.version(name) if metadata else None
-    except Exception:
-        found[name] = None
+    found[name] = None
+    for spelling in (name, name.replace(".", "_")):  # Python 3.9 does not normalise the name
+        try:
+            found[name] = found[name] or (metadata.version(spelling) if metadata else None)
+        except Exception:
+            pass
 try:
     import keyring
     active = keyring.get_keyring()
