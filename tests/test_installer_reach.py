@@ -10,6 +10,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+import pytest
+
 from keyrings_gar.installer_reach import NOTE, OK, PROBLEM, Finding, check_installer, script_interpreter
 from tests.conftest import console_script
 
@@ -162,3 +164,18 @@ def test_doctor_installer_exits_1_with_the_fix(tmp_path: Path, isolated: Path) -
     assert "problem          poetry will not reach keyrings.gar" in result.stdout
     assert "pipx inject poetry keyrings.gar" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_keyring_module_planted_in_the_current_folder_is_not_run(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe runs the installer's python in whatever folder doctor runs in; a `keyring.py` there
+    must neither run nor stand in for the installer's keyring."""
+    bin_dir = make_venv(tmp_path / "pypoetry" / "venv", plugin=True, scripts=("poetry",))
+    planted = tmp_path / "project"
+    planted.mkdir()
+    marker = tmp_path / "planted-code-ran"
+    (planted / "keyring.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(planted)
+    [finding] = check_installer("poetry", on_path(tmp_path, bin_dir / "poetry") | {"PYTHONPATH": str(planted)})
+    assert finding.level == OK, finding.text
+    assert not marker.exists()
