@@ -97,7 +97,8 @@ def test_a_client_hanging_up_mid_request_prints_no_traceback(tmp_path: Path) -> 
 
 
 def test_without_the_test_dependencies_it_says_what_to_run_instead(tmp_path: Path) -> None:
-    plain = getattr(sys, "_base_executable", sys.executable)
+    # The interpreter the test venv was made from (sys._base_executable is the venv's own before 3.11).
+    plain = str(Path(sys.base_prefix) / ("python.exe" if sys.platform == "win32" else "bin/python3"))
     if subprocess.run([plain, "-c", "import trustme"], capture_output=True, check=False, timeout=60).returncode == 0:
         pytest.skip("this machine's base python has the test dependencies")
     result = subprocess.run([plain, "-m", "tests.loopback"], cwd=REPO, capture_output=True, text=True, timeout=60,
