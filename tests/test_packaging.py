@@ -76,7 +76,8 @@ def test_wheel_holds_the_package_and_its_metadata_only(dists: Dists) -> None:
 
 def test_sdist_holds_every_test_file_and_the_changelog(dists: Dists) -> None:
     wanted = _source_files("keyrings_gar") | _source_files("tests") | {
-        "keyrings_gar/py.typed", "pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "CONTRIBUTING.md"}
+        "keyrings_gar/py.typed", "pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "CONTRIBUTING.md",
+        "SECURITY.md"}
     assert wanted - dists.sdist_names == set()
     assert {"tests/__init__.py", "tests/conftest.py", "tests/loopback/google.py",
             "tests/e2e/conftest.py"} <= dists.sdist_names
