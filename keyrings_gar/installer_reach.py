@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from .gcloud import find_executable
 
 INSTALLERS = ("pip", "uv", "poetry", "pdm")
 OK, PROBLEM, NOTE = "ok", "problem", "note"
@@ -134,7 +135,7 @@ def _pip(env: dict[str, str]) -> list[Finding]:
 def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
     """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
     there (it would be the import provider again) and runs the next one on PATH."""
-    pip = shutil.which("pip", path=env.get("PATH", os.defpath))
+    pip = find_executable("pip", env)
     if pip is None:
         return env
     scripts = Path(pip).parent
@@ -170,7 +171,9 @@ def _keyring_on_path(tool: str, env: dict[str, str], *, creds_needed: bool) -> l
 
 def _environment_of_command(command: str, env: dict[str, str]) -> Environment | Finding:
     """Probe the environment of `command` as found on env's PATH, or say why it cannot be."""
-    script = shutil.which(command, path=env.get("PATH", os.defpath))
+    # Only absolute PATH entries, as for gcloud: a `poetry` planted in the current folder names
+    # an interpreter of its choosing, which the probe would then run.
+    script = find_executable(command, env)
     if script is None:
         return Finding(PROBLEM, f"no `{command}` on PATH")
     python = script_interpreter(Path(script))

@@ -179,3 +179,25 @@ def test_a_keyring_module_planted_in_the_current_folder_is_not_run(tmp_path: Pat
     [finding] = check_installer("poetry", on_path(tmp_path, bin_dir / "poetry") | {"PYTHONPATH": str(planted)})
     assert finding.level == OK, finding.text
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("path", ["", ".", "bin", "/nonexistent:."], ids=["empty", "dot", "relative", "after-dot"])
+def test_an_installer_planted_in_the_current_folder_is_never_probed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                    path: str) -> None:
+    """Empty and relative PATH entries mean the current folder: a `poetry` or `keyring` planted there
+    would name an interpreter of its choosing, which the probe would run."""
+    planted = tmp_path / "project"
+    (planted / "bin").mkdir(parents=True)
+    marker = tmp_path / "planted-interpreter-ran"
+    evil = tmp_path / "evil"
+    evil.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    evil.chmod(0o755)
+    for folder in (planted, planted / "bin"):
+        for name in ("poetry", "keyring"):
+            (folder / name).write_text(f"#!{evil}\n")
+            (folder / name).chmod(0o755)
+    monkeypatch.chdir(planted)
+    env = {"PATH": path, "HOME": str(tmp_path)}
+    assert check_installer("poetry", env) == [Finding(PROBLEM, "no `poetry` on PATH")]
+    assert levels(check_installer("uv", env)) == [PROBLEM]
+    assert not marker.exists()
