@@ -218,9 +218,9 @@ def script_interpreter(script: Path) -> Path | None:
         first = lines[0][2:].decode("utf-8", "replace").strip()
         if first.endswith("/sh") and len(lines) > 1:
             match = re.match(rb"'''exec' \"?([^\"' ]+)", lines[1])
-            if match:
+            if match and match.group(1).startswith(b"/"):
                 return Path(match.group(1).decode("utf-8", "replace"))
-        elif first:
+        elif first.startswith("/"):  # a bare name would be looked up on PATH, current folder included
             interpreter = first.split(" ")[0]
             if not interpreter.endswith("/env"):
                 return Path(interpreter)
