@@ -171,3 +171,13 @@ def test_a_redirect_is_reported_and_not_followed(tmp_path: Path, stack: Loopback
     assert "answered with a redirect (HTTP 302)" in result.stdout
     assert len(seen) == 1  # the credential went to the repository once, and nowhere after the redirect
     assert token not in result.stdout + result.stderr
+
+
+def test_a_revoked_minted_token_is_401_naming_the_identity_and_its_source(stack: LoopbackStack,
+                                                                          tmp_path: Path) -> None:
+    assert _doctor(stack, tmp_path, SERVICE_ACCOUNT_KEY, stack.index_url()).returncode == 0  # minted and cached
+    stack.google.tokens.clear()  # revoked at Google: the registry no longer takes it
+    result = _doctor(stack, tmp_path, SERVICE_ACCOUNT_KEY, "--check-access", stack.index_url())
+    assert result.returncode == 1
+    assert f"refused the token of {stack.sa_key.email} (adc-file: GOOGLE_APPLICATION_CREDENTIALS=" in result.stdout
+    assert "run `keyrings-gar cache clear` and check again" in result.stdout
