@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Callable
 
 from . import __version__
@@ -23,8 +24,9 @@ from .diagnosis import Report, cache_report, doctor
 from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
+from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_reach import INSTALLERS
-from .installer_settings import TEMPLATES, settings_text
+from .installer_settings import TOOLS, settings_text
 from .redact import safe_url
 from .tokens import AccessToken
 
@@ -177,7 +179,16 @@ def _run_doctor(args: argparse.Namespace) -> int:
 
 
 def _run_settings(args: argparse.Namespace) -> int:
-    _out(settings_text(args.tool, args.url))
+    _out(settings_text(args.tool, args.url, args.kind, uv_toml=args.uv_toml))
+    return 0
+
+
+def _run_configure(args: argparse.Namespace) -> int:
+    # Imported here: the file editors cost every other command start-up time (about 20 ms of CPU).
+    from .configure import Where, configure
+
+    where = Where(Path.cwd(), args.file, args.uv_toml)
+    _out(configure(args.tool, args.urls, args.kind, where, dry_run=args.dry_run))
     return 0
 
 
@@ -240,9 +251,29 @@ def build_parser() -> argparse.ArgumentParser:
         description="Print ready-to-paste configuration for an installer (pip, uv, poetry, pdm) or a publishing "
                     "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
                     "the keyring-based answer to `gcloud artifacts print-settings python`.")
-    settings_parser.add_argument("tool", choices=tuple(TEMPLATES), help="the installer or publishing command")
+    settings_parser.add_argument("tool", choices=TOOLS, help="the installer or publishing command")
     settings_parser.add_argument("url", metavar="URL", help="the repository URL")
+    _add_kind_options(settings_parser)
+    settings_parser.add_argument("--uv-toml", action="store_true",
+                                 help="for uv: the uv.toml form (default: the pyproject.toml form)")
     settings_parser.set_defaults(run=_run_settings)
+
+    configure_parser = _add_command(
+        commands, "configure", help="write an installer's configuration for repositories (no credential in it)",
+        description="Write or merge the configuration that makes the plain command work afterwards (pip install, "
+                    "uv add, poetry add, pdm add, twine upload -r NAME), as `gcloud auth configure-docker` does: "
+                    "index entries, the keyring provider and the username, never a credential. Other entries and "
+                    "comments stay; running it again changes nothing. pip: the user's pip.conf; uv, pdm: "
+                    "./pyproject.toml (uv: ./uv.toml with --uv-toml); poetry: its own `poetry source add` and "
+                    "`poetry config`; twine: ~/.pypirc.")
+    configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
+    configure_parser.add_argument("urls", nargs="+", metavar="URL", help="repository URLs")
+    _add_kind_options(configure_parser)
+    configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
+    configure_parser.add_argument("--uv-toml", action="store_true", help="for uv: write ./uv.toml, not pyproject.toml")
+    configure_parser.add_argument("--file", type=Path, help="the file to edit instead of the tool's usual one "
+                                  "(not for poetry)")
+    configure_parser.set_defaults(run=_run_configure)
 
     token_parser = _add_command(
         commands, "token", help="print a live access token (for scripts)",
@@ -264,6 +295,17 @@ def build_parser() -> argparse.ArgumentParser:
                                             "while); the next lookup mints a token.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
+
+
+def _add_kind_options(parser: argparse.ArgumentParser) -> None:
+    kinds = parser.add_mutually_exclusive_group()
+    kinds.add_argument("--virtual", dest="kind", action="store_const", const=VIRTUAL,
+                       help="a virtual repository (it fronts PyPI): the one and only index" +
+                            (" (the default)" if DEFAULT_KIND == VIRTUAL else ""))
+    kinds.add_argument("--standard", dest="kind", action="store_const", const=STANDARD,
+                       help="a standard repository (private packages only): added beside PyPI" +
+                            (" (the default)" if DEFAULT_KIND == STANDARD else ""))
+    parser.set_defaults(kind=DEFAULT_KIND)
 
 
 _VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"

@@ -28,3 +28,7 @@ class TokenError(GarError):
 
 class RememberedFailureError(GarError):
     """A source that failed moments ago is not tried again yet (see failures.py); same message."""
+
+
+class EditRefusedError(GarError):
+    """A file `configure` will not change: unreadable, unparseable, or holding a conflicting value."""

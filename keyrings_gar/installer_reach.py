@@ -1,7 +1,9 @@
 """Will an installer reach this plugin? Each one loads keyring from its own place, which `doctor`'s
-own environment says nothing about.
+own environment says nothing about. `doctor --installer` shows every finding; `configure` warns with
+`reach_problem`.
 
-- poetry loads keyring in process from its own environment (pipx's, uv tool's or its installer's venv);
+- poetry and twine load keyring in process from their own environment (pipx's, uv tool's or an
+  installer's venv);
 - pdm too, and only when keyring is missing there, runs the `keyring` on PATH;
 - pip's import provider uses pip's environment; its subprocess provider (and uv) runs the `keyring`
   on PATH, whose `--mode creds` (keyring >= 25.2.1) pip 26.2+ always uses and uv uses without a
@@ -16,14 +18,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .gcloud import find_executable
+from .installer_settings import install_hint, install_source
 
-INSTALLERS = ("pip", "uv", "poetry", "pdm")
+INSTALLERS = ("pip", "uv", "poetry", "pdm", "twine")
 OK, PROBLEM, NOTE = "ok", "problem", "note"
 CREDS_MODE_KEYRING = (25, 2, 1)
 """The first keyring with `keyring --mode creds`."""
@@ -80,7 +80,7 @@ class Environment(NamedTuple):
 def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Finding]:
     """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
     env = dict(os.environ if environ is None else environ)
-    if tool == "poetry":
+    if tool in ("poetry", "twine"):
         return _in_process(tool, env, fallback_to_path=False)
     if tool == "pdm":
         return _in_process(tool, env, fallback_to_path=True)
@@ -95,7 +95,8 @@ def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> li
     """poetry and pdm: keyring and keyrings.gar must be importable in the tool's own environment."""
     found = _environment_of_command(tool, env)
     if isinstance(found, Finding):
-        return [found]
+        return [Finding(PROBLEM, f"{found.text}; keyrings.gar must be installed where {tool} imports keyring "
+                                 f"({_generic_fix(tool)})")]
     where = f"{tool}'s environment ({found.python})"
     if found.versions.get("keyring") is None and fallback_to_path:
         return [Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
@@ -135,6 +136,8 @@ def _pip(env: dict[str, str]) -> list[Finding]:
 def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
     """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
     there (it would be the import provider again) and runs the next one on PATH."""
+    from .gcloud import find_executable
+
     pip = find_executable("pip", env)
     if pip is None:
         return env
@@ -154,7 +157,7 @@ def _keyring_on_path(tool: str, env: dict[str, str], *, creds_needed: bool) -> l
     """The `keyring` command on PATH, as pip's subprocess provider, uv and pdm without keyring run it."""
     found = _environment_of_command("keyring", env)
     if isinstance(found, Finding):
-        return [Finding(PROBLEM, f"{tool} runs the `keyring` on PATH, and {found.text}")]
+        return [Finding(PROBLEM, f"{tool} runs the `keyring` on PATH, and {found.text}: {install_hint()}")]
     where = f"the `keyring` on PATH ({found.python})"
     if not found.loads_plugin:
         return [Finding(PROBLEM, f"{tool} runs {where}, which will not reach keyrings.gar: {_why_not(found, where)}; "
@@ -173,6 +176,8 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
     """Probe the environment of `command` as found on env's PATH, or say why it cannot be."""
     # Only absolute PATH entries, as for gcloud: a `poetry` planted in the current folder names
     # an interpreter of its choosing, which the probe would then run.
+    from .gcloud import find_executable
+
     script = find_executable(command, env)
     if script is None:
         return Finding(PROBLEM, f"no `{command}` on PATH")
@@ -185,6 +190,10 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
 
 def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
     """What keyring loads in `python`'s environment, as that interpreter sees it."""
+    # Here, not at the top: the CLI imports this module for INSTALLERS on every command.
+    import subprocess
+    import tempfile
+
     # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.
     # The output goes to a file read back with a bound, not a pipe read whole.
     with tempfile.TemporaryFile() as output:
@@ -200,7 +209,7 @@ def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
     try:
         found: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     except (ValueError, IndexError):
-        return Finding(PROBLEM, f"{python} did not run the check (is it a Python 3 interpreter?)")
+        return Finding(PROBLEM, f"the interpreter it runs with, {python}, did not answer as a Python 3 would")
     versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "python")}
     return Environment(python, versions, [str(name) for name in found.get("chain") or []], found.get("error"))
 
@@ -244,7 +253,7 @@ def _why_not(found: Environment, where: str) -> str:
 
 def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
     """The command that installs keyrings.gar where `tool` loads keyring, by how `tool` was installed."""
-    packages = "keyring keyrings.gar" if with_keyring else "keyrings.gar"
+    packages = f"keyring {install_source()}" if with_keyring else install_source()
     parts = found.python.parts
     if "pipx" in parts and "venvs" in parts:
         venv = parts[parts.index("venvs") + 1] if parts.index("venvs") + 1 < len(parts) else tool
@@ -255,7 +264,18 @@ def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
         return f"install it there: uv tool install {venv} {withs} --reinstall"
     if tool in ("poetry", "pdm"):
         return f"install it there: {tool} self add {packages}"
+    if tool == "keyring":
+        return (f"install it there: {found.python} -m pip install {packages} (for pipx: pipx inject "
+                f"--include-apps keyring {install_source()})")
     return f"install it there: {found.python} -m pip install {packages}"
+
+
+def _generic_fix(tool: str) -> str:
+    """The fix when `tool`'s environment cannot be looked into: by its own command where it has one."""
+    if tool in ("poetry", "pdm"):
+        keyring = "keyring " if tool == "pdm" else ""
+        return f"`{tool} self add {keyring}{install_source()}`, or with pipx `pipx inject {tool} {install_source()}`"
+    return f"`pipx inject {tool} {install_source()}`, or `pip install {install_source()}` beside {tool}"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -274,3 +294,15 @@ def add_installer_checks(report: dict[str, Any], tools: list[str]) -> None:
         checked[tool] = [finding._asdict() for finding in findings]
         report["problems"].extend(f.text for f in findings if f.level == PROBLEM)
     report["ok"] = not report["problems"]
+
+
+def reach_problem(tool: str) -> str | None:
+    """Why `tool`, set up as `configure` sets it up, would not ask keyrings.gar, with what to install
+    where; None when it would."""
+    if tool == "pip":
+        # configure sets pip's subprocess provider: only the `keyring` on PATH counts, and pip 26.2+
+        # runs it with --mode creds.
+        findings = _keyring_on_path("pip", _without_pip_scripts(dict(os.environ)), creds_needed=True)
+    else:
+        findings = check_installer(tool)
+    return "; ".join(f.text for f in findings if f.level == PROBLEM) or None

@@ -7,12 +7,23 @@ whose URLs carry the secret itself.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from urllib.parse import unquote, urlsplit
 
 from .config import trusted_hosts
 from .errors import GarError
 from .hosts import parse_service, refusal_reason
+from .index_rule import (
+    DEFAULT_KIND,
+    Repository,
+    pdm_source,
+    pip_index_options,
+    poetry_priority,
+    rule_comment,
+    toml_table,
+    uv_index,
+)
 from .redact import safe_url
 
 DISTRIBUTION = "keyrings.gar"
@@ -50,8 +61,8 @@ def install_hint() -> str:
     return f"pipx install keyring && pipx inject --include-apps keyring {install_source()}"
 
 
-def repository_urls(url: str) -> tuple[str, str, str]:
-    """(index URL, upload URL, repository name) for a repository URL in any form we accept."""
+def parse_repository(url: str) -> Repository:
+    """The repository a URL in any form we accept names; GarError with the reason otherwise."""
     target = parse_service(url, trusted_hosts())
     if target is None and "://" not in url:
         target = parse_service(f"https://{url}", trusted_hosts())
@@ -62,41 +73,21 @@ def repository_urls(url: str) -> tuple[str, str, str]:
     if len(segments) < 3:
         raise GarError("give the repository's URL: https://<location>-python.pkg.dev/<project>/<repository>/")
     host, project, repository = segments
-    return f"https://{host}/{project}/{repository}/simple/", f"https://{host}/{project}/{repository}/", repository
+    # Artifact Registry's own names are this plain; anything else would need quoting in an INI
+    # section or a shell command, and is not a repository.
+    if not (_PLAIN_NAME.fullmatch(project) and _PLAIN_NAME.fullmatch(repository)):
+        raise GarError(f"{safe_url(url)} does not name a repository: project and repository names are letters, "
+                       "digits, `-`, `.` and `_`")
+    return Repository(f"https://{host}/{project}/{repository}/simple/", f"https://{host}/{project}/{repository}/",
+                      repository)
 
 
-# One template per installer or publishing command; each gets {index_url}, {user_index_url},
-# {upload_url}, {name}, {install_hint} and {source}. Braces that belong to the text are doubled.
-# Every command here is run by an e2e test in tests/e2e/.
-TEMPLATES: dict[str, str] = {
-    "pip": """\
-# pip.conf (`pip config edit`; keyring on PATH: {install_hint})
-[global]
-index-url = {user_index_url}
-keyring-provider = subprocess
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
-# or for one command: PIP_KEYRING_PROVIDER=subprocess PIP_INDEX_URL={user_index_url} pip install ...
-# (the username in the URL is not a secret: pip before 26.2 asks keyring only when there is one)""",
-    "uv": """\
-# uv.toml (in pyproject.toml: the same under [tool.uv] and [[tool.uv.index]])
-# keyring on PATH: {install_hint}
-keyring-provider = "subprocess"
-
-[[index]]
-name = "{name}"
-url = "{index_url}"
-authenticate = "always\"""",
-    "poetry": """\
-# poetry asks keyring when the source URL has no username: keep it out of the URL
-poetry self add {source}
-poetry source add --priority=primary {name} {index_url}""",
-    "pdm": """\
-# pyproject.toml: pdm asks keyring after the first 401, so the source carries no credential.
-# keyring in pdm's environment: pdm self add keyring {source}
-# (or a keyring command on PATH: {install_hint})
-[[tool.pdm.source]]
-name = "{name}"
-url = "{index_url}\"""",
+# Publishing commands, one template each; each gets {upload_url}, {name}, {install_hint} and
+# {source}. Braces that belong to the text are doubled. Every command here is run by an e2e test in
+# tests/e2e/. The installers' index settings are built from index_rule.py, which `configure` writes.
+PUBLISH_TEMPLATES: dict[str, str] = {
     "twine": """\
 # ~/.pypirc (twine asks keyring for this username's password; keyrings.gar installed beside twine)
 [distutils]
@@ -122,15 +113,56 @@ poetry publish -r {name}""",
 hatch publish --repo {upload_url} --user oauth2accesstoken""",
 }
 
+INDEX_TOOLS = ("pip", "uv", "poetry", "pdm")
+TOOLS = (*INDEX_TOOLS, *PUBLISH_TEMPLATES)
 
-def settings_text(tool: str, url: str) -> str:
+
+def _pip_text(repository: Repository, kind: str) -> str:
+    index_url, extra = pip_index_options([repository], kind)
+    option = f"index-url = {index_url}" if index_url else f"extra-index-url = {extra[0]}"
+    return (f"{rule_comment('pip', kind, repository)}\n"
+            f"# pip.conf (`keyrings-gar configure pip URL` writes it; keyring on PATH: {install_hint()})\n"
+            "[global]\n"
+            f"{option}\n"
+            "keyring-provider = subprocess\n\n"
+            "# (the username in the URL is not a secret: pip before 26.2 asks keyring only when there is one)")
+
+
+def _uv_text(repository: Repository, kind: str, *, uv_toml: bool) -> str:
+    prefix = "" if uv_toml else "tool.uv."
+    where = ("# uv.toml (or `keyrings-gar settings uv URL` for pyproject.toml)" if uv_toml else
+             "# pyproject.toml (for uv.toml, which has no [tool.uv]: `keyrings-gar settings uv URL --uv-toml`)")
+    provider = 'keyring-provider = "subprocess"'
+    head = provider if uv_toml else f"[tool.uv]\n{provider}"
+    return (f"{rule_comment('uv', kind, repository)}\n{where}\n# keyring on PATH: {install_hint()}\n"
+            f"{head}\n\n{toml_table(f'[[{prefix}index]]', uv_index(repository, kind, first=True))}")
+
+
+def _poetry_text(repository: Repository, kind: str) -> str:
+    return (f"{rule_comment('poetry', kind, repository)}\n"
+            "# poetry asks keyring when the source URL has no username: keep it out of the URL\n"
+            f"poetry self add {install_source()}\n"
+            f"poetry source add --priority={poetry_priority(kind)} {repository.name} {repository.index_url}")
+
+
+def _pdm_text(repository: Repository, kind: str) -> str:
+    return (f"{rule_comment('pdm', kind, repository)}\n"
+            "# pyproject.toml: pdm asks keyring after the first 401, so the source carries no credential.\n"
+            f"# keyring in pdm's environment: pdm self add keyring {install_source()}\n"
+            f"# (or a keyring command on PATH: {install_hint()})\n"
+            f"{toml_table('[[tool.pdm.source]]', pdm_source(repository, kind, first=True))}")
+
+
+def settings_text(tool: str, url: str, kind: str = DEFAULT_KIND, *, uv_toml: bool = False) -> str:
     """Ready-to-paste configuration for `tool` that gets credentials from keyring: none in it."""
-    index_url, upload_url, name = repository_urls(url)
-    return TEMPLATES[tool].format(
-        index_url=index_url,
-        user_index_url=index_url.replace("https://", "https://oauth2accesstoken@", 1),
-        upload_url=upload_url,
-        name=name,
-        install_hint=install_hint(),
-        source=install_source(),
-    )
+    repository = parse_repository(url)
+    if tool == "pip":
+        return _pip_text(repository, kind)
+    if tool == "uv":
+        return _uv_text(repository, kind, uv_toml=uv_toml)
+    if tool == "poetry":
+        return _poetry_text(repository, kind)
+    if tool == "pdm":
+        return _pdm_text(repository, kind)
+    return PUBLISH_TEMPLATES[tool].format(upload_url=repository.upload_url, name=repository.name,
+                                          install_hint=install_hint(), source=install_source())

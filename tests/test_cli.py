@@ -349,18 +349,57 @@ def test_settings_pip_uses_the_keyring_provider(
     _assert_no_secrets(google, out, err)
 
 
-def test_settings_uv_always_authenticates_through_the_keyring_subprocess(
+def test_settings_uv_pasted_into_pyproject_after_project_is_read_by_uv(
     google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The default form carries its own [tool.uv] header: pasted after [project] (where users
+    paste), keyring-provider lands under [tool.uv], not under [project] where uv ignores it."""
     tomllib = pytest.importorskip("tomllib")
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
     code, out, err = _run(capsys, "settings", "uv", AR_URL)
     assert code == 0
-    assert 'authenticate = "always"' in out
+    pyproject = tomllib.loads('[project]\nname = "consumer"\nversion = "0.1.0"\n\n' + out)
+    assert pyproject["project"] == {"name": "consumer", "version": "0.1.0"}
+    assert pyproject["tool"]["uv"]["keyring-provider"] == "subprocess"
+    assert pyproject["tool"]["uv"]["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL,
+                                                 "authenticate": "always", "default": True}]
+    _assert_no_secrets(google, out, err)
+
+
+def test_settings_uv_toml_form_on_request(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tomllib = pytest.importorskip("tomllib")
+    code, out, _ = _run(capsys, "settings", "uv", AR_URL, "--uv-toml", "--standard")
+    assert code == 0
     config = tomllib.loads(out)
     assert config["keyring-provider"] == "subprocess"
-    assert config["index"] == [{"name": "team-repo", "url": AR_URL, "authenticate": "always"}]
-    _assert_no_secrets(google, out, err)
+    assert config["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL,
+                                "authenticate": "always"}]
+
+
+# One rule per repository kind, the same for every installer: a virtual repository replaces PyPI,
+# a standard one joins it; the snippet says which and why.
+@pytest.mark.parametrize(("tool", "virtual_line", "standard_line"), [
+    ("pip", f"index-url = https://oauth2accesstoken@{AR_HOST}/acme-prod/team-repo/simple/",
+     f"extra-index-url = https://oauth2accesstoken@{AR_HOST}/acme-prod/team-repo/simple/"),
+    ("uv", "default = true", None),
+    ("poetry", f"poetry source add --priority=primary team-repo {AR_URL}",
+     f"poetry source add --priority=explicit team-repo {AR_URL}"),
+    ("pdm", 'name = "pypi"', 'name = "team-repo"'),
+])
+def test_settings_follow_one_rule_per_repository_kind(
+    isolated: Path, capsys: pytest.CaptureFixture[str], tool: str, virtual_line: str, standard_line: str | None
+) -> None:
+    _, default, _ = _run(capsys, "settings", tool, AR_URL)
+    _, virtual, _ = _run(capsys, "settings", tool, AR_URL, "--virtual")
+    _, standard, _ = _run(capsys, "settings", tool, AR_URL, "--standard")
+    assert default == virtual
+    assert virtual_line in virtual.splitlines()
+    assert virtual_line not in standard.splitlines()
+    if standard_line is not None:
+        assert standard_line in standard.splitlines()
+    assert "# A virtual repository is the only" in virtual
+    assert "# A standard repository" in standard
+    assert "dependency confusion" in virtual + standard
 
 
 def test_settings_poetry_adds_a_source_without_username(isolated: Path,
@@ -411,7 +450,8 @@ def test_settings_pdm_is_a_source_without_credentials(
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
     code, out, err = _run(capsys, "settings", "pdm", UPLOAD_URL)
     assert code == 0
-    assert tomllib.loads(out) == {"tool": {"pdm": {"source": [{"name": "team-repo", "url": AR_URL}]}}}
+    # A virtual repository (the default) replaces PyPI: pdm's way is a source named pypi.
+    assert tomllib.loads(out) == {"tool": {"pdm": {"source": [{"name": "pypi", "url": AR_URL}]}}}
     _assert_no_secrets(google, out, err)
 
 
@@ -572,8 +612,8 @@ def test_cache_clear_makes_the_next_lookup_mint_a_new_token(
 # --- the command itself -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [[], ["doctor"], ["settings"], ["token"], ["cache"], ["cache", "show"],
-                                  ["cache", "clear"]])
+@pytest.mark.parametrize("args", [[], ["doctor"], ["settings"], ["configure"], ["token"], ["cache"],
+                                  ["cache", "show"], ["cache", "clear"]])
 def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*args, "--help"])
@@ -586,6 +626,9 @@ def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[s
     (["doctor", "--jsn"], "usage: keyrings-gar doctor "),
     (["settings", "pip"], "usage: keyrings-gar settings "),
     (["settings", "pnpm", AR_URL], "usage: keyrings-gar settings "),
+    (["configure", "pip"], "usage: keyrings-gar configure "),
+    (["configure", "hatch", AR_URL], "usage: keyrings-gar configure "),
+    (["configure", "pip", AR_URL, "--virtual", "--standard"], "usage: keyrings-gar configure "),
     (["cache", "show", "--bogus"], "usage: keyrings-gar cache show "),
     (["cache"], "usage: keyrings-gar cache "),
     (["token", AR_URL, AR_URL], "usage: keyrings-gar token "),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from keyrings_gar.installer_reach import NOTE, OK, PROBLEM, Finding, check_installer, script_interpreter
+from keyrings_gar.installer_settings import install_hint, install_source
 from tests.conftest import console_script
 
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
@@ -68,7 +69,7 @@ def test_poetry_in_a_pipx_venv_without_the_plugin_is_a_problem_with_pipx_inject(
     assert finding.level == PROBLEM
     assert "has keyring 25" in finding.text
     assert "but not keyrings.gar" in finding.text
-    assert finding.text.endswith("install it there: pipx inject poetry keyrings.gar")
+    assert finding.text.endswith(f"install it there: pipx inject poetry {install_source()}")
 
 
 def test_poetry_with_the_plugin_in_its_venv_is_ok(tmp_path: Path) -> None:
@@ -82,7 +83,7 @@ def test_poetry_with_the_plugin_in_its_venv_is_ok(tmp_path: Path) -> None:
 def test_poetry_from_its_installer_is_told_poetry_self_add(tmp_path: Path) -> None:
     bin_dir = make_venv(tmp_path / "pypoetry" / "venv", scripts=("poetry",))
     [finding] = check_installer("poetry", on_path(tmp_path, bin_dir / "poetry"))
-    assert finding.text.endswith("install it there: poetry self add keyrings.gar")
+    assert finding.text.endswith(f"install it there: poetry self add {install_source()}")
 
 
 def test_a_keyring_backend_forced_by_the_environment_is_named(tmp_path: Path) -> None:
@@ -99,7 +100,7 @@ def test_pdm_without_keyring_in_its_venv_falls_back_to_the_keyring_on_path(tmp_p
     findings = check_installer("pdm", on_path(tmp_path, pdm / "pdm", keyring_bin / "keyring"))
     assert levels(findings) == [NOTE, PROBLEM]
     assert "has no keyring, so pdm runs the `keyring` on PATH" in findings[0].text
-    assert findings[1].text.endswith("install it there: pipx inject keyring keyrings.gar")
+    assert findings[1].text.endswith(f"install it there: pipx inject keyring {install_source()}")
 
 
 def test_pdm_with_keyring_but_not_the_plugin_never_reaches_the_path(tmp_path: Path) -> None:
@@ -107,12 +108,12 @@ def test_pdm_with_keyring_but_not_the_plugin_never_reaches_the_path(tmp_path: Pa
     keyring_bin = make_venv(tmp_path / "keyring-venv", plugin=True, scripts=("keyring",))
     [finding] = check_installer("pdm", on_path(tmp_path, pdm / "pdm", keyring_bin / "keyring"))
     assert finding.level == PROBLEM
-    assert finding.text.endswith("pdm self add keyrings.gar")
+    assert finding.text.endswith(f"pdm self add {install_source()}")
 
 
 def test_uv_needs_a_keyring_on_path_with_the_plugin(tmp_path: Path) -> None:
     assert check_installer("uv", on_path(tmp_path)) == [
-        Finding(PROBLEM, "uv runs the `keyring` on PATH, and no `keyring` on PATH")]
+        Finding(PROBLEM, f"uv runs the `keyring` on PATH, and no `keyring` on PATH: {install_hint()}")]
     keyring_bin = make_venv(tmp_path / "keyring-venv", plugin=True, scripts=("keyring",))
     [finding] = check_installer("uv", on_path(tmp_path, keyring_bin / "keyring"))
     assert finding.level == OK
@@ -136,7 +137,8 @@ def test_pip_skips_a_keyring_in_its_own_scripts_folder(tmp_path: Path) -> None:
     findings = check_installer("pip", env)
     assert levels(findings) == [PROBLEM, PROBLEM]
     assert "--keyring-provider import will not reach keyrings.gar" in findings[0].text
-    assert findings[1].text == "pip --keyring-provider subprocess runs the `keyring` on PATH, and no `keyring` on PATH"
+    assert findings[1].text == ("pip --keyring-provider subprocess runs the `keyring` on PATH, and no `keyring` on "
+                                f"PATH: {install_hint()}")
 
 
 def test_one_working_pip_provider_turns_the_other_into_a_note(tmp_path: Path) -> None:
@@ -162,7 +164,7 @@ def test_doctor_installer_exits_1_with_the_fix(tmp_path: Path, isolated: Path) -
                             text=True, timeout=120, env=env, stdin=subprocess.DEVNULL, check=False)
     assert result.returncode == 1
     assert "problem          poetry will not reach keyrings.gar" in result.stdout
-    assert "pipx inject poetry keyrings.gar" in result.stdout
+    assert "install it there: pipx inject poetry " in result.stdout
     assert "Traceback" not in result.stderr
 
 
@@ -198,6 +200,7 @@ def test_an_installer_planted_in_the_current_folder_is_never_probed(tmp_path: Pa
             (folder / name).chmod(0o755)
     monkeypatch.chdir(planted)
     env = {"PATH": path, "HOME": str(tmp_path)}
-    assert check_installer("poetry", env) == [Finding(PROBLEM, "no `poetry` on PATH")]
+    [finding] = check_installer("poetry", env)
+    assert finding.text.startswith("no `poetry` on PATH; keyrings.gar must be installed where poetry imports keyring")
     assert levels(check_installer("uv", env)) == [PROBLEM]
     assert not marker.exists()

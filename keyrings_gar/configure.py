@@ -1,0 +1,291 @@
+"""`keyrings-gar configure TOOL URL...`: write the installer's own configuration for Artifact Registry
+repositories, as `gcloud auth configure-docker` does for Docker, following index_rule.py (the
+same rule `settings` prints). Never a credential: only index entries, the keyring provider and
+the username that makes a tool ask keyring.
+
+Where each tool's configuration goes, and why:
+- pip: the user's pip configuration file, the one `pip config --user` edits (or PIP_CONFIG_FILE
+  when that names one, since pip then reads it over the others). Edited line by line here, not
+  with `pip config set`, which rewrites the file through configparser and drops its comments.
+- uv: the project's pyproject.toml (`[tool.uv]`), or uv.toml with --uv-toml: uv reads both, and
+  a pyproject setting travels with the project.
+- pdm: the project's pyproject.toml (`[[tool.pdm.source]]`), where pdm reads sources.
+- poetry: `poetry source add` and `poetry config repositories.NAME`, poetry's own commands, which
+  keep the file's comments (through tomlkit) and know its layout; without poetry on PATH the
+  commands are printed to run instead.
+- twine: ~/.pypirc, twine's default, edited line by line like pip's file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import EditRefusedError, GarError
+from .index_rule import (
+    CONFIGURE_TOOLS,
+    VIRTUAL,
+    Repository,
+    TomlValue,
+    pdm_source,
+    pip_index_options,
+    poetry_priority,
+    pypirc_section,
+    rule_comment,
+    uv_index,
+)
+from .ini_edit import IniOption, ini_values, merge_ini
+from .installer_reach import reach_problem
+from .installer_settings import parse_repository
+from .redact import scrubbed, shown_path
+from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
+from .tool_files import FileChange, pip_config_file, read_config, write_config
+
+POETRY_TIMEOUT = 120
+
+
+class Where(NamedTuple):
+    """Where `configure` runs and what the user chose to edit."""
+
+    cwd: Path
+    """The project's folder (uv, pdm, poetry)."""
+    file: Path | None = None
+    """--file: the file to edit instead of the tool's usual one."""
+    uv_toml: bool = False
+
+
+class TomlList(NamedTuple):
+    """An array of tables `configure` adds entries to, and what to call one in a message."""
+
+    path: tuple[str, ...]
+    what: str
+
+
+@dataclass
+class Plan:
+    """What `configure` would do: files to change and commands of the tool's own to run."""
+
+    tool: str
+    files: list[FileChange] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)
+    cwd: Path = Path()
+    unchanged: list[str] = field(default_factory=list)
+    """What is already configured as it should be (`nothing to change in ...`)."""
+    next_steps: list[str] = field(default_factory=list)
+
+
+# --- pip and twine: INI files ---------------------------------------------------------------
+
+
+def _pip_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
+    index_url, extra = pip_index_options(repositories, kind)
+    comment = rule_comment("pip", kind, repositories[0])
+    options = [IniOption("global", "index-url", (index_url,), comment=comment)] if index_url else []
+    if extra:
+        options.append(IniOption("global", "extra-index-url", tuple(extra), is_list=True,
+                                 comment="" if index_url else comment))
+    options.append(IniOption("global", "keyring-provider", ("subprocess",),
+                             comment="# pip runs the `keyring` command on PATH, which holds keyrings.gar"))
+    before = read_config(path)
+    # The same repository as the only index and beside PyPI would be neither rule: one kind at a time.
+    other_kind = "extra-index-url" if index_url else "index-url"
+    moved = repositories[:1] if index_url else repositories
+    if {url for r in moved for url in (r.user_index_url, r.index_url)} & set(
+            ini_values(before, "global", other_kind, str(path))):
+        raise EditRefusedError(f"{path} already has this repository as {other_kind}, the other kind's setting; "
+                               "remove that line to change its kind, then run this again")
+    plan = Plan("pip", [FileChange(path, before, merge_ini(before, options, str(path)))])
+    plan.next_steps.append("pip install PACKAGE")
+    return plan
+
+
+def _twine_plan(repositories: list[Repository], path: Path) -> Plan:
+    options = [IniOption("distutils", "index-servers", tuple(r.name for r in repositories), is_list=True)]
+    for repository in repositories:
+        options.extend(IniOption(repository.name, key, (value,)) for key, value in pypirc_section(repository).items())
+    before = read_config(path)
+    plan = Plan("twine", [FileChange(path, before, merge_ini(before, options, str(path)))])
+    plan.next_steps.extend(f"twine upload -r {r.name} dist/*" for r in repositories)
+    return plan
+
+
+# --- uv and pdm: TOML files -----------------------------------------------------------------
+
+
+def _new_entries(existing: Any, wanted: list[dict[str, TomlValue]], what: str, where: str
+                 ) -> list[dict[str, TomlValue]]:
+    """The wanted entries not there yet. One there with the same URL or name but other settings
+    is refused, not rewritten: it was written by someone, for a reason we cannot see."""
+    present = existing if isinstance(existing, list) else []
+    missing = []
+    for entry in wanted:
+        url = str(entry["url"]).rstrip("/")
+        same = [e for e in present if isinstance(e, dict) and
+                (str(e.get("url", "")).rstrip("/") == url or e.get("name") == entry["name"])]
+        if not same:
+            if entry.get("default") and any(isinstance(e, dict) and e.get("default") for e in present):
+                raise EditRefusedError(f"{where}: another {what} is already the default; a virtual repository "
+                                       "replaces it: remove its `default = true`, or pass --standard")
+            missing.append(entry)
+            continue
+        if any(e.get(key) != value for e in same for key, value in entry.items()):
+            raise EditRefusedError(
+                f"{where}: a {what} named {same[0].get('name')!r} or for {entry['url']} is there with other settings; "
+                f"change or remove it by hand (`keyrings-gar settings` prints the entry), then run this again")
+    return missing
+
+
+def _toml_plan(tool: str, path: Path, keys: list[TomlKey], array: TomlList, wanted: list[TomlEntry]) -> Plan:
+    before = read_config(path)
+    document = load_toml(before, str(path))
+    missing = _new_entries(lookup(document, array.path), [w.entry for w in wanted], array.what, str(path))
+    entries = [w for w in wanted if w.entry in missing]
+    return Plan(tool, [FileChange(path, before, merge_toml(before, keys, entries, str(path)))])
+
+
+def _project_file(cwd: Path, tool: str) -> Path:
+    path = cwd / "pyproject.toml"
+    if not path.exists():
+        raise GarError(f"no pyproject.toml in {shown_path(cwd)}: run this in the project's folder (after `{tool} init`)"
+                       + (", or pass --uv-toml to write uv.toml" if tool == "uv" else ""))
+    return path
+
+
+def _uv_plan(repositories: list[Repository], kind: str, path: Path, *, uv_toml: bool) -> Plan:
+    table: tuple[str, ...] = () if uv_toml else ("tool", "uv")
+    keys = [TomlKey(table, "keyring-provider", "subprocess",
+                    "# uv runs the `keyring` command on PATH, which holds keyrings.gar")]
+    array = TomlList((*table, "index"), "index")
+    wanted = [TomlEntry(array.path, uv_index(r, kind, first=n == 0), rule_comment("uv", kind, r) if n == 0 else "")
+              for n, r in enumerate(repositories)]
+    plan = _toml_plan("uv", path, keys, array, wanted)
+    plan.next_steps.append("uv add PACKAGE (or uv sync)")
+    plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in repositories)
+    return plan
+
+
+def _pdm_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
+    array = TomlList(("tool", "pdm", "source"), "source")
+    wanted = [TomlEntry(array.path, pdm_source(r, kind, first=n == 0), rule_comment("pdm", kind, r) if n == 0 else "")
+              for n, r in enumerate(repositories)]
+    plan = _toml_plan("pdm", path, [], array, wanted)
+    plan.next_steps.append("pdm add PACKAGE")
+    return plan
+
+
+# --- poetry: its own commands ---------------------------------------------------------------
+
+
+def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path) -> Plan:
+    path = _project_file(cwd, "poetry")
+    document = load_toml(read_config(path), str(path))
+    priority = poetry_priority(kind)
+    wanted: list[dict[str, TomlValue]] = [{"name": r.name, "url": r.index_url, "priority": priority}
+                                          for r in repositories]
+    missing = _new_entries(lookup(document, ("tool", "poetry", "source")), wanted, "source", str(path))
+    plan = Plan("poetry", cwd=cwd)
+    plan.commands.extend(["poetry", "source", "add", f"--priority={entry['priority']}", str(entry["name"]),
+                          str(entry["url"])] for entry in missing)
+    if not missing:
+        plan.unchanged.append(f"{path} (its sources)")
+    for repository in repositories:
+        # poetry publish -r NAME needs the repository's upload URL in poetry's own config.
+        if _poetry_config(["repositories." + repository.name + ".url"], cwd) == repository.upload_url:
+            plan.unchanged.append(f"poetry config repositories.{repository.name}")
+        else:
+            plan.commands.append(["poetry", "config", f"repositories.{repository.name}", repository.upload_url])
+    plan.next_steps.append("poetry add PACKAGE" if kind == VIRTUAL else
+                           f"poetry add --source {repositories[0].name} PACKAGE")
+    plan.next_steps.extend(f"poetry publish -r {r.name}" for r in repositories)
+    return plan
+
+
+def _poetry_config(arguments: list[str], cwd: Path) -> str | None:
+    """What `poetry config KEY` prints, or None without poetry or when the key is unset."""
+    result = _run_poetry(["poetry", "config", *arguments], cwd, check=False)
+    return None if result is None or result.returncode != 0 else result.stdout.strip()
+
+
+def _run_poetry(command: list[str], cwd: Path, *, check: bool) -> subprocess.CompletedProcess[str] | None:
+    import shutil
+
+    poetry = shutil.which("poetry")
+    if poetry is None:
+        return None
+    result = subprocess.run([poetry, *command[1:], "--no-interaction"], cwd=cwd, capture_output=True, text=True,
+                            timeout=POETRY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+    if check and result.returncode != 0:
+        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
+        raise GarError(f"`{' '.join(command)}` failed: {scrubbed(last[0], 300)}")
+    return result
+
+
+# --- the command ----------------------------------------------------------------------------
+
+
+def plan_configure(tool: str, urls: list[str], kind: str, where: Where) -> Plan:
+    """What `configure` would change; nothing is written. GarError when it would not be safe."""
+    repositories: list[Repository] = []
+    for url in urls:
+        repository = parse_repository(url)
+        if repository not in repositories:
+            repositories.append(repository)
+    names = [r.name for r in repositories]
+    if len(set(names)) != len(names):
+        raise GarError("two repositories share a name; configure them one at a time with --file or by hand")
+    file, cwd = where.file, where.cwd
+    if tool == "pip":
+        plan = _pip_plan(repositories, kind, file or pip_config_file())
+    elif tool == "twine":
+        plan = _twine_plan(repositories, file or Path.home() / ".pypirc")
+    elif tool == "uv":
+        path = file or (cwd / "uv.toml" if where.uv_toml else _project_file(cwd, "uv"))
+        plan = _uv_plan(repositories, kind, path, uv_toml=where.uv_toml or path.name == "uv.toml")
+    elif tool == "pdm":
+        plan = _pdm_plan(repositories, kind, file or _project_file(cwd, "pdm"))
+    elif tool == "poetry":
+        if file is not None:
+            raise GarError("poetry edits its own files: run configure in the project's folder, without --file")
+        plan = _poetry_plan(repositories, kind, cwd)
+    else:
+        raise GarError(f"configure knows {', '.join(CONFIGURE_TOOLS)}, not {tool}")
+    plan.unchanged.extend(str(change.path) for change in plan.files if not change.changed)
+    return plan
+
+
+def apply_plan(plan: Plan) -> None:
+    import shutil
+
+    if plan.commands and shutil.which("poetry") is None:
+        listed = "\n".join(f"  {' '.join(command)}" for command in plan.commands)
+        raise GarError(f"poetry is not on PATH; run these commands where it is, in {plan.cwd}:\n{listed}")
+    for change in plan.files:
+        if change.changed:
+            write_config(change)
+    for command in plan.commands:
+        _run_poetry(command, plan.cwd, check=True)
+
+
+def configure(tool: str, urls: list[str], kind: str, where: Where, *, dry_run: bool) -> str:
+    """Plan, then (without --dry-run) apply; the report for people."""
+    plan = plan_configure(tool, urls, kind, where)
+    if not dry_run:
+        apply_plan(plan)
+    lines = []
+    verb = "would change" if dry_run else "changed"
+    for change in plan.files:
+        if change.changed:
+            lines.extend([f"{verb} {change.path}:", change.diff().rstrip("\n")])
+    for command in plan.commands:
+        lines.append(f"{'would run' if dry_run else 'ran'}: {' '.join(command)}")
+    lines.extend(f"nothing to change in {what}" for what in plan.unchanged)
+    problem = reach_problem(tool)
+    if problem is not None:
+        lines.append(f"warning: {problem}")
+    if dry_run:
+        lines.append("dry run: nothing written")
+    else:
+        lines.extend(f"next: {step}" for step in plan.next_steps)
+    return "\n".join(lines)

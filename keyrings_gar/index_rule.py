@@ -1,0 +1,133 @@
+"""How a repository joins each installer's indexes: the one rule per repository kind that `settings`
+prints and `configure` writes, so that the two can never disagree.
+
+- A *virtual* repository fronts PyPI (or other upstreams) with its own priorities and policy: it is
+  Artifact Registry's answer to dependency confusion, so it becomes the one and only index.
+- A *standard* repository holds only private packages, so PyPI stays; each installer gets the
+  guard it has against a public package taking a private one's name, and a comment where it has
+  none.
+
+Nothing here can tell the two kinds apart from a URL: the user says which.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Union
+
+VIRTUAL = "virtual"
+STANDARD = "standard"
+KINDS = (VIRTUAL, STANDARD)
+# The default fails closed: a standard repository configured as the only index shows at once as a
+# public package that cannot be found; a virtual one configured beside PyPI would quietly keep the
+# dependency-confusion risk that a virtual repository exists to remove.
+DEFAULT_KIND = VIRTUAL
+
+CONFIGURE_TOOLS = ("pip", "uv", "poetry", "pdm", "twine")
+"""The tools `keyrings-gar configure` writes configuration for."""
+
+USERNAME = "oauth2accesstoken"
+"""The username Artifact Registry documents for an access token; not a secret."""
+
+TomlValue = Union[str, bool]
+
+
+class Repository(NamedTuple):
+    """An Artifact Registry Python repository, in the forms installers take."""
+
+    index_url: str
+    """`https://<location>-python.pkg.dev/<project>/<repository>/simple/`"""
+    upload_url: str
+    """The same without `simple/`: twine's and `publish`'s URL."""
+    name: str
+    """The repository's own name: the index, source or server name in each installer."""
+
+    @property
+    def user_index_url(self) -> str:
+        """The index URL with the username: pip before 26.2 asks keyring only when it has one."""
+        return self.index_url.replace("https://", f"https://{USERNAME}@", 1)
+
+
+# What each snippet says about the rule, as comment lines (the same text `configure` reports).
+RULE_COMMENTS: dict[tuple[str, str], str] = {
+    ("pip", VIRTUAL): (
+        "# A virtual repository is the only index: it fronts PyPI under its own upstream policy, so no\n"
+        "# public package can take a private one's name (dependency confusion). For a standard\n"
+        "# repository use --standard: it is then added beside PyPI."),
+    ("pip", STANDARD): (
+        "# A standard repository beside PyPI: pip takes the highest version from either index, so whoever\n"
+        "# publishes a private package's name on PyPI wins (dependency confusion). A virtual repository\n"
+        "# in front of both, configured with --virtual as the only index, closes that."),
+    ("uv", VIRTUAL): (
+        "# A virtual repository is the only index (default = true replaces PyPI): it fronts PyPI under\n"
+        "# its own upstream policy, so no public package can take a private one's name\n"
+        "# (dependency confusion). For a standard repository use --standard: it is then asked before PyPI."),
+    ("uv", STANDARD): (
+        "# A standard repository, asked before PyPI: with uv's first-index strategy a name found here is\n"
+        "# never taken from PyPI, so a public package cannot take a private one's name\n"
+        "# (dependency confusion); every other name still comes from PyPI."),
+    ("poetry", VIRTUAL): (
+        "# A virtual repository is the only source (priority primary turns the implicit PyPI off): it\n"
+        "# fronts PyPI under its own upstream policy, so no public package can take a private one's name\n"
+        "# (dependency confusion). For a standard repository use --standard: it is then explicit."),
+    ("poetry", STANDARD): (
+        "# A standard repository, explicit: only packages added with `poetry add --source {name} PACKAGE`\n"
+        "# come from it, so a public package cannot take a private one's name (dependency confusion);\n"
+        "# the rest come from PyPI."),
+    ("pdm", VIRTUAL): (
+        "# A virtual repository is the only source (a source named pypi replaces PyPI): it fronts PyPI\n"
+        "# under its own upstream policy, so no public package can take a private one's name\n"
+        "# (dependency confusion). For a standard repository use --standard: it is then added beside PyPI."),
+    ("pdm", STANDARD): (
+        "# A standard repository beside PyPI: pdm takes the best version from either, so whoever publishes\n"
+        "# a private package's name on PyPI can win (dependency confusion). A virtual repository in\n"
+        "# front of both, configured with --virtual as the only source, closes that."),
+}
+
+
+def rule_comment(tool: str, kind: str, repository: Repository) -> str:
+    return RULE_COMMENTS[(tool, kind)].format(name=repository.name)
+
+
+def pip_index_options(repositories: list[Repository], kind: str) -> tuple[str | None, list[str]]:
+    """(index-url, extra-index-url values) for pip: with the username (see `user_index_url`)."""
+    urls = [r.user_index_url for r in repositories]
+    if kind == VIRTUAL:
+        return urls[0], urls[1:]
+    return None, urls
+
+
+def uv_index(repository: Repository, kind: str, *, first: bool) -> dict[str, TomlValue]:
+    """One `[[index]]` table. `authenticate = "always"`: uv asks keyring before the first request
+    with no username in the URL (without it uv skips keyring when it has no username)."""
+    entry: dict[str, TomlValue] = {"name": repository.name, "url": repository.index_url,
+                                   "publish-url": repository.upload_url, "authenticate": "always"}
+    if kind == VIRTUAL and first:
+        entry["default"] = True
+    return entry
+
+
+def pdm_source(repository: Repository, kind: str, *, first: bool) -> dict[str, TomlValue]:
+    """One `[[tool.pdm.source]]` table; pdm asks keyring after the first 401, so no username."""
+    name = "pypi" if kind == VIRTUAL and first else repository.name
+    return {"name": name, "url": repository.index_url}
+
+
+def poetry_priority(kind: str) -> str:
+    return "primary" if kind == VIRTUAL else "explicit"
+
+
+def pypirc_section(repository: Repository) -> dict[str, str]:
+    """twine's `.pypirc` section: the username makes twine ask keyring for its password."""
+    return {"repository": repository.upload_url, "username": USERNAME}
+
+
+def toml_value(value: TomlValue) -> str:
+    """A TOML literal for the values we write: strings (repository URLs and names) and booleans."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
+
+
+def toml_table(header: str, entry: dict[str, TomlValue]) -> str:
+    return "\n".join([header, *(f"{key} = {toml_value(value)}" for key, value in entry.items())])
