@@ -444,6 +444,40 @@ def measure_wif(bench: Bench, plan: Plan, report: Report) -> None:
     bench.fake.latency = 0.0
 
 
+def measure_wif_warm(bench: Bench, plan: Plan, report: Report) -> None:
+    """Warm lookups from each federated source kind against bare keyring: the token is cached,
+    but a URL's or an executable's subject token is retrieved on every lookup (only it says
+    whose the token is), so those pay the retrieval and save the STS exchange."""
+    from wif import WARM_KINDS, WarmSources
+
+    from tests.loopback.federation import GITHUB_TOKEN_HOST
+    from tests.loopback.proxy import TlsProxy
+    from tests.loopback.stack import google_routes
+
+    sources = WarmSources(bench.fake, bench.workdir)
+    venv = bench.venvs[GAR]
+    with sources.github, TlsProxy(google_routes(bench.fake) | {GITHUB_TOKEN_HOST: sources.github.address}) as proxy:
+        ca_file = proxy.write_ca(bench.workdir / "wif-warm-ca.pem")
+        for kind in WARM_KINDS:
+            scenario = f"wif-warm-{kind}"
+            ours = Command(f"keyrings.gar {scenario}", [str(venv.keyring), "get", AR_URL, AR_USERNAME],
+                           {**bench.env(venv, scenario), **sources.environ(kind, proxy.url, ca_file)},
+                           sources.expect_token(), bench.home(venv, scenario))
+            before_sts, before_id = bench.fake.calls["sts-token"], sources.github.calls["idtoken"]
+            result = _compare(report, plan, f"wif_warm_{kind}_vs_bare", ours,
+                              bench.keyring_get(BARE, "warm", AR_URL))
+            lookups = plan.pairs + plan.warmup
+            exchanges = bench.fake.calls["sts-token"] - before_sts
+            require(exchanges == 1, f"{kind}-sourced warm lookups made {exchanges} STS exchanges, not 1")
+            retrieved = sources.github.calls["idtoken"] - before_id
+            note = f"; {exchanges} STS exchange for {lookups} lookups"
+            if kind == "url":
+                note += f", the subject token URL asked {retrieved} times"
+            report.figures.append(ratio_figure(
+                f"warm AR `keyring get`, {kind}-sourced workload identity federation, keyrings.gar / bare keyring",
+                result, note=note))
+
+
 def measure_imports(bench: Bench, plan: Plan, report: Report) -> None:
     """Which modules a lookup loads in each venv, which heavy ones, and what they cost."""
     print(f"benchmark: import cost, {plan.runs} runs of `python -X importtime` per lookup", flush=True)
@@ -502,6 +536,7 @@ def measure(args: argparse.Namespace, venvs: dict[str, Venv]) -> int:
                 measure_minting(bench, plan, report, latency_ms)
         if not args.only_failures:
             measure_wif(bench, plan, report)
+            measure_wif_warm(bench, plan, report)
         if not (args.skip_failures or args.wif_only):
             measure_failures(bench, plan, report)
         report.extra["grants_total"] = len(fake.grants)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -97,3 +98,78 @@ class WifSetup:
 
 def describe(calls: Counter[str]) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(calls.items())) or "none"
+
+
+# -- warm lookups, by federated source kind ----------------------------------------------------------
+
+WARM_KINDS = ("file", "url", "executable", "aws")
+
+# The executable source's program, as a CI helper would print its job's ID token (google-auth's
+# executable response, version 1).
+EXECUTABLE_HELPER = """
+import json, os
+print(json.dumps({"version": 1, "success": True, "expiration_time": 4102444800,
+                  "token_type": "urn:ietf:params:oauth:token-type:jwt",
+                  "id_token": open(os.environ["BENCH_ID_TOKEN_FILE"]).read().strip()}))
+"""
+
+
+class WarmSources:
+    """One external_account file per source kind (each its own provider, as STS keys them by
+    audience), and the environment a `keyring get` needs to use it through the TLS proxy."""
+
+    def __init__(self, fake: FakeGoogle, workdir: Path) -> None:
+        from tests.loopback.federation import (
+            JWT_TOKEN_TYPE,
+            WORKLOAD_AUDIENCE,
+            FakeGithubIdTokens,
+            OidcIssuer,
+            aws_config,
+            executable_config,
+            file_sourced_config,
+            github_actions_config,
+            make_aws_identity,
+        )
+
+        self.fake = fake
+        self.github = FakeGithubIdTokens()
+        audiences = {kind: WORKLOAD_AUDIENCE.replace("ci-provider", f"bench-{kind}") for kind in WARM_KINDS}
+        gitlab = OidcIssuer("https://gitlab.com")
+        for kind in ("file", "executable"):
+            fake.add_provider(gitlab.provider(audience=audiences[kind]))
+        fake.add_provider(self.github.issuer.provider(audience=audiences["url"]))
+        self.aws = make_aws_identity()
+        fake.add_provider(self.aws.provider(audience=audiences["aws"]))
+        token_file = workdir / "warm-id-token"
+        token_file.write_text(gitlab.mint(SUBJECT, "https:" + audiences["file"]) + "\n")
+        executable_token = workdir / "warm-executable-id-token"
+        executable_token.write_text(gitlab.mint(SUBJECT, "https:" + audiences["executable"]))
+        helper = workdir / "warm-id-token-helper.py"
+        helper.write_text(EXECUTABLE_HELPER)
+        configs = {
+            "file": file_sourced_config(str(token_file), audience=audiences["file"]),
+            "url": github_actions_config(self.github.request_url, self.github.request_token,
+                                         oidc_audience="https:" + audiences["url"]),
+            "executable": executable_config(f"{sys.executable} {helper}"),
+            "aws": aws_config(audience=audiences["aws"]),
+        }
+        configs["url"]["audience"] = audiences["url"]
+        configs["executable"].update(audience=audiences["executable"], subject_token_type=JWT_TOKEN_TYPE)
+        self.files: dict[str, Path] = {}
+        for kind, config in configs.items():
+            self.files[kind] = workdir / f"warm-{kind}.json"
+            self.files[kind].write_text(json.dumps(config))
+        self.extra_env = {"executable": {"GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES": "1",
+                                         "BENCH_ID_TOKEN_FILE": str(executable_token)},
+                          "aws": self.aws.environ()}
+
+    def environ(self, kind: str, proxy_url: str, ca_file: Path) -> dict[str, str]:
+        return {"GOOGLE_APPLICATION_CREDENTIALS": str(self.files[kind]), "HTTPS_PROXY": proxy_url,
+                "SSL_CERT_FILE": str(ca_file), **self.extra_env.get(kind, {})}
+
+    def expect_token(self) -> Check:
+        def check(result: subprocess.CompletedProcess[str]) -> None:
+            token = result.stdout.strip()
+            if result.returncode != 0 or self.fake.identity_of(token) is None:
+                raise WrongResultError(f"no token: {result.stderr[-300:]}")
+        return check

@@ -11,6 +11,7 @@ from jaraco.classes import properties
 from keyring.backend import KeyringBackend
 from keyring.credentials import SimpleCredential
 
+from .cleartext import empty_refusal, unsafe_pkg_dev_host
 from .config import trusted_hosts
 from .errors import GarError
 from .hosts import RepositoryTarget, parse_service
@@ -44,7 +45,8 @@ def google_auth_installed() -> bool:
 
 class GarKeyring(KeyringBackend):
     """Answers only for Artifact Registry Python repositories: a live OAuth access token, or the
-    exact `_json_key_base64` secret. Every other service gets None, so the next backend answers."""
+    exact `_json_key_base64` secret. Every other service gets None, so the next backend answers,
+    except an Artifact Registry host without TLS, which gets an empty password (see cleartext.py)."""
 
     @properties.classproperty
     def priority(cls) -> float:  # noqa: N805 - a classproperty, as in keyring's own backends
@@ -76,7 +78,9 @@ class GarKeyring(KeyringBackend):
         try:
             target = parse_service(service, trusted_hosts())
             if target is None:
-                return None
+                unsafe_host = unsafe_pkg_dev_host(service)
+                # None lets keyring ask the next backend, and Google's plugin would answer this one.
+                return None if unsafe_host is None else empty_refusal(service, username, unsafe_host)
             return credential_for(target, username)
         except GarError as exc:
             log.warning("keyrings.gar: %s", exc)
@@ -153,16 +157,20 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     minting from `source` failed moments ago (then that failure again, at once)."""
     from .cache import TokenCache
     from .failures import FailureMemory
-    from .tokens import mint_access_token
+    from .tokens import identify_subject, mint_access_token
 
     minted: list[AccessToken] = []
+    failures = FailureMemory(settings.cache_dir)
+    if source.subject_pending:
+        # Only the subject token (a URL's or a program's answer) says whose the token would be.
+        source = failures.guard(source.cache_key,
+                                functools.partial(identify_subject, source, settings.timeout, settings.cache_dir))
 
     def mint() -> AccessToken:
         minted.append(mint_access_token(source, settings.timeout))
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    failures = FailureMemory(settings.cache_dir)
     token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint))
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")

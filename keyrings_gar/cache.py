@@ -28,6 +28,11 @@ log = logging.getLogger("keyrings_gar")
 # ask again (pip re-asks after a 401). 15 minutes covers long builds at the cost of one more
 # grant per hour; it is well above google-auth's own refresh threshold (3 min 45 s).
 MIN_REMAINING_SECONDS = 900.0
+# A token whose whole life (as we received it) is shorter than that margin could never be reused
+# by that rule, and every lookup would mint: impersonation with `token_lifetime_seconds: 600`,
+# a metadata server token in its last quarter hour. Such a token is reused until this share of
+# its life is gone; no install can be longer than such a token lets it be anyway.
+SHORT_LIFE_SHARE = 0.5
 # Google issues access tokens for an hour at most (service accounts, users, the metadata server,
 # IAM impersonation at its default lifetime). No token is kept for longer than that from when we
 # got it, and a file that claims more was not written by us: it is ignored (and replaced), not
@@ -39,7 +44,15 @@ _MAX_FILE_BYTES = 65536
 # O_RDONLY until a writer came), never leak the descriptor into gcloud.
 _SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
-_memory: dict[str, AccessToken] = {}
+class HeldToken(NamedTuple):
+    """A token and when we received it, which tells how long its whole life was."""
+
+    token: AccessToken
+    obtained: float | None
+    """None for a cache file written before this was recorded: the plain margin applies."""
+
+
+_memory: dict[str, HeldToken] = {}
 
 
 class CachedEntry(NamedTuple):
@@ -50,9 +63,19 @@ class CachedEntry(NamedTuple):
     expiry: float
 
 
-def _usable(token: AccessToken | None) -> AccessToken | None:
-    """`token` if it has enough life left to hand out, else None."""
-    return token if token is not None and token.remaining() >= MIN_REMAINING_SECONDS else None
+def reuse_margin(lifetime: float | None) -> float:
+    """How much life a cached token of `lifetime` seconds must have left to be handed out."""
+    if lifetime is None or lifetime >= MIN_REMAINING_SECONDS:
+        return MIN_REMAINING_SECONDS
+    return max(0.0, lifetime) * SHORT_LIFE_SHARE
+
+
+def _usable(held: HeldToken | None) -> HeldToken | None:
+    """`held` if its token has enough life left to hand out, else None."""
+    if held is None:
+        return None
+    lifetime = None if held.obtained is None else held.token.expiry - held.obtained
+    return held if held.token.remaining() >= reuse_margin(lifetime) else None
 
 
 def _capped(token: AccessToken) -> AccessToken:
@@ -69,23 +92,23 @@ class TokenCache:
         self.lock_timeout = lock_timeout
 
     def get_or_mint(self, key: str, identity: str, mint: Callable[[], AccessToken]) -> AccessToken:
-        """A token for `key` with at least MIN_REMAINING_SECONDS left, minting one if needed."""
-        token = _usable(_memory.get(key))
-        if token is None:
-            token = self._get_shared(key, identity, mint)
-        _memory[key] = token
-        return token
+        """A token for `key` with its reuse margin left (see reuse_margin), minting one if needed."""
+        held = _usable(_memory.get(key))
+        if held is None:
+            held = _memory[key] = self._get_shared(key, identity, mint)
+        return held.token
 
-    def _get_shared(self, key: str, identity: str, mint_uncapped: Callable[[], AccessToken]) -> AccessToken:
-        def mint() -> AccessToken:
-            return _capped(mint_uncapped())
+    def _get_shared(self, key: str, identity: str, mint_uncapped: Callable[[], AccessToken]) -> HeldToken:
+        def mint() -> HeldToken:
+            token = _capped(mint_uncapped())
+            return HeldToken(token, time.time())
 
         if self.directory is None:
             return mint()
         path = self.directory / f"{key[:32]}.json"
-        token = _usable(_read(path))
-        if token is not None:
-            return token
+        held = _usable(_read(path))
+        if held is not None:
+            return held
         try:
             _ensure_private_directory(self.directory)
             lock = _acquire_lock(path.with_suffix(".lock"), self.lock_timeout)
@@ -94,15 +117,15 @@ class TokenCache:
             return mint()
         try:
             # Another process may have minted while we waited for the lock.
-            token = _usable(_read(path))
-            if token is not None:
-                return token
-            token = mint()
+            held = _usable(_read(path))
+            if held is not None:
+                return held
+            held = mint()
             try:
-                _write(path, token, identity)
+                _write(path, held, identity)
             except OSError as exc:
                 log.debug("cannot write token cache %s (%s); token not cached", path, exc.strerror or exc)
-            return token
+            return held
         finally:
             _release_lock(lock)
 
@@ -191,19 +214,22 @@ def _too_far_out(expiry: float) -> bool:
     return expiry > time.time() + MAX_LIFETIME_SECONDS
 
 
-def _read(path: Path) -> AccessToken | None:
+def _read(path: Path) -> HeldToken | None:
     data = _read_json(path)
     if data is None:
         return None
-    token, expiry = data.get("token"), data.get("expiry")
+    token, expiry, obtained = data.get("token"), data.get("expiry"), data.get("obtained")
     if not isinstance(token, str) or not token or not isinstance(expiry, (int, float)) or _too_far_out(expiry):
         return None
-    return AccessToken(token, float(expiry))
+    # A receipt time after the expiry, or in the future, is no receipt of ours: the plain margin.
+    if not isinstance(obtained, (int, float)) or obtained > min(float(expiry), time.time() + 1.0):
+        obtained = None
+    return HeldToken(AccessToken(token, float(expiry)), None if obtained is None else float(obtained))
 
 
-def _write(path: Path, token: AccessToken, identity: str) -> None:
-    _write_json(path, {"version": _FORMAT_VERSION, "identity": identity, "expiry": token.expiry,
-                       "token": token.value})
+def _write(path: Path, held: HeldToken, identity: str) -> None:
+    _write_json(path, {"version": _FORMAT_VERSION, "identity": identity, "expiry": held.token.expiry,
+                       "obtained": held.obtained, "token": held.token.value})
 
 
 def _write_json(path: Path, data: dict[str, object]) -> None:

@@ -128,8 +128,8 @@ def _row(label: str, text: str) -> str:
 
 def render_cache(report: Report) -> str:
     if report["directory"] is None:
-        folder = ("none: no private per-user runtime folder (XDG_RUNTIME_DIR, /dev/shm), so each process "
-                  "keeps its own token; KEYRINGS_GAR_CACHE_DIR names one")
+        folder = ("none: no private per-user runtime folder (XDG_RUNTIME_DIR, /dev/shm), or a CI system that "
+                  "names no job, so each process keeps its own token; KEYRINGS_GAR_CACHE_DIR names one")
     else:
         folder = report["directory"] + ("" if report["enabled"] else " (off: KEYRINGS_GAR_NO_CACHE is set)")
     lines = [_row("cache folder", folder)]

@@ -79,7 +79,14 @@ def _timeout(environ: Mapping[str, str]) -> float:
 
 def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path | None:
     """Where tokens are cached: KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
-    (cachedir.py says which and why); None when there is no safe one, and tokens stay in memory."""
+    (cachedir.py says which and why), in a CI job a folder of that job's own (cijob.py); None when
+    there is no safe one, and tokens stay in memory."""
+    from .cijob import job_cache_dir  # here, not at the top: only our own lookups need it (start-up time)
+
+    return job_cache_dir(_shared_cache_dir(environ, platform), environ, named_by_user=bool(environ.get(CACHE_DIR_VAR)))
+
+
+def _shared_cache_dir(environ: Mapping[str, str], platform: str) -> Path | None:
     override = environ.get(CACHE_DIR_VAR)
     if override:
         from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)

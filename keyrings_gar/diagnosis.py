@@ -36,7 +36,7 @@ from .sources import (
     find_token_source,
     metadata_host,
 )
-from .tokens import AccessToken, mint_access_token
+from .tokens import AccessToken, identify_subject, mint_access_token
 
 log = logging.getLogger("keyrings_gar")
 
@@ -177,14 +177,20 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
                      f"{remembered.failed_at + FAILURE_TTL - now:.0f} s more without trying it; this check tried "
                      "again (`keyrings-gar cache clear` forgets the failure)")
     minted: list[bool] = []
+    try:
+        # As a lookup: the subject token first when only it says whose the token is.
+        identified = identify_subject(source, settings.timeout, settings.cache_dir)
+    except GarError as exc:
+        problems.append(str(exc))
+        return None, exc
 
     def mint() -> AccessToken:
         minted.append(True)
-        return mint_access_token(source, settings.timeout)
+        return mint_access_token(identified, settings.timeout)
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
     try:
-        token = cache.get_or_mint(source.cache_key, source.identity, mint)
+        token = cache.get_or_mint(identified.cache_key, identified.identity, mint)
     except GarError as exc:
         problems.append(str(exc))
         return None, exc

@@ -36,13 +36,15 @@ _RELOGIN_FIX = "re-run `gcloud auth application-default login --login-config=<yo
 __all__ = ["FEDERATED_TYPES", "Unreachable", "mint_federated"]
 
 
-def mint_federated(info: Mapping[str, Any], request: Transport,
-                   environ: Mapping[str, str] = os.environ) -> tuple[str, float]:
-    """An access token and its expiry (seconds since the epoch) for a federated ADC file."""
+def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str] = os.environ,
+                   subject_token: str | None = None) -> tuple[str, float]:
+    """An access token and its expiry (seconds since the epoch) for a federated ADC file, for
+    `subject_token` when it was retrieved already (its cache key names it), else for a new one."""
     if info.get("type") == EXTERNAL_ACCOUNT_AUTHORIZED_USER:
         return _workforce_user_token(info, request)
     audience = _required(info, "audience")
-    subject_token = retrieve_subject_token(info, request, environ)
+    if subject_token is None:
+        subject_token = retrieve_subject_token(info, request, environ)
     impersonation_url = info.get("service_account_impersonation_url")
     # As google-auth: with impersonation the STS token only has to call IAM, so it asks for the
     # IAM scope; the impersonated token then carries cloud-platform.

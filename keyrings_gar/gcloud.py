@@ -5,9 +5,7 @@ properties), so a warm lookup can be answered from the cache without starting gc
 runs `gcloud config config-helper`, which applies gcloud's own account, configuration and
 impersonation settings, under the lookup's timeout, with its output bounded.
 
-gcloud is found only in absolute PATH entries: the current directory (searched first by
-`shutil.which` on Windows, and meant by an empty or relative PATH entry on POSIX) is where a
-cloned repository can plant a `gcloud` that would then run on every lookup.
+gcloud is found only in absolute PATH entries, and run with its output bounded (programs.py).
 """
 
 from __future__ import annotations
@@ -15,22 +13,17 @@ from __future__ import annotations
 import configparser
 import contextlib
 import json
-import ntpath
 import os
-import posixpath
 import sys
-import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from .errors import ConfigError, TokenError
+from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
 from .redact import key_material, not_a_path, scrubbed, shown_text
-
-if TYPE_CHECKING:
-    import subprocess
 
 # gcloud refreshes its own token when less than this is left, so that ours has the life our
 # cache requires (cache.MIN_REMAINING_SECONDS, 15 min) for a good while after we receive it.
@@ -39,8 +32,6 @@ _NOT_LOGGED_IN_FIX = "run `gcloud auth login` (or `gcloud auth application-defau
 # A config-helper answer is about 1 KiB; anything far beyond that is not a token answer, and a
 # gcloud that floods its output must not fill our memory.
 OUTPUT_LIMIT = 64 * 1024
-# Windows' own default when PATHEXT is unset.
-_DEFAULT_PATHEXT = ".COM;.EXE;.BAT;.CMD"
 
 
 class GcloudAccount(NamedTuple):
@@ -52,11 +43,17 @@ class GcloudAccount(NamedTuple):
     account: str
     impersonate: str | None
     """gcloud's `auth/impersonate_service_account`, when set: the tokens are that account's."""
+    credential_file_override: str | None = None
+    """gcloud's `auth/credential_file_override`, when set: the tokens are for the credentials in
+    that file (a service-account key or a federation config), whatever the account says."""
 
     @property
     def identity(self) -> str:
         """Safe to print: both may come from CLOUDSDK_* variables, where a secret can be pasted."""
         account = shown_text(self.account, "gcloud's account")
+        if self.credential_file_override:
+            shown = shown_text(self.credential_file_override, "gcloud's credential file override")
+            return f"the credentials in {shown} (gcloud's credential file override, account {account})"
         if self.impersonate:
             target = shown_text(self.impersonate, "gcloud's impersonated account")
             return f"{target} (impersonated by {account} via gcloud)"
@@ -104,48 +101,10 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
         return None
     impersonate = (environ.get("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "").strip()
                    or properties.get("auth", "impersonate_service_account", fallback="").strip())
-    return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None)
-
-
-def find_executable(name: str, environ: Mapping[str, str] = os.environ,
-                    platform: str = sys.platform) -> str | None:
-    """`name` from the first absolute PATH entry that has it, never from the current directory."""
-    windows = platform == "win32"
-    return next((candidate for candidate in executable_candidates(name, environ, platform)
-                 if (Path(candidate).is_file() if windows else _is_executable_file(candidate))), None)
-
-
-def executable_candidates(name: str, environ: Mapping[str, str], platform: str) -> Iterator[str]:
-    """The paths `find_executable` tries, in order: each absolute PATH entry, and on Windows each
-    PATHEXT extension there (gcloud is `gcloud.cmd`). Empty and relative entries are skipped, since
-    both mean the current directory; so is the current directory Windows itself searches first."""
-    windows = platform == "win32"
-    path = environ.get("PATH") if "PATH" in environ or not windows else environ.get("Path")
-    entries = (os.defpath if path is None else path).split(";" if windows else ":")
-    names = [name]
-    if windows:
-        extensions = environ.get("PATHEXT") or _DEFAULT_PATHEXT
-        names = [name + ext.strip() for ext in extensions.split(";") if ext.strip().startswith(".")]
-    for raw_entry in entries:
-        # Windows tolerates quotes and spaces around an entry; on POSIX they are part of the name.
-        entry = raw_entry.strip().strip('"') if windows else raw_entry
-        if not _is_absolute(entry, windows):
-            continue
-        for each in names:
-            yield ntpath.join(entry, each) if windows else posixpath.join(entry, each)
-
-
-def _is_absolute(entry: str, windows: bool) -> bool:
-    if not windows:
-        return entry.startswith("/")
-    # A drive and a root (C:\x) or a UNC share (\\server\share\x); not `\x` or `C:x`, which
-    # depend on the current drive or its current directory.
-    drive, rest = ntpath.splitdrive(entry)
-    return bool(drive) and (rest[:1] in ("\\", "/") or drive[:2] in ("\\\\", "//"))
-
-
-def _is_executable_file(path: str) -> bool:
-    return Path(path).is_file() and os.access(path, os.X_OK)
+    override = (environ.get("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "").strip()
+                or properties.get("auth", "credential_file_override", fallback="").strip())
+    return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None,
+                         override or None)
 
 
 def _read_text(path: Path) -> str:
@@ -157,118 +116,23 @@ def _read_text(path: Path) -> str:
 
 def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, float]:
     """A token and its expiry (seconds since the epoch) from `gcloud config config-helper`."""
-    # Imported here for start-up time: only a cold lookup through gcloud starts a process.
-    import subprocess
-
     command = [account.executable, "config", "config-helper", "--format=json", f"--min-expiry={MIN_EXPIRY}",
                "--quiet", "--verbosity=error"]
     try:
-        # A session of its own, so that a timeout ends gcloud's children too, not only gcloud.
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, start_new_session=True)
+        stdout, stderr, returncode = run_bounded(command, timeout, OUTPUT_LIMIT)
     except OSError as exc:
         raise TokenError(f"cannot run {account.executable} ({exc.strerror}); reinstall the gcloud CLI") from None
-    try:
-        stdout, stderr = _collect(process, timeout)
-    except subprocess.TimeoutExpired:
+    except ProgramTimeoutError:
         raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` timed out after "
                          f"{timeout:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)") from None
-    except _OutputTooLargeError:
+    except OutputTooLargeError:
         raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` printed more than "
                          f"{OUTPUT_LIMIT // 1024} KiB, which is no token answer; check which gcloud is "
                          f"{account.executable} and reinstall the gcloud CLI") from None
-    if process.returncode != 0:
+    if returncode != 0:
         raise TokenError(f"gcloud ({account.identity}) could not print a token: "
                          f"{_error_line(stderr)}; {_NOT_LOGGED_IN_FIX}")
     return _parse_config_helper(stdout, account)
-
-
-class _OutputTooLargeError(Exception):
-    pass
-
-
-def _collect(process: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes]:
-    """stdout and stderr of `process` once it has exited, each at most OUTPUT_LIMIT bytes.
-
-    `communicate()` would keep everything a runaway gcloud prints; here the process is killed as
-    soon as either pipe says too much, or at the deadline. Raises TimeoutExpired or
-    _OutputTooLargeError.
-    """
-    import subprocess
-
-    deadline = time.monotonic() + timeout
-    output = _BoundedOutput([pipe for pipe in (process.stdout, process.stderr) if pipe is not None])
-    problem = output.wait(deadline)
-    if problem is None:
-        try:
-            process.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            problem = "timeout"
-    if problem is not None:
-        _kill(process)
-    output.close()
-    if problem == "timeout":
-        raise subprocess.TimeoutExpired(process.args, timeout)
-    if problem == "too much":
-        raise _OutputTooLargeError
-    return output.text(0), output.text(1)
-
-
-class _BoundedOutput:
-    """Each pipe drained by its own thread (pipes cannot be polled on Windows), up to the limit."""
-
-    def __init__(self, pipes: list[IO[bytes]]) -> None:
-        self._pipes = pipes
-        self._buffers = [bytearray() for _ in pipes]
-        self._finished: list[bool] = []
-        self._changed = threading.Event()
-        self._readers = [threading.Thread(target=self._drain, args=(pipe.fileno(), buffer), daemon=True,
-                                          name="keyrings-gar-gcloud-output")
-                         for pipe, buffer in zip(pipes, self._buffers)]
-        for reader in self._readers:
-            reader.start()
-
-    def _drain(self, fd: int, buffer: bytearray) -> None:
-        # os.read returns what is there now, so the bound is checked as the output arrives.
-        with contextlib.suppress(OSError):
-            while len(buffer) <= OUTPUT_LIMIT and (chunk := os.read(fd, OUTPUT_LIMIT + 1 - len(buffer))):
-                buffer += chunk
-        self._finished.append(True)
-        self._changed.set()
-
-    def wait(self, deadline: float) -> str | None:
-        """None once every pipe is at its end; "too much" or "timeout" as soon as either is true."""
-        while True:
-            self._changed.clear()
-            if any(len(buffer) > OUTPUT_LIMIT for buffer in self._buffers):
-                return "too much"
-            if len(self._finished) == len(self._readers):
-                return None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return "timeout"
-            self._changed.wait(remaining)
-
-    def text(self, index: int) -> bytes:
-        return bytes(self._buffers[index])
-
-    def close(self) -> None:
-        for reader, pipe in zip(self._readers, self._pipes):
-            reader.join(1)
-            if not reader.is_alive():  # never close a descriptor a thread may still read: it could be reused
-                pipe.close()
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    with contextlib.suppress(OSError):
-        if sys.platform == "win32":
-            process.kill()
-        else:
-            os.killpg(process.pid, signal.SIGKILL)
-    with contextlib.suppress(Exception):
-        process.wait(timeout=5)
 
 
 def _error_line(stderr: bytes) -> str:

@@ -136,7 +136,7 @@ def _pip(env: dict[str, str]) -> list[Finding]:
 def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
     """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
     there (it would be the import provider again) and runs the next one on PATH."""
-    from .gcloud import find_executable
+    from .programs import find_executable
 
     pip = find_executable("pip", env)
     if pip is None:
@@ -176,7 +176,7 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
     """Probe the environment of `command` as found on env's PATH, or say why it cannot be."""
     # Only absolute PATH entries, as for gcloud: a `poetry` planted in the current folder names
     # an interpreter of its choosing, which the probe would then run.
-    from .gcloud import find_executable
+    from .programs import find_executable
 
     script = find_executable(command, env)
     if script is None:
@@ -191,21 +191,19 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
 def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
     """What keyring loads in `python`'s environment, as that interpreter sees it."""
     # Here, not at the top: the CLI imports this module for INSTALLERS on every command.
-    import subprocess
-    import tempfile
+    from .programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
 
     # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.
-    # The output goes to a file read back with a bound, not a pipe read whole.
-    with tempfile.TemporaryFile() as output:
-        try:
-            subprocess.run([str(python), "-I", "-c", _PROBE], stdout=output, stderr=subprocess.DEVNULL,
-                           stdin=subprocess.DEVNULL, env=env, timeout=PROBE_TIMEOUT, check=False)
-        except subprocess.TimeoutExpired:
-            return Finding(PROBLEM, f"{python} did not answer within {PROBE_TIMEOUT:g} s")
-        except OSError as exc:
-            return Finding(PROBLEM, f"cannot run {python}: {exc.strerror}")
-        output.seek(0)
-        text = output.read(_OUTPUT_LIMIT).decode("utf-8", "replace")
+    try:
+        finished = run_bounded([str(python), "-I", "-c", _PROBE], PROBE_TIMEOUT, _OUTPUT_LIMIT, env,
+                               keep_stderr=False)
+    except ProgramTimeoutError:
+        return Finding(PROBLEM, f"{python} did not answer within {PROBE_TIMEOUT:g} s")
+    except OutputTooLargeError:
+        return Finding(PROBLEM, f"{python} printed more than {_OUTPUT_LIMIT // 1024} KiB instead of the check's answer")
+    except OSError as exc:
+        return Finding(PROBLEM, f"cannot run {python}: {exc.strerror}")
+    text = finished.stdout.decode("utf-8", "replace")
     try:
         found: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     except (ValueError, IndexError):

@@ -58,9 +58,12 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         candidates = [i for i in (gar_index, google_index) if i is not None]
         first = "keyrings.gar" if min(candidates) == gar_index else GOOGLE_PLUGIN_DISTRIBUTION
     if google_index is not None:
-        notes.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too; {first} answers first for "
-                     "Artifact Registry, and when keyrings.gar has no answer Google's plugin is asked and may raise: "
-                     f"`pip uninstall {GOOGLE_PLUGIN_DISTRIBUTION}` if you do not need it")
+        # A problem, not a note: keyring asks it whenever keyrings.gar has no answer, it answers any
+        # *.pkg.dev service over any scheme, and its exception turns keyring off for pip's whole run.
+        problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: {first} answers first, but "
+                        "keyring asks Google's plugin whenever keyrings.gar has no answer, and it hands a token to "
+                        "any *.pkg.dev URL (http:// too) or raises, which turns keyring off for the rest of a pip "
+                        f"run; `pip uninstall {GOOGLE_PLUGIN_DISTRIBUTION}` where keyring is installed")
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:

@@ -21,7 +21,7 @@ import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ GCLOUD = "gcloud"
 _IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
 # As subject_tokens.py reads it: a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
+# A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
+_MAX_OVERRIDE_FILE = 256 * 1024
 _FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
 _ADC_LOGIN_FIX = (
     "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
@@ -74,6 +76,12 @@ class TokenSource:
     """For impersonation: the source whose tokens ask IAM for the target's."""
     gcloud: GcloudAccount | None = field(default=None, repr=False, compare=False)
     """For the gcloud CLI: which installation and account to ask."""
+    subject_pending: bool = field(default=False, compare=False)
+    """True for a URL or executable federation source (or an impersonation over one) until its
+    subject token is retrieved: only that token says whose the tokens are, so the cache key is
+    not final before `with_subject_token` (see subject_identity.py)."""
+    subject_token: str | None = field(default=None, repr=False, compare=False)
+    """The subject token retrieved for the key, which minting then exchanges (never printed)."""
 
 
 def _digest(*parts: str) -> str:
@@ -193,36 +201,77 @@ def describe_identity(info: Mapping[str, Any]) -> str:
     return f"{shown_text(str(kind), 'an unknown type')} credentials"  # "type" may hold anything pasted
 
 
-def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str] = os.environ) -> TokenSource:
+def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str] = os.environ,
+                         cache_dir: Path | None = None) -> TokenSource:
     content, info = read_adc_file(path, origin)
+    subject = _federated_subject(info, environ, cache_dir)
     return TokenSource(
         kind=ADC_FILE,
         identity=describe_identity(info),
         origin=origin,
         cache_key=_digest(ADC_FILE, str(path.absolute()), hashlib.sha256(content).hexdigest(),
-                          _federated_subject(info, environ), CLOUD_PLATFORM_SCOPE),
+                          subject, CLOUD_PLATFORM_SCOPE),
         info=info,
+        subject_pending=subject == _SUBJECT_AT_LOOKUP,
     )
 
 
-def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+_SUBJECT_AT_LOOKUP = "subject token retrieved at lookup"
+
+
+def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cache_dir: Path | None) -> str:
     """For a federation file, what picks the external identity beyond the file itself: the
-    subject token file's content, or the AWS credentials in the environment. A committed config
-    on a shared runner must not be answered with the token another job (another branch, another
-    attribute condition) minted."""
+    subject token in its file, or the AWS credentials in the environment; for a URL or an
+    executable, that it is only known once the token is retrieved. A committed config on a
+    shared runner must not be answered with the token another job (another branch, another
+    attribute condition) minted. See subject_identity.py."""
+    from .subject_identity import keyed_digest, subject_key
+
     source = info.get("credential_source") if info.get("type") == "external_account" else None
     if not isinstance(source, dict):
         return ""
-    if str(source.get("environment_id", "")).startswith("aws"):
-        return _digest("aws", *(environ.get(name, "") for name in (
-            "AWS_ACCESS_KEY_ID", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")))
+    if str(source.get("environment_id", "")).startswith("aws") or \
+            info.get("subject_token_type") == "urn:ietf:params:aws:token-type:aws4_request":
+        # The signed request STS receives is new every second; the credentials signing it say who.
+        return keyed_digest("\0".join(environ.get(name, "") for name in (
+            "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",
+            "AWS_DEFAULT_REGION")).encode("utf-8"), cache_dir)
+    if isinstance(source.get("executable"), dict) or (source.get("url") and not source.get("file")):
+        return _SUBJECT_AT_LOOKUP
     if source.get("file"):
         try:
             # Read on every lookup, warm ones too: a FIFO planted there must not hang them.
-            return hashlib.sha256(read_regular_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)).hexdigest()
+            content = read_regular_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)
         except OSError:
             return "unreadable"  # minting says why
+        return subject_key(_file_subject_token(content, source.get("format")), cache_dir)
     return ""
+
+
+def _file_subject_token(content: bytes, token_format: object) -> str:
+    """The token in a subject token file as minting reads it (all of it, or one JSON field);
+    the whole content when it has no such field (minting then says what is wrong)."""
+    text = content.decode("utf-8", "replace")
+    if isinstance(token_format, dict) and token_format.get("type") == "json":
+        try:
+            value = json.loads(text).get(str(token_format.get("subject_token_field_name", "")))
+        except (ValueError, AttributeError):
+            value = None
+        return value if isinstance(value, str) else text
+    return text
+
+
+def with_subject_token(source: TokenSource, subject_token: str, cache_dir: Path | None) -> TokenSource:
+    """`source` once its subject token is retrieved: the key names whose it is, and minting
+    exchanges this very token (a second retrieval could answer for someone else)."""
+    from .subject_identity import subject_key
+
+    if source.via is not None:
+        base = with_subject_token(source.via, subject_token, cache_dir)
+        return replace(source, via=base, subject_pending=False,
+                       cache_key=_impersonated_key(str(source.info["target_principal"]), base))
+    return replace(source, subject_pending=False, subject_token=subject_token,
+                   cache_key=_digest(source.cache_key, subject_key(subject_token, cache_dir)))
 
 
 def metadata_host(environ: Mapping[str, str] = os.environ) -> str:
@@ -250,9 +299,22 @@ def gcloud_source(account: GcloudAccount) -> TokenSource:
         origin=(f"gcloud CLI {shown_path(account.executable)} (configuration {configuration} "
                 f"in {shown_path(account.config_dir)})"),
         cache_key=_digest(GCLOUD, str(account.config_dir.absolute()), account.configuration, account.account,
-                          account.impersonate or "", CLOUD_PLATFORM_SCOPE),
+                          account.impersonate or "", _override_identity(account), CLOUD_PLATFORM_SCOPE),
         gcloud=account,
     )
+
+
+def _override_identity(account: GcloudAccount) -> str:
+    """What names the identity gcloud's credential file override gives its tokens: the file's
+    path and content (another key written to the same path is another identity)."""
+    override = account.credential_file_override
+    if not override:
+        return ""
+    try:
+        content = read_regular_file(override, _MAX_OVERRIDE_FILE)
+    except (OSError, ValueError):
+        content = b"unreadable"  # gcloud says why when it is asked
+    return _digest("credential_file_override", override, hashlib.sha256(content).hexdigest())
 
 
 def impersonated_source(base: TokenSource, target: str, origin: str) -> TokenSource:
@@ -261,10 +323,15 @@ def impersonated_source(base: TokenSource, target: str, origin: str) -> TokenSou
         kind=IMPERSONATED,
         identity=f"{target} (impersonated by {base.identity})",
         origin=f"{origin}, through {base.origin}",
-        cache_key=_digest(IMPERSONATED, target, base.cache_key, CLOUD_PLATFORM_SCOPE),
+        cache_key=_impersonated_key(target, base),
         info={"target_principal": target},
         via=base,
+        subject_pending=base.subject_pending,
     )
+
+
+def _impersonated_key(target: str, base: TokenSource) -> str:
+    return _digest(IMPERSONATED, target, base.cache_key, CLOUD_PLATFORM_SCOPE)
 
 
 def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ,
@@ -286,7 +353,7 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
         return _chosen(source_from_secret(secret, origin=_secret_origin(entry)),
                        f"config entry [{entry.name}] names a _json_key_base64 secret")
     if entry.key_file is not None:
-        return _chosen(source_from_adc_file(*_entry_key_file(entry, entry.key_file), environ),
+        return _chosen(source_from_adc_file(*_entry_key_file(entry, entry.key_file), environ, settings.cache_dir),
                        f"config entry [{entry.name}] sets key_file")
     if entry.token == USE_GCLOUD:
         account = find_gcloud_account(environ)
@@ -297,7 +364,7 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
     found = adc_file(environ)
     if found is not None:
         why = f"{ADC_VAR} is set" if environ.get(ADC_VAR) else "gcloud's ADC file exists"
-        return _chosen(source_from_adc_file(*found, environ), why)
+        return _chosen(source_from_adc_file(*found, environ, settings.cache_dir), why)
     account = find_gcloud_account(environ)
     if account is not None:
         return _chosen(gcloud_source(account), f"no {ADC_VAR} or ADC file, and gcloud is logged in")

@@ -11,14 +11,14 @@ import contextlib
 import json
 import os
 import shlex
-import subprocess
-import threading
+import sys
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .errors import TokenError
+from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
 from .safefile import NotARegularFileError, read_regular_file
 
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"  # noqa: S105 - a type name
@@ -26,7 +26,10 @@ ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
 # A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
 # larger is not one, and is not read further.
 MAX_SUBJECT_TOKEN_BYTES = 256 * 1024
+# As google-auth's pluggable source: 30 s when timeout_millis is absent, else 5 s to 2 min or refused.
 _EXECUTABLE_TIMEOUT_DEFAULT = 30.0
+_EXECUTABLE_TIMEOUT_MILLIS_MIN = 5_000
+_EXECUTABLE_TIMEOUT_MILLIS_MAX = 120_000
 
 
 class Transport(Protocol):
@@ -157,43 +160,86 @@ def _aws_subject_token(info: Mapping[str, Any], request: Transport) -> str:
 
 def _executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, Any], request: Transport,
                               environ: Mapping[str, str]) -> str:
-    """Run the executable google-auth's pluggable source names, on the same terms (opt-in, env vars)."""
-    command = str(executable.get("command", ""))
-    program = shlex.split(command)[0] if command.strip() else ""
+    """Run the executable google-auth's pluggable source names, on the same terms: the file's
+    timeout_millis within google-auth's bounds, the opt-in variable, the variables it passes, and
+    the response on stdout or else in output_file."""
+    argv = _executable_argv(str(executable.get("command", "")))
+    program = argv[0]
+    limit = _executable_timeout(executable.get("timeout_millis"))
     if environ.get(ALLOW_EXECUTABLES_VAR) != "1":
-        raise TokenError(f"the workload identity federation file runs {program or 'an executable'} for its "
-                         f"subject token, which only happens with {ALLOW_EXECUTABLES_VAR}=1; set it if you "
-                         "trust that program")
-    if not program:
-        raise TokenError("credential_source.executable has no command; recreate the file")
-    output_file = executable.get("output_file")
+        raise TokenError(f"the workload identity federation file runs {program} for its subject token, which "
+                         f"only happens with {ALLOW_EXECUTABLES_VAR}=1; set it if you trust that program")
+    output_file = str(executable.get("output_file") or "")
     if output_file:
-        cached = _cached_executable_response(str(output_file))
+        cached = _cached_executable_response(output_file)
         if cached is not None:
             return cached
-    env = dict(environ)
-    env.update({
-        "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE": str(info.get("audience", "")),
-        "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE": str(info.get("subject_token_type", "")),
-        "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE": "0",
-        "GOOGLE_EXTERNAL_ACCOUNT_REVOKE": "0",
-    })
-    target = impersonation_target(str(info.get("service_account_impersonation_url", "")))
-    if target:
-        env["GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL"] = target
-    if output_file:
-        env["GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE"] = str(output_file)
-    configured = executable.get("timeout_millis")
-    limit = configured / 1000 if isinstance(configured, (int, float)) and configured > 0 \
-        else _EXECUTABLE_TIMEOUT_DEFAULT
-    output, returncode = _run_bounded(shlex.split(command), env, min(limit, request.remaining()), program)
-    if returncode != 0:
-        raise TokenError(f"{program} (credential_source.executable) exited with status {returncode}")
+    argv[0] = _program_path(program, environ)
+    output = _run_executable(argv, _executable_environ(info, output_file, environ),
+                             min(limit, request.remaining()), program)
+    if not output.strip() and output_file:
+        # As google-auth: a program may answer in its output_file alone.
+        return _executable_response_token(_read_executable_response(output_file, program), program)
     try:
         response = json.loads(output.decode("utf-8", "replace"))
     except ValueError:
         raise TokenError(f"{program} (credential_source.executable) printed no JSON response") from None
     return _executable_response_token(response, program)
+
+
+def _executable_argv(command: str) -> list[str]:
+    try:
+        argv = shlex.split(command)
+    except ValueError:
+        raise TokenError("credential_source.executable.command cannot be split into words (an unclosed quote); "
+                         "recreate the file") from None
+    if not argv:
+        raise TokenError("credential_source.executable has no command; recreate the file")
+    return argv
+
+
+def _executable_timeout(timeout_millis: object) -> float:
+    """Seconds, as google-auth reads timeout_millis: absent or 0 is 30 s; else 5 s to 2 min."""
+    if not timeout_millis:
+        return _EXECUTABLE_TIMEOUT_DEFAULT
+    if isinstance(timeout_millis, bool) or not isinstance(timeout_millis, (int, float)) or not \
+            _EXECUTABLE_TIMEOUT_MILLIS_MIN <= timeout_millis <= _EXECUTABLE_TIMEOUT_MILLIS_MAX:
+        shown = timeout_millis if isinstance(timeout_millis, (int, float)) else type(timeout_millis).__name__
+        raise TokenError(f"credential_source.executable.timeout_millis is {shown}, and google-auth accepts only "
+                         f"{_EXECUTABLE_TIMEOUT_MILLIS_MIN} to {_EXECUTABLE_TIMEOUT_MILLIS_MAX} (5 s to 2 min); "
+                         "set it in that range, or leave it out for 30 s")
+    return timeout_millis / 1000
+
+
+def _program_path(program: str, environ: Mapping[str, str]) -> str:
+    """A bare name from an absolute PATH entry only (as gcloud is found): never `./name` through an
+    empty PATH entry. A path, absolute as Google's docs ask or relative, is the file's own choice."""
+    if "/" in program or (sys.platform == "win32" and "\\" in program):
+        return program
+    found = find_executable(program, environ)
+    if found is None:
+        raise TokenError(f"{program} (credential_source.executable) is not in any absolute PATH entry; write its "
+                         "absolute path in the file's command")
+    return found
+
+
+def _executable_environ(info: Mapping[str, Any], output_file: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The program's environment: ours, plus the variables google-auth's pluggable source sets."""
+    target = impersonation_target(str(info.get("service_account_impersonation_url", "")))
+    env = dict(environ)
+    env.update({
+        "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE": str(info.get("audience", "")),
+        "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE": str(info.get("subject_token_type", "")),
+        # google-auth's external_account_id: the impersonated account, else empty.
+        "GOOGLE_EXTERNAL_ACCOUNT_ID": target,
+        "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE": "0",
+        "GOOGLE_EXTERNAL_ACCOUNT_REVOKE": "0",
+    })
+    if info.get("service_account_impersonation_url"):
+        env["GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL"] = target
+    if output_file:
+        env["GOOGLE_EXTERNAL_ACCOUNT_OUTPUT_FILE"] = output_file
+    return env
 
 
 def _cached_executable_response(path: str) -> str | None:
@@ -203,6 +249,22 @@ def _cached_executable_response(path: str) -> str | None:
         if isinstance(response, dict) and "expiration_time" in response:
             return _executable_response_token(response, path)
     return None
+
+
+def _read_executable_response(path: str, program: str) -> object:
+    try:
+        data = read_regular_file(path, MAX_SUBJECT_TOKEN_BYTES)
+    except OSError:
+        raise TokenError(f"{program} (credential_source.executable) printed nothing and left no readable "
+                         "response in its output_file") from None
+    if len(data) > MAX_SUBJECT_TOKEN_BYTES:
+        raise TokenError(f"{program} (credential_source.executable) left more than any subject token in its "
+                         "output_file")
+    try:
+        return json.loads(data.decode("utf-8", "replace"))
+    except ValueError:
+        raise TokenError(f"{program} (credential_source.executable) printed nothing, and its output_file holds "
+                         "no JSON response") from None
 
 
 def _executable_response_token(response: object, program: str) -> str:
@@ -225,47 +287,22 @@ def _executable_response_token(response: object, program: str) -> str:
     return value
 
 
-def _run_bounded(argv: list[str], env: dict[str, str], timeout: float, program: str) -> tuple[bytes, int]:
-    """stdout (at most MAX_SUBJECT_TOKEN_BYTES) and exit status; the process is killed at the deadline."""
+def _run_executable(argv: list[str], env: dict[str, str], timeout: float, program: str) -> bytes:
+    """stdout (at most MAX_SUBJECT_TOKEN_BYTES), through the runner gcloud uses: killed at the
+    deadline, and never waited on for a child it leaves holding its output."""
     try:
-        # A session of its own, so that killing it at the deadline ends its children too.
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+        # stderr is the program's own diagnostics, as long as it likes: neither read nor bounded.
+        stdout, _stderr, returncode = run_bounded(argv, timeout, MAX_SUBJECT_TOKEN_BYTES, env, keep_stderr=False)
     except OSError as exc:
         raise TokenError(f"cannot run {program} (credential_source.executable): {exc.strerror}") from None
-    timed_out = threading.Event()
-
-    def stop_at_deadline() -> None:
-        timed_out.set()
-        _kill_session(process)
-
-    timer = threading.Timer(max(0.0, timeout), stop_at_deadline)
-    timer.start()
-    try:
-        with process:
-            # Bounded: a program that prints more than any token can hold is not answering.
-            output = process.stdout.read(MAX_SUBJECT_TOKEN_BYTES + 1) if process.stdout else b""
-            if len(output) > MAX_SUBJECT_TOKEN_BYTES:
-                _kill_session(process)
-            returncode = process.wait()
-    finally:
-        timer.cancel()
-    if len(output) > MAX_SUBJECT_TOKEN_BYTES:
-        raise TokenError(f"{program} (credential_source.executable) printed more than any subject token")
-    if timed_out.is_set():
+    except OutputTooLargeError:
+        raise TokenError(f"{program} (credential_source.executable) printed more than any subject token") from None
+    except ProgramTimeoutError:
         raise TokenError(f"{program} (credential_source.executable) did not finish within {timeout:.1f} s "
-                         "(its timeout_millis, or KEYRINGS_GAR_TIMEOUT)")
-    return output, returncode
-
-
-def _kill_session(process: subprocess.Popen[bytes]) -> None:
-    import signal
-
-    with contextlib.suppress(OSError):
-        if hasattr(os, "killpg"):
-            os.killpg(process.pid, signal.SIGKILL)
-        else:
-            process.kill()
+                         "(its timeout_millis, or KEYRINGS_GAR_TIMEOUT)") from None
+    if returncode != 0:
+        raise TokenError(f"{program} (credential_source.executable) exited with status {returncode}")
+    return stdout
 
 
 def impersonation_target(url: str) -> str:

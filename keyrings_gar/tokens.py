@@ -29,6 +29,8 @@ from .sources import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .transport import DeadlineRequest
 
 log = logging.getLogger("keyrings_gar")
@@ -209,11 +211,40 @@ def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToke
     from .federation import Unreachable, mint_federated
 
     try:
-        return AccessToken(*mint_federated(source.info, request))
+        return AccessToken(*mint_federated(source.info, request, subject_token=source.subject_token))
     except Unreachable as exc:
         raise TokenError(f"{source.identity} ({source.origin}): {_transport_problem(exc.cause, exc.what)}") from None
     except TokenError as exc:
         raise TokenError(f"{source.identity} ({source.origin}): {exc}") from None
+
+
+def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None) -> TokenSource:
+    """`source` with its subject token retrieved (a URL's answer, an executable's output) and
+    its cache key naming whose it is; `source` itself when its key is final already.
+
+    A warm lookup from such a source pays for this (the URL's round trip, or the program's run,
+    with google-auth and requests imported), and saves the STS exchange and its quota."""
+    if not source.subject_pending:
+        return source
+    from .sources import with_subject_token
+    from .subject_tokens import Unreachable, retrieve_subject_token
+
+    federated = source.via if source.via is not None else source
+    _import_google_auth()
+    from .transport import DeadlineRequest  # imports requests: here, for start-up time
+
+    with libraries_silenced():
+        request = DeadlineRequest(timeout)
+        try:
+            subject_token = retrieve_subject_token(federated.info, request)
+        except Unreachable as exc:
+            raise TokenError(f"{federated.identity} ({federated.origin}): "
+                             f"{_transport_problem(exc.cause, exc.what)}") from None
+        except TokenError as exc:
+            raise TokenError(f"{federated.identity} ({federated.origin}): {exc}") from None
+        finally:
+            request.close()
+    return with_subject_token(source, subject_token, cache_dir)
 
 
 def _import_google_auth() -> None:

@@ -164,7 +164,7 @@ def test_get_credential_with_username_answers_as_get_password(
 
 
 @pytest.mark.parametrize("service", [
-    "https://pypi.org/simple/", "https://us-central1-docker.pkg.dev/p/r", "http://us-central1-python.pkg.dev/p/r/",
+    "https://pypi.org/simple/", "https://us-central1-docker.pkg.dev/p/r",
     "https://us-central1-python.pkg.dev.evil.example/p/r/", "https://evil.example/us-central1-python.pkg.dev/",
     "python-poetry-check", "poetry-repository-gar",
 ])
@@ -228,8 +228,8 @@ def test_keyring_chain_falls_through_to_the_next_backend(
         assert keyring.get_password("https://pypi.example/", "alice") == "pw"
         # Even with no Google credentials at all, our failure must not break the chain.
         monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS")
-        memory.store[(AR_HOST, "oauth2accesstoken")] = "from-os-keyring"
-        assert keyring.get_password(AR_HOST, "oauth2accesstoken") == "from-os-keyring"
+        memory.store[(AR_URL, "oauth2accesstoken")] = "from-os-keyring"
+        assert keyring.get_password(AR_URL, "oauth2accesstoken") == "from-os-keyring"
     finally:
         keyring.core.init_backend()
 

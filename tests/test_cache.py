@@ -95,20 +95,59 @@ def test_a_token_is_served_only_while_its_safety_margin_remains(
     first = _token()
     [path] = _cache_files(cache_dir)
     data = json.loads(path.read_text())
+    # As if time had passed since an hour-long token was received.
     data["expiry"] = time.time() + remaining
+    data["obtained"] = data["expiry"] - 3600
     path.write_text(json.dumps(data))
     _new_process()
     assert (_token() == first) is reused
     assert len(sa_env.google.grants) == (1 if reused else 2)
 
 
-def test_short_lived_tokens_are_handed_out_fresh_each_time(sa_env: Identities) -> None:
-    sa_env.google.token_lifetime = 240  # below the margin: never worth caching
+@pytest.mark.parametrize(("lifetime", "remaining", "reused"), [
+    (600, 310, True), (600, 290, False), (240, 125, True), (240, 115, False),
+    # A whole life of the margin or more: the margin itself, as for an hour-long token.
+    (MARGIN, MARGIN - 1, False), (MARGIN + 60, MARGIN + 1, True),
+])
+def test_a_token_shorter_lived_than_the_margin_is_reused_for_half_its_life(
+    sa_env: Identities, cache_dir: Path, lifetime: float, remaining: float, reused: bool
+) -> None:
     first = _token()
+    [path] = _cache_files(cache_dir)
+    data = json.loads(path.read_text())
+    now = time.time()
+    data["expiry"], data["obtained"] = now + remaining, now + remaining - lifetime
+    path.write_text(json.dumps(data))
     _new_process()
-    second = _token()
-    assert first != second
-    assert sa_env.google.identity_of(second) == sa_env.sa_key.email
+    assert (_token() == first) is reused
+    assert len(sa_env.google.grants) == (1 if reused else 2)
+
+
+def test_short_lived_tokens_are_minted_once_then_reused_in_memory_and_across_processes(sa_env: Identities) -> None:
+    sa_env.google.token_lifetime = 240  # below the margin: reused for its first two minutes
+    first = _token()
+    assert _token() == first
+    _new_process()
+    assert _token() == first
+    assert len(sa_env.google.grants) == 1
+
+
+@pytest.mark.parametrize("obtained", [None, "soon", "after expiry"])
+def test_a_cache_file_without_a_believable_receipt_time_gets_the_plain_margin(
+    sa_env: Identities, cache_dir: Path, obtained: str | None
+) -> None:
+    """Files written before the receipt time was kept, or with one that cannot be ours, are
+    judged as before: the whole margin, never half of a life we cannot know."""
+    first = _token()
+    [path] = _cache_files(cache_dir)
+    data = json.loads(path.read_text())
+    now = time.time()
+    data["expiry"] = now + 600
+    data["obtained"] = {None: None, "soon": now + 300, "after expiry": now + 700}[obtained]
+    path.write_text(json.dumps(data))
+    _new_process()
+    assert _token() != first
+    assert len(sa_env.google.grants) == 2
 
 
 def test_switching_credentials_never_reuses_the_old_identity_s_token(
@@ -403,7 +442,7 @@ def test_a_token_granted_for_longer_than_an_hour_is_kept_for_an_hour_at_most(
     [entry] = cache.TokenCache(cache_dir).entries()
     assert before + 3000 < entry.expiry <= time.time() + cache.MAX_LIFETIME_SECONDS
     [remembered] = cache._memory.values()
-    assert remembered.expiry == entry.expiry
+    assert remembered.token.expiry == entry.expiry
     _new_process()
     assert _token() == first
 

@@ -291,7 +291,7 @@ def test_doctor_without_url_checks_the_default_identity(
     assert google.user.account in out
 
 
-def test_doctor_names_google_s_plugin_and_who_answers_first(
+def test_doctor_fails_on_google_s_plugin_and_names_who_answers_first(
     google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     class GooglePythonAuth(keyring.backend.KeyringBackend):
@@ -315,11 +315,13 @@ def test_doctor_names_google_s_plugin_and_who_answers_first(
     finally:
         keyring.core.init_backend()
     report = json.loads(out)
-    assert code == 0
+    assert code == 1
     assert report["keyring"]["google_plugin"]["in_chain"] is True
     assert report["keyring"]["answers_first"] == "keyrings.gar"
     assert [b["priority"] for b in report["keyring"]["chain"]] == [9.5, 9.0]
-    assert any("keyrings.google-artifactregistry-auth" in note for note in report["notes"])
+    [problem] = report["problems"]
+    assert "`pip uninstall keyrings.google-artifactregistry-auth`" in problem
+    assert "http://" in problem
 
 
 def test_doctor_fails_when_keyring_is_set_to_another_backend(google: Identities,

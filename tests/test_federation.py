@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +18,9 @@ from typing import Any
 
 import pytest
 
+from keyrings_gar import cache
 from keyrings_gar.backend import GarKeyring
-from tests.conftest import AR_URL
+from tests.conftest import AR_URL, console_script
 from tests.loopback.federation import (
     GITHUB_TOKEN_HOST,
     PROVIDER_NAME,
@@ -431,11 +434,12 @@ def _script(federation: Federation, name: str, body: str) -> str:
 def test_executable_past_its_timeout_is_killed_and_named(federation: Federation,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     federation.monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "1")
-    federation.use(executable_config(_script(federation, "slow.py", "import time\ntime.sleep(60)\n"),
-                                     timeout_millis=500))
+    # timeout_millis is 5 s at least (as google-auth); the lookup's own deadline is shorter here.
+    federation.monkeypatch.setenv("KEYRINGS_GAR_TIMEOUT", "1")
+    federation.use(executable_config(_script(federation, "slow.py", "import time\ntime.sleep(60)\n")))
     line = _one_line(federation, caplog)
     assert "slow.py" not in line  # the program is named by its first word, not its arguments
-    assert "did not finish within 0.5 s" in line
+    assert "did not finish within" in line
     assert federation.google.calls == {}
 
 
@@ -492,3 +496,139 @@ def test_workforce_pool_oidc_config_sends_its_user_project(federation: Federatio
     assert token is not None
     assert federation.google.calls == {"sts-token": 1}
     assert federation.google.rejections == []
+
+
+def test_ten_minute_impersonated_tokens_are_reused_across_lookups(federation: Federation,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """`token_lifetime_seconds: 600` is below the 15-minute margin: the token is reused for the
+    first half of its life, in memory and by the next process, instead of minted per lookup."""
+    federation.google.add_provider(federation.gitlab.provider())
+    federation.google.allow_impersonation(TARGET, pool_principal(GITLAB_SUBJECT))
+    config = file_sourced_config(str(federation.gitlab_token_file()), impersonate=TARGET)
+    config["service_account_impersonation"] = {"token_lifetime_seconds": 600}
+    federation.use(config)
+    first, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert first is not None
+    assert federation.google.tokens[first].expiry <= time.time() + 600  # IAM issued what was asked for
+    assert _lookup(federation, caplog)[0] == first
+    cache._memory.clear()  # the next `keyring` process
+    assert _lookup(federation, caplog)[0] == first
+    assert federation.google.calls == {"sts-token": 1, "iam-generateAccessToken": 1}
+
+
+# -- one identity, one token: the key names whose the subject token is -------------------------------
+
+KEYRING = console_script("keyring")
+
+
+def _keyring_get(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A `keyring get` as an installer runs it: a process of its own (nothing shared in memory)."""
+    return subprocess.run([KEYRING, "get", AR_URL, "oauth2accesstoken"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False, stdin=subprocess.DEVNULL)
+
+
+def test_a_url_source_answering_for_another_identity_gets_that_identity_s_token(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The same URL and headers answer for alice, then bob, then carol, then dave: four exchanges,
+    four tokens, each for its own principal; asking again as dave is answered from the cache,
+    although the URL mints a fresh ID token (a new jti) for every request, as GitHub's does."""
+    federation.use(federation.github_config())
+    got = {}
+    for person in ("alice", "bob", "carol", "dave"):
+        federation.github.subject = f"repo:acme/app:ref:refs/heads/{person}"
+        token, lines = _lookup(federation, caplog)
+        assert lines == []
+        assert token is not None
+        assert federation.google.identity_of(token) == pool_principal(federation.github.subject)
+        got[person] = token
+    assert federation.google.calls == {"sts-token": 4}
+    cache._memory.clear()
+    assert _lookup(federation, caplog)[0] == got["dave"]
+    assert federation.google.calls == {"sts-token": 4}
+    # Retrieved once per lookup, and that very token was exchanged: never a second retrieval.
+    assert federation.github.calls == {"idtoken": 5}
+
+
+def test_two_jobs_sharing_an_executable_sourced_file_each_get_their_own_token(
+    federation: Federation, tmp_path: Path
+) -> None:
+    """One external_account file on a shared runner; its program prints job A's OIDC token in
+    job A and job B's in job B. Each `keyring` process of each job gets its own job's token."""
+    federation.google.add_provider(federation.gitlab.provider(token_type="urn:ietf:params:oauth:token-type:id_token"))
+    helper = federation.files / "job-token-helper.py"
+    helper.write_text(
+        "import json, os\n"
+        "print(json.dumps({'version': 1, 'success': True, 'expiration_time': 4102444800,\n"
+        "                  'token_type': 'urn:ietf:params:oauth:token-type:id_token',\n"
+        "                  'id_token': os.environ['JOB_ID_TOKEN']}))\n")
+    federation.use(executable_config(f"{sys.executable} {helper}"))
+    env = {**os.environ, "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES": "1"}
+    jobs = {branch: {**env, "JOB_ID_TOKEN": federation.gitlab.mint(
+        f"project_path:acme/app:ref_type:branch:ref:{branch}", PROVIDER_AUDIENCE)} for branch in ("main", "feature")}
+    first = {branch: _keyring_get(job) for branch, job in jobs.items()}
+    for branch, result in first.items():
+        assert result.returncode == 0, result.stderr
+        assert federation.google.identity_of(result.stdout.strip()) == \
+            pool_principal(f"project_path:acme/app:ref_type:branch:ref:{branch}")
+    assert federation.google.calls == {"sts-token": 2}
+    # Each job's next install step: its own token again, from the cache.
+    for branch, job in jobs.items():
+        assert _keyring_get(job).stdout == first[branch].stdout
+    assert federation.google.calls == {"sts-token": 2}
+    leaked = [s for s in federation.secrets() if any(s in r.stderr for r in first.values())]
+    assert not leaked
+
+
+def test_a_subject_token_that_is_not_a_jwt_is_keyed_whole(federation: Federation,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A SAML assertion or an opaque token: another token is another identity."""
+    audience = "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/saml"
+    opaque = FederationProvider(audience, "urn:ietf:params:oauth:token-type:saml2",
+                                lambda token: pool_principal(token[-6:]))
+    federation.google.add_provider(opaque)
+    token_file = federation.files / "assertion"
+    config = file_sourced_config(str(token_file), audience=opaque.audience)
+    config["subject_token_type"] = opaque.subject_token_type
+    federation.use(config)
+    tokens = []
+    for assertion in ("PHNhbWw+alice1", "PHNhbWw+bob222", "PHNhbWw+alice1"):
+        token_file.write_text(assertion)
+        tokens.append(_lookup(federation, caplog)[0])
+    assert None not in tokens
+    assert tokens[0] == tokens[2] != tokens[1]
+    assert federation.google.calls == {"sts-token": 2}
+
+
+def test_every_claim_but_the_per_issuance_ones_names_the_identity() -> None:
+    """Claims an attribute condition may test (branch, environment) make another key; a token id
+    or issue time does not. A keyed digest: another cache folder's salt gives other keys."""
+    import base64
+
+    from keyrings_gar.subject_identity import subject_key
+
+    def jwt(**claims: object) -> str:
+        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+        return f"eyJhbGciOiJSUzI1NiJ9.{payload}.c2ln"
+
+    base = {"iss": "https://token.actions.githubusercontent.com", "sub": "repo:acme/app:environment:prod"}
+    key = subject_key(jwt(**base, ref="refs/heads/main", jti="1", iat=1, exp=2), None)
+    assert subject_key(jwt(**base, ref="refs/heads/main", jti="2", iat=5, exp=9, nbf=4), None) == key
+    assert subject_key(jwt(**base, ref="refs/heads/feature", jti="1", iat=1, exp=2), None) != key
+    assert subject_key(jwt(**base, ref="refs/heads/main", jti="1", iat=1, exp=2), Path("/nonexistent")) != key
+
+
+def test_doctor_checks_the_identity_the_url_answers_for_now(federation: Federation) -> None:
+    """doctor goes through the cache as a lookup does: with the URL answering for alice, then
+    for bob, it shows a token of each one's own, never alice's cached one for bob."""
+    from keyrings_gar.diagnosis import doctor
+
+    federation.use(federation.github_config())
+    shown = []
+    for person in ("alice", "bob"):
+        federation.github.subject = f"repo:acme/app:ref:refs/heads/{person}"
+        shown.append(doctor(AR_URL)["credential"]["token"])
+    assert shown[0]["fingerprint"] != shown[1]["fingerprint"]
+    assert [token["cached"] for token in shown] == [False, False]
+    assert federation.google.calls == {"sts-token": 2}

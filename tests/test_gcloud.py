@@ -12,7 +12,8 @@ import pytest
 
 from keyrings_gar import cache
 from keyrings_gar.backend import GarKeyring
-from keyrings_gar.gcloud import OUTPUT_LIMIT, executable_candidates, find_executable, find_gcloud_account
+from keyrings_gar.gcloud import OUTPUT_LIMIT, find_gcloud_account
+from keyrings_gar.programs import executable_candidates, find_executable
 from tests.conftest import AR_URL, Identities, console_script, use_metadata_server
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.keys import make_user_credentials
@@ -65,6 +66,30 @@ def test_switching_gcloud_account_or_configuration_is_a_new_identity(
     assert google.google.identity_of(first) == google.user.account
     assert google.google.identity_of(second) == "ops@example.com"
     assert gcloud.calls()[-1]["env"]["CLOUDSDK_ACTIVE_CONFIG_NAME"] == "ops"
+
+
+@pytest.mark.parametrize("how", ["variable", "property"])
+def test_gcloud_credential_file_override_is_honoured_and_keys_the_cache(
+    google: Identities, gcloud: FakeGcloud, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """gcloud answers with the override file's credentials, not the account's: the lookup must
+    too, and not with the account's cached token (CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE, or
+    `gcloud config set auth/credential_file_override`, as google-github-actions/auth sets it)."""
+    gcloud.login(google.user)
+    as_user = backend.get_password(AR_URL, "oauth2accesstoken")
+    assert as_user is not None
+    if how == "variable":
+        monkeypatch.setenv("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", str(google.sa_key_file))
+    else:
+        gcloud.set_property("auth", "credential_file_override", str(google.sa_key_file))
+    cache._memory.clear()  # the next `keyring` process
+    as_key = backend.get_password(AR_URL, "oauth2accesstoken")
+    assert as_key is not None
+    assert google.google.identity_of(as_key) == google.sa_key.email
+    assert google.google.grants == [google.user.account, google.sa_key.email]
+    cache._memory.clear()
+    assert backend.get_password(AR_URL, "oauth2accesstoken") == as_key  # cached for the override's identity
+    assert len(gcloud.calls()) == 2
 
 
 def test_gcloud_impersonation_setting_is_respected_and_keys_the_cache(

@@ -3,13 +3,14 @@
 An `http://` Artifact Registry URL (a typo, or a cloned project's `[[tool.uv.index]]`) is reached
 here through an on-path attacker (tests/loopback/onpath.py) that answers every request with 401 and
 records every Authorization header. pip and uv then ask keyring for the `http://` URL, which
-keyrings.gar refuses, and next for the bare host `us-central1-python.pkg.dev`: that lookup carries no
-scheme, so an answer to it would be sent over plain http too. With a service-account key in
+keyrings.gar refuses with an empty password (so that no backend after it in keyring's chain answers
+either); given None they would go on to the bare host `us-central1-python.pkg.dev`, whose answer
+they would send over plain http too, and which is refused the same way. With a service-account key in
 GOOGLE_APPLICATION_CREDENTIALS and KEYRINGS_GAR_JSON_KEY_BASE64 set, every username form is tried;
 the attacker must never see a credential (only the username already written in the URL, which pip
 sends with an empty password), and Google must never be asked for a token.
 
-Each test also checks that the installer really asked keyring for both services (the `keyring`
+Each test also checks that the installer really asked keyring (the `keyring`
 that pip's subprocess provider and uv run records its arguments; pip's import provider says so at
 `-vv`), so a test cannot pass because keyring was never consulted.
 """
@@ -95,9 +96,10 @@ def test_pip_import_provider_sends_nothing_over_http(
     output = result.stdout + result.stderr
     assert_nothing_overheard(onpath, stack, output, result.returncode)
     assert onpath.overheard, "pip never reached the http:// index"
-    # pip asked for the index URL, then for the bare host: the lookup that used to leak.
+    # pip asked for the index URL, got the empty refusal, and so never went on to the bare host
+    # (the lookup that used to leak, whose refusal tests/test_keyring_cli.py checks).
     assert f"Getting credentials from keyring for {HTTP_URL}" in result.stdout
-    assert f"Getting credentials from keyring for {AR_HOST}\n" in result.stdout
+    assert f"Getting credentials from keyring for {AR_HOST}\n" not in result.stdout
 
 
 @pytest.mark.parametrize("username", USERNAMES)
@@ -114,7 +116,7 @@ def test_pip_subprocess_provider_sends_nothing_over_http(
 
     assert_nothing_overheard(onpath, stack, result.stdout + result.stderr, result.returncode)
     assert onpath.overheard, "pip never reached the http:// index"
-    assert services_asked(record) == [HTTP_URL, AR_HOST]
+    assert services_asked(record) == [HTTP_URL]
 
 
 @pytest.mark.parametrize("username", USERNAMES)
@@ -124,8 +126,8 @@ def test_uv_sends_nothing_over_http(
 ) -> None:
     """With a username in the URL uv asks keyring after the 401; without one only an index with
     `authenticate = "always"` asks, before its first request (else uv never asks keyring), and then
-    stops without a request when keyring has no answer. uv asks the URL, the bare host, then the
-    realm `http://host`."""
+    stops without a request when keyring has no answer. Given None for the URL, uv would ask the
+    bare host, then the realm `http://host`."""
     keyring_folder, record = recording_keyring(installers, home)
     project = home / "project"
     project.mkdir()
@@ -143,6 +145,7 @@ def test_uv_sends_nothing_over_http(
 
     output = result.stdout + result.stderr
     assert_nothing_overheard(onpath, stack, output, result.returncode)
-    assert services_asked(record)[:2] == [HTTP_URL, AR_HOST], output[-3000:]
+    # uv takes the empty refusal as the answer ("Got empty password") and asks no further.
+    assert services_asked(record) == [HTTP_URL], output[-3000:]
     if username is not None:
         assert onpath.overheard, "uv never reached the http:// index"

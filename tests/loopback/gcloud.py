@@ -1,9 +1,11 @@
 """A fake `gcloud` on PATH: `config config-helper` answered from a loopback FakeGoogle.
 
-It reads its account, configuration and impersonation settings from CLOUDSDK_CONFIG the way
-gcloud does, gets the token with a real refresh-token grant (and an IAM impersonation call when
-`auth/impersonate_service_account` is set), records how it was called, and can be told to fail,
-hang, print garbage or flood its output without end.
+It reads its account, configuration, impersonation and credential file override settings from
+CLOUDSDK_CONFIG and CLOUDSDK_* the way gcloud does, gets the token with a real refresh-token
+grant (and an IAM impersonation call when `auth/impersonate_service_account` is set), or with a
+signed JWT-bearer grant for the service-account key `auth/credential_file_override` names,
+records how it was called, and can be told to fail, hang, print garbage or flood its output
+without end.
 """
 
 from __future__ import annotations
@@ -60,20 +62,43 @@ properties.read(os.path.join(config_dir, "configurations", "config_" + name))
 account = os.environ.get("CLOUDSDK_CORE_ACCOUNT") or properties.get("core", "account", fallback="")
 impersonate = (os.environ.get("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT")
                or properties.get("auth", "impersonate_service_account", fallback=""))
-if not account:
+override = (os.environ.get("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE")
+            or properties.get("auth", "credential_file_override", fallback=""))
+if override:
+    # As gcloud: the file's credentials (here a service-account key) instead of any account's.
+    import base64
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    with open(override) as file:
+        key = json.load(file)
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    now = int(time.time())
+    signed = b64(json.dumps({{"alg": "RS256", "typ": "JWT", "kid": key["private_key_id"]}}).encode()) + "." + b64(
+        json.dumps({{"iss": key["client_email"], "scope": "https://www.googleapis.com/auth/cloud-platform",
+                    "aud": key["token_uri"], "iat": now, "exp": now + 3600}}).encode())
+    private_key = serialization.load_pem_private_key(key["private_key"].encode(), password=None)
+    signature = private_key.sign(signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+    form = urllib.parse.urlencode({{"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                    "assertion": signed + "." + b64(signature)}}).encode()
+    token_uri = key["token_uri"]
+elif not account:
     sys.stderr.write("ERROR: (gcloud.config.config-helper) You do not currently have an active account "
                      "selected.\n")
     sys.exit(1)
-with open(os.path.join(config_dir, "fake-logins.json")) as file:
-    login = json.load(file)[account]
-form = urllib.parse.urlencode({{"grant_type": "refresh_token", "client_id": login["client_id"],
-                                "client_secret": login["client_secret"], "refresh_token": login["refresh_token"],
-                                "scope": "https://www.googleapis.com/auth/cloud-platform"}}).encode()
-with urllib.request.urlopen(login["token_uri"], data=form, timeout=10) as response:
+else:
+    with open(os.path.join(config_dir, "fake-logins.json")) as file:
+        login = json.load(file)[account]
+    form = urllib.parse.urlencode({{"grant_type": "refresh_token", "client_id": login["client_id"],
+                                    "client_secret": login["client_secret"], "refresh_token": login["refresh_token"],
+                                    "scope": "https://www.googleapis.com/auth/cloud-platform"}}).encode()
+    token_uri = login["token_uri"]
+with urllib.request.urlopen(token_uri, data=form, timeout=10) as response:
     granted = json.load(response)
 token = granted["access_token"]
 expiry = time.time() + granted["expires_in"]
-if impersonate:
+if impersonate and not override:
     url = login["iam_url"] + "/v1/projects/-/serviceAccounts/" + impersonate + ":generateAccessToken"
     body = json.dumps({{"scope": ["https://www.googleapis.com/auth/cloud-platform"]}}).encode()
     request = urllib.request.Request(url, data=body, headers={{"Authorization": "Bearer " + token,
@@ -120,6 +145,19 @@ class FakeGcloud:
         (configurations / f"config_{configuration}").write_text(text)
         if activate:
             (self.config_dir / "active_config").write_text(configuration)
+
+    def set_property(self, section: str, name: str, value: str, configuration: str = "default") -> None:
+        """What `gcloud config set SECTION/NAME VALUE` leaves in the configuration's properties."""
+        import configparser
+
+        path = self.config_dir / "configurations" / f"config_{configuration}"
+        properties = configparser.ConfigParser(interpolation=None)
+        properties.read(path)
+        if not properties.has_section(section):
+            properties.add_section(section)
+        properties.set(section, name, value)
+        with path.open("w") as file:
+            properties.write(file)
 
     def set_mode(self, mode: str) -> None:
         assert mode in MODES

@@ -1,0 +1,65 @@
+"""Lookups we refuse and must also keep from the rest of keyring's chain: an Artifact Registry host
+asked for over plain http (or any scheme but https), or with no scheme at all.
+
+keyring's chainer asks the next backend whenever one answers None, and Google's own plugin
+(keyrings.google-artifactregistry-auth) answers every service whose `urlparse(...).hostname` ends
+with `.pkg.dev`, whatever its scheme; pip and uv then send that token over the http they were
+given. Raising is no veto (pip turns keyring off for the whole run after any exception, and the
+chainer passes the exception on), so for exactly these lookups we answer with an empty password:
+non-None, so the chain stops, and nothing secret, so nothing can leak.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from keyring.credentials import SimpleCredential
+
+from .hosts import MAX_SERVICE_LENGTH, refusal_reason
+
+log = logging.getLogger("keyrings_gar")
+
+ARTIFACT_REGISTRY_DOMAIN = ".pkg.dev"
+
+
+def unsafe_pkg_dev_host(service: object) -> str | None:
+    """The `*.pkg.dev` host `service` names when an answer to it could travel without TLS, else None.
+
+    Every Artifact Registry format (Docker, npm, Maven as well as Python) counts: Google's plugin
+    answers them all. https forms are left to whoever answers them, since TLS protects the answer.
+    """
+    # A substring test first, so that a lookup for any other host costs next to nothing.
+    if not isinstance(service, str) or len(service) > MAX_SERVICE_LENGTH:
+        return None
+    if ARTIFACT_REGISTRY_DOMAIN not in service.lower():
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        # Read exactly as Google's plugin reads it: whatever host it would answer for.
+        parts = urlsplit(service)
+        host = parts.hostname
+    except ValueError:
+        return None  # Google's plugin raises on it too, and answers nothing
+    if host is not None:
+        return host if _is_pkg_dev(host) and parts.scheme.lower() != "https" else None
+    if "//" in service:
+        return None
+    # No scheme: pip's netloc (`host`, `host:port`) and uv's host, which pip and uv ask right
+    # after an http:// URL and whose answer they send over that http.
+    bare = service.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
+    return bare if _is_pkg_dev(bare) else None
+
+
+def _is_pkg_dev(host: str) -> bool:
+    return host.rstrip(".").endswith(ARTIFACT_REGISTRY_DOMAIN)
+
+
+def empty_refusal(service: str, username: str | None, host: str) -> SimpleCredential:
+    """The answer that stops the chain for `service`: the username asked for, an empty password."""
+    from .redact import shown_text  # only here: every other lookup goes without it (start-up time)
+
+    reason = refusal_reason(service) or "it is not an https:// URL"
+    log.warning("keyrings.gar: no credential for %s: %s (answered with an empty password, so that no other "
+                "keyring backend sends one there)", shown_text(host, "a *.pkg.dev host"), reason)
+    return SimpleCredential(username or "", "")
