@@ -168,6 +168,8 @@ class Bench:
             "CLOUDSDK_CONFIG": str(home / "gcloud"),
             "KEYRINGS_GAR_CACHE_DIR": str(home / ".cache" / "keyrings-gar"),
             "GOOGLE_APPLICATION_CREDENTIALS": str(self.key_file),
+            # The key's token_uri is the loopback endpoint, not Google's: opted in as a private one.
+            "KEYRINGS_GAR_TOKEN_HOSTS": "127.0.0.1",
             # Nothing may ever try 169.254.169.254: a loopback port that refuses connections.
             "GCE_METADATA_HOST": self.metadata,
             "GCE_METADATA_IP": self.metadata,

@@ -83,7 +83,9 @@ class GarKeyring(KeyringBackend):
                 return None if unsafe_host is None else empty_refusal(service, username, unsafe_host)
             return credential_for(target, username)
         except GarError as exc:
-            log.warning("keyrings.gar: %s", exc)
+            from .redact import censored  # only on this failure path: start-up time
+
+            log.warning("keyrings.gar: %s", censored(str(exc)))
         # keyring's chainer lets any exception escape and abort every other backend; a lookup
         # must degrade to "no answer", so this is the one place that catches everything.
         except Exception as exc:  # noqa: BLE001
@@ -115,7 +117,9 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
         log.debug("json key %s for %s", secret.fingerprint, target.host)
         password = secret.base64 if username == JSON_KEY_BASE64_USERNAME else secret.key_json
         return SimpleCredential(username, password)
-    log.debug("username %r is not one of ours; leaving %s to other backends", username[:40], target.host)
+    # Only its length: a token pasted as the username is a secret like any other.
+    log.debug("a %d-character username that is not one of ours; leaving %s to other backends", len(username),
+              target.host)
     return None
 
 

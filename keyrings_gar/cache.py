@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -131,10 +132,8 @@ class TokenCache:
 
     def entries(self) -> list[CachedEntry]:
         """Every cached identity, for `keyrings-gar cache show`."""
-        if self.directory is None or not self.directory.is_dir():
-            return []
         found = []
-        for path in sorted(self.directory.glob("*.json")):
+        for path in cache_files(self.directory):
             # Through the same checks as a lookup: a FIFO or another user's file is not listed.
             data = _read_json(path)
             if data is not None:
@@ -147,18 +146,30 @@ class TokenCache:
     def clear(self) -> int:
         """Remove every cached token (files and memory); returns how many files went."""
         _memory.clear()
-        return remove_json_files(self.directory)
+        return remove_cache_files(self.directory)
 
 
-def remove_json_files(directory: Path | None) -> int:
-    """Remove the `*.json` files in `directory` (tokens or remembered failures); how many went."""
+# What we name a cache file (tokens and remembered failures alike): a key's first 32 hex digits.
+_CACHE_FILE_NAME = re.compile(r"[0-9a-f]{32}\.json")
+
+
+def cache_files(directory: Path | None) -> list[Path]:
+    """The files in `directory` named as we name cache files, sorted; anything else there is not ours."""
     if directory is None or not directory.is_dir():
-        return 0
+        return []
+    return sorted(path for path in directory.iterdir() if _CACHE_FILE_NAME.fullmatch(path.name))
+
+
+def remove_cache_files(directory: Path | None) -> int:
+    """Remove the cache files in `directory` (tokens or remembered failures) that are regular files
+    of this user's; how many went. Nothing else there is touched, whatever its name."""
     removed = 0
-    for path in directory.glob("*.json"):
+    for path in cache_files(directory):
         with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            removed += 1
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
+                path.unlink()
+                removed += 1
     return removed
 
 

@@ -14,8 +14,9 @@ than the user's session or the container:
   also names there), a `0700` folder under `/var/folders` that is emptied at reboot.
 - Windows: `%LOCALAPPDATA%\\keyrings-gar\\Cache`, which is not roamed to other machines.
 
-`KEYRINGS_GAR_CACHE_DIR` overrides all of this. The cache itself (cache.py) still checks the
-folder it is given and every file in it.
+`KEYRINGS_GAR_CACHE_DIR` overrides all of this: tokens then live in a `keyrings-gar` folder of our
+own inside the one it names, which may be shared (`/tmp` in a Docker build) and is never changed.
+The cache itself (cache.py) still checks the folder it is given and every file in it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from pathlib import Path
 
 from .redact import shown_path
 
+OWN_FOLDER = "keyrings-gar"
+"""The folder we create (and may make private and empty) inside a folder the user names."""
 # Where memory-backed shared files live on Linux; a module attribute so that tests can move it.
 SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - a per-user folder in it, created 0700 and checked (cache.py)
 # <unistd.h> on macOS; os.confstr_names does not list it on every Python.
@@ -41,10 +44,10 @@ def token_cache_dir(environ: Mapping[str, str], platform: str = sys.platform) ->
         return Path(base) / "keyrings-gar" / "Cache"
     if platform == "darwin":
         temp = darwin_user_temp_dir() or environ.get("TMPDIR", "")
-        return Path(temp) / "keyrings-gar" if _is_private_directory(temp) else None
+        return Path(temp) / OWN_FOLDER if _is_private_directory(temp) else None
     runtime = environ.get("XDG_RUNTIME_DIR", "")
     if _is_private_directory(runtime):
-        return Path(runtime) / "keyrings-gar"
+        return Path(runtime) / OWN_FOLDER
     if hasattr(os, "getuid") and SHARED_MEMORY.is_dir():
         return SHARED_MEMORY / f"keyrings-gar-{os.getuid()}"
     return None

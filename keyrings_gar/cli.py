@@ -27,7 +27,7 @@ from .hosts import RepositoryTarget, parse_service, refusal_reason
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_reach import INSTALLERS
 from .installer_settings import TOOLS, settings_text
-from .redact import safe_url
+from .redact import censored, safe_url, shown_path
 from .tokens import AccessToken
 
 
@@ -36,7 +36,7 @@ def _out(text: str = "") -> None:
 
 
 def _err(text: str) -> None:
-    sys.stderr.write(f"keyrings-gar: {text}\n")
+    sys.stderr.write(f"keyrings-gar: {censored(text)}\n")
 
 
 def render_doctor(report: Report) -> str:
@@ -212,7 +212,7 @@ def _run_cache_clear(_args: argparse.Namespace) -> int:
     removed = TokenCache(directory).clear()
     forgotten = FailureMemory(directory).clear()
     _out(f"removed {removed} cached token{'' if removed == 1 else 's'} and {forgotten} remembered "
-         f"failure{'' if forgotten == 1 else 's'} from {directory or 'no cache folder'}")
+         f"failure{'' if forgotten == 1 else 's'} from {shown_path(directory) if directory else 'no cache folder'}")
     return 0
 
 
@@ -290,9 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
     show_parser.set_defaults(run=_run_cache_show)
     clear_parser = _add_command(cache_commands, "clear", help="remove every cached token and remembered failure",
-                                description="Remove every cached token, and forget every remembered failure (a "
-                                            "source that failed moments ago is otherwise not tried again for a "
-                                            "while); the next lookup mints a token.")
+                                description="Remove every cached token (the next lookup mints one) and forget "
+                                            "remembered failures (the next lookup tries its credentials again at "
+                                            "once). Only the cache's own files go: nothing else in the folder is "
+                                            "touched.")
     clear_parser.set_defaults(run=_run_cache_clear)
     return parser
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from .cachedir import token_cache_dir
+from .cachedir import OWN_FOLDER, token_cache_dir
 from .errors import ConfigError
 from .hosts import parse_trusted_hosts
 
@@ -78,7 +78,7 @@ def _timeout(environ: Mapping[str, str]) -> float:
 
 
 def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path | None:
-    """Where tokens are cached: KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
+    """Where tokens are cached: our folder in KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
     (cachedir.py says which and why), in a CI job a folder of that job's own (cijob.py); None when
     there is no safe one, and tokens stay in memory."""
     from .cijob import job_cache_dir  # here, not at the top: only our own lookups need it (start-up time)
@@ -92,6 +92,8 @@ def _shared_cache_dir(environ: Mapping[str, str], platform: str) -> Path | None:
         from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)
 
         if key_material(override) is not None:
-            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it"))
-        return Path(override).expanduser()
+            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it", value=override))
+        # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
+        # workspace), and only a folder we create is ever made private or emptied.
+        return Path(override).expanduser() / OWN_FOLDER
     return token_cache_dir(environ, platform)

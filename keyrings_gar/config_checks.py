@@ -2,13 +2,17 @@
 
 - A section that nearly matches the repository looked up (a misspelt project or repository) is
   silently no entry at all, and the lookup takes the default identity.
-- Several identities on one host: uv keeps one credential per host for a whole run, so one
-  repository's credential can be sent to another repository on that host.
+- Several identities on one host: pip keeps the first credential it gets for a host for the whole
+  run, and uv sends it with file downloads from another repository there (tests/e2e/
+  test_identities_per_host.py), so one repository's credential goes to another. The default
+  identity counts: a host without a host-level entry has repositories that use it.
 """
 
 from __future__ import annotations
 
-from .configfile import Config, RepositoryEntry
+from pathlib import Path
+
+from .configfile import NO_ENTRY, Config, RepositoryEntry
 from .hosts import RepositoryTarget
 
 # Up to this many single-character edits in the part of a section that differs from the URL's
@@ -36,20 +40,30 @@ def likely_typos(config: Config, target: RepositoryTarget, chosen: RepositoryEnt
     return warnings
 
 
-def hosts_with_several_identities(config: Config) -> list[str]:
-    """One warning per host whose entries choose different identities."""
+def hosts_with_several_identities(config: Config, default_key_file: Path | None = None) -> list[str]:
+    """One warning per host whose repositories get different identities, the default identity
+    (repositories no entry covers) included unless an entry covers the whole host.
+    `default_key_file`: the credentials file the default identity comes from, if any (an entry's
+    `key_file` naming that same file is the default identity again)."""
     by_host: dict[str, dict[tuple[object, ...], list[str]]] = {}
     for entry in config.entries:
         host = entry.name.split("/")[0]
-        by_host.setdefault(host, {}).setdefault(_identity(entry), []).append(entry.name)
+        same_file = default_key_file is not None and entry.key_file == default_key_file.absolute()
+        identity = _identity(entry._replace(key_file=None) if same_file else entry)
+        by_host.setdefault(host, {}).setdefault(identity, []).append(f"[{entry.name}]")
     warnings = []
     for host, identities in by_host.items():
+        if host not in (name.strip("[]") for names in identities.values() for name in names):
+            identities.setdefault(_identity(NO_ENTRY), []).append(f"the default identity (every other repository "
+                                                                  f"on {host})")
         if len(identities) > 1:
-            sections = ", ".join(f"[{name}]" for names in identities.values() for name in names)
-            warnings.append(f"{sections} give {host} {len(identities)} identities; uv keeps one credential per "
-                            "host for a whole run and may send one repository's credential to another (pip and "
-                            "pdm ask per repository): for uv, use one identity per host, or one virtual "
-                            "repository in front of these")
+            givers = ", ".join(name for names in identities.values() for name in names)
+            warnings.append(f"{givers} give {host} {len(identities)} identities; pip (either keyring provider) "
+                            "keeps the first credential it gets for a host and sends it to every repository there "
+                            "without asking keyring again, and uv, which asks per repository, still sends it with "
+                            "file downloads from another; Artifact Registry answers 403 to the wrong identity and "
+                            f"neither asks again: give the host one identity (an entry [{host}]), or put one "
+                            "virtual repository in front of these")
     return warnings
 
 

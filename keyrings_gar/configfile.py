@@ -27,12 +27,15 @@ from typing import NamedTuple
 
 from .errors import ConfigError
 from .hosts import RepositoryTarget
-from .redact import key_material, not_a_path, shown_text
+from .redact import credential_shape, key_material, not_a_path, shown_path, shown_text
+from .safefile import file_problem, read_named_file
 
 log = logging.getLogger("keyrings_gar")
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
+# A file of a few entries is well under a KiB; a bound that no hand-written file reaches.
+MAX_CONFIG_BYTES = 256 * 1024
 
 USE_ADC = "adc"
 USE_GCLOUD = "gcloud"
@@ -71,7 +74,7 @@ class RepositoryEntry(NamedTuple):
 
     def where(self, key: str) -> str:
         """`FILE [entry] key`, how messages name the setting that chose something."""
-        return f"{self.file} [{self.name}] {key}"
+        return f"{shown_path(self.file or '')} [{self.name}] {key}"
 
     @property
     def has_secret(self) -> bool:
@@ -124,7 +127,8 @@ def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
         override = environ.get(CONFIG_VAR, "").strip()
         if override:
             if key_material(override) is not None:
-                raise ConfigError(not_a_path(CONFIG_VAR, f"point it at a {CONFIG_FILE_NAME} file, or unset it"))
+                raise ConfigError(not_a_path(CONFIG_VAR, f"point it at a {CONFIG_FILE_NAME} file, or unset it",
+                                                  value=override))
             path = Path(override)
             with contextlib.suppress(RuntimeError):  # a `~user` that does not exist: then not found
                 path = path.expanduser()
@@ -142,12 +146,13 @@ _parsed: dict[Path, tuple[tuple[int, int, int, int], Config]] = {}
 
 def load_config(path: Path) -> Config:
     """The file at `path`, parsed; re-read only when the file changes (warm lookups are cheap)."""
+    shown = shown_path(path)
     try:
         info = path.stat()
     except FileNotFoundError:
         return Config(path, exists=False, entries=(), problems=())
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(f"{path}: cannot read it ({exc.strerror})",))
+        return Config(path, exists=True, entries=(), problems=(f"{shown}: cannot read it ({exc.strerror})",))
     stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
     cached = _parsed.get(path)
     if cached is not None and cached[0] == stamp:
@@ -169,16 +174,17 @@ def entry_for(target: RepositoryTarget, environ: Mapping[str, str] = os.environ)
 
 
 def _parse(path: Path) -> Config:
+    shown = shown_path(path)
     parser = configparser.ConfigParser(interpolation=None, default_section="\0no default section")
     # Keys are matched exactly: a misspelt key must be an error, not a new option.
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
-        with path.open(encoding="utf-8") as file:
-            parser.read_file(file)
+        parser.read_string(read_named_file(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(f"{path}: cannot read it ({exc.strerror})",))
+        return Config(path, exists=True, entries=(), problems=(
+            f"{shown} {file_problem(exc)}; point {CONFIG_VAR} at the configuration file itself",))
     except UnicodeDecodeError:
-        return Config(path, exists=True, entries=(), problems=(f"{path}: not UTF-8 text",))
+        return Config(path, exists=True, entries=(), problems=(f"{shown}: not UTF-8 text",))
     except configparser.Error as exc:
         return Config(path, exists=True, entries=(), problems=(_syntax_problem(path, exc),))
     entries: list[RepositoryEntry] = []
@@ -187,11 +193,12 @@ def _parse(path: Path) -> Config:
     for section in parser.sections():
         name = _normalise_section(section)
         if name is None:
-            problems.append(f"{path} [{shown_text(section, 'an entry')}]: not a host or repository prefix; write "
+            problems.append(f"{shown} [{shown_text(section, 'an entry')}]: not a host or repository prefix; write "
                             "[<location>-python.pkg.dev], [.../<project>] or [.../<project>/<repository>]")
             continue
         if name in names:
-            problems.append(f"{path} [{shown_text(section, 'an entry')}]: the same prefix as another entry; merge them")
+            problems.append(f"{shown} [{shown_text(section, 'an entry')}]: the same prefix as another entry; "
+                            "merge them")
             continue
         names.add(name)
         entry, entry_problems = _entry(path, name, dict(parser.items(section)))
@@ -202,18 +209,19 @@ def _parse(path: Path) -> Config:
 
 def _syntax_problem(path: Path, exc: configparser.Error) -> str:
     """Where the file is malformed, by line number: never the line itself (it may hold a secret)."""
+    shown = shown_path(path)
     # A pasted secret reads as a key (base64 ends in `=`) or a section: named only when it is safe to.
     if isinstance(exc, configparser.DuplicateOptionError):
-        return (f"{path} [{shown_text(exc.section, 'an entry')}] {shown_text(exc.option, 'a key')}: set twice in "
+        return (f"{shown} [{shown_text(exc.section, 'an entry')}] {shown_text(exc.option, 'a key')}: set twice in "
                 "the entry; keep one")
     if isinstance(exc, configparser.DuplicateSectionError):
-        return f"{path} [{shown_text(exc.section, 'an entry')}]: the entry appears twice; merge them"
+        return f"{shown} [{shown_text(exc.section, 'an entry')}]: the entry appears twice; merge them"
     if isinstance(exc, configparser.MissingSectionHeaderError):
-        return f"{path} line {exc.lineno}: a key before the first [entry]; start with [<host or repository>]"
+        return f"{shown} line {exc.lineno}: a key before the first [entry]; start with [<host or repository>]"
     if isinstance(exc, configparser.ParsingError):
         lines = ", ".join(str(line) for line, _text in exc.errors[:5])
-        return f"{path} line {lines}: not `key = value`; see the README's example"
-    return f"{path}: not an INI file ({type(exc).__name__}); see the README's example"
+        return f"{shown} line {lines}: not `key = value`; see the README's example"
+    return f"{shown}: not an INI file ({type(exc).__name__}); see the README's example"
 
 
 def _normalise_section(section: str) -> str | None:
@@ -248,7 +256,8 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
         if key in _PASTED_KEY_FIX and key_material(value) is not None:
             # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
             instead = "a variable name" if key.endswith("_env") else "a path"
-            problems.append(not_a_path(entry.where(key), _PASTED_KEY_FIX[key], instead))
+            fix = _FIX_FOR_A_PASTED_CREDENTIAL if credential_shape(value) else _PASTED_KEY_FIX[key]
+            problems.append(not_a_path(entry.where(key), fix, instead, value=value))
             continue
         problem = _value_problem(key, value)
         if problem is not None:
@@ -274,6 +283,12 @@ _PASTED_KEY_FIX = {
     "json_key_base64_file": "save the secret in a file and name the file here, or put it in a variable named "
                             "by json_key_base64_env",
 }
+
+
+# A token is no key: it expires within the hour, and it is not this file's business to hold one.
+_FIX_FOR_A_PASTED_CREDENTIAL = ("name a credentials file here (a service-account key or an ADC file); a "
+                                "pre-minted access token goes in KEYRINGS_GAR_ACCESS_TOKEN or "
+                                "KEYRINGS_GAR_ACCESS_TOKEN_FILE instead")
 
 
 def _file_path(config_file: Path, value: str) -> Path:

@@ -25,13 +25,14 @@ from .failures import FAILURE_TTL, FailureMemory
 from .hosts import parse_service, refusal_reason
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .provided import ProvidedToken, find_provided_token
-from .redact import iso_time, safe_url, shown_path
+from .redact import censored_report, iso_time, safe_url, shown_path
 from .search_trail import search_trail
 from .sources import (
     GCLOUD,
     IMPERSONATED,
     METADATA_SERVER,
     TokenSource,
+    adc_file,
     find_json_key,
     find_token_source,
     metadata_host,
@@ -70,7 +71,7 @@ def doctor(url: str | None) -> Report:
     config = None if report["config"]["problems"] or report["config"]["path"] is None else load_config(
         Path(report["config"]["path"]))
     if config is not None:
-        warnings.extend(hosts_with_several_identities(config))
+        warnings.extend(hosts_with_several_identities(config, _default_key_file()))
     if target is not None and config is not None:
         entry = config.entry_for(target)
         report["config"]["entry"] = entry.name or None
@@ -79,11 +80,22 @@ def doctor(url: str | None) -> Report:
         report["credential"] = _credential_report(settings, entry, problems, notes)
     if settings is not None and settings.cache_dir is not None:
         # A warning, not a failure: lookups still work, each minting its own token.
-        report["cache"] = {"directory": str(settings.cache_dir), "problem": cache_folder_problem(settings.cache_dir)}
+        report["cache"] = {"directory": shown_path(settings.cache_dir),
+                           "problem": cache_folder_problem(settings.cache_dir)}
         if report["cache"]["problem"]:
             warnings.append(f"token cache unusable: {report['cache']['problem']}; {CACHE_EFFECT}")
     report["ok"] = not problems
-    return report
+    return censored_report(report)
+
+
+def _default_key_file() -> Path | None:
+    """The ADC file the default identity comes from, if any; None where finding it fails (the
+    credential report says why)."""
+    try:
+        found = adc_file()
+    except GarError:
+        return None
+    return found[0] if found is not None else None
 
 
 def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
@@ -245,7 +257,7 @@ def cache_report() -> Report:
     settings_dir = cache_dir()
     entries = TokenCache(settings_dir).entries()
     now = time.time()
-    return {
+    return censored_report({
         # None: no private per-user runtime folder here (see cachedir.py), so tokens stay in memory.
         "directory": None if settings_dir is None else shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
@@ -255,4 +267,4 @@ def cache_report() -> Report:
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
                       "expires_in": round(f.failed_at + FAILURE_TTL - now)}
                      for f in FailureMemory(settings_dir).entries()],
-    }
+    })

@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple, TypeVar
 
-from .cache import _ensure_private_directory, _read_json, _write_json, remove_json_files
+from .cache import _ensure_private_directory, _read_json, _write_json, cache_files, remove_cache_files
 from .errors import GarError, RememberedFailureError
+from .redact import censored
 
 log = logging.getLogger("keyrings_gar")
 
@@ -76,7 +77,8 @@ class FailureMemory:
         return found if found is not None and found.alive(self.ttl, now) else None
 
     def remember(self, key: str, message: str) -> None:
-        failure = Failure(time.time(), message[:MAX_MESSAGE_CHARS])
+        # On disk for a while, and shown by `cache show`: through the redactor like every message.
+        failure = Failure(time.time(), censored(message)[:MAX_MESSAGE_CHARS])
         _memory[key] = failure
         if self.cache_dir is None or self.directory is None:
             return
@@ -91,16 +93,14 @@ class FailureMemory:
 
     def entries(self) -> list[Failure]:
         """The failures remembered on disk and still in effect, for `keyrings-gar cache show`."""
-        if self.directory is None or not self.directory.is_dir():
-            return []
         now = time.time()
-        found = (_read_failure(path) for path in sorted(self.directory.glob("*.json")))
+        found = (_read_failure(path) for path in cache_files(self.directory))
         return [failure for failure in found if failure is not None and failure.alive(self.ttl, now)]
 
     def clear(self) -> int:
         """Forget every failure (files and memory); returns how many files went."""
         _memory.clear()
-        return remove_json_files(self.directory)
+        return remove_cache_files(self.directory)
 
     @staticmethod
     def _path(directory: Path, key: str) -> Path:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -20,7 +21,13 @@ from urllib.parse import quote, urlencode
 
 from .errors import TokenError
 from .sources import CLOUD_PLATFORM_SCOPE
-from .subject_tokens import Transport, Unreachable, impersonation_target, retrieve_subject_token
+from .subject_tokens import (
+    AWS_SUBJECT_TOKEN_TYPE,
+    Transport,
+    Unreachable,
+    impersonation_target,
+    retrieve_subject_token,
+)
 
 EXTERNAL_ACCOUNT = "external_account"
 EXTERNAL_ACCOUNT_AUTHORIZED_USER = "external_account_authorized_user"
@@ -31,6 +38,8 @@ STS_REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # no
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 _DEFAULT_STS_URL = "https://sts.googleapis.com/v1/token"
 _DEFAULT_IMPERSONATION_LIFETIME = 3600
+# google-auth's test for a workforce pool (external_account.is_workforce_pool).
+_WORKFORCE_AUDIENCE = re.compile(r"//iam\.googleapis\.com/locations/[^/]+/workforcePools/")
 _RELOGIN_FIX = "re-run `gcloud auth application-default login --login-config=<your login config>`"
 
 __all__ = ["FEDERATED_TYPES", "Unreachable", "mint_federated"]
@@ -43,6 +52,12 @@ def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping
     if info.get("type") == EXTERNAL_ACCOUNT_AUTHORIZED_USER:
         return _workforce_user_token(info, request)
     audience = _required(info, "audience")
+    if info.get("workforce_pool_user_project") and not _WORKFORCE_AUDIENCE.match(audience):
+        # google-auth refuses this file when it loads it: a workload pool has no user project.
+        raise TokenError("the workload identity federation file sets workforce_pool_user_project, but its audience "
+                         "names a workload identity pool, not a workforce pool (google-auth refuses this file too): "
+                         "remove workforce_pool_user_project, or recreate the file with "
+                         "`gcloud iam workload-identity-pools create-cred-config`")
     if subject_token is None:
         subject_token = retrieve_subject_token(info, request, environ)
     impersonation_url = info.get("service_account_impersonation_url")
@@ -86,8 +101,32 @@ def _exchange(info: Mapping[str, Any], request: Transport, audience: str, subjec
     if client_id:
         headers["Authorization"] = _basic_auth(str(client_id), str(client_secret or ""))
     token_url = str(info.get("token_url") or _DEFAULT_STS_URL)
-    data = _post(request, token_url, urlencode(body).encode("utf-8"), headers, "STS")
+    try:
+        data = _post(request, token_url, urlencode(body).encode("utf-8"), headers, "STS")
+    except _RefusedError as exc:
+        cause = _sts_refusal_cause(info, exc.answer)
+        if cause is None:
+            raise
+        raise TokenError(cause) from None
     return _oauth_token(data, "STS")
+
+
+def _sts_refusal_cause(info: Mapping[str, Any], answer: Mapping[str, Any]) -> str | None:
+    """What an STS refusal means for this file when the file itself says more than the error code."""
+    code = str(answer.get("error", ""))[:60]
+    if code == "invalid_grant" and info.get("subject_token_type") == AWS_SUBJECT_TOKEN_TYPE:
+        return ("STS refused the signed AWS request (invalid_grant): AWS did not accept the credentials it was signed "
+                "with (a wrong or deleted AWS_ACCESS_KEY_ID, a secret that is not its own, or a temporary key without "
+                "its AWS_SESSION_TOKEN), or the provider's attribute condition does not allow this AWS role; check "
+                "the AWS credentials this job has, then the provider")
+    audience = str(info.get("audience", ""))
+    if code == "invalid_request" and _WORKFORCE_AUDIENCE.match(audience) and not info.get("client_id") \
+            and not info.get("workforce_pool_user_project"):
+        return ("STS refused the exchange (invalid_request): the workforce identity config has no "
+                "workforce_pool_user_project, which a workforce pool needs (the project billed for the calls); "
+                "recreate it with `gcloud iam workforce-pools create-cred-config ... "
+                "--workforce-pool-user-project=PROJECT_NUMBER`")
+    return None
 
 
 def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[str, float]:
@@ -126,6 +165,14 @@ def _basic_auth(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
 
 
+class _RefusedError(TokenError):
+    """An endpoint said no: the line for its error code, and its answer for a caller that knows more."""
+
+    def __init__(self, message: str, answer: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
 def _post(request: Transport, url: str, body: bytes, headers: dict[str, str], what: str) -> dict[str, Any]:
     import google.auth.exceptions
 
@@ -142,7 +189,7 @@ def _post(request: Transport, url: str, body: bytes, headers: dict[str, str], wh
         raise TokenError(f"{what} answered HTTP {response.status} with something other than JSON (a proxy's "
                          "page?); check HTTPS_PROXY and NO_PROXY, or try again later")
     if response.status != 200:
-        raise TokenError(_refusal(what, response.status, parsed))
+        raise _RefusedError(_refusal(what, response.status, parsed), parsed)
     return parsed
 
 

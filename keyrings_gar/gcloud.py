@@ -23,7 +23,8 @@ from typing import NamedTuple
 
 from .errors import ConfigError, TokenError
 from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
-from .redact import key_material, not_a_path, scrubbed, shown_text
+from .redact import key_material, not_a_path, scrubbed, shown_path, shown_text
+from .safefile import CredentialAsPathError, file_problem, read_named_file
 
 # gcloud refreshes its own token when less than this is left, so that ours has the life our
 # cache requires (cache.MIN_REMAINING_SECONDS, 15 min) for a good while after we receive it.
@@ -32,6 +33,9 @@ _NOT_LOGGED_IN_FIX = "run `gcloud auth login` (or `gcloud auth application-defau
 # A config-helper answer is about 1 KiB; anything far beyond that is not a token answer, and a
 # gcloud that floods its output must not fill our memory.
 OUTPUT_LIMIT = 64 * 1024
+# gcloud's `active_config` holds a configuration's name; its properties files a few lines each.
+_MAX_ACTIVE_CONFIG_BYTES = 4096
+_MAX_PROPERTIES_BYTES = 64 * 1024
 
 
 class GcloudAccount(NamedTuple):
@@ -46,6 +50,8 @@ class GcloudAccount(NamedTuple):
     credential_file_override: str | None = None
     """gcloud's `auth/credential_file_override`, when set: the tokens are for the credentials in
     that file (a service-account key or a federation config), whatever the account says."""
+    universe_domain: str = ""
+    """gcloud's `core/universe_domain`, when set: gcloud mints for that universe's endpoints."""
 
     @property
     def identity(self) -> str:
@@ -61,16 +67,14 @@ class GcloudAccount(NamedTuple):
 
 
 def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
-    """gcloud's configuration folder, as gcloud and google-auth find it (the ADC file is there)."""
+    """gcloud's configuration folder, as gcloud and google-auth find it (the ADC file is there).
+    A `~` in CLOUDSDK_CONFIG is a folder of that name, as both read it: the same folder, so the same login."""
     override = environ.get("CLOUDSDK_CONFIG")
     if override:
         if key_material(override) is not None:
-            raise ConfigError(not_a_path("CLOUDSDK_CONFIG", "point it at gcloud's configuration folder, or unset it"))
-        try:
-            return Path(override).expanduser()
-        except RuntimeError:  # a ~user that does not exist
-            raise ConfigError("CLOUDSDK_CONFIG starts with a ~user that is not a user here; write the full "
-                              "path") from None
+            raise ConfigError(not_a_path("CLOUDSDK_CONFIG", "point it at gcloud's configuration folder, or unset it",
+                                         value=override))
+        return Path(override)
     if platform == "win32":
         appdata = environ.get("APPDATA")
         if appdata:
@@ -89,10 +93,11 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
     """
     config_dir = gcloud_config_dir(environ)
     configuration = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip() or _read_text(
-        config_dir / "active_config") or "default"
+        config_dir / "active_config", _MAX_ACTIVE_CONFIG_BYTES) or "default"
     properties = configparser.ConfigParser(interpolation=None)
-    with contextlib.suppress(OSError, UnicodeDecodeError, configparser.Error):
-        properties.read(config_dir / "configurations" / f"config_{configuration}", encoding="utf-8")
+    with contextlib.suppress(configparser.Error):
+        properties.read_string(_read_text(config_dir / "configurations" / f"config_{configuration}",
+                                          _MAX_PROPERTIES_BYTES))
     account = environ.get("CLOUDSDK_CORE_ACCOUNT", "").strip() or properties.get("core", "account", fallback="")
     if not account.strip():
         return None
@@ -103,15 +108,24 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
                    or properties.get("auth", "impersonate_service_account", fallback="").strip())
     override = (environ.get("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "").strip()
                 or properties.get("auth", "credential_file_override", fallback="").strip())
+    universe = (environ.get("CLOUDSDK_CORE_UNIVERSE_DOMAIN", "").strip()
+                or properties.get("core", "universe_domain", fallback="").strip())
     return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None,
-                         override or None)
+                         override or None, universe)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, limit: int) -> str:
+    """One of gcloud's small files, or "" when it is not there (gcloud's defaults apply); anything
+    else there that cannot be gcloud's file (a FIFO, a device, a huge file) is a ConfigError."""
     try:
-        return path.read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        return read_named_file(path, limit).decode("utf-8").strip()
+    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, CredentialAsPathError):
+        # A configuration named by a pasted token is never opened: as if it did not exist.
         return ""
+    except OSError as exc:
+        raise ConfigError(f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)} "
+                          f"{file_problem(exc)}; remove it, or run `gcloud config configurations activate "
+                          "default` to write it again") from None
 
 
 def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, float]:

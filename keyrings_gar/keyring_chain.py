@@ -13,6 +13,7 @@ from typing import Any
 from .backend import GarKeyring
 from .installer_settings import install_hint
 from .redact import describe, scrubbed
+from .safefile import read_regular_file
 
 GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
 GOOGLE_PLUGIN_MODULE = "keyrings.gauth"
@@ -102,8 +103,7 @@ def _distribution_installed() -> bool:
 def _script_python(script: Path) -> Path | None:
     """The interpreter a console script runs with (its `#!` line), when it has one."""
     try:
-        with script.open("rb") as file:
-            first = file.readline(512)
+        first = read_regular_file(script, 512).split(b"\n", 1)[0]
     except OSError:
         return None
     if not first.startswith(b"#!"):

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import ConfigError
+from .redact import describe, key_material
 from .safefile import NotARegularFileError, read_regular_file
 from .secret import standard_base64
 from .tokens import AccessToken
@@ -54,7 +55,7 @@ class ProvidedToken(NamedTuple):
         nothing may be a token pasted into the wrong variable, and is never shown."""
         if self.path is None or not os.path.lexists(self.path):
             return self.variable
-        return f"{self.variable}={self.path}"
+        return describe(self.variable, str(self.path))
 
     def read(self, environ: Mapping[str, str] = os.environ) -> AccessToken:
         """The token as it is now (the file is read again each time); ConfigError if unusable."""
@@ -86,7 +87,10 @@ def _read_token_file(path: Path, variable: str) -> str:
     """The file's text, read safely: a regular file (symlinks followed: Docker and Kubernetes
     mount secrets through them), opened without blocking (a FIFO must not hang a lookup), at most
     MAX_TOKEN_BYTES read."""
-    where = f"{variable}={path}"
+    where = describe(variable, str(path))
+    if key_material(str(path)) is not None:
+        raise ConfigError(f"{variable} holds what looks like a token itself, not a path; put a token itself in "
+                          f"{ACCESS_TOKEN_VAR}, or name the file that holds it")
     try:
         data = read_regular_file(path, MAX_TOKEN_BYTES)
     except (FileNotFoundError, NotADirectoryError):

@@ -5,12 +5,17 @@ Users paste the key where a path belongs (GOOGLE_APPLICATION_CREDENTIALS, key_fi
 message that names such a setting describes its value through here. Two judgements, both on the
 text alone (no I/O, linear time, however long the value):
 
-- `key_material`: the value is plainly not a path but key material (JSON, a PEM block, a URL with
-  a password, line breaks, longer than any path, or a name no file system allows). Such a setting
-  is refused with one line that says so; the value is never used as a path.
+- `key_material`: the value is plainly not a path but a credential (JSON, a PEM block, a JWT, a
+  Google access or refresh token, a URL with a password, line breaks, longer than any path, or a
+  name no file system allows). Such a setting is refused with one line that says so; the value is
+  never used as a path (no file opened, no folder created).
 - `showable`: the value may be printed. Only short, printable text without a long unbroken run of
   base64 characters (a token or key fragment) and without any key shape. Anything else is named
   by its setting and its length only.
+
+`censored` is the last pass over our own messages and reports before they leave the process (a log
+line, `doctor --json`, a failure record on disk): whatever shape of credential slipped into one is
+cut out there.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 MAX_SHOWN = 255
 """The longest setting value ever printed (a longer one is not a path anyone types)."""
@@ -36,6 +42,14 @@ _BASE64_RUN = re.compile(r"[A-Za-z0-9+=_-]+")
 # key between two `/` must not survive. Fixed classes, no nesting: linear.
 _SECRET_IN_TEXT = re.compile(rf"[A-Za-z0-9+/=_-]{{{SECRET_RUN},}}")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
+# A JWT (an OIDC ID token from CI, a signed assertion): three base64url segments joined by dots,
+# the header and the claims each JSON objects, so both start `eyJ` (base64 of `{"`). Requiring both
+# keeps file names such as `keyJohn.backup.json` out.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+# Google's OAuth tokens: access tokens of every kind (users, service accounts, the metadata
+# server, STS's federated tokens) start `ya29.`; refresh tokens `1//`. Short runs, so the base64
+# run length alone misses them.
+_GOOGLE_TOKEN = re.compile(r"ya29\.[A-Za-z0-9._-]{8,}|\b1//[A-Za-z0-9_-]{16,}")
 
 
 def _longest_run(text: str) -> int:
@@ -54,11 +68,53 @@ def key_material(value: str) -> str | None:
         return "a PEM block"
     if "://" in text and "@" in text:
         return "a URL with a password"
+    shape = credential_shape(text)
+    if shape is not None:
+        return shape
     if not text.isprintable():
         return "line breaks or control characters"
     if _longest_run(text) > MAX_NAME:
         return "a base64 run longer than any file name"
     return None
+
+
+def credential_shape(text: str) -> str | None:
+    """`a JWT` or `an access token` when `text` holds one anywhere, else None."""
+    if _JWT.search(text):
+        return "a JWT"
+    if _GOOGLE_TOKEN.search(text):
+        return "an access token"
+    return None
+
+
+def censored(text: str) -> str:
+    """Our own message with every credential-shaped piece cut out: JWTs, Google tokens, and base64
+    runs long enough to be a token or a key fragment. Paths, emails and fingerprints stay."""
+    text = _JWT.sub("[a JWT, not shown]", text)
+    text = _GOOGLE_TOKEN.sub("[a token, not shown]", text)
+    return _BASE64_RUN.sub(lambda run: "[…]" if _random_looking(run[0]) else run[0], text)
+
+
+def _random_looking(run: str) -> bool:
+    """A run long enough to be a token or key fragment, with the mixed case and digits of base64
+    (variable names such as GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES and hex digests have not)."""
+    return (len(run) >= SECRET_RUN and any(c.islower() for c in run) and any(c.isupper() for c in run)
+            and any(c.isdigit() for c in run))
+
+
+def censored_report(report: dict[str, Any]) -> dict[str, Any]:
+    """A report (dicts, lists, strings) with every string censored: what `--json` prints."""
+    return {key: _censored_value(item) for key, item in report.items()}
+
+
+def _censored_value(value: object) -> object:
+    if isinstance(value, str):
+        return censored(value)
+    if isinstance(value, dict):
+        return {key: _censored_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_censored_value(item) for item in value]
+    return value
 
 
 def showable(value: str) -> bool:
@@ -67,9 +123,12 @@ def showable(value: str) -> bool:
             and _longest_run(value) < SECRET_RUN)
 
 
-def not_a_path(name: str, fix: str, instead: str = "a path") -> str:
-    """The one line for a setting that holds key material where a path (or a name) belongs."""
-    return f"{name} holds what looks like a key itself, not {instead}: {fix}"
+def not_a_path(name: str, fix: str, instead: str = "a path", value: str = "") -> str:
+    """The one line for a setting that holds key material where a path (or a name) belongs; with
+    `value`, it says which kind of credential when that is a token rather than a key."""
+    shape = credential_shape(value) if value else None
+    what = shape if shape is not None else "a key"
+    return f"{name} holds what looks like {what} itself, not {instead}: {fix}"
 
 
 def describe(name: str, value: str) -> str:

@@ -21,6 +21,7 @@ from .configfile import USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError
 from .gcloud import find_gcloud_account, gcloud_config_dir
 from .provided import ACCESS_TOKEN_FILE_VAR, ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR, find_provided_token
+from .redact import key_material, shown_path
 from .sources import ADC_VAR, gcloud_adc_path
 
 NOT_REACHED = "not reached"
@@ -54,9 +55,15 @@ def _places(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, st
     if choice is not None:
         places.append((f"config entry [{entry.name}]", choice, True))
     places.append(_explicit_adc(environ))
-    adc = gcloud_adc_path(environ)
-    places.append((f"gcloud's ADC file {adc}", "found" if adc.is_file() else "not found", adc.is_file()))
-    places.append(_gcloud_login(environ))
+    try:
+        adc = gcloud_adc_path(environ)
+    except ConfigError as exc:  # CLOUDSDK_CONFIG holds a credential: gcloud's files are not looked at
+        places.append(("gcloud's ADC file", str(exc), True))
+    else:
+        # As the lookup takes it: anything there but a folder (a FIFO is then refused, not skipped).
+        present = adc.exists() and not adc.is_dir()
+        places.append((f"gcloud's ADC file {shown_path(adc)}", "found" if present else "not found", present))
+        places.append(_gcloud_login(environ))
     host = environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
     places.append((f"metadata server {host}", metadata_result, not metadata_result.startswith("no answer")))
     return places
@@ -77,7 +84,7 @@ def _entry_choice(entry: RepositoryEntry) -> str | None:
     if entry.has_secret:
         return "its _json_key_base64 secret"
     if entry.key_file is not None:
-        return f"key_file {entry.key_file}"
+        return f"key_file {shown_path(entry.key_file)}"
     if entry.token == USE_GCLOUD:
         return "token = gcloud"
     return None
@@ -87,25 +94,31 @@ def _explicit_adc(environ: Mapping[str, str]) -> tuple[str, str, bool]:
     value = environ.get(ADC_VAR)
     if not value:
         return ADC_VAR, "not set", False
-    path = Path(value).expanduser()
+    if key_material(value) is not None:
+        return ADC_VAR, "set, but not to a path: its value looks like a credential itself (not shown)", True
+    path = Path(value)  # as google-auth reads it: no `~` expansion (see sources.adc_var_path)
     # The value is shown only when it names something that exists: a secret pasted into the
     # variable names nothing (or is too long for a path name), and is then never echoed.
     try:
         if path.is_dir():
-            return ADC_VAR, f"set to {path}, a directory: not a key file", True
-        if path.is_file():
-            return ADC_VAR, f"set to the file {path}", True
+            return ADC_VAR, f"set to {shown_path(path)}, a directory: not a key file", True
+        if path.exists():
+            return ADC_VAR, f"set to the file {shown_path(path)}", True
     except OSError:
         pass
     return ADC_VAR, "set, but names no file (nothing exists at that path)", True
 
 
 def _gcloud_login(environ: Mapping[str, str]) -> tuple[str, str, bool]:
-    account = find_gcloud_account(environ)
+    try:
+        account = find_gcloud_account(environ)
+    except ConfigError as exc:  # one of gcloud's files is a FIFO or a device
+        return "gcloud's login", str(exc), True
     if account is not None:
         return "gcloud's login", f"{account.identity} ({account.executable})", True
     import shutil
 
     if shutil.which("gcloud", path=environ.get("PATH")) is None:
         return "gcloud's login", "no gcloud command on PATH", False
-    return "gcloud's login", f"gcloud is not logged in (no account in {gcloud_config_dir(environ)})", False
+    folder = shown_path(gcloud_config_dir(environ))
+    return "gcloud's login", f"gcloud is not logged in (no account in {folder})", False

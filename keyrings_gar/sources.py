@@ -29,14 +29,15 @@ from .config import JSON_KEY_BASE64_VAR, Settings
 from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
-from .redact import describe, key_material, not_a_path, showable, shown_path, shown_text
-from .safefile import read_regular_file
+from .redact import credential_shape, describe, key_material, not_a_path, showable, shown_path, shown_text
+from .safefile import FileTooLargeError, NotARegularFileError, file_problem, read_named_file
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
 
 log = logging.getLogger("keyrings_gar")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
+NO_GCE_CHECK_VAR = "NO_GCE_CHECK"
 
 # How each kind of token source is minted (see tokens.py).
 SERVICE_ACCOUNT_KEY = "service-account-key"
@@ -46,6 +47,8 @@ IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
 _IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
+# A service-account key is about 2.3 KiB, an ADC or federation file less: a generous bound.
+MAX_CREDENTIALS_FILE = 64 * 1024
 # As subject_tokens.py reads it: a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
 # A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
@@ -56,6 +59,13 @@ _ADC_LOGIN_FIX = (
     f"file, or set {JSON_KEY_BASE64_VAR}"
 )
 _ADC_VAR_FIX = f"put it in {JSON_KEY_BASE64_VAR} or a file"
+_ADC_TOKEN_FIX = {
+    "a JWT": "point it at a credentials file; for workload identity federation that is the config from `gcloud "
+             "iam workload-identity-pools create-cred-config`, whose credential_source.file names the file the "
+             "ID token is written to",
+    "an access token": "point it at a credentials file, or put a pre-minted access token in "
+                       "KEYRINGS_GAR_ACCESS_TOKEN instead",
+}
 
 
 @dataclass(frozen=True)
@@ -111,32 +121,33 @@ def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None
     if explicit:
         return adc_var_path(explicit)
     well_known = gcloud_adc_path(environ)
-    if _is_file(well_known):
+    # Anything there but a folder is read (and a FIFO or a device refused with one line), not skipped.
+    if _exists(well_known) and not _is_dir(well_known):
         return well_known, f"gcloud ADC file {shown_path(well_known)}"
     return None
 
 
 def adc_var_path(value: str) -> tuple[Path, str]:
     """GOOGLE_APPLICATION_CREDENTIALS as a path and how to name it; ConfigError, without the
-    value, when it holds the key itself (a common CI mistake) rather than a path."""
+    value, when it holds the key itself (a common CI mistake) rather than a path.
+
+    A `~` is not expanded, as google-auth does not: the file is the one every Google tool reads.
+    A leading `~` that names nothing gets its own line (quotes kept the shell from expanding it)."""
     if key_material(value) is not None:
-        raise ConfigError(not_a_path(ADC_VAR, _ADC_VAR_FIX))
+        raise ConfigError(not_a_path(ADC_VAR, _ADC_TOKEN_FIX.get(credential_shape(value) or "", _ADC_VAR_FIX),
+                                     value=value))
     origin = describe(ADC_VAR, value)
-    return _expand_user(Path(value), origin), origin
+    path = Path(value)
+    if value.startswith("~") and not _exists(path):
+        raise ConfigError(f"{origin} starts with a literal ~, which google-auth and gcloud do not expand (nor does "
+                          "the shell inside quotes); write the full path, e.g. \"$HOME/...\"")
+    return path, origin
 
 
-def _expand_user(path: Path, origin: str) -> Path:
-    """`~` expanded; ConfigError for a `~user` that does not exist (Path raises RuntimeError)."""
+def _exists(path: Path) -> bool:
+    """Path.exists, but False for a name the OS refuses instead of raising."""
     try:
-        return path.expanduser()
-    except RuntimeError:
-        raise ConfigError(f"{origin}: its ~user is not a user here; write the full path") from None
-
-
-def _is_file(path: Path) -> bool:
-    """Path.is_file, but False for a name the OS refuses (too long, ...) instead of raising."""
-    try:
-        return path.is_file()
+        return path.exists()
     except (OSError, ValueError):
         return False
 
@@ -144,7 +155,7 @@ def _is_file(path: Path) -> bool:
 def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     """The file's bytes and parsed content; ConfigError says what is wrong with it."""
     try:
-        content = path.read_bytes()
+        content = read_named_file(path, MAX_CREDENTIALS_FILE)
     except FileNotFoundError:
         raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
     except OSError as exc:
@@ -158,6 +169,9 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
                               "(chmod 600, owned by you)") from None
         if isinstance(exc, NotADirectoryError):
             raise ConfigError(f"{origin}: file not found (a folder in its path is a file); fix the path") from None
+        if isinstance(exc, (NotARegularFileError, FileTooLargeError)):
+            raise ConfigError(f"{origin} {file_problem(exc)}, so it is no credentials file; point it at the JSON "
+                              "key or ADC file itself") from None
         raise ConfigError(f"{origin}: cannot read it ({exc.strerror})") from None
     except ValueError:  # a NUL in the name
         raise ConfigError(f"{origin}: not a file name; fix the path") from None
@@ -241,7 +255,7 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
     if source.get("file"):
         try:
             # Read on every lookup, warm ones too: a FIFO planted there must not hang them.
-            content = read_regular_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)
+            content = read_named_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)
         except OSError:
             return "unreadable"  # minting says why
         return subject_key(_file_subject_token(content, source.get("format")), cache_dir)
@@ -311,7 +325,7 @@ def _override_identity(account: GcloudAccount) -> str:
     if not override:
         return ""
     try:
-        content = read_regular_file(override, _MAX_OVERRIDE_FILE)
+        content = read_named_file(override, _MAX_OVERRIDE_FILE)
     except (OSError, ValueError):
         content = b"unreadable"  # gcloud says why when it is asked
     return _digest("credential_file_override", override, hashlib.sha256(content).hexdigest())
@@ -368,6 +382,11 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
     account = find_gcloud_account(environ)
     if account is not None:
         return _chosen(gcloud_source(account), f"no {ADC_VAR} or ADC file, and gcloud is logged in")
+    if environ.get(NO_GCE_CHECK_VAR) == "true":
+        # As google-auth: the metadata server is not even asked.
+        raise NoCredentialsError(f"no Google credentials found, and {NO_GCE_CHECK_VAR}=true rules out the metadata "
+                                 "server: run `gcloud auth application-default login`, point "
+                                 f"{ADC_VAR} at a key file or workload identity config, or set {JSON_KEY_BASE64_VAR}")
     return _chosen(metadata_server_source(environ), f"no {ADC_VAR}, ADC file or gcloud login: the metadata server "
                    "is the last place Application Default Credentials look")
 
@@ -394,21 +413,21 @@ def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKey
         return decode_json_key_secret(value, origin=_secret_origin(entry))
     if entry.json_key_base64_file is not None:
         try:
-            text = entry.json_key_base64_file.read_text(encoding="utf-8")
+            text = read_named_file(entry.json_key_base64_file, MAX_CREDENTIALS_FILE).decode("utf-8")
         except FileNotFoundError:
             raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(entry.json_key_base64_file)} "
                               "does not exist; fix the path") from None
         except (OSError, UnicodeDecodeError) as exc:
-            problem = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise ConfigError(f"{entry.where('json_key_base64_file')}: cannot read "
-                              f"{shown_path(entry.json_key_base64_file)} ({problem})") from None
+            problem = file_problem(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
+            raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(entry.json_key_base64_file)} "
+                              f"{problem}; name the file that holds the secret") from None
         return decode_json_key_secret(text, origin=_secret_origin(entry))
     return None
 
 
 def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
     """The entry's key file and how to name it; ConfigError when it is not there."""
-    if not _is_file(path):
+    if not _exists(path):
         raise ConfigError(f"{entry.where('key_file')}: {shown_path(path)} does not exist; fix the path or "
                           "download the key")
     return path, f"{shown_path(path)} (from {entry.where('key_file')})"
@@ -417,7 +436,17 @@ def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
 def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
                   entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
     """The secret for `_json_key_base64`: the variable, else the entry's secret or key file, else a
-    service-account ADC key file (unless the entry chose another identity for this repository)."""
+    service-account ADC key file (unless the entry chose another identity for this repository).
+    ConfigError for a key from another universe: Artifact Registry here could not use it."""
+    secret = _json_key(settings, environ, entry)
+    if secret is not None:
+        from .trust import check_universe  # only on this path: start-up time
+
+        check_universe(secret.info().get("universe_domain"), f"the _json_key_base64 secret ({secret.fingerprint})")
+    return secret
+
+
+def _json_key(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> JsonKeySecret | None:
     if settings.json_key_secret is not None:
         return decode_json_key_secret(settings.json_key_secret)
     secret = _entry_secret(entry, environ)

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 
 from .errors import TokenError
 from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
-from .safefile import NotARegularFileError, read_regular_file
+from .redact import shown_path
+from .safefile import CredentialAsPathError, FileTooLargeError, NotARegularFileError, read_named_file
 
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"  # noqa: S105 - a type name
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
@@ -58,12 +59,12 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
                          "`gcloud iam workload-identity-pools create-cred-config`")
     if str(source.get("environment_id", "")).startswith("aws") or info.get("subject_token_type") == \
             AWS_SUBJECT_TOKEN_TYPE:
-        return _aws_subject_token(info, request)
+        return _aws_subject_token(info, request, environ)
     if isinstance(source.get("executable"), dict):
         return _executable_subject_token(info, source["executable"], request, environ)
     if source.get("file"):
         text = _read_subject_token_file(str(source["file"]))
-        where = f"subject token file {source['file']}"
+        where = f"subject token file {shown_path(str(source['file']))}"
     elif source.get("url"):
         text = _fetch_subject_token(str(source["url"]), source.get("headers"), request)
         where = f"subject token URL {_host(str(source['url']))}"
@@ -85,20 +86,25 @@ def _host(url: str) -> str:
 
 
 def _read_subject_token_file(path: str) -> str:
+    shown = f"subject token file {shown_path(path)}"
     try:
-        data = read_regular_file(path, MAX_SUBJECT_TOKEN_BYTES)
+        data = read_named_file(path, MAX_SUBJECT_TOKEN_BYTES)
     except FileNotFoundError:
-        raise TokenError(f"subject token file {path} does not exist: the CI step that writes the job's ID "
+        raise TokenError(f"{shown} does not exist: the CI step that writes the job's ID "
                          "token must run before the install, in the same job") from None
+    except CredentialAsPathError:
+        # `--credential-source-file="$ID_TOKEN"` writes the token's value where its file's name belongs.
+        raise TokenError("the workload identity federation file's credential_source.file holds what looks like a "
+                         "token itself, not a path: recreate it with --credential-source-file naming the file the "
+                         "CI job writes its ID token to") from None
     except NotARegularFileError:
-        raise TokenError(f"subject token file {path} cannot be read (a folder or a FIFO, not a regular file); "
+        raise TokenError(f"{shown} cannot be read (a folder, a FIFO or a device, not a regular file); "
                          "point credential_source.file at the token file itself") from None
+    except FileTooLargeError:
+        raise TokenError(f"{shown} is larger than any ID token; point credential_source.file "
+                         "at the token itself") from None
     except OSError as exc:
-        raise TokenError(f"subject token file {path} cannot be read ({exc.strerror}); fix its permissions") \
-            from None
-    if len(data) > MAX_SUBJECT_TOKEN_BYTES:
-        raise TokenError(f"subject token file {path} is larger than any ID token; point credential_source.file "
-                         "at the token itself")
+        raise TokenError(f"{shown} cannot be read ({exc.strerror}); fix its permissions") from None
     return data.decode("utf-8", "replace")
 
 
@@ -138,13 +144,21 @@ def _extract_subject_token(text: str, token_format: object, where: str) -> str:
     return token
 
 
-def _aws_subject_token(info: Mapping[str, Any], request: Transport) -> str:
+def _aws_subject_token(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str]) -> str:
     """The signed GetCallerIdentity request, built and serialized by google-auth's aws module.
 
     With AWS_REGION (or AWS_DEFAULT_REGION) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set this
     makes no network call; without them google-auth asks the EC2 metadata server, through our transport.
     """
     import google.auth.exceptions
+
+    # AWS issues temporary keys (ASIA...) as three values; signed without the third, STS can only
+    # say the grant is invalid. Said here, before anything is sent, with the fix that fits.
+    if environ.get("AWS_ACCESS_KEY_ID", "").startswith("ASIA") and environ.get("AWS_SECRET_ACCESS_KEY") \
+            and not environ.get("AWS_SESSION_TOKEN"):
+        raise TokenError("AWS_ACCESS_KEY_ID is a temporary key (ASIA…), which AWS accepts only with its session "
+                         "token, and AWS_SESSION_TOKEN is not set: set it too (the role's credentials come as three "
+                         "values)")
     from google.auth import aws
 
     try:
@@ -245,7 +259,7 @@ def _executable_environ(info: Mapping[str, Any], output_file: str, environ: Mapp
 def _cached_executable_response(path: str) -> str | None:
     """A still-valid response the executable left in its output_file, as google-auth reuses it."""
     with contextlib.suppress(OSError, ValueError, TokenError):
-        response = json.loads(read_regular_file(path, MAX_SUBJECT_TOKEN_BYTES))
+        response = json.loads(read_named_file(path, MAX_SUBJECT_TOKEN_BYTES))
         if isinstance(response, dict) and "expiration_time" in response:
             return _executable_response_token(response, path)
     return None
@@ -253,13 +267,13 @@ def _cached_executable_response(path: str) -> str | None:
 
 def _read_executable_response(path: str, program: str) -> object:
     try:
-        data = read_regular_file(path, MAX_SUBJECT_TOKEN_BYTES)
+        data = read_named_file(path, MAX_SUBJECT_TOKEN_BYTES)
+    except FileTooLargeError:
+        raise TokenError(f"{program} (credential_source.executable) left more than any subject token in its "
+                         "output_file") from None
     except OSError:
         raise TokenError(f"{program} (credential_source.executable) printed nothing and left no readable "
                          "response in its output_file") from None
-    if len(data) > MAX_SUBJECT_TOKEN_BYTES:
-        raise TokenError(f"{program} (credential_source.executable) left more than any subject token in its "
-                         "output_file")
     try:
         return json.loads(data.decode("utf-8", "replace"))
     except ValueError:

@@ -89,11 +89,27 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         from google.auth.compute_engine import _metadata
 
         if not _metadata.ping(request, timeout=min(METADATA_PROBE_TIMEOUT, request.timeout), retry_count=1):
+            if request.refused_redirect is not None:
+                # The real metadata server never redirects: something else answers its address.
+                raise TokenError(
+                    f"the metadata server address {request.refused_redirect.endpoint} answered with a redirect "
+                    f"(HTTP {request.refused_redirect.status}), which the real one never sends (a captive portal or "
+                    "another machine on this network?); it was not followed. Log in to the network, or use other "
+                    "credentials: run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS")
             raise NoCredentialsError(
                 "no Google credentials found: run `gcloud auth application-default login`, point "
                 "GOOGLE_APPLICATION_CREDENTIALS at a key file or workload identity config, or set "
                 "KEYRINGS_GAR_JSON_KEY_BASE64 or KEYRINGS_GAR_ACCESS_TOKEN_FILE"
             )
+        # Impersonated credentials read their source's universe_domain, which compute_engine would
+        # ask the metadata server for on a requests session of its own: outside our deadline, bounds
+        # and redirect refusal. Only the default universe is served (trust.py), so it is stated.
+        import inspect
+
+        from .trust import DEFAULT_UNIVERSE
+
+        if "universe_domain" in inspect.signature(compute_engine.Credentials).parameters:
+            return compute_engine.Credentials(universe_domain=DEFAULT_UNIVERSE)
         return compute_engine.Credentials()
     if source.kind == IMPERSONATED and source.via is not None:
         from google.auth import impersonated_credentials
@@ -149,6 +165,7 @@ def _mint_or_error(source: TokenSource, timeout: float) -> AccessToken | BaseExc
 
 
 def _mint(source: TokenSource, timeout: float) -> AccessToken:
+    _check_trust(source)
     if source.kind == GCLOUD and source.gcloud is not None:
         # gcloud is its own OAuth client: no google-auth (nor its import) needed.
         return AccessToken(*gcloud_access_token(source.gcloud, timeout))
@@ -165,6 +182,19 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
             # The grant is over (done, failed or past its deadline): no connection stays open.
             request.close()
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+
+
+def _check_trust(source: TokenSource) -> None:
+    """ConfigError before anything is read or sent, when `source` or the source it impersonates
+    with would send a credential outside Google's default universe (see trust.py)."""
+    from .trust import check_credential_file, check_universe
+
+    link: TokenSource | None = source
+    while link is not None:
+        if link.gcloud is not None:
+            check_universe(link.gcloud.universe_domain, link.origin)
+        check_credential_file(link.info, link.origin)
+        link = link.via
 
 
 def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any:
@@ -296,6 +326,13 @@ def _transport_problem(exc: BaseException, what: str = "token endpoint") -> str:
     while cause is not None and len(chain) < 10:
         chain.append(cause)
         cause = cause.__cause__ or cause.__context__
+    from .transport import RedirectRefusedError  # imported already: a grant was made
+
+    for link in chain:
+        if isinstance(link, RedirectRefusedError):
+            return (f"{what} at {link.endpoint} answered with a redirect (HTTP {link.status}), which Google's "
+                    "endpoints never send; it was not followed. Check the URLs in the credentials, and HTTPS_PROXY "
+                    "(a proxy that redirects to its login page?)")
     names = " ".join(type(c).__name__ for c in chain) + " " + " ".join(str(c)[:300] for c in chain)
     if "which no token answer is" in names:
         from .transport import RESPONSE_LIMIT

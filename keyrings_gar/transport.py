@@ -7,6 +7,11 @@ google-auth's own requests transport reads each body whole (`response.content`) 
 sends and receives; an endless token-endpoint body then filled memory, in a thread that kept
 reading after the lookup had given up. Here the body is read in pieces against both a byte bound
 and the deadline, and nothing is logged.
+
+No redirect is followed. Google's token, STS, IAM and metadata endpoints never redirect, and
+requests reads every redirect's body whole before it follows one (outside any bound, endless or a
+gzip bomb) and re-sends a POST body (a signed assertion, a subject token) to wherever a 307/308
+points, even from https to http. A 3xx is refused unread.
 """
 
 from __future__ import annotations
@@ -48,6 +53,36 @@ class BoundedResponse(google.auth.transport.Response):
         return self._data
 
 
+class RedirectRefusedError(google.auth.exceptions.TransportError):
+    """An endpoint answered with a redirect, which no Google token endpoint sends; its body is unread."""
+
+    def __init__(self, url: str, status: int) -> None:
+        self.endpoint, self.status = _endpoint(url), status
+        super().__init__(f"{self.endpoint} answered HTTP {status} (a redirect), which Google's token endpoints "
+                         "never send; it was not followed")
+
+
+def _endpoint(url: str) -> str:
+    """`host[:port]` of `url`: never its path or query, which can carry request identifiers."""
+    from urllib.parse import urlsplit
+
+    from .redact import shown_text
+
+    try:
+        netloc = urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError:
+        return "an unreadable URL"
+    return shown_text(netloc, "the endpoint")
+
+
+class _NoRedirectSession(requests.Session):
+    """A session that sees no redirect anywhere. allow_redirects=False is not enough: requests then
+    still asks for the next request (`Response.next`), and reads the redirect's body whole to get it."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:  # noqa: ARG002 - requests' hook
+        return None
+
+
 class DeadlineRequest(google.auth.transport.Request):
     """A google-auth transport whose calls share one deadline, so a grant never outlives it.
 
@@ -56,7 +91,7 @@ class DeadlineRequest(google.auth.transport.Request):
     """
 
     def __init__(self, timeout: float) -> None:
-        session = requests.Session()
+        session = _NoRedirectSession()
         ca_bundle = os.environ.get("SSL_CERT_FILE")
         if ca_bundle and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
             session.verify = ca_bundle
@@ -65,6 +100,8 @@ class DeadlineRequest(google.auth.transport.Request):
         self.session = session
         self.timeout = timeout
         self._deadline = time.monotonic() + timeout
+        self.refused_redirect: RedirectRefusedError | None = None
+        """The last redirect refused: google-auth's metadata ping swallows transport errors."""
 
     def remaining(self) -> float:
         """Seconds left of the deadline (for work outside HTTP, such as running gcloud)."""
@@ -79,9 +116,14 @@ class DeadlineRequest(google.auth.transport.Request):
         if remaining <= 0:
             raise google.auth.exceptions.TransportError(f"timed out after {self.timeout:g} s")
         timeout = remaining if timeout is None else min(timeout, remaining)
+        kwargs["allow_redirects"] = False
         try:
             with self.session.request(method, url, data=body, headers=headers, timeout=timeout, stream=True,
                                       **kwargs) as response:
+                if 300 <= response.status_code < 400:
+                    # Closed unread: the body of a redirect is nothing a token grant needs.
+                    self.refused_redirect = RedirectRefusedError(url, response.status_code)
+                    raise self.refused_redirect
                 return BoundedResponse(response.status_code, response.headers, self._read(response))
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise google.auth.exceptions.TransportError(exc) from exc

@@ -90,6 +90,9 @@ def google(isolated: Path, sa_key_material: tuple[ServiceAccountKey, UserCredent
            monkeypatch: pytest.MonkeyPatch) -> Iterator[Identities]:
     """A running fake Google that knows the test service account and user."""
     with FakeGoogle() as fake:
+        # The stand-in listens on loopback, not at Google's names: the tests opt in to it as a user
+        # opts in to a private endpoint (key files name it as their token_uri).
+        monkeypatch.setenv("KEYRINGS_GAR_TOKEN_HOSTS", "127.0.0.1")
         template, user = sa_key_material
         sa_key = _rebind(template, fake.token_uri)
         fake.add_service_account(sa_key)

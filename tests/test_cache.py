@@ -24,9 +24,11 @@ PROMPTLY = 30
 
 @pytest.fixture
 def cache_dir(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    directory = isolated / "token-cache"
-    monkeypatch.setenv("KEYRINGS_GAR_CACHE_DIR", str(directory))
-    return directory
+    """Our own folder, inside the (existing) folder KEYRINGS_GAR_CACHE_DIR names."""
+    named = isolated / "token-cache"
+    named.mkdir()
+    monkeypatch.setenv("KEYRINGS_GAR_CACHE_DIR", str(named))
+    return named / "keyrings-gar"
 
 
 @pytest.fixture

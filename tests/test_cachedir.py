@@ -113,5 +113,5 @@ def test_windows_uses_local_not_roaming_app_data() -> None:
 
 @pytest.mark.parametrize("platform", ["linux", "darwin", "win32"])
 def test_the_variable_overrides_every_platform(platform: str, tmp_path: Path) -> None:
-    assert cache_dir({"KEYRINGS_GAR_CACHE_DIR": str(tmp_path / "c")}, platform) == tmp_path / "c"
+    assert cache_dir({"KEYRINGS_GAR_CACHE_DIR": str(tmp_path / "c")}, platform) == tmp_path / "c" / "keyrings-gar"
 

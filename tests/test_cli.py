@@ -162,7 +162,7 @@ def test_doctor_never_echoes_a_secret_pasted_into_google_application_credentials
     code, out, err = _run(capsys, "doctor", "--json", AR_URL)
     assert (code, out[:1]) == (1, "{"), err
     [step] = [s for s in json.loads(out)["credential"]["searched"] if s["place"] == "GOOGLE_APPLICATION_CREDENTIALS"]
-    assert step["result"] == "set, but names no file (nothing exists at that path)"
+    assert step["result"] == "set, but not to a path: its value looks like a credential itself (not shown)"
     assert google.sa_key.base64[:40] not in step["result"]
 
 
@@ -182,7 +182,7 @@ def test_doctor_warns_about_a_section_that_nearly_matches_the_url(
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
     code, out, _ = _run(capsys, "doctor", AR_URL)
     assert code == 0
-    [warning] = [line for line in out.splitlines() if line.startswith("warning")]
+    [warning] = [line for line in out.splitlines() if line.startswith("warning") and "misspelling" in line]
     assert f"[{section}] in {config} looks like a misspelling of {typo}" in warning
     assert "the lookup takes no entry (the defaults) instead" in warning
 
@@ -208,14 +208,42 @@ def test_doctor_warns_when_one_host_has_several_identities_for_uv(
     config.write_text(f"[{AR_HOST}/acme-prod/team-repo]\nkey_file = {google.sa_key_file}\n\n"
                       f"[{AR_HOST}/acme-prod/legacy-repo]\ntoken = gcloud\n\n"
                       f"[{AR_HOST}/acme-prod/other-repo]\nkey_file = {google.sa_key_file}\n\n"
-                      "[europe-python.pkg.dev/acme-prod]\ntoken = gcloud\n")
+                      "[europe-python.pkg.dev]\ntoken = gcloud\n")
     monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
     code, out, _ = _run(capsys, "doctor", AR_URL)
     assert code == 0
     [warning] = [line for line in out.splitlines() if line.startswith("warning")]
-    assert f"give {AR_HOST} 2 identities; uv keeps one credential per host" in warning
+    assert f"give {AR_HOST} 3 identities; pip (either keyring provider) keeps the first credential" in warning
     assert f"[{AR_HOST}/acme-prod/legacy-repo]" in warning
-    assert "europe" not in warning
+    assert f"the default identity (every other repository on {AR_HOST})" in warning
+    assert "europe" not in warning  # one host-level entry: one identity for the whole host
+
+
+def test_doctor_counts_the_default_identity_beside_one_entry(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The common case: one repository with its own identity, the others on the default one."""
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{AR_HOST}/acme-prod/legacy-repo]\ntoken = gcloud\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    [warning] = [line for line in out.splitlines() if line.startswith("warning")]
+    assert (f"[{AR_HOST}/acme-prod/legacy-repo], the default identity (every other repository on {AR_HOST}) give "
+            f"{AR_HOST} 2 identities") in warning
+
+
+def test_doctor_does_not_warn_when_an_entry_covers_the_whole_host(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = Path(os.environ["HOME"]) / "keyrings-gar.cfg"
+    config.write_text(f"[{AR_HOST}]\nkey_file = {google.sa_key_file}\n\n"
+                      f"[{AR_HOST}/acme-prod/team-repo]\nkey_file = {google.sa_key_file}\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    code, out, _ = _run(capsys, "doctor", AR_URL)
+    assert code == 0
+    assert "warning" not in out
 
 
 def test_doctor_explains_why_a_url_is_not_ours(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -563,9 +591,10 @@ def test_an_unusable_cache_folder_is_reported_with_its_effect_everywhere(
     """Not "OK", "none cached" and "removed 0" with status 0 while every process mints its own token."""
     (tmp_path / "a-file").write_text("")
     (tmp_path / "real").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "real")
+    (tmp_path / "named").mkdir()
+    (tmp_path / "named" / "keyrings-gar").symlink_to(tmp_path / "real")  # our own folder, as a link
     folder = {"a file": tmp_path / "a-file", "under a file": tmp_path / "a-file" / "cache",
-              "a symlink": tmp_path / "link"}[where]
+              "a symlink": tmp_path / "named"}[where]
     monkeypatch.setenv("KEYRINGS_GAR_CACHE_DIR", str(folder))
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
     code, out, _ = _run(capsys, "doctor", AR_URL)

@@ -160,7 +160,7 @@ def test_a_pasted_secret_is_never_echoed(config_file: Path, google: Identities) 
 def test_unreadable_file_is_a_problem(config_file: Path) -> None:
     config_file.mkdir()  # a directory cannot be read as a file, even by root
     [problem] = load_config(config_file).problems
-    assert problem.startswith(f"{config_file}: cannot read it")
+    assert problem.startswith(f"{config_file} is not a regular file (a FIFO, a device or a folder)")
 
 
 # --- identities per repository, through the backend -------------------------------------

@@ -22,6 +22,7 @@ from typing import Callable
 import pytest
 import trustme
 
+from keyrings_gar import safefile
 from keyrings_gar.backend import GarKeyring
 from tests.conftest import AR_URL, Identities, console_script, use_metadata_server
 from tests.loopback.google import FakeGoogle
@@ -120,14 +121,15 @@ def _adc_unreadable(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Pa
     path = tmp / "adc.json"
     path.write_bytes(google.sa_key.key_json)
     path.chmod(0)
-    real_read_bytes = Path.read_bytes
+    real_read = safefile.read_regular_file
 
-    def read_bytes(self: Path) -> bytes:
-        if self == path:
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_read_bytes(self)
+    def read_regular_file(name: Path | str, limit: int) -> bytes:
+        if Path(name) == path:
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_read(name, limit)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    # The one reader every file a user names goes through (safefile.py).
+    monkeypatch.setattr(safefile, "read_regular_file", read_regular_file)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(path))
 
 

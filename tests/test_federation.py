@@ -238,7 +238,39 @@ def test_aws_source_with_a_wrong_secret_is_refused_by_sts(federation: Federation
     assert token is None
     assert aws.rejections == ["signature"]
     assert len(lines) == 1
-    assert "refused the subject token (invalid_grant)" in lines[0]
+    assert "STS refused the signed AWS request (invalid_grant): AWS did not accept the credentials" in lines[0]
+    assert "ID token" not in lines[0]
+
+
+def test_aws_source_with_another_key_id_gets_the_aws_line(federation: Federation,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    aws = make_aws_identity(session=False)
+    federation.google.add_provider(aws.provider())
+    for name, value in aws.environ().items():
+        federation.monkeypatch.setenv(name, value)
+    federation.monkeypatch.setenv("AWS_ACCESS_KEY_ID", make_aws_identity(session=False).access_key_id)
+    federation.use(aws_config())
+    token, [line] = _lookup(federation, caplog)
+    assert token is None
+    assert aws.rejections == ["credential scope"]
+    assert "STS refused the signed AWS request (invalid_grant)" in line
+    assert "ID token" not in line
+
+
+def test_aws_temporary_key_without_its_session_token_is_named_before_anything_is_sent(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    aws = make_aws_identity(session=True)
+    federation.google.add_provider(aws.provider())
+    for name, value in aws.environ().items():
+        federation.monkeypatch.setenv(name, value)
+    federation.monkeypatch.delenv("AWS_SESSION_TOKEN")
+    federation.use(aws_config())
+    token, [line] = _lookup(federation, caplog)
+    assert token is None
+    assert "AWS_ACCESS_KEY_ID is a temporary key (ASIA…)" in line
+    assert "AWS_SESSION_TOKEN is not set" in line
+    assert federation.google.calls == {}
 
 
 def _executable(federation: Federation, token: str) -> str:
@@ -632,3 +664,31 @@ def test_doctor_checks_the_identity_the_url_answers_for_now(federation: Federati
     assert shown[0]["fingerprint"] != shown[1]["fingerprint"]
     assert [token["cached"] for token in shown] == [False, False]
     assert federation.google.calls == {"sts-token": 2}
+
+
+def test_workforce_pool_config_without_its_user_project_says_so(federation: Federation,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    provider = federation.gitlab.provider(audience=WORKFORCE_AUDIENCE)
+    federation.google.add_provider(FederationProvider(provider.audience, provider.subject_token_type,
+                                                      provider.principal_of, workforce=True))
+    token_file = federation.files / "workforce-id-token"
+    token_file.write_text(federation.gitlab.mint(GITLAB_SUBJECT, "https:" + WORKFORCE_AUDIENCE))
+    federation.use(file_sourced_config(str(token_file), audience=WORKFORCE_AUDIENCE))
+    token, [line] = _lookup(federation, caplog)
+    assert token is None
+    assert federation.google.rejections == ["workforce exchange without userProject"]
+    assert "has no workforce_pool_user_project" in line
+    assert "--workforce-pool-user-project" in line
+    assert "workload identity pool provider" not in line
+
+
+def test_workload_pool_config_with_a_workforce_user_project_is_refused_as_google_auth_does(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = file_sourced_config(str(federation.gitlab_token_file()))
+    config["workforce_pool_user_project"] = "acme-prod"
+    federation.use(config)
+    token, [line] = _lookup(federation, caplog)
+    assert token is None
+    assert "sets workforce_pool_user_project, but its audience names a workload identity pool" in line
+    assert federation.google.calls == {}

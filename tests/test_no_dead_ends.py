@@ -99,10 +99,3 @@ def test_the_bare_command_prints_its_help_and_exits_2() -> None:
     assert result.stdout.startswith("usage: keyrings-gar")
     assert "doctor" in result.stdout
     assert result.stderr == ""
-
-
-def test_cache_clear_help_says_it_forgets_remembered_failures(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit):
-        cli.main(["cache", "clear", "--help"])
-    out = capsys.readouterr().out
-    assert "forget every remembered failure" in " ".join(out.split())

@@ -202,7 +202,7 @@ def test_a_token_pasted_into_the_file_variable_is_never_echoed(
     caplog.set_level(logging.DEBUG, logger="keyrings_gar")
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     [line] = _warnings(caplog)
-    assert "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE names no existing file" in line
+    assert "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE holds what looks like a token itself, not a path" in line
     assert cli.main(["doctor", AR_URL]) == 1
     assert cli.main(["doctor", "--json", AR_URL]) == 1
     assert_no_secrets(google, caplog.text, *capsys.readouterr())

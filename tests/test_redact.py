@@ -70,13 +70,16 @@ def test_every_pasted_form_of_the_key_is_key_material_and_never_shown(google: Id
     ("/keys/a\0b.json", "line breaks or control characters"),
     ("-----BEGIN PRIVATE KEY-----", "a PEM block"),
     ("https://user:pw@host/key.json", "a URL with a password"),
+    ("ya29.a0AfB_byC" + "x" * 60, "an access token"),
+    ("/builds/ya29.c.b0AXv0zTPq1", "an access token"),  # a short one, even inside a path
+    ("1//0gLzQ7cR4-abcdefghijklmnop", "an access token"),  # a refresh token
+    ("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJyZXBvIn0.c2ln", "a JWT"),
 ])
 def test_key_material_says_what_the_value_plainly_is(value: str, kind: str) -> None:
     assert redact.key_material(value) == kind
 
 
 @pytest.mark.parametrize("value", [
-    "ya29.a0AfB_byC" + "x" * 60,  # an access token: not obviously not a path, but never shown
     "/keys/" + "Ab1" * 14,  # a 42-character base64 run
     "/keys/" + "k" * 250 + ".json",  # longer than anyone types
 ])

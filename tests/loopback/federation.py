@@ -182,7 +182,9 @@ class AwsIdentity:
 
 
 def make_aws_identity(*, session: bool = True) -> AwsIdentity:
-    return AwsIdentity("AKIA" + secrets.token_hex(8).upper(), secrets.token_urlsafe(30),
+    """A role's temporary credentials (AWS names their key ASIA..., with a session token), or a user's
+    long-lived key (AKIA..., none)."""
+    return AwsIdentity(("ASIA" if session else "AKIA") + secrets.token_hex(8).upper(), secrets.token_urlsafe(30),
                        session_token=("IQoJb3JpZ2luX2Vj" + secrets.token_urlsafe(40)) if session else None)
 
 

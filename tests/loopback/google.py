@@ -11,8 +11,10 @@
 Every call is counted per endpoint in `calls`, so a test can fail on any extra one.
 
 It counts grants, remembers every token it issued (so the loopback registry can check them),
-and can be told to misbehave: refuse, error, hang, reset, answer garbage, add latency, or send
-a body without end, quickly or a byte at a time (what a broken proxy or a hostile token_uri can do).
+and can be told to misbehave: refuse, error, hang, reset, answer garbage, add latency, send
+a body without end, quickly or a byte at a time, or redirect (307 or 308, to `redirect_to`) with
+an endless body or a gzip bomb (what a broken proxy, a captive portal or a hostile token_uri can do).
+Every request it receives, whatever its path, is counted in `received`: a redirect target must see none.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections import Counter
 from datetime import datetime, timezone
 from http.server import ThreadingHTTPServer
@@ -45,10 +48,23 @@ IAM_SCOPE = "https://www.googleapis.com/auth/iam"
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 # Faults the endpoint can be told to produce, by name.
-FAULTS = ("500", "invalid_json", "invalid_grant", "hang", "reset", "refuse", "endless", "trickle", "oversized")
+FAULTS = ("500", "invalid_json", "invalid_grant", "hang", "reset", "refuse", "endless", "trickle", "oversized",
+          "gzip-bomb", "redirect-endless", "redirect-gzip")
 # An "endless" body stops here all the same, so that a client without a bound fails its test
-# rather than the machine.
+# rather than the machine. A gzip bomb stops when it would inflate to this much.
 ENDLESS_SAFETY_LIMIT = 768 * 1024 * 1024
+_BOMB_PIECE = 1024 * 1024
+
+
+def _gzip_bomb() -> tuple[bytes, bytes]:
+    """The start of a gzip stream and a piece to repeat after it, each inflating to 1 MiB of zeros.
+
+    A full flush ends each piece on a byte boundary with no reference to what came before, so the
+    same compressed bytes (about 1 KiB) can follow one another for as long as the client reads."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(_BOMB_PIECE)
+    first = compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
+    return first, compressor.compress(zeros) + compressor.flush(zlib.Z_FULL_FLUSH)
 
 
 class Stream:
@@ -83,6 +99,9 @@ class FakeGoogle(BackgroundServer):
         self.fault: str | None = None
         self.fault_on = ""  # only requests whose path contains this misbehave ("" = all)
         self.hang_seconds = 30.0
+        self.redirect_status = 307
+        self.redirect_to = "http://127.0.0.1:9/"  # a redirect fault's Location (the request's path is appended)
+        self.received = 0  # every request, whatever its path
         self.service_accounts: dict[str, ServiceAccountKey] = {}
         self.users: dict[str, UserCredentials] = {}
         self.tokens: dict[str, IssuedToken] = {}
@@ -234,7 +253,34 @@ class _Handler(QuietHandler):
             self._send_json(400, {"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
         elif fault in ("endless", "trickle", "oversized"):
             self._stream(fault)
+        elif fault in ("gzip-bomb", "redirect-endless", "redirect-gzip"):
+            self._endless(redirect=fault.startswith("redirect"), gzip=fault != "redirect-endless")
         return True
+
+    def _endless(self, *, redirect: bool, gzip: bool) -> None:
+        """A body that never ends, plain or a gzip bomb that inflates 1000-fold, under a 200 or a
+        redirect to `redirect_to` (a client that follows it reads the body first, as requests does)."""
+        self.send_response(self.fake.redirect_status if redirect else 200)
+        if redirect:
+            self.send_header("Location", self.fake.redirect_to.rstrip("/") + self.path)
+        self.send_header("Content-Type", "application/json")
+        if gzip:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        stream = Stream()
+        self.fake.streams.append(stream)
+        first, piece = _gzip_bomb() if gzip else (b"", b"a" * 65536)
+        inflated = _BOMB_PIECE if gzip else len(piece)
+        try:
+            self.wfile.write(first)
+            while stream.sent < ENDLESS_SAFETY_LIMIT:
+                self.wfile.write(piece)
+                stream.sent += inflated  # what the client holds once it inflates it
+        except OSError:  # the client went away: what a bounded client does
+            pass
+        stream.ended = time.monotonic()
 
     def _stream(self, fault: str) -> None:
         """A 200 answer that starts like a token and never ends (or declares 4 MiB and sends it)."""
@@ -266,6 +312,7 @@ class _Handler(QuietHandler):
 
     def do_POST(self) -> None:
         body = self._read_body()
+        self.fake.received += 1
         if self._faulted():
             return
         path = urlsplit(self.path).path
@@ -429,6 +476,7 @@ class _Handler(QuietHandler):
         self._send_json(200, {"accessToken": token.value, "expireTime": expire})
 
     def do_GET(self) -> None:
+        self.fake.received += 1
         if self._faulted():
             return
         path = urlsplit(self.path).path
@@ -471,6 +519,7 @@ class _Handler(QuietHandler):
             self._send_json(200, {"access_token": token.value, "expires_in": self.fake.token_lifetime,
                                   "token_type": "Bearer"}, flavor)
         elif path.endswith("/universe/universe-domain"):
+            self.fake.count("metadata-universe")
             self._send_text(200, "googleapis.com", flavor)
         else:
             self._send_json(404, {"error": "not_found"}, flavor)

@@ -16,6 +16,9 @@
 
 It counts logins per username and per identity, remembers every Authorization header it refused,
 and can hold a download until the token it carries has died, to stage a token expiring mid-run.
+More repositories of the project can share the host (`add_repository`), each readable only by the
+identities given, as IAM grants `artifactregistry.reader` per repository: anyone else's valid
+credential gets 403, as Artifact Registry answers it.
 """
 
 from __future__ import annotations
@@ -99,6 +102,9 @@ class FakeRegistry(BackgroundServer):
         self.uploads: list[tuple[str, str]] = []  # (filename, identity)
         self.formats: Counter[str] = Counter()  # "json" / "html" index pages served
         self.log: list[str] = []  # "GET path -> status username", never a credential
+        self.readers: dict[str, frozenset[str] | None] = {self.prefix: None}
+        """Repository prefix -> the identities that may read it (None: every valid credential)."""
+        self.seen: list[tuple[str, str, int]] = []  # (repository prefix, identity, status) per request
         self._holds: set[str] = set()
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
@@ -114,6 +120,17 @@ class FakeRegistry(BackgroundServer):
     def add_json_key(self, key: ServiceAccountKey) -> None:
         """Accept this key's exact base64 for `_json_key_base64` and its JSON for `_json_key`."""
         self.json_keys[key.email] = key
+
+    def add_repository(self, repository: str, readers: Iterable[str] | None = None) -> str:
+        """Another repository of the project on this host, serving the same files, readable only by
+        `readers` (every valid credential when None); its URL path prefix."""
+        prefix = f"{self.prefix.rsplit('/', 1)[0]}/{repository}"
+        self.readers[prefix] = None if readers is None else frozenset(readers)
+        return prefix
+
+    def restrict(self, readers: Iterable[str]) -> None:
+        """Only `readers` may read the first repository: others' valid credentials get 403."""
+        self.readers[self.prefix] = frozenset(readers)
 
     def hold_until_token_expires(self, filename: str) -> None:
         """Hold the first request for `filename` until the token it carries has expired (plus
@@ -274,22 +291,29 @@ class _Handler(QuietHandler):
         login = self._login()
         if login is None or self._denied(login, path, "download"):
             return
+        prefix = next((p for p in self.registry.readers if path.startswith(p + "/")), prefix)
+        readers = self.registry.readers.get(prefix)
+        if readers is not None and login.identity not in readers:
+            self._send(403, b"Permission 'artifactregistry.repositories.downloadArtifacts' denied", login=login,
+                       repository=prefix)
+            return
         rest = path[len(prefix):] if path.startswith(prefix + "/") else None
         if rest == "/simple/":
-            self._index(None, login, with_body)
+            self._index(None, login, with_body, prefix)
         elif rest is not None and rest.startswith("/simple/") and rest.endswith("/"):
-            self._index(rest[len("/simple/"):-1], login, with_body)
+            self._index(rest[len("/simple/"):-1], login, with_body, prefix)
         elif rest is not None and rest.startswith("/files/"):
             dist = self.registry.files.get(rest.rsplit("/", 1)[-1])
             if dist is None:
                 self._send(404, b"not found", login=login)
             else:
                 self._send(200, dist.content, {"Content-Type": "application/octet-stream"}, login=login,
-                           with_body=with_body)
+                           with_body=with_body, repository=prefix)
         else:
             self._send(404, b"not found", login=login)
 
-    def _index(self, project: str | None, login: Login, with_body: bool) -> None:
+    def _index(self, project: str | None, login: Login, with_body: bool, prefix: str | None = None) -> None:
+        prefix = prefix or self.registry.prefix
         files = sorted(self.registry.files.values(), key=lambda f: f.filename)
         wants_json = PEP691_JSON in self.headers.get("Accept", "")
         if project is None:
@@ -302,7 +326,7 @@ class _Handler(QuietHandler):
             if not files:
                 self._send(404, b"not found", login=login)
                 return
-            urls = [f"{self.registry.prefix}/files/{name}/{f.filename}#sha256={f.sha256}" for f in files]
+            urls = [f"{prefix}/files/{name}/{f.filename}#sha256={f.sha256}" for f in files]
             data = {"meta": {"api-version": "1.0"}, "name": name,
                     "files": [{"filename": f.filename, "url": url.split("#")[0], "hashes": {"sha256": f.sha256}}
                               for f, url in zip(files, urls)]}
@@ -317,7 +341,7 @@ class _Handler(QuietHandler):
             body = ("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
                     f"</head><body>\n{anchors}</body></html>\n").encode()
             content_type = "text/html; charset=utf-8"
-        self._send(200, body, {"Content-Type": content_type}, login=login, with_body=with_body)
+        self._send(200, body, {"Content-Type": content_type}, login=login, with_body=with_body, repository=prefix)
 
     def _upload(self, body: bytes, login: Login) -> tuple[int, str]:
         form = _multipart_form(self.headers.get("Content-Type", ""), body)
@@ -348,8 +372,11 @@ class _Handler(QuietHandler):
         return 200, "OK"
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
-              login: Login | None = None, who: str = "", with_body: bool = True) -> None:
+              login: Login | None = None, who: str = "", with_body: bool = True, repository: str = "") -> None:
         token = None
+        if login is not None and repository:
+            with self.registry._lock:
+                self.registry.seen.append((repository, login.identity, status))
         if login is not None:
             who = f"{login.username} ({login.identity})"
             if login.username in TOKEN_USERNAMES:
