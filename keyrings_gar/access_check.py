@@ -122,11 +122,12 @@ def check_access(repository: Repository, login: tuple[str, str], credential: dic
 
 
 def _index_status(repository: Repository, login: tuple[str, str], timeout: float) -> int:
-    """The status of one GET, through the user's proxy and CA bundle, never following a redirect."""
+    """The status of one GET, through the user's proxy and CA bundle; the bounded transport follows
+    no redirect (a credential must not go elsewhere) and reports one as its status here."""
     # Here, not at the top: only this check pays for requests and google-auth (start-up time).
     import google.auth.exceptions
 
-    from .transport import DeadlineRequest
+    from .transport import DeadlineRequest, RedirectRefusedError
 
     class StatusOnly(DeadlineRequest):
         """The bounded transport, reading no body: an index mirroring PyPI is tens of megabytes,
@@ -139,8 +140,9 @@ def _index_status(repository: Repository, login: tuple[str, str], timeout: float
     request = StatusOnly(timeout)
     try:
         response = request(repository.index_url, "GET", headers={"Authorization": f"Basic {basic}",
-                                                                   "Accept": "text/html"},
-                           allow_redirects=False)
+                                                                   "Accept": "text/html"})
+    except RedirectRefusedError as exc:
+        return exc.status  # the transport follows no redirect, and neither does this check
     except google.auth.exceptions.TransportError as exc:
         raise GarError(f"could not reach {repository.host}: {scrubbed(str(exc))}; check the network, "
                        "HTTPS_PROXY and the CA bundle (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)") from None
