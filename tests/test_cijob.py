@@ -65,8 +65,9 @@ def test_an_explicit_cache_folder_is_scoped_to_the_job_too(isolated: Path, monke
     monkeypatch.setenv("CI_JOB_ID", "77")
     folder = cache_dir()
     assert folder is not None
-    assert folder.parent == isolated
-    assert folder.name.startswith("shared-job-")
+    # Our own folder inside the one named (never that one itself), then scoped to the job.
+    assert folder.parent == isolated / "shared"
+    assert folder.name.startswith("keyrings-gar-job-")
 
 
 # -- through the real keyring and keyrings-gar commands, one process per job step ---------------------
