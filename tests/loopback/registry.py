@@ -12,7 +12,7 @@
 - Then IAM, as Artifact Registry answers a known identity: 403 without a role on the repository
   (reader to download, writer to upload) and for a project it cannot see, with Google's wording
   "Permission ... denied on resource ... (or it may not exist)"; 404 for a repository that does not
-  exist in a project the identity can see. Every identity holds writer unless `roles` says otherwise.
+  exist in a project the identity can see.
 
 It counts logins per username and per identity, remembers every Authorization header it refused,
 and can hold a download until the token it carries has died, to stage a token expiring mid-run.
@@ -86,10 +86,8 @@ class FakeRegistry(BackgroundServer):
                  files: Iterable[DistFile] = (), min_token_life: float = 0.0, host: str = "127.0.0.1",
                  port: int = 0) -> None:
         self.google = google
-        self.project, self.repository = project, repository
+        self.project = project
         self.prefix = f"/{project}/{repository}"
-        self.roles: dict[str, str] | None = None
-        """identity -> READER or WRITER on this repository; None: every identity holds WRITER."""
         self.min_token_life = min_token_life
         """Tokens with this many seconds of life or fewer are refused as expired."""
         self.files: dict[str, DistFile] = {f.filename: f for f in files}
@@ -104,6 +102,8 @@ class FakeRegistry(BackgroundServer):
         self.log: list[str] = []  # "GET path -> status username", never a credential
         self.readers: dict[str, frozenset[str] | None] = {self.prefix: None}
         """Repository prefix -> the identities that may read it (None: every valid credential)."""
+        self.writers: frozenset[str] | None = None
+        """The identities that may upload to the first repository (None: every valid credential)."""
         self.seen: list[tuple[str, str, int]] = []  # (repository prefix, identity, status) per request
         self._holds: set[str] = set()
         self._lock = threading.Lock()
@@ -132,39 +132,46 @@ class FakeRegistry(BackgroundServer):
         """Only `readers` may read the first repository: others' valid credentials get 403."""
         self.readers[self.prefix] = frozenset(readers)
 
+    def grant(self, identity: str, role: str | None) -> None:
+        """Give `identity` READER or WRITER on the first repository, or no role (None); from the
+        first grant on, identities granted nothing hold no role there."""
+        with self._lock:
+            readers = set(self.readers[self.prefix] or ())
+            writers = set(self.writers or ())
+            readers.discard(identity)
+            writers.discard(identity)
+            if role in (READER, WRITER):
+                readers.add(identity)
+            if role == WRITER:
+                writers.add(identity)
+            self.readers[self.prefix], self.writers = frozenset(readers), frozenset(writers)
+
     def hold_until_token_expires(self, filename: str) -> None:
         """Hold the first request for `filename` until the token it carries has expired (plus
         HOLD_MARGIN_SECONDS, at most HOLD_LIMIT_SECONDS), as if the download had queued behind a
         long build: the token then dies between two requests of one install."""
         self._holds.add(filename)
 
-    def grant(self, identity: str, role: str | None) -> None:
-        """Give `identity` READER or WRITER on the repository, or no role (None); from the first
-        grant on, identities granted nothing hold no role."""
-        with self._lock:
-            roles = {} if self.roles is None else dict(self.roles)
-            if role is None:
-                roles.pop(identity, None)
-            else:
-                roles[identity] = role
-            self.roles = roles
-
     # -- checks --------------------------------------------------------------------------
-    def denial(self, login: Login, location: str, path: str, action: str) -> tuple[int, str] | None:
-        """(status, message) when IAM stops `login` from `action` ("download" or "upload") at
-        `path` in `location`, as Artifact Registry answers; None when it may."""
+    def denial(self, login: Login, location: str, path: str, action: str) -> tuple[int, str, str] | None:
+        """(status, message, repository prefix) when IAM stops `login` from `action` ("download"
+        or "upload") at `path` in `location`, as Artifact Registry answers; None when it may."""
         project, _, rest = path.lstrip("/").partition("/")
         repository = rest.split("/", 1)[0]
-        roles = self.roles
-        role = WRITER if roles is None else roles.get(login.identity)
+        prefix = f"/{project}/{repository}"
         resource = f"projects/{project}/locations/{location}/repositories/{repository}"
-        denied = (403, f'Permission "{_PERMISSIONS[action]}" denied on resource "{resource}" (or it may not exist)')
-        if project != self.project or role is None:
-            # Whoever cannot see a project or repository is not told whether it exists.
+        denied = (403, f'Permission "{_PERMISSIONS[action]}" denied on resource "{resource}" (or it may not exist)',
+                  prefix)
+        if project != self.project:
+            # Whoever cannot see a project is not told whether it exists.
             return denied
-        if repository != self.repository:
-            return 404, f'Repository "{resource}" not found'
-        if action == "upload" and role != WRITER:
+        if prefix not in self.readers:
+            return 404, f'Repository "{resource}" not found', prefix
+        readers = self.readers[prefix]
+        if readers is not None and login.identity not in readers:
+            return denied
+        writers = self.writers if prefix == self.prefix else None
+        if action == "upload" and writers is not None and login.identity not in writers:
             return denied
         return None
 
@@ -279,8 +286,8 @@ class _Handler(QuietHandler):
         denial = self.registry.denial(login, location, path, action)
         if denial is None:
             return False
-        status, message = denial
-        self._send(status, message.encode(), {"Content-Type": "text/plain"}, login=login)
+        status, message, prefix = denial
+        self._send(status, message.encode(), {"Content-Type": "text/plain"}, login=login, repository=prefix)
         return True
 
     def _serve(self, *, with_body: bool) -> None:
@@ -292,11 +299,6 @@ class _Handler(QuietHandler):
         if login is None or self._denied(login, path, "download"):
             return
         prefix = next((p for p in self.registry.readers if path.startswith(p + "/")), prefix)
-        readers = self.registry.readers.get(prefix)
-        if readers is not None and login.identity not in readers:
-            self._send(403, b"Permission 'artifactregistry.repositories.downloadArtifacts' denied", login=login,
-                       repository=prefix)
-            return
         rest = path[len(prefix):] if path.startswith(prefix + "/") else None
         if rest == "/simple/":
             self._index(None, login, with_body, prefix)
@@ -387,7 +389,9 @@ class _Handler(QuietHandler):
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
-        if with_body:
+        # A HEAD answer never has a body, refusals and 404s included: the client would read it as
+        # the start of the next response on the same connection.
+        if with_body and self.command != "HEAD":
             self.wfile.write(body)
 
 
