@@ -27,6 +27,13 @@ log = logging.getLogger("keyrings_gar")
 TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
 JSON_KEY_BASE64_USERNAME = "_json_key_base64"
 JSON_KEY_USERNAME = "_json_key"
+READ_ONLY = (
+    "keyrings.gar is read-only: it mints Artifact Registry credentials at each lookup and stores none, "
+    "and keyring has no backend here that stores secrets (a headless machine has no OS keyring). To store "
+    "one, add such a backend beside keyrings.gar in keyring's environment: keyrings.alt (a file; "
+    "`pipx inject keyring keyrings.alt` or `pip install keyrings.alt`) or a running Secret Service "
+    "(gnome-keyring, KeePassXC); keyrings.gar keeps answering for Artifact Registry"
+)
 
 
 @functools.cache
@@ -57,11 +64,14 @@ class GarKeyring(KeyringBackend):
         # PDM's CLI path sends "" for "no username": treat it as None.
         return self._lookup(service, username or None)
 
+    # NotImplementedError is how a read-only backend declines: keyring's chainer then asks the next
+    # one. The message is only ever seen when keyring uses this backend alone (a headless machine
+    # with no OS keyring), where keyring's CLI ends in it: it must say what can store a secret.
     def set_password(self, service: str, username: str, password: str) -> None:
-        raise NotImplementedError("keyrings.gar is read-only: it mints credentials, it stores none")
+        raise NotImplementedError(READ_ONLY)
 
     def delete_password(self, service: str, username: str) -> None:
-        raise NotImplementedError("keyrings.gar is read-only: it mints credentials, it stores none")
+        raise NotImplementedError(READ_ONLY)
 
     def _lookup(self, service: str, username: str | None) -> SimpleCredential | None:
         """service string -> repository -> credential; None (and one log line) when it fails."""

@@ -25,6 +25,7 @@ from .errors import GarError
 from .failures import FailureMemory
 from .hosts import RepositoryTarget, parse_service, refusal_reason
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
+from .installer_reach import INSTALLERS
 from .installer_settings import TOOLS, settings_text
 from .redact import censored, safe_url, shown_path
 from .tokens import AccessToken
@@ -60,7 +61,8 @@ def render_doctor(report: Report) -> str:
     if url is None:
         lines.append(_row("URL", "none given: checking the default identity (pass a repository URL to check it)"))
     else:
-        verdict = f"ours, repository {url['repository']}" if url["ours"] else f"NOT ours: {url['reason']}"
+        # The reason (up to a few hundred characters) is the problem listed last: said once, there.
+        verdict = f"ours, repository {url['repository']}" if url["ours"] else "NOT ours (see the problem below)"
         lines.append(_row("URL", f"{url['service']}: {verdict}"))
     config = report["config"]
     state = "" if config["exists"] else " (none)"
@@ -73,9 +75,15 @@ def render_doctor(report: Report) -> str:
     for note in report["notes"]:
         lines.append(_row("note", note))
     lines.extend(_row("warning", warning) for warning in report["warnings"])
+    for tool, findings in report.get("installers", {}).items():
+        lines.extend(_row(tool, finding["text"]) for finding in findings if finding["level"] != "problem")
+    access = report.get("access")
+    if access is not None and access["ok"]:
+        lines.append(_row("access", access["text"]))
     if report["ok"]:
         warned = f" (but see the warning{'s' if len(report['warnings']) > 1 else ''})" if report["warnings"] else ""
-        lines.append(_row("result", f"OK: a lookup would get this credential{warned}"))
+        accepted = " and the registry accepts it" if access is not None else ""
+        lines.append(_row("result", f"OK: a lookup would get this credential{accepted}{warned}"))
     else:
         lines.append(_row("result", "FAILED"))
         lines.extend(_row("problem", problem) for problem in report["problems"])
@@ -155,7 +163,17 @@ def token_for(url: str | None) -> AccessToken:
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
+    if args.check_access and args.url is None:
+        args.parser.error("--check-access needs the repository URL")
     report = doctor(args.url)
+    if args.check_access and report["ok"]:
+        from .access_check import add_access_check  # only this check needs requests (start-up time)
+
+        add_access_check(report, args.url, args.purpose)
+    if args.installer:
+        from .installer_reach import add_installer_checks
+
+        add_installer_checks(report, args.installer)
     _out(json.dumps(report, indent=2) if args.json else render_doctor(report))
     return 0 if report["ok"] else 1
 
@@ -210,11 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor_parser = _add_command(
         commands, "doctor", help="explain what a lookup for URL would do, and whether it works",
-        description="Explain what a keyring lookup for URL would do and really get a token. Exit status 0 when "
-                    "the lookup would succeed, 1 otherwise (the problems and their fixes are listed).")
+        description="Explain what a keyring lookup for URL would do and really get a token; with --check-access, "
+                    "also ask the repository whether it accepts it, and with --installer, whether that installer "
+                    "will reach keyrings.gar at all. Exit status 0 when all is well, 1 otherwise (the problems and "
+                    "their fixes are listed).")
     doctor_parser.add_argument("url", nargs="?", metavar="URL", help="the repository URL (default: no URL, the "
                                "default identity)")
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    doctor_parser.add_argument("--check-access", action="store_true",
+                               help="also send the credential to the repository once and report whether Artifact "
+                                    "Registry accepts it (401, 403, 404 explained with their fixes)")
+    doctor_parser.add_argument("--installer", action="append", choices=INSTALLERS, metavar="TOOL",
+                               help="also check that TOOL (pip, uv, poetry, pdm; repeatable) will reach keyrings.gar "
+                                    "where it loads keyring, and say what to install where if not")
+    doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
+                               help="with --check-access: the role to name when access is denied (reader to "
+                                    "download, writer to upload; default: download)")
     doctor_parser.set_defaults(run=_run_doctor)
 
     settings_parser = _add_command(
@@ -295,9 +324,16 @@ def _add_command(commands: Any, name: str, **options: Any) -> argparse.ArgumentP
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args, unknown = build_parser().parse_known_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    if not set(arguments) - {"-v", "--verbose"}:
+        # No command: what there is to do, as `git` alone shows, rather than a usage error; still
+        # exit 2, as for any other missing argument, so that a script notices.
+        parser.print_help()
+        return 2
+    args, unknown = parser.parse_known_args(arguments)
     if unknown:
-        parser: argparse.ArgumentParser = args.parser
+        parser = args.parser
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")

@@ -72,7 +72,8 @@ def _timeout(environ: Mapping[str, str]) -> float:
     if not 0 < seconds <= 300:
         from .redact import describe  # only on this error path: every lookup, ours or not, imports us
 
-        raise ConfigError(f"{describe(TIMEOUT_VAR, value)} is not a number of seconds between 0 and 300")
+        raise ConfigError(f"{describe(TIMEOUT_VAR, value)} must be a number of seconds above 0 and at most 300 "
+                          f"(default {DEFAULT_TIMEOUT:g}); unset it for the default")
     return seconds
 
 

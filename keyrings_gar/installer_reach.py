@@ -1,77 +1,306 @@
-"""Whether an installer will reach keyrings.gar: the `keyring` command it runs, or the environment
-it imports keyring in, must hold the plugin. A small first check for `configure`; doctor's check of
-a named installer's environment is meant to replace it.
+"""Will an installer reach this plugin? Each one loads keyring from its own place, which `doctor`'s
+own environment says nothing about. `doctor --installer` shows every finding; `configure` warns with
+`reach_problem`.
+
+- poetry and twine load keyring in process from their own environment (pipx's, uv tool's or an
+  installer's venv);
+- pdm too, and only when keyring is missing there, runs the `keyring` on PATH;
+- pip's import provider uses pip's environment; its subprocess provider (and uv) runs the `keyring`
+  on PATH, whose `--mode creds` (keyring >= 25.2.1) pip 26.2+ always uses and uv uses without a
+  username.
+
+Each environment is asked by running its interpreter with a small probe (bounded in time and output),
+never by importing anything from it here.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import json
+import os
+import re
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from .installer_settings import install_hint, install_source
-from .keyring_chain import _script_python
-from .redact import safe_url
 
-PROBE_TIMEOUT = 30
-# Importing the backend is what keyring's entry-point loading does; it needs google-auth's absence
-# to show too, so the module itself, not just the distribution's metadata.
-_PROBE = "import keyring, keyrings_gar.backend"
+INSTALLERS = ("pip", "uv", "poetry", "pdm", "twine")
+OK, PROBLEM, NOTE = "ok", "problem", "note"
+CREDS_MODE_KEYRING = (25, 2, 1)
+"""The first keyring with `keyring --mode creds`."""
+PROBE_TIMEOUT = 30.0
+_OUTPUT_LIMIT = 64 * 1024
+_GAR_BACKEND = "keyrings_gar.backend.GarKeyring"
+
+# Runs in the installer's interpreter (any Python 3 poetry or pdm runs on): what keyring loads there.
+_PROBE = r"""
+import json, sys
+found = {"python": sys.version.split()[0]}
+try:
+    from importlib import metadata
+except ImportError:
+    metadata = None
+for name in ("keyring", "keyrings.gar", "pip"):
+    found[name] = None
+    for spelling in (name, name.replace(".", "_")):  # Python 3.9 does not normalise the name
+        try:
+            found[name] = found[name] or (metadata.version(spelling) if metadata else None)
+        except Exception:
+            pass
+try:
+    import keyring
+    active = keyring.get_keyring()
+    found["active"] = type(active).__module__ + "." + type(active).__qualname__
+    found["chain"] = [type(b).__module__ + "." + type(b).__qualname__ for b in getattr(active, "backends", [active])]
+except Exception as exc:
+    found["error"] = type(exc).__name__
+print(json.dumps(found))
+"""
 
 
-def _imports_plugin(python: Path) -> bool:
+class Finding(NamedTuple):
+    """One thing found about an installer's way to keyring: OK, a PROBLEM (with its fix) or a NOTE."""
+
+    level: str
+    text: str
+
+
+class Environment(NamedTuple):
+    """What the probe found in one interpreter's environment."""
+
+    python: Path
+    versions: dict[str, str | None]
+    chain: list[str]
+    error: str | None
+
+    @property
+    def loads_plugin(self) -> bool:
+        return _GAR_BACKEND in self.chain
+
+
+def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Finding]:
+    """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
+    env = dict(os.environ if environ is None else environ)
+    if tool in ("poetry", "twine"):
+        return _in_process(tool, env, fallback_to_path=False)
+    if tool == "pdm":
+        return _in_process(tool, env, fallback_to_path=True)
+    if tool == "uv":
+        return _keyring_on_path(tool, env, creds_needed=False)
+    if tool == "pip":
+        return _pip(env)
+    raise ValueError(f"not an installer: {tool!r}; one of {', '.join(INSTALLERS)}")
+
+
+def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> list[Finding]:
+    """poetry and pdm: keyring and keyrings.gar must be importable in the tool's own environment."""
+    found = _environment_of_command(tool, env)
+    if isinstance(found, Finding):
+        return [Finding(PROBLEM, f"{found.text}; keyrings.gar must be installed where {tool} imports keyring "
+                                 f"({_generic_fix(tool)})")]
+    where = f"{tool}'s environment ({found.python})"
+    if found.versions.get("keyring") is None and fallback_to_path:
+        return [Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
+                *_keyring_on_path(tool, env, creds_needed=True)]
+    if found.loads_plugin:
+        return [Finding(OK, f"{tool} loads keyring {found.versions['keyring']} with keyrings.gar "
+                            f"{found.versions['keyrings.gar']} from {where}")]
+    return [Finding(PROBLEM, f"{tool} will not reach keyrings.gar: {_why_not(found, where)}; "
+                             f"{_install_fix(tool, found, with_keyring=found.versions.get('keyring') is None)}")]
+
+
+def _pip(env: dict[str, str]) -> list[Finding]:
+    """pip: either provider may be in use, so both ways are checked; one that works is enough."""
+    import_way: list[Finding] = []
+    found = _environment_of_command("pip", env)
+    pip_version = None
+    if isinstance(found, Environment):
+        pip_version = found.versions.get("pip")
+        where = f"pip's environment ({found.python})"
+        if found.loads_plugin:
+            import_way.append(Finding(OK, f"--keyring-provider import: pip {pip_version} loads keyrings.gar from "
+                                          f"{where}"))
+        else:
+            fix = _install_fix("pip", found, with_keyring=True)
+            import_way.append(Finding(PROBLEM, f"--keyring-provider import will not reach keyrings.gar: "
+                                               f"{_why_not(found, where)}; {fix}"))
+    creds = pip_version is None or _version_tuple(pip_version) >= (26, 2)
+    subprocess_way = _keyring_on_path("pip --keyring-provider subprocess", _without_pip_scripts(env),
+                                      creds_needed=creds)
+    ways = [way for way in (import_way, subprocess_way) if way]
+    if any(all(f.level != PROBLEM for f in way) for way in ways):
+        # One way in is enough: what the other provider would do is only a note.
+        return [f if f.level != PROBLEM else Finding(NOTE, f.text) for way in ways for f in way]
+    return [f for way in ways for f in way]
+
+
+def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
+    """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
+    there (it would be the import provider again) and runs the next one on PATH."""
+    from .programs import find_executable
+
+    pip = find_executable("pip", env)
+    if pip is None:
+        return env
+    scripts = Path(pip).parent
+    kept = [folder for folder in env.get("PATH", os.defpath).split(os.pathsep) if not _same_folder(folder, scripts)]
+    return {**env, "PATH": os.pathsep.join(kept)}
+
+
+def _same_folder(folder: str, other: Path) -> bool:
     try:
-        result = subprocess.run([str(python), "-c", _PROBE], capture_output=True, timeout=PROBE_TIMEOUT,
-                                stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.SubprocessError):
+        return Path(folder).samefile(other)
+    except OSError:
         return False
-    return result.returncode == 0
 
 
-def _command_environment(command: str) -> tuple[str, Path | None] | None:
-    """(where the command is, the python it runs with) or None when it is not on PATH."""
-    found = shutil.which(command)
-    if found is None:
+def _keyring_on_path(tool: str, env: dict[str, str], *, creds_needed: bool) -> list[Finding]:
+    """The `keyring` command on PATH, as pip's subprocess provider, uv and pdm without keyring run it."""
+    found = _environment_of_command("keyring", env)
+    if isinstance(found, Finding):
+        return [Finding(PROBLEM, f"{tool} runs the `keyring` on PATH, and {found.text}: {install_hint()}")]
+    where = f"the `keyring` on PATH ({found.python})"
+    if not found.loads_plugin:
+        return [Finding(PROBLEM, f"{tool} runs {where}, which will not reach keyrings.gar: {_why_not(found, where)}; "
+                                 f"{_install_fix('keyring', found, with_keyring=False)}")]
+    version = found.versions.get("keyring") or "0"
+    findings = [Finding(OK, f"{tool} runs {where}: keyring {version} with keyrings.gar "
+                            f"{found.versions['keyrings.gar']}")]
+    if _version_tuple(version) < CREDS_MODE_KEYRING:
+        text = (f"keyring {version} there has no `--mode creds` (25.2.1 and later): pip 26.2+ always asks with it, "
+                "and uv does without a username in the index URL; upgrade that keyring")
+        findings.append(Finding(PROBLEM if creds_needed else NOTE, text))
+    return findings
+
+
+def _environment_of_command(command: str, env: dict[str, str]) -> Environment | Finding:
+    """Probe the environment of `command` as found on env's PATH, or say why it cannot be."""
+    # Only absolute PATH entries, as for gcloud: a `poetry` planted in the current folder names
+    # an interpreter of its choosing, which the probe would then run.
+    from .programs import find_executable
+
+    script = find_executable(command, env)
+    if script is None:
+        return Finding(PROBLEM, f"no `{command}` on PATH")
+    python = script_interpreter(Path(script))
+    if python is None:
+        return Finding(PROBLEM, f"cannot tell which Python `{script}` runs with (no #! line and no python beside it); "
+                                f"check with `{command} --version` and that environment's `keyring --list-backends`")
+    return probe(python, env)
+
+
+def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
+    """What keyring loads in `python`'s environment, as that interpreter sees it."""
+    # Here, not at the top: the CLI imports this module for INSTALLERS on every command.
+    from .programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
+
+    # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.
+    try:
+        finished = run_bounded([str(python), "-I", "-c", _PROBE], PROBE_TIMEOUT, _OUTPUT_LIMIT, env,
+                               keep_stderr=False)
+    except ProgramTimeoutError:
+        return Finding(PROBLEM, f"{python} did not answer within {PROBE_TIMEOUT:g} s")
+    except OutputTooLargeError:
+        return Finding(PROBLEM, f"{python} printed more than {_OUTPUT_LIMIT // 1024} KiB instead of the check's answer")
+    except OSError as exc:
+        return Finding(PROBLEM, f"cannot run {python}: {exc.strerror}")
+    text = finished.stdout.decode("utf-8", "replace")
+    try:
+        found: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return Finding(PROBLEM, f"the interpreter it runs with, {python}, did not answer as a Python 3 would")
+    versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "python")}
+    return Environment(python, versions, [str(name) for name in found.get("chain") or []], found.get("error"))
+
+
+def script_interpreter(script: Path) -> Path | None:
+    """The interpreter a console script runs with: its `#!` line, the `exec` line pip writes under
+    `#!/bin/sh` when that path is too long for `#!`, else a python beside it (Windows launchers)."""
+    try:
+        with script.open("rb") as file:
+            head = file.read(4096)
+    except OSError:
         return None
-    return found, _script_python(Path(found))
-
-
-def _keyring_on_path_problem(tool: str) -> str | None:
-    keyring = _command_environment("keyring")
-    if keyring is None:
-        return f"{tool} runs the `keyring` command on PATH, and there is none: {install_hint()}"
-    where, python = keyring
-    if python is None or not _imports_plugin(python):
-        return (f"{tool} runs the `keyring` on PATH ({safe_url(where)}), which does not load keyrings.gar: "
-                f"install it there (for pipx: pipx inject --include-apps keyring {install_source()})")
+    lines = head.split(b"\n", 2)
+    if head.startswith(b"#!"):
+        first = lines[0][2:].decode("utf-8", "replace").strip()
+        if first.endswith("/sh") and len(lines) > 1:
+            match = re.match(rb"'''exec' \"?([^\"' ]+)", lines[1])
+            if match and match.group(1).startswith(b"/"):
+                return Path(match.group(1).decode("utf-8", "replace"))
+        elif first.startswith("/"):  # a bare name would be looked up on PATH, current folder included
+            interpreter = first.split(" ")[0]
+            if not interpreter.endswith("/env"):
+                return Path(interpreter)
+    for name in ("python", "python3", "python.exe"):
+        beside = script.parent / name
+        if beside.exists():
+            return beside
     return None
 
 
-def _own_environment_problem(tool: str, fix: str) -> str | None:
-    """For tools that import keyring in their own environment (poetry, twine)."""
-    command = _command_environment(tool)
-    if command is None:
-        return f"no `{tool}` on PATH to check; keyrings.gar must be installed in its environment ({fix})"
-    where, python = command
-    if python is None or not _imports_plugin(python):
-        return f"{tool} ({safe_url(where)}) imports keyring from its own environment, which lacks keyrings.gar: {fix}"
-    return None
+def _why_not(found: Environment, where: str) -> str:
+    if found.error is not None:
+        return f"keyring fails to start in {where} ({found.error})"
+    if found.versions.get("keyring") is None:
+        return f"{where} has no keyring"
+    if found.versions.get("keyrings.gar") is None:
+        return f"{where} has keyring {found.versions['keyring']} but not keyrings.gar"
+    return (f"keyrings.gar is installed in {where} but keyring there uses {', '.join(found.chain) or 'no backend'} "
+            "(PYTHON_KEYRING_BACKEND or keyringrc.cfg chooses one backend): remove that choice")
+
+
+def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
+    """The command that installs keyrings.gar where `tool` loads keyring, by how `tool` was installed."""
+    packages = f"keyring {install_source()}" if with_keyring else install_source()
+    parts = found.python.parts
+    if "pipx" in parts and "venvs" in parts:
+        venv = parts[parts.index("venvs") + 1] if parts.index("venvs") + 1 < len(parts) else tool
+        return f"install it there: pipx inject {venv} {packages}"
+    if "uv" in parts and "tools" in parts:
+        venv = parts[parts.index("tools") + 1] if parts.index("tools") + 1 < len(parts) else tool
+        withs = " ".join(f"--with {p}" for p in packages.split())
+        return f"install it there: uv tool install {venv} {withs} --reinstall"
+    if tool in ("poetry", "pdm"):
+        return f"install it there: {tool} self add {packages}"
+    if tool == "keyring":
+        return (f"install it there: {found.python} -m pip install {packages} (for pipx: pipx inject "
+                f"--include-apps keyring {install_source()})")
+    return f"install it there: {found.python} -m pip install {packages}"
+
+
+def _generic_fix(tool: str) -> str:
+    """The fix when `tool`'s environment cannot be looked into: by its own command where it has one."""
+    if tool in ("poetry", "pdm"):
+        keyring = "keyring " if tool == "pdm" else ""
+        return f"`{tool} self add {keyring}{install_source()}`, or with pipx `pipx inject {tool} {install_source()}`"
+    return f"`pipx inject {tool} {install_source()}`, or `pip install {install_source()}` beside {tool}"
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    numbers = []
+    for part in version.split(".")[:3]:
+        digits = re.match(r"\d+", part)
+        numbers.append(int(digits.group()) if digits else 0)
+    return tuple(numbers)
+
+
+def add_installer_checks(report: dict[str, Any], tools: list[str]) -> None:
+    """Add to doctor's `report` what each of `tools` will reach; each problem fails the report."""
+    checked = report.setdefault("installers", {})
+    for tool in tools:
+        findings = check_installer(tool)
+        checked[tool] = [finding._asdict() for finding in findings]
+        report["problems"].extend(f.text for f in findings if f.level == PROBLEM)
+    report["ok"] = not report["problems"]
 
 
 def reach_problem(tool: str) -> str | None:
-    """Why `tool` would not ask keyrings.gar, with what to install where; None when it would."""
-    if tool in ("pip", "uv"):
-        # pip's subprocess provider (what `configure pip` sets) and uv both run `keyring` from PATH.
-        return _keyring_on_path_problem(tool)
-    if tool == "poetry":
-        return _own_environment_problem("poetry", f"poetry self add {install_source()}")
-    if tool == "twine":
-        return _own_environment_problem("twine", f"pipx inject twine {install_source()}, or pip install "
-                                                 f"{install_source()} beside twine")
-    if tool == "pdm":
-        # pdm imports keyring from its own environment when it can, else runs the one on PATH.
-        own = _own_environment_problem("pdm", f"pdm self add keyring {install_source()}")
-        if own is None or _keyring_on_path_problem("pdm") is None:
-            return None
-        return own
-    raise ValueError(tool)
+    """Why `tool`, set up as `configure` sets it up, would not ask keyrings.gar, with what to install
+    where; None when it would."""
+    if tool == "pip":
+        # configure sets pip's subprocess provider: only the `keyring` on PATH counts, and pip 26.2+
+        # runs it with --mode creds.
+        findings = _keyring_on_path("pip", _without_pip_scripts(dict(os.environ)), creds_needed=True)
+    else:
+        findings = check_installer(tool)
+    return "; ".join(f.text for f in findings if f.level == PROBLEM) or None

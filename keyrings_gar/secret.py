@@ -109,9 +109,13 @@ def parse_service_account_key(key_json: bytes, origin: str) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError):
         raise SecretError(f"{origin} does not decode to JSON; it must encode a service-account key file") from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
-        kind = info.get("type") if isinstance(info, dict) else type(info).__name__
+        from .redact import hidden, showable  # only on this error path
+
+        kind = str(info.get("type")) if isinstance(info, dict) else type(info).__name__
+        # Whatever was pasted into "type" is shown only when it cannot be part of a secret.
+        shown = repr(kind) if showable(kind) else f"({hidden(kind)})"
         raise SecretError(
-            f"{origin} holds JSON of type {str(kind)[:40]!r}, not a service-account key "
+            f"{origin} holds JSON of type {shown}, not a service-account key "
             '(expected "type": "service_account")'
         )
     missing = [f for f in _REQUIRED_FIELDS if not isinstance(info.get(f), str) or not info[f]]

@@ -202,7 +202,7 @@ def describe_identity(info: Mapping[str, Any]) -> str:
     if kind == "service_account":
         return str(info.get("client_email", "service account"))
     if kind == "authorized_user":
-        account = info.get("account") or ""
+        account = shown_text(str(info.get("account") or ""), "an account")
         client = str(info.get("client_id", ""))[:12]
         return f"user credentials {account}".rstrip() + f" (client {client}…)"
     if kind in ("external_account", "external_account_authorized_user"):
@@ -212,7 +212,7 @@ def describe_identity(info: Mapping[str, Any]) -> str:
         who = "workforce identity user" if kind == "external_account_authorized_user" else \
             "workload identity federation"
         return f"{who}{where}"
-    return f"{kind} credentials"
+    return f"{shown_text(str(kind), 'an unknown type')} credentials"  # "type" may hold anything pasted
 
 
 def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str] = os.environ,

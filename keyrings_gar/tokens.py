@@ -204,9 +204,14 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
         credentials = _credentials_for(source, request)
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
         # google-auth reports a malformed or unsupported key or ADC file this way.
+        from .redact import hidden, showable  # only on this error path (start-up time)
+
+        kind = str(source.info.get("type"))
+        # A "type" is a word such as service_account; anything else may be a pasted secret.
+        described = f'"type": {json.dumps(kind)}' if showable(kind) else f'"type" is {hidden(kind)}'
         raise TokenError(
-            f"{source.origin}: google-auth cannot use these credentials ({type(exc).__name__}); download "
-            "a new key or re-run `gcloud auth application-default login`"
+            f"{source.origin}: google-auth cannot use these credentials ({described}, {type(exc).__name__}); "
+            "download a new key or re-run `gcloud auth application-default login`"
         ) from None
     cover_library_loggers()  # the modules this source needs are imported now, with their loggers
     try:

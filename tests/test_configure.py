@@ -276,8 +276,8 @@ def _script(folder: Path, name: str, python: str) -> None:
 
 
 @pytest.mark.parametrize(("python", "warning"), [
-    (None, "pip runs the `keyring` command on PATH, and there is none: pipx install keyring"),
-    ("/bin/false", "which does not load keyrings.gar: install it there (for pipx: pipx inject"),
+    (None, "pip runs the `keyring` on PATH, and no `keyring` on PATH: pipx install keyring"),
+    ("/bin/false", "/bin/false, did not answer as a Python 3 would: pipx install keyring && pipx inject"),
     (sys.executable, None),  # this test venv holds keyring and keyrings.gar
 ])
 def test_configure_says_what_to_install_where_when_pip_will_not_reach_the_plugin(
@@ -307,7 +307,7 @@ def test_configure_poetry_names_poetry_self_add_when_poetry_lacks_the_plugin(
     monkeypatch.setenv("PATH", str(isolated / "bin"))
     problem = reach_problem("poetry")
     assert problem is not None
-    assert "imports keyring from its own environment, which lacks keyrings.gar: poetry self add" in problem
+    assert "keyrings.gar must be installed where poetry imports keyring (`poetry self add" in problem
 
 
 def test_before_python_3_11_without_tomli_a_project_file_is_refused_not_edited_blind(

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -76,3 +79,32 @@ def test_the_banner_says_install_first_and_where_the_adc_file_is(tmp_path: Path)
     folder = Path(_exported(banner, "GOOGLE_APPLICATION_CREDENTIALS")).parent
     assert f"gcloud's ADC file is in {folder}" in text
     assert f"export CLOUDSDK_CONFIG={folder}" in text
+
+
+def test_a_client_hanging_up_mid_request_prints_no_traceback(tmp_path: Path) -> None:
+    """An installer that gives up, or Ctrl-C on curl, resets its connection; the console stays clean."""
+    process, banner = _start(tmp_path)
+    host, port = _exported(banner, "HTTPS_PROXY").removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(b"CONNECT us-central1-python.pkg.dev:443 HTTP/1.1\r\n")  # and no more
+        time.sleep(0.3)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with a reset
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert "ConnectionResetError" not in err
+    assert "Traceback" not in err
+
+
+def test_without_the_test_dependencies_it_says_what_to_run_instead(tmp_path: Path) -> None:
+    # The interpreter the test venv was made from (sys._base_executable is the venv's own before 3.11).
+    plain = str(Path(sys.base_prefix) / ("python.exe" if sys.platform == "win32" else "bin/python3"))
+    if subprocess.run([plain, "-c", "import trustme"], capture_output=True, check=False, timeout=60).returncode == 0:
+        pytest.skip("this machine's base python has the test dependencies")
+    result = subprocess.run([plain, "-m", "tests.loopback"], cwd=REPO, capture_output=True, text=True, timeout=60,
+                            env={"PATH": os.environ.get("PATH", ""), "TMPDIR": str(tmp_path)}, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "needs the test dependencies (trustme is missing)" in result.stderr
+    assert ".venv/bin/python -m tests.loopback" in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written before it stopped

@@ -214,3 +214,44 @@ def test_a_file_that_is_no_distribution_is_refused(registry: FakeRegistry,
                                                    sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
     assert _upload(registry, sa_key_material[0], DistFile("notes.txt", b"hello")) == 400
     assert registry.files.keys() == {f.filename for f in private_packages()}
+
+
+# --- IAM: who may read or write, as Artifact Registry answers a known identity -----------------
+
+SA_EMAIL = "builder@acme-prod.iam.gserviceaccount.com"
+
+
+def _as(registry: FakeRegistry, identity: str) -> str:
+    return _basic("oauth2accesstoken", registry.google.issue(identity, lifetime=3600).value)
+
+
+def test_an_identity_without_a_role_on_the_repository_gets_403_naming_the_permission(registry: FakeRegistry) -> None:
+    registry.grant("someone-else@example.com", "reader")
+    status, _, body = _get(registry, INDEX, _as(registry, SA_EMAIL))
+    assert status == 403
+    assert body.decode() == ('Permission "artifactregistry.repositories.downloadArtifacts" denied on resource '
+                             '"projects/acme-prod/locations/us-central1/repositories/team-repo" (or it may not exist)')
+    assert _get(registry, INDEX, _as(registry, "someone-else@example.com"))[0] == 200
+
+
+def test_a_reader_may_download_but_not_upload(registry: FakeRegistry,
+                                              sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
+    key = sa_key_material[0]
+    registry.grant(key.email, "reader")
+    assert _get(registry, INDEX, _basic("_json_key_base64", key.base64))[0] == 200
+    wheel = build_wheel("acme-new", "2.0", {"acme_new.py": "X = 2\n"})
+    assert _upload(registry, key, wheel) == 403
+    registry.grant(key.email, "writer")
+    assert _upload(registry, key, wheel) == 200
+
+
+def test_an_unknown_repository_is_404_and_an_unknown_project_403(registry: FakeRegistry) -> None:
+    """A repository missing from a project the identity can see is "not found"; a project it cannot
+    see is a denial that does not say whether it exists, as Google answers."""
+    status, _, body = _get(registry, "/acme-prod/no-such-repo/simple/", _as(registry, SA_EMAIL))
+    assert status == 404
+    assert body == b'Repository "projects/acme-prod/locations/us-central1/repositories/no-such-repo" not found'
+    status, _, body = _get(registry, "/no-such-project/team-repo/simple/", _as(registry, SA_EMAIL))
+    assert status == 403
+    assert b"(or it may not exist)" in body
+    assert _get(registry, "/no-such-project/team-repo/simple/")[0] == 401  # authentication comes first

@@ -4,7 +4,7 @@ Starts FakeGoogle, the registry and the TLS proxy, writes the private CA and tes
 a folder, and prints the `export` lines a shell needs to install from
 https://us-central1-python.pkg.dev/acme-prod/team-repo/simple/ through keyrings.gar.
 Never prints a secret: the `_json_key_base64` secret is only named by the command that makes it.
-Runs with the test venv's python (it needs trustme); plain `python3` stops at that import.
+Runs with the test venv's python (it needs trustme); plain `python3` says so and what to run instead.
 
 The folder holds a service-account key and a user's refresh token: on Ctrl-C, SIGTERM or SIGHUP
 it is removed (a folder given with --dir is kept, the files written into it are removed).
@@ -16,21 +16,28 @@ import argparse
 import shlex
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from .stack import CLOSED_METADATA, GOOGLE_TOKEN_URI, LoopbackStack, new_identities
-
 _STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # SIGINT arrives as KeyboardInterrupt
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.loopback", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, help="where to write the CA and credentials (default: a temp dir, "
                         "removed on exit)")
     args = parser.parse_args(argv)
+    try:
+        from . import stack  # noqa: F401 - only to learn whether the test dependencies are here
+    except ModuleNotFoundError as exc:
+        # Run with a plain python3 this is the first thing a newcomer sees: say what to run instead.
+        sys.stderr.write(f"python -m tests.loopback needs the test dependencies ({exc.name} is missing): run it "
+                         "with the test venv's python, `.venv/bin/python -m tests.loopback` (scripts/test makes "
+                         "that venv), or install them with `pip install -e '.[test]'`\n")
+        return 2
     stopped = threading.Event()
     # Before anything secret is written: a signal at any later point still ends in the clean-up.
     for name in _STOP_SIGNALS:
@@ -53,9 +60,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         else:
             for path in written:
                 path.unlink(missing_ok=True)
+    return 0
 
 
 def _serve(folder: Path, written: list[Path], stopped: threading.Event) -> None:
+    from .stack import CLOSED_METADATA, GOOGLE_TOKEN_URI, LoopbackStack, new_identities
+
     with LoopbackStack(*new_identities()) as stack:
         ca_file = folder / "private-ca.pem"
         key_file = folder / "service-account-key.json"
@@ -95,4 +105,4 @@ def _serve(folder: Path, written: list[Path], stopped: threading.Event) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

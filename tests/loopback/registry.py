@@ -8,7 +8,11 @@
 - Every request needs HTTP Basic auth exactly as Artifact Registry takes it: `_json_key_base64` with
   the exact base64 of a registered key file (so `%3D` for `=` is refused), `_json_key` with the key
   JSON, `oauth2accesstoken` or `_token` with a live token issued by the FakeGoogle. Anything else
-  gets 401 with a `WWW-Authenticate: Basic` challenge.
+  (no credential, an expired or unknown token) gets 401 with a `WWW-Authenticate: Basic` challenge.
+- Then IAM, as Artifact Registry answers a known identity: 403 without a role on the repository
+  (reader to download, writer to upload) and for a project it cannot see, with Google's wording
+  "Permission ... denied on resource ... (or it may not exist)"; 404 for a repository that does not
+  exist in a project the identity can see.
 
 It counts logins per username and per identity, remembers every Authorization header it refused,
 and can hold a download until the token it carries has died, to stage a token expiring mid-run.
@@ -47,6 +51,10 @@ HOLD_LIMIT_SECONDS = 30.0
 # A held request is let go this long after its token died here: the client minted its view of the
 # expiry a few milliseconds after the token endpoint did, and must agree that the token is dead.
 HOLD_MARGIN_SECONDS = 1.0
+READER, WRITER = "reader", "writer"
+# The permission each role grants that the Python API checks (roles/artifactregistry.reader, .writer).
+_PERMISSIONS = {"download": "artifactregistry.repositories.downloadArtifacts",
+                "upload": "artifactregistry.repositories.uploadArtifacts"}
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,7 @@ class FakeRegistry(BackgroundServer):
                  files: Iterable[DistFile] = (), min_token_life: float = 0.0, host: str = "127.0.0.1",
                  port: int = 0) -> None:
         self.google = google
+        self.project = project
         self.prefix = f"/{project}/{repository}"
         self.min_token_life = min_token_life
         """Tokens with this many seconds of life or fewer are refused as expired."""
@@ -93,6 +102,8 @@ class FakeRegistry(BackgroundServer):
         self.log: list[str] = []  # "GET path -> status username", never a credential
         self.readers: dict[str, frozenset[str] | None] = {self.prefix: None}
         """Repository prefix -> the identities that may read it (None: every valid credential)."""
+        self.writers: frozenset[str] | None = None
+        """The identities that may upload to the first repository (None: every valid credential)."""
         self.seen: list[tuple[str, str, int]] = []  # (repository prefix, identity, status) per request
         self._holds: set[str] = set()
         self._lock = threading.Lock()
@@ -121,6 +132,20 @@ class FakeRegistry(BackgroundServer):
         """Only `readers` may read the first repository: others' valid credentials get 403."""
         self.readers[self.prefix] = frozenset(readers)
 
+    def grant(self, identity: str, role: str | None) -> None:
+        """Give `identity` READER or WRITER on the first repository, or no role (None); from the
+        first grant on, identities granted nothing hold no role there."""
+        with self._lock:
+            readers = set(self.readers[self.prefix] or ())
+            writers = set(self.writers or ())
+            readers.discard(identity)
+            writers.discard(identity)
+            if role in (READER, WRITER):
+                readers.add(identity)
+            if role == WRITER:
+                writers.add(identity)
+            self.readers[self.prefix], self.writers = frozenset(readers), frozenset(writers)
+
     def hold_until_token_expires(self, filename: str) -> None:
         """Hold the first request for `filename` until the token it carries has expired (plus
         HOLD_MARGIN_SECONDS, at most HOLD_LIMIT_SECONDS), as if the download had queued behind a
@@ -128,6 +153,28 @@ class FakeRegistry(BackgroundServer):
         self._holds.add(filename)
 
     # -- checks --------------------------------------------------------------------------
+    def denial(self, login: Login, location: str, path: str, action: str) -> tuple[int, str, str] | None:
+        """(status, message, repository prefix) when IAM stops `login` from `action` ("download"
+        or "upload") at `path` in `location`, as Artifact Registry answers; None when it may."""
+        project, _, rest = path.lstrip("/").partition("/")
+        repository = rest.split("/", 1)[0]
+        prefix = f"/{project}/{repository}"
+        resource = f"projects/{project}/locations/{location}/repositories/{repository}"
+        denied = (403, f'Permission "{_PERMISSIONS[action]}" denied on resource "{resource}" (or it may not exist)',
+                  prefix)
+        if project != self.project:
+            # Whoever cannot see a project is not told whether it exists.
+            return denied
+        if prefix not in self.readers:
+            return 404, f'Repository "{resource}" not found', prefix
+        readers = self.readers[prefix]
+        if readers is not None and login.identity not in readers:
+            return denied
+        writers = self.writers if prefix == self.prefix else None
+        if action == "upload" and writers is not None and login.identity not in writers:
+            return denied
+        return None
+
     def authenticate(self, header: str | None) -> Login | None:
         """Who `header` authenticates, exactly as Artifact Registry checks it; None if nobody."""
         credentials = basic_credentials(header)
@@ -212,6 +259,8 @@ class _Handler(QuietHandler):
         if login is None:
             return
         path = urlsplit(self.path).path
+        if self._denied(login, path, "upload"):
+            return
         if path.rstrip("/") != self.registry.prefix:
             self._send(404, b"not found", login=login)
             return
@@ -230,20 +279,26 @@ class _Handler(QuietHandler):
             self._send(401, b"Unauthorized", {"WWW-Authenticate": 'Basic realm="Artifact Registry"'}, who=who)
         return login
 
+    def _denied(self, login: Login, path: str, action: str) -> bool:
+        """Whether IAM refused `login` here (then the 403 or 404 has been sent)."""
+        host = self.headers.get("Host", "").split(":")[0]
+        location = host[: -len("-python.pkg.dev")] if host.endswith("-python.pkg.dev") else "us-central1"
+        denial = self.registry.denial(login, location, path, action)
+        if denial is None:
+            return False
+        status, message, prefix = denial
+        self._send(status, message.encode(), {"Content-Type": "text/plain"}, login=login, repository=prefix)
+        return True
+
     def _serve(self, *, with_body: bool) -> None:
         path = urlsplit(self.path).path
         prefix = self.registry.prefix
         if path.startswith(f"{prefix}/files/"):
             self.registry._hold(path.rsplit("/", 1)[-1], self.headers.get("Authorization"))
         login = self._login()
-        if login is None:
+        if login is None or self._denied(login, path, "download"):
             return
         prefix = next((p for p in self.registry.readers if path.startswith(p + "/")), prefix)
-        readers = self.registry.readers.get(prefix)
-        if readers is not None and login.identity not in readers:
-            self._send(403, b"Permission 'artifactregistry.repositories.downloadArtifacts' denied", login=login,
-                       repository=prefix)
-            return
         rest = path[len(prefix):] if path.startswith(prefix + "/") else None
         if rest == "/simple/":
             self._index(None, login, with_body, prefix)

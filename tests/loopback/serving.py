@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import socketserver
+import sys
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
@@ -16,6 +18,8 @@ class BackgroundServer:
     _server: socketserver.BaseServer
 
     def start(self: _Self) -> _Self:
+        server: Any = self._server  # an instance attribute in place of socketserver's method
+        server.handle_error = _quiet_about_disconnects(server.handle_error)
         # A short poll interval: stop() (and so every test's teardown) waits for one poll.
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
@@ -29,6 +33,18 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _quiet_about_disconnects(handle_error: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
+    """socketserver prints a traceback for every error in a handler; a client that hangs up mid-request
+    (an installer giving up, Ctrl-C on curl) is normal for a server and filled the console of
+    `python -m tests.loopback` with ConnectionResetError tracebacks. Anything else is still printed."""
+
+    def quiet(request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # reset, broken pipe, aborted
+            handle_error(request, client_address)
+
+    return quiet
 
 
 class QuietHandler(BaseHTTPRequestHandler):
