@@ -359,7 +359,7 @@ def test_a_folder_planted_in_shared_memory_by_another_user_is_not_used(shared_me
 def test_without_any_safe_folder_tokens_stay_in_memory(
     shared_memory: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from keyrings_gar import cli
+    from keyrings_gar.command import cli
 
     monkeypatch.setattr(cachedir, "SHARED_MEMORY", shared_memory / "absent")
     first = _token()

@@ -16,8 +16,8 @@ import keyring.backend
 import keyring.backends.chainer
 import pytest
 
-from keyrings_gar import cli, diagnosis, installer_settings
 from keyrings_gar.backend import GarKeyring
+from keyrings_gar.command import cli, diagnosis, installer_settings
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script
 
 COMMAND = console_script("keyrings-gar")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from keyrings_gar import cli
+from keyrings_gar.command import cli
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 
 
@@ -301,7 +301,7 @@ def test_configure_says_what_to_install_where_when_pip_will_not_reach_the_plugin
 def test_configure_poetry_names_poetry_self_add_when_poetry_lacks_the_plugin(
     isolated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from keyrings_gar.installer_reach import reach_problem
+    from keyrings_gar.command.installer_reach import reach_problem
 
     _script(isolated / "bin", "poetry", "/bin/false")
     monkeypatch.setenv("PATH", str(isolated / "bin"))

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar import cache, cli, failures
+from keyrings_gar import cache, failures
 from keyrings_gar.backend import GarKeyring
+from keyrings_gar.command import cli
 from keyrings_gar.config import cache_dir
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script, use_metadata_server
 from tests.loopback.gcloud import FakeGcloud

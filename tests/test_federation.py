@@ -654,7 +654,7 @@ def test_every_claim_but_the_per_issuance_ones_names_the_identity() -> None:
 def test_doctor_checks_the_identity_the_url_answers_for_now(federation: Federation) -> None:
     """doctor goes through the cache as a lookup does: with the URL answering for alice, then
     for bob, it shows a token of each one's own, never alice's cached one for bob."""
-    from keyrings_gar.diagnosis import doctor
+    from keyrings_gar.command.diagnosis import doctor
 
     federation.use(federation.github_config())
     shown = []

@@ -23,8 +23,9 @@ import keyring
 import keyring.core
 import pytest
 
-from keyrings_gar import cache, cli
+from keyrings_gar import cache
 from keyrings_gar.backend import GarKeyring
+from keyrings_gar.command import cli
 from keyrings_gar.config import load_settings
 from keyrings_gar.configfile import entry_for
 from keyrings_gar.errors import GarError

@@ -6,8 +6,8 @@ import configparser
 
 import pytest
 
+from keyrings_gar.command.ini_edit import IniOption, merge_ini
 from keyrings_gar.errors import EditRefusedError
-from keyrings_gar.ini_edit import IniOption, merge_ini
 
 INDEX = "https://oauth2accesstoken@us-central1-python.pkg.dev/acme-prod/team-repo/simple/"
 OPTIONS = [

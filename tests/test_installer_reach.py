@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.installer_reach import NOTE, OK, PROBLEM, Finding, check_installer, script_interpreter
-from keyrings_gar.installer_settings import install_hint, install_source
+from keyrings_gar.command.installer_reach import NOTE, OK, PROBLEM, Finding, check_installer, script_interpreter
+from keyrings_gar.command.installer_settings import install_hint, install_source
 from tests.conftest import console_script
 
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])

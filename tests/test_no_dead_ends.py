@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar import cli
+from keyrings_gar.command import cli
 from keyrings_gar.hosts import refusal_reason
 from tests.conftest import AR_HOST, AR_URL, console_script
 

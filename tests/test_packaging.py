@@ -139,7 +139,7 @@ def test_ci_workflow_tests_every_classified_python(dists: Dists) -> None:
 def test_entry_points_name_the_backend_and_the_command(dists: Dists) -> None:
     sections = dict(re.findall(r"^\[([^]]+)\]\n((?:.+\n?)*)", dists.entry_points, re.MULTILINE))
     assert sections["keyring.backends"].strip() == "gar = keyrings_gar.backend"
-    assert sections["console_scripts"].strip() == "keyrings-gar = keyrings_gar.cli:main"
+    assert sections["console_scripts"].strip() == "keyrings-gar = keyrings_gar.command.cli:main"
 
 
 def _classified_pythons(metadata: Message) -> list[str]:

@@ -24,8 +24,8 @@ from typing import Callable
 
 import pytest
 
-from keyrings_gar import cli
 from keyrings_gar.backend import GarKeyring
+from keyrings_gar.command import cli
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script
 from tests.loopback.federation import file_sourced_config
 

@@ -13,8 +13,8 @@ from typing import Callable
 import keyring
 import pytest
 
-from keyrings_gar import cli
 from keyrings_gar.backend import GarKeyring
+from keyrings_gar.command import cli
 from keyrings_gar.config import cache_dir
 from keyrings_gar.provided import MAX_TOKEN_BYTES
 from tests.conftest import AR_URL, Identities, assert_no_secrets

@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 import pytest
 
-from keyrings_gar import cli, redact
+from keyrings_gar import redact
 from keyrings_gar.backend import GarKeyring
+from keyrings_gar.command import cli
 from keyrings_gar.config import load_settings
 from keyrings_gar.sources import find_token_source, metadata_server_source
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script

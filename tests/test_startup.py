@@ -28,6 +28,9 @@ NEVER_LOADED = ("google.auth", "google.oauth2", "requests", "urllib3", "charset_
 # for backends; the lookup itself must not.
 NOT_LOADED_BY_THE_LOOKUP = (*NEVER_LOADED, "cryptography", "jwt")
 TOKEN_MACHINERY = ("keyrings_gar.cache", "keyrings_gar.tokens", "keyrings_gar.sources", "keyrings_gar.secret")
+# The layout's promise: what runs inside every installer sits at the top of the package, and what
+# only serves the `keyrings-gar` command sits in its own subpackage that no lookup reaches.
+COMMAND_ONLY = ("keyrings_gar.command",)
 
 # keyring as an installer runs it: every plugin loaded, then one lookup.
 _PROBE = """
@@ -83,6 +86,16 @@ def test_warm_lookup_answers_from_the_cache_without_importing_google_auth(
     assert len(google.google.grants) == 1
     assert _loaded(NEVER_LOADED, after) == []
     assert _loaded(NOT_LOADED_BY_THE_LOOKUP, after - with_plugins) == []
+
+
+@pytest.mark.parametrize("lookup", ["another host", "no credentials", "minted"])
+def test_a_lookup_never_imports_the_command(google: Identities, monkeypatch: pytest.MonkeyPatch, lookup: str) -> None:
+    if lookup != "no credentials":
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    service = "https://pypi.org/simple/" if lookup == "another host" else AR_URL
+    answer, _, after = _lookup_in_a_fresh_process(service, "oauth2accesstoken")
+    assert (answer is not None) == (lookup == "minted")
+    assert _loaded(COMMAND_ONLY, after) == []
 
 
 def test_viability_is_checked_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from keyrings_gar.command.toml_edit import TomlEntry, TomlKey, load_toml, merge_toml
 from keyrings_gar.errors import EditRefusedError
-from keyrings_gar.toml_edit import TomlEntry, TomlKey, load_toml, merge_toml
 
 
 def _toml(text: str) -> dict[str, Any]:

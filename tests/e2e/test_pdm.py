@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.installer_settings import settings_text
+from keyrings_gar.command.installer_settings import settings_text
 from tests.e2e.installers import Installers
 from tests.e2e.runs import run_installer, secrets_written
 from tests.loopback.stack import JSON_KEY_BASE64, SERVICE_ACCOUNT_KEY, USER_ADC, LoopbackStack

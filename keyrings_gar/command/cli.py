@@ -14,21 +14,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__
-from .backend import live_token
-from .cache import TokenCache
-from .cachedir import CACHE_EFFECT, cache_folder_problem
-from .config import cache_dir, load_settings, trusted_hosts
-from .configfile import NO_ENTRY, entry_for
+from .. import __version__
+from ..backend import live_token
+from ..cache import TokenCache
+from ..cachedir import CACHE_EFFECT, cache_folder_problem
+from ..config import cache_dir, load_settings, trusted_hosts
+from ..configfile import NO_ENTRY, entry_for
+from ..errors import GarError
+from ..failures import FailureMemory
+from ..hosts import RepositoryTarget, parse_service, refusal_reason
+from ..redact import censored, safe_url, shown_path
+from ..tokens import AccessToken
 from .diagnosis import Report, cache_report, doctor
-from .errors import GarError
-from .failures import FailureMemory
-from .hosts import RepositoryTarget, parse_service, refusal_reason
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_reach import INSTALLERS
 from .installer_settings import TOOLS, settings_text
-from .redact import censored, safe_url, shown_path
-from .tokens import AccessToken
 
 
 def _out(text: str = "") -> None:

@@ -13,7 +13,7 @@ import copy
 import re
 from typing import Any, NamedTuple
 
-from .errors import EditRefusedError
+from ..errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
 
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .configfile import NO_ENTRY, Config, RepositoryEntry
-from .hosts import RepositoryTarget
+from ..configfile import NO_ENTRY, Config, RepositoryEntry
+from ..hosts import RepositoryTarget
 
 # Up to this many single-character edits in the part of a section that differs from the URL's
 # own: `acme-prd`, `team_repo`, `team-rpeo` (a swap is two edits).

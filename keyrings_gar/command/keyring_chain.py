@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .backend import GarKeyring
+from ..backend import GarKeyring
+from ..redact import describe, scrubbed
+from ..safefile import read_regular_file
 from .installer_settings import install_hint
-from .redact import describe, scrubbed
-from .safefile import read_regular_file
 
 GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
 GOOGLE_PLUGIN_MODULE = "keyrings.gauth"

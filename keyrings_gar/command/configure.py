@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import EditRefusedError, GarError
+from ..errors import EditRefusedError, GarError
+from ..redact import scrubbed, shown_path
 from .index_rule import (
     CONFIGURE_TOOLS,
     VIRTUAL,
@@ -39,7 +40,6 @@ from .index_rule import (
 from .ini_edit import IniOption, ini_values, merge_ini
 from .installer_reach import reach_problem
 from .installer_settings import parse_repository
-from .redact import scrubbed, shown_path
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, read_config, write_config
 

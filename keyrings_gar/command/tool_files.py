@@ -9,9 +9,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import EditRefusedError, GarError
-from .redact import showable, shown_path
-from .safefile import read_regular_file
+from ..errors import EditRefusedError, GarError
+from ..redact import showable, shown_path
+from ..safefile import read_regular_file
 
 MAX_CONFIG_BYTES = 1024 * 1024
 """Far above any real pip.conf, .pypirc or pyproject.toml; a bigger file is not one to edit."""

@@ -13,21 +13,18 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from . import __version__
-from .backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
-from .cache import TokenCache
-from .cachedir import CACHE_EFFECT, cache_folder_problem
-from .config import Settings, cache_dir, load_settings, trusted_hosts
-from .config_checks import hosts_with_several_identities, likely_typos
-from .configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
-from .errors import GarError, NoCredentialsError
-from .failures import FAILURE_TTL, FailureMemory
-from .hosts import parse_service, refusal_reason
-from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
-from .provided import ProvidedToken, find_provided_token
-from .redact import censored_report, iso_time, safe_url, shown_path
-from .search_trail import search_trail
-from .sources import (
+from .. import __version__
+from ..backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
+from ..cache import TokenCache
+from ..cachedir import CACHE_EFFECT, cache_folder_problem
+from ..config import Settings, cache_dir, load_settings, trusted_hosts
+from ..configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
+from ..errors import GarError, NoCredentialsError
+from ..failures import FAILURE_TTL, FailureMemory
+from ..hosts import parse_service, refusal_reason
+from ..provided import ProvidedToken, find_provided_token
+from ..redact import censored_report, iso_time, safe_url, shown_path
+from ..sources import (
     GCLOUD,
     IMPERSONATED,
     METADATA_SERVER,
@@ -37,7 +34,10 @@ from .sources import (
     find_token_source,
     metadata_host,
 )
-from .tokens import AccessToken, identify_subject, mint_access_token
+from ..tokens import AccessToken, identify_subject, mint_access_token
+from .config_checks import hosts_with_several_identities, likely_typos
+from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
+from .search_trail import search_trail
 
 log = logging.getLogger("keyrings_gar")
 

@@ -11,9 +11,10 @@ import re
 import shlex
 from urllib.parse import unquote, urlsplit
 
-from .config import trusted_hosts
-from .errors import GarError
-from .hosts import parse_service, refusal_reason
+from ..config import trusted_hosts
+from ..errors import GarError
+from ..hosts import parse_service, refusal_reason
+from ..redact import safe_url
 from .index_rule import (
     DEFAULT_KIND,
     Repository,
@@ -24,7 +25,6 @@ from .index_rule import (
     toml_table,
     uv_index,
 )
-from .redact import safe_url
 
 DISTRIBUTION = "keyrings.gar"
 UNKNOWN_SOURCE = "<a keyrings.gar checkout or wheel>"

@@ -12,9 +12,9 @@ import base64
 import re
 from typing import Any, NamedTuple
 
-from .errors import GarError
-from .hosts import RepositoryTarget
-from .redact import scrubbed
+from ..errors import GarError
+from ..hosts import RepositoryTarget
+from ..redact import scrubbed
 
 READER_ROLE = "roles/artifactregistry.reader"
 WRITER_ROLE = "roles/artifactregistry.writer"
@@ -73,9 +73,9 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD) 
 
 def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str) -> tuple[Repository, AccessAnswer]:
     # Here, not at the top: `doctor` without --check-access never needs them.
-    from .backend import credential_for
-    from .config import load_settings, trusted_hosts
-    from .hosts import parse_service
+    from ..backend import credential_for
+    from ..config import load_settings, trusted_hosts
+    from ..hosts import parse_service
 
     target = parse_service(url, trusted_hosts())
     repository = Repository.from_target(target) if target is not None else None
@@ -127,7 +127,7 @@ def _index_status(repository: Repository, login: tuple[str, str], timeout: float
     # Here, not at the top: only this check pays for requests and google-auth (start-up time).
     import google.auth.exceptions
 
-    from .transport import DeadlineRequest, RedirectRefusedError
+    from ..transport import DeadlineRequest, RedirectRefusedError
 
     class StatusOnly(DeadlineRequest):
         """The bounded transport, reading no body: an index mirroring PyPI is tens of megabytes,

@@ -12,7 +12,7 @@ import configparser
 import re
 from typing import NamedTuple
 
-from .errors import EditRefusedError
+from ..errors import EditRefusedError
 
 
 class IniOption(NamedTuple):

@@ -136,7 +136,7 @@ def _pip(env: dict[str, str]) -> list[Finding]:
 def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
     """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
     there (it would be the import provider again) and runs the next one on PATH."""
-    from .programs import find_executable
+    from ..programs import find_executable
 
     pip = find_executable("pip", env)
     if pip is None:
@@ -176,7 +176,7 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
     """Probe the environment of `command` as found on env's PATH, or say why it cannot be."""
     # Only absolute PATH entries, as for gcloud: a `poetry` planted in the current folder names
     # an interpreter of its choosing, which the probe would then run.
-    from .programs import find_executable
+    from ..programs import find_executable
 
     script = find_executable(command, env)
     if script is None:
@@ -191,7 +191,7 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
 def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
     """What keyring loads in `python`'s environment, as that interpreter sees it."""
     # Here, not at the top: the CLI imports this module for INSTALLERS on every command.
-    from .programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
+    from ..programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
 
     # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.
     try:
