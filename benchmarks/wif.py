@@ -29,7 +29,8 @@ TARGET = "bench-ci@acme-prod.iam.gserviceaccount.com"
 # Our path, as a cold lookup mints: find the ADC file's source, mint with the deadline transport.
 OURS = """
 import sys
-from keyrings_gar.sources import adc_file, source_from_adc_file
+from keyrings_gar.adcfile import adc_file
+from keyrings_gar.sources import source_from_adc_file
 from keyrings_gar.tokens import mint_access_token
 print(mint_access_token(source_from_adc_file(*adc_file()), 10.0).value)
 """

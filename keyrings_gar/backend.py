@@ -99,7 +99,7 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     # Imported here so that services that are not ours never load them (start-up time).
     from .config import load_settings
     from .configfile import entry_for
-    from .sources import find_json_key
+    from .json_key import find_json_key
 
     settings = load_settings()
     entry = entry_for(target)

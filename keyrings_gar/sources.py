@@ -18,25 +18,24 @@ import hashlib
 import json
 import logging
 import os
-import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .adcfile import ADC_VAR, adc_file, describe_identity, read_adc_file
 from .config import JSON_KEY_BASE64_VAR, Settings
 from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
-from .errors import ConfigError, NoCredentialsError
-from .gcloud import GcloudAccount, find_gcloud_account, gcloud_config_dir
-from .redact import credential_shape, describe, key_material, not_a_path, showable, shown_path, shown_text
-from .safefile import FileTooLargeError, NotARegularFileError, file_problem, read_named_file
-from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
+from .errors import NoCredentialsError
+from .gcloud import GcloudAccount, find_gcloud_account
+from .json_key import entry_key_file, entry_secret, secret_origin
+from .redact import showable, shown_path, shown_text
+from .safefile import read_named_file
+from .secret import JsonKeySecret, decode_json_key_secret
 
 log = logging.getLogger("keyrings_gar")
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
 NO_GCE_CHECK_VAR = "NO_GCE_CHECK"
 
 # How each kind of token source is minted (see tokens.py).
@@ -46,26 +45,10 @@ METADATA_SERVER = "metadata-server"
 IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
-_IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
-# A service-account key is about 2.3 KiB, an ADC or federation file less: a generous bound.
-MAX_CREDENTIALS_FILE = 64 * 1024
 # As subject_tokens.py reads it: a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
 # A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
 _MAX_OVERRIDE_FILE = 256 * 1024
-_FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
-_ADC_LOGIN_FIX = (
-    "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
-    f"file, or set {JSON_KEY_BASE64_VAR}"
-)
-_ADC_VAR_FIX = f"put it in {JSON_KEY_BASE64_VAR} or a file"
-_ADC_TOKEN_FIX = {
-    "a JWT": "point it at a credentials file; for workload identity federation that is the config from `gcloud "
-             "iam workload-identity-pools create-cred-config`, whose credential_source.file names the file the "
-             "ID token is written to",
-    "an access token": "point it at a credentials file, or put a pre-minted access token in "
-                       "KEYRINGS_GAR_ACCESS_TOKEN instead",
-}
 
 
 @dataclass(frozen=True)
@@ -108,111 +91,6 @@ def source_from_secret(secret: JsonKeySecret, origin: str = JSON_KEY_BASE64_VAR)
                           secret.content_digest, CLOUD_PLATFORM_SCOPE),
         info=secret.info(),
     )
-
-
-def gcloud_adc_path(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
-    """Where `gcloud auth application-default login` writes its file (as google-auth looks)."""
-    return gcloud_config_dir(environ, platform) / "application_default_credentials.json"
-
-
-def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
-    """The ADC file in effect and how it was found, or None when there is none."""
-    explicit = environ.get(ADC_VAR)
-    if explicit:
-        return adc_var_path(explicit)
-    well_known = gcloud_adc_path(environ)
-    # Anything there but a folder is read (and a FIFO or a device refused with one line), not skipped.
-    if _exists(well_known) and not _is_dir(well_known):
-        return well_known, f"gcloud ADC file {shown_path(well_known)}"
-    return None
-
-
-def adc_var_path(value: str) -> tuple[Path, str]:
-    """GOOGLE_APPLICATION_CREDENTIALS as a path and how to name it; ConfigError, without the
-    value, when it holds the key itself (a common CI mistake) rather than a path.
-
-    A `~` is not expanded, as google-auth does not: the file is the one every Google tool reads.
-    A leading `~` that names nothing gets its own line (quotes kept the shell from expanding it)."""
-    if key_material(value) is not None:
-        raise ConfigError(not_a_path(ADC_VAR, _ADC_TOKEN_FIX.get(credential_shape(value) or "", _ADC_VAR_FIX),
-                                     value=value))
-    origin = describe(ADC_VAR, value)
-    path = Path(value)
-    if value.startswith("~") and not _exists(path):
-        raise ConfigError(f"{origin} starts with a literal ~, which google-auth and gcloud do not expand (nor does "
-                          "the shell inside quotes); write the full path, e.g. \"$HOME/...\"")
-    return path, origin
-
-
-def _exists(path: Path) -> bool:
-    """Path.exists, but False for a name the OS refuses instead of raising."""
-    try:
-        return path.exists()
-    except (OSError, ValueError):
-        return False
-
-
-def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
-    """The file's bytes and parsed content; ConfigError says what is wrong with it."""
-    try:
-        content = read_named_file(path, MAX_CREDENTIALS_FILE)
-    except FileNotFoundError:
-        raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
-    except OSError as exc:
-        # Each cause its own fix: a folder is no key file whatever its permissions (Windows says
-        # "permission denied" for a folder, hence the is_dir() check rather than the exception).
-        if isinstance(exc, IsADirectoryError) or _is_dir(path):
-            raise ConfigError(f"{origin} is a directory, not a key file; point it at the JSON key file itself "
-                              "(or unset it to use gcloud's login)") from None
-        if isinstance(exc, PermissionError):
-            raise ConfigError(f"{origin}: cannot read it (permission denied); make it readable for this user "
-                              "(chmod 600, owned by you)") from None
-        if isinstance(exc, NotADirectoryError):
-            raise ConfigError(f"{origin}: file not found (a folder in its path is a file); fix the path") from None
-        if isinstance(exc, (NotARegularFileError, FileTooLargeError)):
-            raise ConfigError(f"{origin} {file_problem(exc)}, so it is no credentials file; point it at the JSON "
-                              "key or ADC file itself") from None
-        raise ConfigError(f"{origin}: cannot read it ({exc.strerror})") from None
-    except ValueError:  # a NUL in the name
-        raise ConfigError(f"{origin}: not a file name; fix the path") from None
-    try:
-        info = json.loads(content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        problem = "is empty" if not content.strip() else "is not valid JSON (truncated?)"
-        raise ConfigError(f"{origin} {problem}; {_ADC_LOGIN_FIX}") from None
-    if not isinstance(info, dict) or not isinstance(info.get("type"), str):
-        raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
-    return content, info
-
-
-def _is_dir(path: Path) -> bool:
-    """Path.is_dir() that answers False where it would raise (a name too long for a path)."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
-
-
-def describe_identity(info: Mapping[str, Any]) -> str:
-    """Who an ADC file authenticates as, without any of its secrets."""
-    kind = info.get("type")
-    impersonation = _IMPERSONATION_TARGET.search(str(info.get("service_account_impersonation_url", "")))
-    if impersonation:
-        return f"{impersonation.group(1)} (impersonated, {kind})"
-    if kind == "service_account":
-        return str(info.get("client_email", "service account"))
-    if kind == "authorized_user":
-        account = shown_text(str(info.get("account") or ""), "an account")
-        client = str(info.get("client_id", ""))[:12]
-        return f"user credentials {account}".rstrip() + f" (client {client}…)"
-    if kind in ("external_account", "external_account_authorized_user"):
-        # The pool and provider from the audience: which federation this is, never a token.
-        pool = _FEDERATION_POOL.search(str(info.get("audience", "")))
-        where = f" ({'/'.join(part for part in pool.groups() if part)})" if pool else ""
-        who = "workforce identity user" if kind == "external_account_authorized_user" else \
-            "workload identity federation"
-        return f"{who}{where}"
-    return f"{shown_text(str(kind), 'an unknown type')} credentials"  # "type" may hold anything pasted
 
 
 def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str] = os.environ,
@@ -362,12 +240,12 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
     if settings.json_key_secret is not None:
         return _chosen(source_from_secret(decode_json_key_secret(settings.json_key_secret)),
                        f"{JSON_KEY_BASE64_VAR} is set")
-    secret = _entry_secret(entry, environ)
+    secret = entry_secret(entry, environ)
     if secret is not None:
-        return _chosen(source_from_secret(secret, origin=_secret_origin(entry)),
+        return _chosen(source_from_secret(secret, origin=secret_origin(entry)),
                        f"config entry [{entry.name}] names a _json_key_base64 secret")
     if entry.key_file is not None:
-        return _chosen(source_from_adc_file(*_entry_key_file(entry, entry.key_file), environ, settings.cache_dir),
+        return _chosen(source_from_adc_file(*entry_key_file(entry, entry.key_file), environ, settings.cache_dir),
                        f"config entry [{entry.name}] sets key_file")
     if entry.token == USE_GCLOUD:
         account = find_gcloud_account(environ)
@@ -394,78 +272,3 @@ def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: Re
 def _chosen(source: TokenSource, why: str) -> TokenSource:
     log.debug("token source %s for %s, because %s", source.kind, source.identity, why)
     return source
-
-
-def _secret_origin(entry: RepositoryEntry) -> str:
-    # The variable's name was checked to be a name when the file was parsed (configfile).
-    if entry.json_key_base64_env:
-        return f"{entry.json_key_base64_env} (from {entry.where('json_key_base64_env')})"
-    return f"{shown_path(entry.json_key_base64_file or '')} (from {entry.where('json_key_base64_file')})"
-
-
-def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKeySecret | None:
-    """The `_json_key_base64` secret the entry names (a variable or a file), if it names one."""
-    if entry.json_key_base64_env:
-        value = environ.get(entry.json_key_base64_env, "")
-        if not value.strip():
-            raise ConfigError(f"{entry.where('json_key_base64_env')}: {entry.json_key_base64_env} is not set; "
-                              "set it to the _json_key_base64 secret")
-        return decode_json_key_secret(value, origin=_secret_origin(entry))
-    if entry.json_key_base64_file is not None:
-        try:
-            text = read_named_file(entry.json_key_base64_file, MAX_CREDENTIALS_FILE).decode("utf-8")
-        except FileNotFoundError:
-            raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(entry.json_key_base64_file)} "
-                              "does not exist; fix the path") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            problem = file_problem(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
-            raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(entry.json_key_base64_file)} "
-                              f"{problem}; name the file that holds the secret") from None
-        return decode_json_key_secret(text, origin=_secret_origin(entry))
-    return None
-
-
-def _entry_key_file(entry: RepositoryEntry, path: Path) -> tuple[Path, str]:
-    """The entry's key file and how to name it; ConfigError when it is not there."""
-    if not _exists(path):
-        raise ConfigError(f"{entry.where('key_file')}: {shown_path(path)} does not exist; fix the path or "
-                          "download the key")
-    return path, f"{shown_path(path)} (from {entry.where('key_file')})"
-
-
-def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
-                  entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
-    """The secret for `_json_key_base64`: the variable, else the entry's secret or key file, else a
-    service-account ADC key file (unless the entry chose another identity for this repository).
-    ConfigError for a key from another universe: Artifact Registry here could not use it."""
-    secret = _json_key(settings, environ, entry)
-    if secret is not None:
-        from .trust import check_universe  # only on this path: start-up time
-
-        check_universe(secret.info().get("universe_domain"), f"the _json_key_base64 secret ({secret.fingerprint})")
-    return secret
-
-
-def _json_key(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> JsonKeySecret | None:
-    if settings.json_key_secret is not None:
-        return decode_json_key_secret(settings.json_key_secret)
-    secret = _entry_secret(entry, environ)
-    if secret is not None:
-        return secret
-    if entry.key_file is not None:
-        return _service_account_key(*_entry_key_file(entry, entry.key_file))
-    if entry.impersonate or entry.token == USE_GCLOUD:
-        # The ADC key is another identity than the one this entry chose.
-        return None
-    explicit = environ.get(ADC_VAR)
-    if not explicit:
-        return None
-    return _service_account_key(*adc_var_path(explicit))
-
-
-def _service_account_key(path: Path, origin: str) -> JsonKeySecret | None:
-    """The key file at `path` as a secret, if it is a service-account key (user ADC is not)."""
-    content, info = read_adc_file(path, origin)
-    if info.get("type") != "service_account":
-        return None
-    return JsonKeySecret(content, parse_service_account_key(content, origin))

@@ -20,8 +20,8 @@ from google.auth import _cloud_sdk
 from keyring.util import platform_ as keyring_platform
 
 from keyrings_gar import cache, configfile
+from keyrings_gar.adcfile import gcloud_adc_path
 from keyrings_gar.gcloud import gcloud_config_dir
-from keyrings_gar.sources import gcloud_adc_path
 
 _OS_NAME = {"win32": "nt", "darwin": "posix", "linux": "posix"}
 _PURE = {"win32": PureWindowsPath, "darwin": PurePosixPath, "linux": PurePosixPath}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..adcfile import adc_file
 from ..backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
@@ -22,18 +23,10 @@ from ..configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import parse_service, refusal_reason
+from ..json_key import find_json_key
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import censored_report, iso_time, safe_url, shown_path
-from ..sources import (
-    GCLOUD,
-    IMPERSONATED,
-    METADATA_SERVER,
-    TokenSource,
-    adc_file,
-    find_json_key,
-    find_token_source,
-    metadata_host,
-)
+from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
 from ..tokens import AccessToken, identify_subject, mint_access_token
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report

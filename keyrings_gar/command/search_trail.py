@@ -16,13 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from ..adcfile import ADC_VAR, gcloud_adc_path
 from ..config import JSON_KEY_BASE64_VAR, Settings
 from ..configfile import USE_GCLOUD, RepositoryEntry
 from ..errors import ConfigError
 from ..gcloud import find_gcloud_account, gcloud_config_dir
 from ..provided import ACCESS_TOKEN_FILE_VAR, ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR, find_provided_token
 from ..redact import key_material, shown_path
-from ..sources import ADC_VAR, gcloud_adc_path
 
 NOT_REACHED = "not reached"
 
@@ -96,7 +96,7 @@ def _explicit_adc(environ: Mapping[str, str]) -> tuple[str, str, bool]:
         return ADC_VAR, "not set", False
     if key_material(value) is not None:
         return ADC_VAR, "set, but not to a path: its value looks like a credential itself (not shown)", True
-    path = Path(value)  # as google-auth reads it: no `~` expansion (see sources.adc_var_path)
+    path = Path(value)  # as google-auth reads it: no `~` expansion (see adcfile.adc_var_path)
     # The value is shown only when it names something that exists: a secret pasted into the
     # variable names nothing (or is too long for a path name), and is then never echoed.
     try:

@@ -1,0 +1,141 @@
+"""The Application Default Credentials file: where it is, reading it, and whose identity it holds."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import JSON_KEY_BASE64_VAR
+from .errors import ConfigError
+from .gcloud import gcloud_config_dir
+from .redact import credential_shape, describe, key_material, not_a_path, shown_path, shown_text
+from .safefile import FileTooLargeError, NotARegularFileError, file_problem, read_named_file
+
+ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
+
+_IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
+# A service-account key is about 2.3 KiB, an ADC or federation file less: a generous bound.
+MAX_CREDENTIALS_FILE = 64 * 1024
+_FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
+_ADC_LOGIN_FIX = (
+    "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
+    f"file, or set {JSON_KEY_BASE64_VAR}"
+)
+_ADC_VAR_FIX = f"put it in {JSON_KEY_BASE64_VAR} or a file"
+_ADC_TOKEN_FIX = {
+    "a JWT": "point it at a credentials file; for workload identity federation that is the config from `gcloud "
+             "iam workload-identity-pools create-cred-config`, whose credential_source.file names the file the "
+             "ID token is written to",
+    "an access token": "point it at a credentials file, or put a pre-minted access token in "
+                       "KEYRINGS_GAR_ACCESS_TOKEN instead",
+}
+
+
+def gcloud_adc_path(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
+    """Where `gcloud auth application-default login` writes its file (as google-auth looks)."""
+    return gcloud_config_dir(environ, platform) / "application_default_credentials.json"
+
+
+def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
+    """The ADC file in effect and how it was found, or None when there is none."""
+    explicit = environ.get(ADC_VAR)
+    if explicit:
+        return adc_var_path(explicit)
+    well_known = gcloud_adc_path(environ)
+    # Anything there but a folder is read (and a FIFO or a device refused with one line), not skipped.
+    if path_exists(well_known) and not _is_dir(well_known):
+        return well_known, f"gcloud ADC file {shown_path(well_known)}"
+    return None
+
+
+def adc_var_path(value: str) -> tuple[Path, str]:
+    """GOOGLE_APPLICATION_CREDENTIALS as a path and how to name it; ConfigError, without the
+    value, when it holds the key itself (a common CI mistake) rather than a path.
+
+    A `~` is not expanded, as google-auth does not: the file is the one every Google tool reads.
+    A leading `~` that names nothing gets its own line (quotes kept the shell from expanding it)."""
+    if key_material(value) is not None:
+        raise ConfigError(not_a_path(ADC_VAR, _ADC_TOKEN_FIX.get(credential_shape(value) or "", _ADC_VAR_FIX),
+                                     value=value))
+    origin = describe(ADC_VAR, value)
+    path = Path(value)
+    if value.startswith("~") and not path_exists(path):
+        raise ConfigError(f"{origin} starts with a literal ~, which google-auth and gcloud do not expand (nor does "
+                          "the shell inside quotes); write the full path, e.g. \"$HOME/...\"")
+    return path, origin
+
+
+def path_exists(path: Path) -> bool:
+    """Path.exists, but False for a name the OS refuses instead of raising."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
+def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
+    """The file's bytes and parsed content; ConfigError says what is wrong with it."""
+    try:
+        content = read_named_file(path, MAX_CREDENTIALS_FILE)
+    except FileNotFoundError:
+        raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
+    except OSError as exc:
+        # Each cause its own fix: a folder is no key file whatever its permissions (Windows says
+        # "permission denied" for a folder, hence the is_dir() check rather than the exception).
+        if isinstance(exc, IsADirectoryError) or _is_dir(path):
+            raise ConfigError(f"{origin} is a directory, not a key file; point it at the JSON key file itself "
+                              "(or unset it to use gcloud's login)") from None
+        if isinstance(exc, PermissionError):
+            raise ConfigError(f"{origin}: cannot read it (permission denied); make it readable for this user "
+                              "(chmod 600, owned by you)") from None
+        if isinstance(exc, NotADirectoryError):
+            raise ConfigError(f"{origin}: file not found (a folder in its path is a file); fix the path") from None
+        if isinstance(exc, (NotARegularFileError, FileTooLargeError)):
+            raise ConfigError(f"{origin} {file_problem(exc)}, so it is no credentials file; point it at the JSON "
+                              "key or ADC file itself") from None
+        raise ConfigError(f"{origin}: cannot read it ({exc.strerror})") from None
+    except ValueError:  # a NUL in the name
+        raise ConfigError(f"{origin}: not a file name; fix the path") from None
+    try:
+        info = json.loads(content.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        problem = "is empty" if not content.strip() else "is not valid JSON (truncated?)"
+        raise ConfigError(f"{origin} {problem}; {_ADC_LOGIN_FIX}") from None
+    if not isinstance(info, dict) or not isinstance(info.get("type"), str):
+        raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
+    return content, info
+
+
+def _is_dir(path: Path) -> bool:
+    """Path.is_dir() that answers False where it would raise (a name too long for a path)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def describe_identity(info: Mapping[str, Any]) -> str:
+    """Who an ADC file authenticates as, without any of its secrets."""
+    kind = info.get("type")
+    impersonation = _IMPERSONATION_TARGET.search(str(info.get("service_account_impersonation_url", "")))
+    if impersonation:
+        return f"{impersonation.group(1)} (impersonated, {kind})"
+    if kind == "service_account":
+        return str(info.get("client_email", "service account"))
+    if kind == "authorized_user":
+        account = shown_text(str(info.get("account") or ""), "an account")
+        client = str(info.get("client_id", ""))[:12]
+        return f"user credentials {account}".rstrip() + f" (client {client}…)"
+    if kind in ("external_account", "external_account_authorized_user"):
+        # The pool and provider from the audience: which federation this is, never a token.
+        pool = _FEDERATION_POOL.search(str(info.get("audience", "")))
+        where = f" ({'/'.join(part for part in pool.groups() if part)})" if pool else ""
+        who = "workforce identity user" if kind == "external_account_authorized_user" else \
+            "workload identity federation"
+        return f"{who}{where}"
+    return f"{shown_text(str(kind), 'an unknown type')} credentials"  # "type" may hold anything pasted
