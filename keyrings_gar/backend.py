@@ -18,7 +18,7 @@ from .hosts import RepositoryTarget, parse_service
 
 if TYPE_CHECKING:
     from .config import Settings
-    from .configfile import RepositoryEntry
+    from .config_entries import RepositoryEntry
     from .sources import TokenSource
     from .tokens import AccessToken
 

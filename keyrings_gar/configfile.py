@@ -1,4 +1,4 @@
-"""The user's configuration file: which identity each repository (or host) uses.
+"""The user's configuration file: finding, reading and checking it (its entries: config_entries.py).
 
 An INI file, like keyring's own `keyringrc.cfg` beside it (configparser: no dependency). Each
 section is a host or repository prefix; the most specific one that matches a lookup wins whole
@@ -23,8 +23,8 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import NamedTuple
 
+from .config_entries import KEYS, USE_ADC, USE_GCLOUD, USERNAMES, Config, RepositoryEntry
 from .errors import ConfigError
 from .hosts import RepositoryTarget
 from .redact import credential_shape, key_material, not_a_path, shown_path, shown_text
@@ -37,77 +37,11 @@ CONFIG_FILE_NAME = "keyrings-gar.cfg"
 # A file of a few entries is well under a KiB; a bound that no hand-written file reaches.
 MAX_CONFIG_BYTES = 256 * 1024
 
-USE_ADC = "adc"
-USE_GCLOUD = "gcloud"
-USERNAMES = ("oauth2accesstoken", "_token", "_json_key_base64", "_json_key")
-
-# What each key means, for errors and `keyrings-gar doctor`.
-KEYS = {
-    "token": f"where tokens come from: {USE_ADC} (default) or {USE_GCLOUD}",
-    "key_file": "a credentials file to mint tokens from (service-account key or any ADC file)",
-    "impersonate": "a service-account email whose tokens to mint through IAM",
-    "json_key_base64_env": "an environment variable that holds the _json_key_base64 secret",
-    "json_key_base64_file": "a file that holds the _json_key_base64 secret (or the key JSON)",
-    "username": f"the username get_credential answers with: {', '.join(USERNAMES)}",
-}
-
 # Patterns as strings, compiled (and cached by `re`) only when a file is parsed: start-up time.
 # A section is `host[:port]`, optionally followed by `/project` and `/repository`.
 _SECTION = r"[a-z0-9.-]+(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~-]+){0,2}"
 _EMAIL = r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+"
 _ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
-
-
-class RepositoryEntry(NamedTuple):
-    """One section of the file: how lookups under `name` get their credentials."""
-
-    name: str
-    """The section as normalised (`host/project/repo`); `""` for lookups no entry matches."""
-    file: Path | None = None
-    """The configuration file the entry comes from (for messages)."""
-    token: str = USE_ADC
-    key_file: Path | None = None
-    impersonate: str | None = None
-    json_key_base64_env: str | None = None
-    json_key_base64_file: Path | None = None
-    username: str | None = None
-
-    def where(self, key: str) -> str:
-        """`FILE [entry] key`, how messages name the setting that chose something."""
-        return f"{shown_path(self.file or '')} [{self.name}] {key}"
-
-    @property
-    def has_secret(self) -> bool:
-        return self.json_key_base64_env is not None or self.json_key_base64_file is not None
-
-
-NO_ENTRY = RepositoryEntry("")
-
-
-class Config(NamedTuple):
-    """The parsed file: its entries, and every problem found in it (each one line)."""
-
-    path: Path
-    exists: bool
-    entries: tuple[RepositoryEntry, ...]
-    problems: tuple[str, ...]
-
-    def entry_for(self, target: RepositoryTarget) -> RepositoryEntry:
-        """The most specific entry whose prefix covers `target` (a realm-only or bare-host lookup
-        matches only the host-level entry); NO_ENTRY when none does."""
-        segments = target.repository_path.split("/")
-        best = NO_ENTRY
-        best_depth = -1
-        for entry in self.entries:
-            entry_segments = entry.name.split("/")
-            depth = len(entry_segments)
-            if depth > best_depth and segments[:depth] == entry_segments:
-                best, best_depth = entry, depth
-        if best is NO_ENTRY:
-            log.debug("config: no entry of %s matches %s; using the defaults", self.path, target.repository_path)
-        else:
-            log.debug("config: entry [%s] of %s for %s", best.name, self.path, target.repository_path)
-        return best
 
 
 # What keyring's config_root() depends on, per platform (macOS uses the Linux convention); the

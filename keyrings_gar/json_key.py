@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .adcfile import ADC_VAR, MAX_CREDENTIALS_FILE, adc_var_path, path_exists, read_adc_file
 from .config import Settings
-from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
+from .config_entries import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError
 from .redact import shown_path
 from .safefile import file_problem, read_named_file

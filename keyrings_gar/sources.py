@@ -25,7 +25,7 @@ from typing import Any
 
 from .adcfile import ADC_VAR, adc_file, describe_identity, read_adc_file
 from .config import JSON_KEY_BASE64_VAR, Settings
-from .configfile import NO_ENTRY, USE_GCLOUD, RepositoryEntry
+from .config_entries import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import NoCredentialsError
 from .gcloud import GcloudAccount, find_gcloud_account
 from .json_key import entry_key_file, entry_secret, secret_origin

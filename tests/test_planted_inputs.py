@@ -169,9 +169,9 @@ def test_a_credential_where_a_path_belongs_is_never_echoed_nor_used_as_a_path(
 
 def test_the_table_covers_every_setting_that_takes_a_path() -> None:
     """The configuration file's path-taking keys, and our variables that name files or folders."""
-    from keyrings_gar import config, configfile, provided
+    from keyrings_gar import config, config_entries, configfile, provided
 
-    keys = {f"config {key}" for key in configfile.KEYS if key.endswith(("_file", "_env"))}
+    keys = {f"config {key}" for key in config_entries.KEYS if key.endswith(("_file", "_env"))}
     variables = {config.CACHE_DIR_VAR, configfile.CONFIG_VAR, provided.ACCESS_TOKEN_FILE_VAR,
                  provided.GCLOUD_ACCESS_TOKEN_FILE_VAR}
     assert keys | variables <= set(PATH_INPUTS)

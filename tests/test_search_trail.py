@@ -9,7 +9,7 @@ import pytest
 
 from keyrings_gar.command.search_trail import NOT_REACHED, search_trail
 from keyrings_gar.config import load_settings
-from keyrings_gar.configfile import NO_ENTRY, RepositoryEntry
+from keyrings_gar.config_entries import NO_ENTRY, RepositoryEntry
 from keyrings_gar.sources import find_token_source
 from tests.conftest import Identities
 from tests.loopback.gcloud import FakeGcloud

@@ -19,7 +19,8 @@ from ..backend import live_token
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..config import cache_dir, load_settings, trusted_hosts
-from ..configfile import NO_ENTRY, entry_for
+from ..config_entries import NO_ENTRY
+from ..configfile import entry_for
 from ..errors import GarError
 from ..failures import FailureMemory
 from ..hosts import RepositoryTarget, parse_service, refusal_reason

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..configfile import NO_ENTRY, Config, RepositoryEntry
+from ..config_entries import NO_ENTRY, Config, RepositoryEntry
 from ..hosts import RepositoryTarget
 
 # Up to this many single-character edits in the part of a section that differs from the URL's

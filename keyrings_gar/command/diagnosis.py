@@ -19,7 +19,8 @@ from ..backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_usern
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..config import Settings, cache_dir, load_settings, trusted_hosts
-from ..configfile import NO_ENTRY, RepositoryEntry, config_path, load_config
+from ..config_entries import NO_ENTRY, RepositoryEntry
+from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import parse_service, refusal_reason

@@ -18,7 +18,7 @@ from typing import NamedTuple
 
 from ..adcfile import ADC_VAR, gcloud_adc_path
 from ..config import JSON_KEY_BASE64_VAR, Settings
-from ..configfile import USE_GCLOUD, RepositoryEntry
+from ..config_entries import USE_GCLOUD, RepositoryEntry
 from ..errors import ConfigError
 from ..gcloud import find_gcloud_account, gcloud_config_dir
 from ..provided import ACCESS_TOKEN_FILE_VAR, ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR, find_provided_token
