@@ -6,7 +6,6 @@ keyring calls are for other hosts or are answered from the cache, and must not p
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .errors import NoCredentialsError, TokenError
 from .gcloud import gcloud_access_token
+from .mint_problems import refresh_problem, transport_problem
 from .quiet import cover_library_loggers, libraries_silenced
 from .sources import (
     ADC_FILE,
@@ -217,9 +217,9 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
     try:
         credentials.refresh(request)
     except google.auth.exceptions.RefreshError as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {_refresh_problem(exc)}") from None
+        raise TokenError(f"{source.identity} ({source.origin}): {refresh_problem(exc)}") from None
     except google.auth.exceptions.TransportError as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {_transport_problem(exc)}") from None
+        raise TokenError(f"{source.identity} ({source.origin}): {transport_problem(exc)}") from None
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
         raise TokenError(
             f"{source.identity} ({source.origin}): the token endpoint sent an unreadable response "
@@ -243,7 +243,7 @@ def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToke
     try:
         return AccessToken(*mint_federated(source.info, request, subject_token=source.subject_token))
     except Unreachable as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {_transport_problem(exc.cause, exc.what)}") from None
+        raise TokenError(f"{source.identity} ({source.origin}): {transport_problem(exc.cause, exc.what)}") from None
     except TokenError as exc:
         raise TokenError(f"{source.identity} ({source.origin}): {exc}") from None
 
@@ -269,7 +269,7 @@ def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None
             subject_token = retrieve_subject_token(federated.info, request)
         except Unreachable as exc:
             raise TokenError(f"{federated.identity} ({federated.origin}): "
-                             f"{_transport_problem(exc.cause, exc.what)}") from None
+                             f"{transport_problem(exc.cause, exc.what)}") from None
         except TokenError as exc:
             raise TokenError(f"{federated.identity} ({federated.origin}): {exc}") from None
         finally:
@@ -296,62 +296,3 @@ def _expiry_seconds(expiry: datetime | None) -> float:
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=timezone.utc)
     return expiry.timestamp()
-
-
-def _refresh_problem(exc: Exception) -> str:
-    """google-auth's RefreshError carries the endpoint's JSON; keep only the error code."""
-    details = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-    if len(exc.args) > 1 and isinstance(exc.args[1], str):
-        # IAM (impersonation) hands back its response body: {"error": {"status": ...}}.
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(exc.args[1])
-            details = parsed if isinstance(parsed, dict) else {}
-    if isinstance(details.get("error"), dict):
-        status = str(details["error"].get("status", "error"))[:40]
-        return (f"IAM refused the impersonated token ({status}): the calling identity needs "
-                "roles/iam.serviceAccountTokenCreator on the target, and the IAM Credentials API must be enabled")
-    code = str(details.get("error", "")) if details else ""
-    if code == "invalid_grant":
-        return ("the token endpoint refused the credentials (invalid_grant: key deleted or disabled, "
-                "or login expired); create a new key or re-run `gcloud auth application-default login`")
-    if code:
-        return f"the token endpoint refused the request ({code[:60]})"
-    return "the token endpoint answered with an error or an unreadable response; try again later"
-
-
-def _transport_problem(exc: BaseException, what: str = "token endpoint") -> str:
-    """Name the root cause in a few words: an oversized answer, or why `what` is unreachable."""
-    chain: list[BaseException] = []
-    cause: BaseException | None = exc
-    while cause is not None and len(chain) < 10:
-        chain.append(cause)
-        cause = cause.__cause__ or cause.__context__
-    from .transport import RedirectRefusedError  # imported already: a grant was made
-
-    for link in chain:
-        if isinstance(link, RedirectRefusedError):
-            return (f"{what} at {link.endpoint} answered with a redirect (HTTP {link.status}), which Google's "
-                    "endpoints never send; it was not followed. Check the URLs in the credentials, and HTTPS_PROXY "
-                    "(a proxy that redirects to its login page?)")
-    names = " ".join(type(c).__name__ for c in chain) + " " + " ".join(str(c)[:300] for c in chain)
-    if "which no token answer is" in names:
-        from .transport import RESPONSE_LIMIT
-
-        return (f"the {what}'s answer is larger than {RESPONSE_LIMIT // 1024} KiB, which no token answer is; "
-                "check the credentials' URLs and HTTPS_PROXY")
-    return f"{what} unreachable: {_unreachable_because(names)}"
-
-
-def _unreachable_because(names: str) -> str:
-    if "ProxyError" in names:
-        return "the proxy (HTTPS_PROXY) failed or is unreachable; check the proxy or NO_PROXY"
-    if "SSLError" in names or "CERTIFICATE_VERIFY_FAILED" in names:
-        return "TLS verification failed; point REQUESTS_CA_BUNDLE or SSL_CERT_FILE at your CA bundle"
-    if "Timeout" in names or "timed out" in names:
-        return "timed out (KEYRINGS_GAR_TIMEOUT raises the limit)"
-    if "Connection refused" in names or "ConnectionRefused" in names:
-        return "connection refused"
-    if "RemoteDisconnected" in names or "reset" in names.lower():
-        return "the connection was closed mid-response"
-    return "network error; check your connection, HTTPS_PROXY and NO_PROXY"
-
