@@ -19,6 +19,7 @@ import pytest
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.command import cli, diagnosis, installer_settings
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script
+from tests.toml_reader import toml_reader
 
 COMMAND = console_script("keyrings-gar")
 UPLOAD_URL = f"https://{AR_HOST}/acme-prod/team-repo/"
@@ -384,7 +385,7 @@ def test_settings_uv_pasted_into_pyproject_after_project_is_read_by_uv(
 ) -> None:
     """The default form carries its own [tool.uv] header: pasted after [project] (where users
     paste), keyring-provider lands under [tool.uv], not under [project] where uv ignores it."""
-    tomllib = pytest.importorskip("tomllib")
+    tomllib = toml_reader()
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
     code, out, err = _run(capsys, "settings", "uv", AR_URL)
     assert code == 0
@@ -397,7 +398,7 @@ def test_settings_uv_pasted_into_pyproject_after_project_is_read_by_uv(
 
 
 def test_settings_uv_toml_form_on_request(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    tomllib = pytest.importorskip("tomllib")
+    tomllib = toml_reader()
     code, out, _ = _run(capsys, "settings", "uv", AR_URL, "--uv-toml", "--standard")
     assert code == 0
     config = tomllib.loads(out)
@@ -476,7 +477,7 @@ def test_install_hints_name_the_source_this_copy_came_from(
 def test_settings_pdm_is_a_source_without_credentials(
     google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tomllib = pytest.importorskip("tomllib")
+    tomllib = toml_reader()
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
     code, out, err = _run(capsys, "settings", "pdm", UPLOAD_URL)
     assert code == 0

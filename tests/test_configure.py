@@ -14,11 +14,12 @@ import pytest
 
 from keyrings_gar.command import cli
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
+from tests.toml_reader import toml_reader
 
 
 def _toml(text: str) -> dict[str, Any]:
-    """Python 3.11's tomllib reads what was written; before 3.11 such a test is skipped."""
-    tomllib = pytest.importorskip("tomllib")
+    """tomllib (tomli before Python 3.11, as configure itself uses) reads what was written."""
+    tomllib = toml_reader()
     parsed: dict[str, Any] = tomllib.loads(text)
     return parsed
 
