@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .errors import ConfigError
-from .redact import describe, key_material
-from .safefile import NotARegularFileError, read_regular_file
+from .redact import describe
+from .safefile import CredentialAsPathError, FileTooLargeError, NotARegularFileError, read_named_file
 from .secret import standard_base64
 from .tokens import AccessToken
 
@@ -88,11 +88,14 @@ def _read_token_file(path: Path, variable: str) -> str:
     mount secrets through them), opened without blocking (a FIFO must not hang a lookup), at most
     MAX_TOKEN_BYTES read."""
     where = describe(variable, str(path))
-    if key_material(str(path)) is not None:
-        raise ConfigError(f"{variable} holds what looks like a token itself, not a path; put a token itself in "
-                          f"{ACCESS_TOKEN_VAR}, or name the file that holds it")
     try:
-        data = read_regular_file(path, MAX_TOKEN_BYTES)
+        data = read_named_file(path, MAX_TOKEN_BYTES)
+    except CredentialAsPathError:
+        raise ConfigError(f"{variable} holds what looks like a token itself, not a path; put a token itself in "
+                          f"{ACCESS_TOKEN_VAR}, or name the file that holds it") from None
+    except FileTooLargeError:
+        raise ConfigError(f"{where} is larger than {MAX_TOKEN_BYTES} bytes, so it is not an access token; {_FIX}"
+                          ) from None
     except (FileNotFoundError, NotADirectoryError):
         raise ConfigError(f"{variable} names no existing file (its value is not shown: it could be a token "
                           f"pasted there); write the token to that file, fix the path, or put a token itself in "
@@ -104,8 +107,6 @@ def _read_token_file(path: Path, variable: str) -> str:
             raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
                               ) from None
         raise ConfigError(f"{where}: cannot read it ({exc.strerror}); fix its permissions") from None
-    if len(data) > MAX_TOKEN_BYTES:
-        raise ConfigError(f"{where} is larger than {MAX_TOKEN_BYTES} bytes, so it is not an access token; {_FIX}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..errors import EditRefusedError, GarError
 from ..redact import showable, shown_path
-from ..safefile import read_regular_file
+from ..safefile import FileTooLargeError, read_named_file
 
 MAX_CONFIG_BYTES = 1024 * 1024
 """Far above any real pip.conf, .pypirc or pyproject.toml; a bigger file is not one to edit."""
@@ -43,13 +43,14 @@ def read_config(path: Path) -> str:
         raise EditRefusedError(f"the file to configure ({shown_path(path)}) looks like a key or token, not a "
                                "path: check PIP_CONFIG_FILE, XDG_CONFIG_HOME, HOME and --file")
     try:
-        data = read_regular_file(path, MAX_CONFIG_BYTES)
+        data = read_named_file(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return ""
+    except FileTooLargeError:
+        raise EditRefusedError(f"{path} is over {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file to edit"
+                               ) from None
     except OSError as exc:
         raise EditRefusedError(f"cannot read {path}: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise EditRefusedError(f"{path} is over {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file to edit")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
