@@ -204,3 +204,20 @@ def test_an_installer_planted_in_the_current_folder_is_never_probed(tmp_path: Pa
     assert finding.text.startswith("no `poetry` on PATH; keyrings.gar must be installed where poetry imports keyring")
     assert levels(check_installer("uv", env)) == [PROBLEM]
     assert not marker.exists()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_fifo_planted_as_an_installer_on_path_does_not_hang_the_probe(tmp_path: Path) -> None:
+    """Another user can plant a FIFO where a command is looked up: reading its `#!` line must not
+    block, as no file we read may."""
+    fifo = tmp_path / "poetry"
+    os.mkfifo(fifo)
+    code = ("import sys; from pathlib import Path; "
+            "from keyrings_gar.command.installer_reach import script_interpreter; "
+            "print(script_interpreter(Path(sys.argv[1])))")
+    try:
+        result = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=30,
+                                check=False, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        pytest.fail("reading a FIFO's `#!` line hung", pytrace=False)
+    assert (result.returncode, result.stdout) == (0, "None\n"), result.stderr

@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..safefile import read_regular_file
 from .installer_settings import install_hint, install_source
 
 INSTALLERS = ("pip", "uv", "poetry", "pdm", "twine")
@@ -216,8 +217,8 @@ def script_interpreter(script: Path) -> Path | None:
     """The interpreter a console script runs with: its `#!` line, the `exec` line pip writes under
     `#!/bin/sh` when that path is too long for `#!`, else a python beside it (Windows launchers)."""
     try:
-        with script.open("rb") as file:
-            head = file.read(4096)
+        # The safe reader, as for every file we read: a FIFO planted on PATH must not hang doctor.
+        head = read_regular_file(script, 4096)
     except OSError:
         return None
     lines = head.split(b"\n", 2)
