@@ -9,7 +9,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -66,19 +65,20 @@ def _others_untouched(folder: Path) -> None:
     assert {name: (folder / name).read_text() for name in OTHERS_FILES} == OTHERS_FILES
 
 
-def _python_runs_as_nobody() -> bool:
-    """Whether this venv's interpreter starts as `nobody`: one built against a shared libpython
-    under root's private home (pyenv's 3.9 here) cannot load it as another user."""
+def _keyring_runs_as_nobody() -> bool:
+    """Whether this venv's `keyring` starts as `nobody`: not when the checkout sits in a private
+    folder, nor with an interpreter built against a shared libpython under root's private home
+    (pyenv's 3.9 here)."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0 or SETPRIV is None:
         return False
-    probe = subprocess.run([SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", sys.executable,
-                            "-c", "pass"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
+    probe = subprocess.run([SETPRIV, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", KEYRING,
+                            "--help"], capture_output=True, timeout=60, check=False, stdin=subprocess.DEVNULL)
     return probe.returncode == 0
 
 
-needs_root = pytest.mark.skipif(not _python_runs_as_nobody(),
-                                reason="dropping to another user needs root, setpriv and an interpreter that "
-                                       "user can start")
+needs_root = pytest.mark.skipif(not _keyring_runs_as_nobody(),
+                                reason="dropping to another user needs root, setpriv and a `keyring` that user "
+                                       "can start")
 
 
 @pytest.mark.parametrize("user", [None, pytest.param(NOBODY, marks=needs_root)], ids=["root", "nobody"])
