@@ -1,7 +1,7 @@
 """What the sdist and the wheel carry, built with `uv build` as a release builds them.
 
 The wheel: the package, its metadata and nothing else. The sdist: the package and the whole test
-suite, runnable (distribution packagers run it from there), plus the changelog. One version
+suite, runnable (distribution packagers run it from there), plus the changelog and docs/. One version
 everywhere. Building needs the build backend from the package index (uv caches it).
 """
 
@@ -74,8 +74,10 @@ def test_wheel_holds_the_package_and_its_metadata_only(dists: Dists) -> None:
     assert dists.wheel_names == expected
 
 
-def test_sdist_holds_every_test_file_and_the_changelog(dists: Dists) -> None:
-    wanted = _source_files("keyrings_gar") | _source_files("tests") | {
+def test_sdist_holds_every_test_file_the_changelog_and_the_docs(dists: Dists) -> None:
+    docs = {path.relative_to(REPO).as_posix() for path in (REPO / "docs").glob("*.md")}
+    assert docs, "no docs/*.md in the checkout: this test reads the wrong folder"
+    wanted = _source_files("keyrings_gar") | _source_files("tests") | docs | {
         "keyrings_gar/py.typed", "pyproject.toml", "README.md", "LICENSE", "CHANGELOG.md", "CONTRIBUTING.md",
         "SECURITY.md"}
     assert wanted - dists.sdist_names == set()
