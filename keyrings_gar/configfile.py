@@ -154,8 +154,8 @@ def _syntax_problem(path: Path, exc: configparser.Error) -> str:
         return f"{shown} line {exc.lineno}: a key before the first [entry]; start with [<host or repository>]"
     if isinstance(exc, configparser.ParsingError):
         lines = ", ".join(str(line) for line, _text in exc.errors[:5])
-        return f"{shown} line {lines}: not `key = value`; see the README's example"
-    return f"{shown}: not an INI file ({type(exc).__name__}); see the README's example"
+        return f"{shown} line {lines}: not `key = value`; see the example in docs/configuration.md"
+    return f"{shown}: not an INI file ({type(exc).__name__}); see the example in docs/configuration.md"
 
 
 def _normalise_section(section: str) -> str | None:
