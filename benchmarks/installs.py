@@ -40,10 +40,10 @@ SLUGS = {KEYRINGS_GAR: "gar", URL_TOKEN: "url", OFFICIAL_PLUGIN: "official"}
 UV_ALWAYS, UV_USERNAME, PIP_SUBPROCESS, PIP_IMPORT = (
     "uv, authenticate = always", "uv, username in the URL", "pip, subprocess provider", "pip, import provider")
 INSTALLERS = ((UV_ALWAYS, True), (UV_USERNAME, False), (PIP_SUBPROCESS, True), (PIP_IMPORT, True))
-"""Each installer, and whether it is also timed against Google's plugin. uv is timed both ways README
-gives: with a username in the URL uv sends that username alone to every file URL outside the index
-URL first and asks again after the 401 (14 more requests for these five packages), which
-`authenticate = "always"` avoids."""
+"""Each installer, and whether it is also timed against Google's plugin. uv is timed both ways
+docs/installers.md gives: with a username in the URL uv sends that username alone to every file URL
+outside the index URL first and asks again after the 401 (14 more requests for these five
+packages), which `authenticate = "always"` avoids."""
 
 
 def registry_env(base: dict[str, str], stack: LoopbackStack, ca_file: Path) -> dict[str, str]:
@@ -174,7 +174,7 @@ class WholeInstalls:
 
     @staticmethod
     def uv_config(home: Path, url: str) -> Path:
-        """README's uv set-up with no username anywhere: the index, `authenticate = "always"`."""
+        """docs/installers.md's uv set-up with no username anywhere: the index, `authenticate = "always"`."""
         config = home / "uv.toml"
         config.write_text(f'keyring-provider = "subprocess"\n\n[[index]]\nname = "team-repo"\nurl = "{url}"\n'
                           'authenticate = "always"\ndefault = true\n')

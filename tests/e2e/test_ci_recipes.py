@@ -1,4 +1,4 @@
-"""README's "CI and containers" recipes for GitHub Actions and GitLab CI, each recreating exactly
+"""docs/ci.md's recipes for GitHub Actions and GitLab CI, each recreating exactly
 the files and variables the platform leaves behind, then a real `uv pip install` and `pip install`
 (subprocess keyring provider) through the loopback registry, STS and IAM."""
 

@@ -1,4 +1,4 @@
-"""Two repositories on one host with different identities, as README and `doctor` describe them:
+"""Two repositories on one host with different identities, as docs/configuration.md and `doctor` describe them:
 what real pip (both keyring providers) and uv send to each. `team-repo` is readable only by the
 default identity (a service-account key), `legacy-repo` only by the identity its configuration entry
 names (a user's ADC file); the registry answers 403 to anyone else's valid credential, as Artifact

@@ -1,4 +1,4 @@
-"""README's "CI and containers" recipes for Cloud Build, GKE/Cloud Run and Docker BuildKit, each
+"""docs/ci.md's recipes for Cloud Build, GKE/Cloud Run and Docker BuildKit, each
 run as written with a real `uv pip install` and `pip install`, in the files and environment that
 platform gives a build step, and nothing else.
 
