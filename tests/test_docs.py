@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-import keyrings_gar
 from keyrings_gar.command.cli import build_parser
 from tests.toml_reader import toml_reader
 
@@ -153,11 +152,20 @@ def test_the_command_page_names_every_subcommand_and_option() -> None:
     assert missing == []
 
 
+def _first_release() -> str:
+    """The first release's major.minor: the oldest section of the changelog."""
+    versions = re.findall(r"^## (\d+)\.(\d+)\.\d+\b", (REPO / "CHANGELOG.md").read_text(encoding="utf-8"),
+                          re.MULTILINE)
+    assert versions, "CHANGELOG.md has no `## X.Y.Z` section"
+    return ".".join(versions[-1])
+
+
 @pytest.mark.parametrize("route", ["pip install", "pipx inject --include-apps keyring"])
 def test_readme_gives_the_pre_release_install_beside_the_pypi_one(route: str) -> None:
     """Until the first release `pip install keyrings.gar` finds nothing: the git route sits on the next
-    line, marked as the route until then, so the page stays true after the release too."""
-    release = ".".join(keyrings_gar.__version__.split(".")[:2])
+    line, marked as the route until then, so the page stays true after the release (and later
+    releases) too."""
+    release = _first_release()
     git = f"git+{_source_url()}"
     lines = [line for block in _FENCE.findall(README.read_text(encoding="utf-8")) for line in block.splitlines()]
     pypi = [i for i, line in enumerate(lines) if re.search(rf"{re.escape(route)} keyrings\.gar(\s|$)", line)]
