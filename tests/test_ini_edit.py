@@ -65,6 +65,17 @@ def test_a_list_option_on_one_line_gets_a_continuation_line() -> None:
     assert _read(merged).get("distutils", "index-servers").split() == ["pypi", "team-repo"]
 
 
+@pytest.mark.parametrize("text", [USER_FILE.replace("\n", "\r\n"), "[install]\r\nuser = false"],
+                         ids=["options added to a section", "a new section, no final line ending"])
+def test_a_crlf_file_keeps_crlf(text: str) -> None:
+    """A pip.ini written on Windows: lines with bare LF beside CRLF ones would be a mixed file."""
+    merged = merge_ini(text, OPTIONS, "pip.ini")
+    assert merged != text
+    assert "\n" not in merged.replace("\r\n", "")
+    assert _read(merged).get("global", "keyring-provider") == "subprocess"
+    assert merge_ini(merged, OPTIONS, "pip.ini") == merged
+
+
 def test_an_option_set_to_another_value_is_refused_not_overwritten() -> None:
     text = "[global]\nkeyring-provider = import\n"
     with pytest.raises(EditRefusedError, match=r"\[global\] keyring-provider is already set to another value"):

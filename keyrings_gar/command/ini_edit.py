@@ -13,6 +13,7 @@ import re
 from typing import NamedTuple
 
 from ..errors import EditRefusedError
+from .tool_files import line_ending
 
 
 class IniOption(NamedTuple):
@@ -101,9 +102,10 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
     """`text` with `options` added; EditRefusedError when a value conflicts or the file cannot be
     parsed, or when the edited file would not read back as exactly the intended change."""
     before = _parser(text, where)
+    newline = line_ending(text)
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+        lines[-1] += newline
     expected: dict[tuple[str, str], list[str]] = {}
     for option in options:
         current = _values(before, option.section, option.key) if before.has_section(option.section) else None
@@ -117,7 +119,7 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
         if not missing:
             continue
         expected[(option.section, option.key)] = [*(current or []), *missing]
-        _insert(lines, option, missing)
+        _insert(lines, option, missing, newline)
     result = "".join(lines)
     if not _reads_as(before, _parser(result, where), expected):
         wanted = "; ".join(f"[{section}] {key} = {' '.join(values)}" for (section, key), values in expected.items())
@@ -126,20 +128,24 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
     return result
 
 
-def _insert(lines: list[str], option: IniOption, missing: list[str]) -> None:
+def _insert(lines: list[str], option: IniOption, missing: list[str], newline: str) -> None:
     layout = _Layout(lines)
     comment = "".join(f"{line}\n" for line in option.comment.splitlines())
     if option.section not in layout.sections:
         if lines and lines[-1].strip():
-            lines.append("\n")
-        lines.extend([f"[{option.section}]\n", comment, _option_lines(option.key, missing, option.is_list)])
-        return
-    span = layout.option(option.section, option.key)
-    if span is None:
-        at = layout.section_body_end(option.section)
-        lines[at:at] = [comment, _option_lines(option.key, missing, option.is_list)]
-        return
-    lines[span[1]:span[1]] = [f"    {value}\n" for value in missing]
+            lines.append(newline)
+        added = [f"[{option.section}]\n", comment, _option_lines(option.key, missing, option.is_list)]
+        at = len(lines)
+    else:
+        span = layout.option(option.section, option.key)
+        if span is None:
+            at = layout.section_body_end(option.section)
+            added = [comment, _option_lines(option.key, missing, option.is_list)]
+        else:
+            at = span[1]
+            added = [f"    {value}\n" for value in missing]
+    # Our lines in the file's own line ending (a CRLF file stays CRLF).
+    lines[at:at] = [text.replace("\n", newline) for text in added]
 
 
 def _option_lines(key: str, values: list[str], is_list: bool) -> str:

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from ..errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
+from .tool_files import line_ending
 
 
 class TomlKey(NamedTuple):
@@ -87,7 +88,7 @@ def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: 
                                    f"{toml_value(item.value)} change or remove it, then run this again")
         changes.append(_Change(item.table, item.key, toml_value(item.value), item.value, item.comment, None))
     changes.extend(_Change(entry.array[:-1], entry.array[-1], "", "", entry.comment, entry.entry) for entry in entries)
-    newline = "\r\n" if "\r\n" in text.split("\n", 1)[0] + "\n" else "\n"
+    newline = line_ending(text)
     result = text
     for change in changes:
         if change.entry is None:
