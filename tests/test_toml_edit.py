@@ -108,6 +108,13 @@ def test_an_edit_that_would_not_read_back_as_intended_is_refused_with_the_lines_
         "  default = true")
 
 
+def test_values_nested_deeper_than_the_parser_reaches_are_refused_as_our_limit() -> None:
+    """Valid TOML from a cloned repository, nested 5000 deep: a refusal, not a RecursionError."""
+    text = "a = " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(EditRefusedError, match="configure cannot edit this form"):
+        merge_toml(text, [PROVIDER], [ENTRY], "pyproject.toml")
+
+
 def test_a_table_that_is_a_value_is_refused_without_blaming_our_edit() -> None:
     with pytest.raises(EditRefusedError, match=r"pyproject.toml: tool\.uv is not a table"):
         merge_toml('tool.uv = "fast"\n', [PROVIDER], [], "pyproject.toml")

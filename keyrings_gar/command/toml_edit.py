@@ -58,6 +58,9 @@ def load_toml(text: str, where: str) -> dict[str, Any]:
         parsed: dict[str, Any] = toml.loads(text)
     except toml.TOMLDecodeError as exc:
         raise EditRefusedError(f"{where} is not valid TOML ({str(exc)[:200]}); fix it, then run this again") from None
+    except RecursionError:  # valid TOML, nested deeper than the parser's recursion reaches
+        raise EditRefusedError(f"{where}: configure cannot edit this form (values nested hundreds deep); add what "
+                               "`keyrings-gar settings` prints by hand") from None
     return parsed
 
 
@@ -120,7 +123,7 @@ class _Change(NamedTuple):
 def _reads(toml: ModuleType, text: str) -> dict[str, Any] | None:
     try:
         parsed: dict[str, Any] = toml.loads(text)
-    except toml.TOMLDecodeError:
+    except (toml.TOMLDecodeError, RecursionError):
         return None
     return parsed
 
@@ -150,7 +153,7 @@ def _array(document: dict[str, Any], table: tuple[str, ...], key: str, where: st
 def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
     try:
         scan = _Scan(text)
-    except _UnscannableError:  # a form the scanner does not know: only the edits at the ends remain
+    except (_UnscannableError, RecursionError):  # a form the scanner does not follow: only edits at the ends
         scan = None
     path = (*change.table, change.key)
     if change.entry is None:
@@ -264,7 +267,7 @@ def _by_hand(text: str, changes: list[_Change]) -> str:
     """The lines each change needs, in the form the file holds its table or array."""
     try:
         scan: _Scan | None = _Scan(text)
-    except _UnscannableError:
+    except (_UnscannableError, RecursionError):
         scan = None
     lines = []
     for change in changes:
