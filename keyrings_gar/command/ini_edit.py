@@ -55,37 +55,43 @@ def ini_values(text: str, section: str, key: str, where: str) -> list[str]:
 
 
 class _Layout:
-    """Where each section and option of the file starts and ends, by line number."""
+    """Where each section and option of the file starts and ends, by line number, read as
+    configparser reads it: comment and blank lines inside a value are skipped, a line indented
+    deeper than its option's continues the value, and any other line, indented or not, is a
+    section header or an option of its own."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.sections: dict[str, tuple[int, int]] = {}  # name -> (header line, end line exclusive)
+        self.options: dict[tuple[str, str], tuple[int, int]] = {}  # (section, key) -> (first line, end exclusive)
         current: str | None = None
+        option: str | None = None
+        indent_level = 0
         for number, line in enumerate(lines):
-            match = _SECTION.fullmatch(line.strip()) if line[:1] not in " \t" else None
-            if match:
+            value = line.strip()
+            if not value or value[:1] in "#;":
+                continue
+            indent = len(line) - len(line.lstrip())
+            if current is not None and option is not None and indent > indent_level:
+                self.options[(current, option)] = (self.options[(current, option)][0], number + 1)
+                continue
+            indent_level = indent
+            section = _SECTION.match(value)
+            if section:
                 if current is not None:
                     self.sections[current] = (self.sections[current][0], number)
-                current = match.group("name")
+                current, option = section.group("name"), None
                 self.sections[current] = (number, len(lines))
+                continue
+            match = _OPTION.match(value)
+            option = None
+            if match and current is not None:
+                option = match.group("key").strip().lower()
+                self.options.setdefault((current, option), (number, number + 1))
 
     def option(self, section: str, key: str) -> tuple[int, int] | None:
         """(first line, end line exclusive) of `key`'s value lines in `section`."""
-        start, end = self.sections[section]
-        for number in range(start + 1, end):
-            line = self.lines[number]
-            match = _OPTION.match(line)
-            if line[:1] in " \t#;" or match is None or match.group("key").strip().lower() != key:
-                continue
-            last = number
-            for following in range(number + 1, end):
-                text = self.lines[following]
-                if text[:1] in " \t" and text.strip() and text.strip()[:1] not in "#;":
-                    last = following
-                elif text.strip():
-                    break
-            return number, last + 1
-        return None
+        return self.options.get((section, key))
 
     def section_body_end(self, section: str) -> int:
         """After the section's last non-blank, non-comment line: where a new option goes."""
@@ -121,9 +127,13 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
         expected[(option.section, option.key)] = [*(current or []), *missing]
         _insert(lines, option, missing, newline)
     result = "".join(lines)
-    if not _reads_as(before, _parser(result, where), expected):
+    try:
+        after: configparser.RawConfigParser | None = _parser(result, where)
+    except EditRefusedError:  # our edit broke it: never reported as the user's file
+        after = None
+    if after is None or not _reads_as(before, after, expected):
         wanted = "; ".join(f"[{section}] {key} = {' '.join(values)}" for (section, key), values in expected.items())
-        raise EditRefusedError(f"{where} is laid out in a way this command cannot merge into safely; add by hand: "
+        raise EditRefusedError(f"{where}: configure cannot edit this form; add these lines, then run this again: "
                                f"{wanted}")
     return result
 
@@ -143,7 +153,9 @@ def _insert(lines: list[str], option: IniOption, missing: list[str], newline: st
             added = [comment, _option_lines(option.key, missing, option.is_list)]
         else:
             at = span[1]
-            added = [f"    {value}\n" for value in missing]
+            # Deeper than the option's own line, or configparser reads a new option, not more values.
+            indent = lines[span[0]][:len(lines[span[0]]) - len(lines[span[0]].lstrip())]
+            added = [f"{indent}    {value}\n" for value in missing]
     # Our lines in the file's own line ending (a CRLF file stays CRLF).
     lines[at:at] = [text.replace("\n", newline) for text in added]
 
