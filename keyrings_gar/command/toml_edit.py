@@ -308,7 +308,7 @@ class _Value(NamedTuple):
     inline: bool
     """The container is an inline table."""
     kind: str
-    """"array", "table" (an inline one) or "scalar"."""
+    """`array`, `table` (an inline one) or `scalar`."""
     start: int
     end: int
     last: int
