@@ -83,12 +83,41 @@ def test_invalid_toml_is_refused() -> None:
         merge_toml("[project\nname = 1\n", [PROVIDER], [ENTRY], "pyproject.toml")
 
 
-def test_an_edit_that_would_not_read_back_as_intended_is_refused() -> None:
-    """A line that looks like the header inside a multi-line string: the key would land in the
-    string. The merged text is parsed again and refused, so nothing is written."""
+def test_a_header_inside_a_multi_line_string_is_no_header() -> None:
+    """A line that looks like the header inside a multi-line string: the key lands in a real
+    `[tool.uv]`, not in the string."""
     text = '[project]\ndescription = """\n[tool.uv]\n"""\n'
-    with pytest.raises(EditRefusedError, match="cannot merge into safely"):
-        merge_toml(text, [PROVIDER], [], "pyproject.toml")
+    merged = merge_toml(text, [PROVIDER], [], "pyproject.toml")
+    assert merged == text + '\n[tool.uv]\n# why keyring\nkeyring-provider = "subprocess"\n'
+    assert _toml(merged)["project"]["description"] == "[tool.uv]\n"
+
+
+def test_an_edit_that_would_not_read_back_as_intended_is_refused_with_the_lines_to_add() -> None:
+    """A key quoted with an escape names `[tool.uv]` in a way the scanner does not decode: every
+    candidate edit parses to something else, so nothing is written and the user gets the lines."""
+    text = '[tool."\\u0075v"]\nother = 1\n'
+    with pytest.raises(EditRefusedError) as refused:
+        merge_toml(text, [PROVIDER], [ENTRY], "pyproject.toml")
+    assert str(refused.value) == (
+        "pyproject.toml: configure cannot edit this form of tool.uv; add these lines, then run this again:\n"
+        '  in the table tool.uv: keyring-provider = "subprocess"\n'
+        "  [[tool.uv.index]]\n"
+        '  name = "team-repo"\n'
+        '  url = "https://example/simple/"\n'
+        '  authenticate = "always"\n'
+        "  default = true")
+
+
+def test_values_nested_deeper_than_the_parser_reaches_are_refused_as_our_limit() -> None:
+    """Valid TOML from a cloned repository, nested 5000 deep: a refusal, not a RecursionError."""
+    text = "a = " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(EditRefusedError, match="configure cannot edit this form"):
+        merge_toml(text, [PROVIDER], [ENTRY], "pyproject.toml")
+
+
+def test_a_table_that_is_a_value_is_refused_without_blaming_our_edit() -> None:
+    with pytest.raises(EditRefusedError, match=r"pyproject.toml: tool\.uv is not a table"):
+        merge_toml('tool.uv = "fast"\n', [PROVIDER], [], "pyproject.toml")
 
 
 def test_without_a_toml_parser_the_file_is_refused_not_edited_blind(monkeypatch: pytest.MonkeyPatch) -> None:

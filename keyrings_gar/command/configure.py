@@ -40,6 +40,7 @@ from .index_rule import (
 from .ini_edit import IniOption, ini_values, merge_ini
 from .installer_reach import reach_problem
 from .installer_settings import parse_repository
+from .pip_precedence import pip_overrides
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, read_config, write_config
 
@@ -74,6 +75,8 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     """What is already configured as it should be (`nothing to change in ...`)."""
     next_steps: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What would override or add to what is written (`configure pip`: PIP_* variables, older files)."""
 
 
 # --- pip and twine: INI files ---------------------------------------------------------------
@@ -97,6 +100,7 @@ def _pip_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
         raise EditRefusedError(f"{path} already has this repository as {other_kind}, the other kind's setting; "
                                "remove that line to change its kind, then run this again")
     plan = Plan("pip", [FileChange(path, before, merge_ini(before, options, str(path)))])
+    plan.warnings.extend(pip_overrides(path, {option.key: option.values for option in options}))
     plan.next_steps.append("pip install PACKAGE")
     return plan
 
@@ -281,6 +285,7 @@ def configure(tool: str, urls: list[str], kind: str, where: Where, *, dry_run: b
     for command in plan.commands:
         lines.append(f"{'would run' if dry_run else 'ran'}: {' '.join(command)}")
     lines.extend(f"nothing to change in {what}" for what in plan.unchanged)
+    lines.extend(f"warning: {warning}" for warning in plan.warnings)
     problem = reach_problem(tool)
     if problem is not None:
         lines.append(f"warning: {problem}")

@@ -13,6 +13,7 @@ import re
 from typing import NamedTuple
 
 from ..errors import EditRefusedError
+from .tool_files import line_ending
 
 
 class IniOption(NamedTuple):
@@ -54,37 +55,43 @@ def ini_values(text: str, section: str, key: str, where: str) -> list[str]:
 
 
 class _Layout:
-    """Where each section and option of the file starts and ends, by line number."""
+    """Where each section and option of the file starts and ends, by line number, read as
+    configparser reads it: comment and blank lines inside a value are skipped, a line indented
+    deeper than its option's continues the value, and any other line, indented or not, is a
+    section header or an option of its own."""
 
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         self.sections: dict[str, tuple[int, int]] = {}  # name -> (header line, end line exclusive)
+        self.options: dict[tuple[str, str], tuple[int, int]] = {}  # (section, key) -> (first line, end exclusive)
         current: str | None = None
+        option: str | None = None
+        indent_level = 0
         for number, line in enumerate(lines):
-            match = _SECTION.fullmatch(line.strip()) if line[:1] not in " \t" else None
-            if match:
+            value = line.strip()
+            if not value or value[:1] in "#;":
+                continue
+            indent = len(line) - len(line.lstrip())
+            if current is not None and option is not None and indent > indent_level:
+                self.options[(current, option)] = (self.options[(current, option)][0], number + 1)
+                continue
+            indent_level = indent
+            section = _SECTION.match(value)
+            if section:
                 if current is not None:
                     self.sections[current] = (self.sections[current][0], number)
-                current = match.group("name")
+                current, option = section.group("name"), None
                 self.sections[current] = (number, len(lines))
+                continue
+            match = _OPTION.match(value)
+            option = None
+            if match and current is not None:
+                option = match.group("key").strip().lower()
+                self.options.setdefault((current, option), (number, number + 1))
 
     def option(self, section: str, key: str) -> tuple[int, int] | None:
         """(first line, end line exclusive) of `key`'s value lines in `section`."""
-        start, end = self.sections[section]
-        for number in range(start + 1, end):
-            line = self.lines[number]
-            match = _OPTION.match(line)
-            if line[:1] in " \t#;" or match is None or match.group("key").strip().lower() != key:
-                continue
-            last = number
-            for following in range(number + 1, end):
-                text = self.lines[following]
-                if text[:1] in " \t" and text.strip() and text.strip()[:1] not in "#;":
-                    last = following
-                elif text.strip():
-                    break
-            return number, last + 1
-        return None
+        return self.options.get((section, key))
 
     def section_body_end(self, section: str) -> int:
         """After the section's last non-blank, non-comment line: where a new option goes."""
@@ -101,9 +108,10 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
     """`text` with `options` added; EditRefusedError when a value conflicts or the file cannot be
     parsed, or when the edited file would not read back as exactly the intended change."""
     before = _parser(text, where)
+    newline = line_ending(text)
     lines = text.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+        lines[-1] += newline
     expected: dict[tuple[str, str], list[str]] = {}
     for option in options:
         current = _values(before, option.section, option.key) if before.has_section(option.section) else None
@@ -117,29 +125,39 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
         if not missing:
             continue
         expected[(option.section, option.key)] = [*(current or []), *missing]
-        _insert(lines, option, missing)
+        _insert(lines, option, missing, newline)
     result = "".join(lines)
-    if not _reads_as(before, _parser(result, where), expected):
+    try:
+        after: configparser.RawConfigParser | None = _parser(result, where)
+    except EditRefusedError:  # our edit broke it: never reported as the user's file
+        after = None
+    if after is None or not _reads_as(before, after, expected):
         wanted = "; ".join(f"[{section}] {key} = {' '.join(values)}" for (section, key), values in expected.items())
-        raise EditRefusedError(f"{where} is laid out in a way this command cannot merge into safely; add by hand: "
+        raise EditRefusedError(f"{where}: configure cannot edit this form; add these lines, then run this again: "
                                f"{wanted}")
     return result
 
 
-def _insert(lines: list[str], option: IniOption, missing: list[str]) -> None:
+def _insert(lines: list[str], option: IniOption, missing: list[str], newline: str) -> None:
     layout = _Layout(lines)
     comment = "".join(f"{line}\n" for line in option.comment.splitlines())
     if option.section not in layout.sections:
         if lines and lines[-1].strip():
-            lines.append("\n")
-        lines.extend([f"[{option.section}]\n", comment, _option_lines(option.key, missing, option.is_list)])
-        return
-    span = layout.option(option.section, option.key)
-    if span is None:
-        at = layout.section_body_end(option.section)
-        lines[at:at] = [comment, _option_lines(option.key, missing, option.is_list)]
-        return
-    lines[span[1]:span[1]] = [f"    {value}\n" for value in missing]
+            lines.append(newline)
+        added = [f"[{option.section}]\n", comment, _option_lines(option.key, missing, option.is_list)]
+        at = len(lines)
+    else:
+        span = layout.option(option.section, option.key)
+        if span is None:
+            at = layout.section_body_end(option.section)
+            added = [comment, _option_lines(option.key, missing, option.is_list)]
+        else:
+            at = span[1]
+            # Deeper than the option's own line, or configparser reads a new option, not more values.
+            indent = lines[span[0]][:len(lines[span[0]]) - len(lines[span[0]].lstrip())]
+            added = [f"{indent}    {value}\n" for value in missing]
+    # Our lines in the file's own line ending (a CRLF file stays CRLF).
+    lines[at:at] = [text.replace("\n", newline) for text in added]
 
 
 def _option_lines(key: str, values: list[str], is_list: bool) -> str:

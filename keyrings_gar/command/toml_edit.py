@@ -1,20 +1,26 @@
-"""Adding keys and array-of-tables entries to a TOML file (pyproject.toml, uv.toml) line by line,
-keeping every other line and comment as the user wrote it, without a TOML writer dependency.
+"""Adding keys and array-of-tables entries to a TOML file (pyproject.toml, uv.toml) in place,
+keeping every other byte as the user wrote it, without a TOML writer dependency.
 
-Only the edits `configure` needs: set a key that is absent in a table, and append a `[[table]]`
-entry. The file is parsed before (an unparseable file is refused) and after: the result must read
-as the original plus exactly these changes, or nothing is written. Parsing needs tomllib (Python
-3.11+) or an installed tomli; without either, a file is refused rather than edited blind.
+Only the edits `configure` needs: set a key that is absent in a table, and add an entry to an array
+of tables, in whichever form TOML lets the file hold them: a `[table]` header, dotted keys, an
+inline table, an inline array of tables (one line or several) or `[[table]]` entries. A small
+scanner finds where each form lives; each candidate edit is parsed again and taken only when it
+reads as the original plus exactly this change. When no candidate does, nothing is written and the
+user is given the lines to add. Parsing needs tomllib (Python 3.11+) or an installed tomli; without
+either, a file is refused rather than edited blind.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Iterator
+from types import ModuleType
 from typing import Any, NamedTuple
 
 from ..errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
+from .tool_files import line_ending
 
 
 class TomlKey(NamedTuple):
@@ -32,11 +38,7 @@ class TomlEntry(NamedTuple):
     comment: str = ""
 
 
-_HEADER = re.compile(r"\s*\[(?P<array>\[)?\s*(?P<name>[A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(?:#.*)?")
-
-
-def load_toml(text: str, where: str) -> dict[str, Any]:
-    """The parsed document; EditRefusedError when it is not TOML or no parser is available."""
+def _toml_module(where: str) -> ModuleType:
     try:
         import tomllib as toml  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Python before 3.11
@@ -46,10 +48,19 @@ def load_toml(text: str, where: str) -> dict[str, Any]:
             raise EditRefusedError(
                 f"reading {where} needs Python 3.11+ or tomli (`pip install tomli` beside keyrings.gar); "
                 "or paste what `keyrings-gar settings` prints") from None
+    return toml  # type: ignore[no-any-return,unused-ignore]
+
+
+def load_toml(text: str, where: str) -> dict[str, Any]:
+    """The parsed document; EditRefusedError when it is not TOML or no parser is available."""
+    toml = _toml_module(where)
     try:
         parsed: dict[str, Any] = toml.loads(text)
     except toml.TOMLDecodeError as exc:
         raise EditRefusedError(f"{where} is not valid TOML ({str(exc)[:200]}); fix it, then run this again") from None
+    except RecursionError:  # valid TOML, nested deeper than the parser's recursion reaches
+        raise EditRefusedError(f"{where}: configure cannot edit this form (values nested hundreds deep); add what "
+                               "`keyrings-gar settings` prints by hand") from None
     return parsed
 
 
@@ -64,12 +75,12 @@ def lookup(document: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: str) -> str:
     """`text` with the absent `keys` set and `entries` appended. A key already set to another value
-    is refused; so is an edit that would not read back as exactly the intended change."""
+    is refused; so is a file where no edit reads back as exactly the intended change: then the
+    message gives the lines to add by hand, and nothing is written."""
+    toml = _toml_module(where)
     before = load_toml(text, where)
     expected = copy.deepcopy(before)
-    lines = text.splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines[-1] += "\n"
+    changes: list[_Change] = []
     for item in keys:
         current = lookup(before, (*item.table, item.key))
         if current == item.value:
@@ -78,53 +89,395 @@ def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: 
             dotted = ".".join((*item.table, item.key))
             raise EditRefusedError(f"{where}: {dotted} is already set to another value; to use "
                                    f"{toml_value(item.value)} change or remove it, then run this again")
-        _set(expected, item.table, item.key, item.value)
-        _insert_key(lines, item)
-    for entry in entries:
-        _append(expected, entry.array, entry.entry)
-        if lines and lines[-1].strip():
-            lines.append("\n")
-        comment = "".join(f"{line}\n" for line in entry.comment.splitlines())
-        lines.append(comment + toml_table(f"[[{'.'.join(entry.array)}]]", entry.entry) + "\n")
-    result = "".join(lines)
-    if load_toml(result, where) != expected:
-        raise EditRefusedError(f"{where} is laid out in a way this command cannot merge into safely; paste what "
-                               "`keyrings-gar settings` prints by hand")
+        changes.append(_Change(item.table, item.key, toml_value(item.value), item.value, item.comment, None))
+    changes.extend(_Change(entry.array[:-1], entry.array[-1], "", "", entry.comment, entry.entry) for entry in entries)
+    newline = line_ending(text)
+    result = text
+    for change in changes:
+        if change.entry is None:
+            _set(expected, change.table, change.key, where)[change.key] = change.parsed
+        else:
+            _array(expected, change.table, change.key, where).append(dict(change.entry))
+        for candidate in _candidates(result, change, newline):
+            if _reads(toml, candidate) == expected:
+                result = candidate
+                break
+        else:
+            raise EditRefusedError(f"{where}: configure cannot edit this form of "
+                                   f"{'.'.join(change.table) or 'the top level'}; add these lines, then run this "
+                                   f"again:\n{_by_hand(text, changes)}")
     return result
 
 
-def _set(document: dict[str, Any], table: tuple[str, ...], key: str, value: TomlValue) -> None:
+class _Change(NamedTuple):
+    table: tuple[str, ...]
+    key: str
+    value: str
+    """The key's value as TOML text (keys only)."""
+    parsed: TomlValue
+    comment: str
+    entry: dict[str, TomlValue] | None
+    """For an entry of the array `table.key`; None for a key."""
+
+
+def _reads(toml: ModuleType, text: str) -> dict[str, Any] | None:
+    try:
+        parsed: dict[str, Any] = toml.loads(text)
+    except (toml.TOMLDecodeError, RecursionError):
+        return None
+    return parsed
+
+
+def _set(document: dict[str, Any], table: tuple[str, ...], key: str, where: str) -> dict[str, Any]:
+    """The table `key` goes in, made where absent; refused where a part is not a table."""
     node = document
-    for part in table:
+    for depth, part in enumerate(table):
         node = node.setdefault(part, {})
-    node[key] = value
+        if not isinstance(node, dict):
+            raise EditRefusedError(f"{where}: {'.'.join(table[:depth + 1])} is not a table, so {key} cannot go in "
+                                   "it; fix it, then run this again")
+    return node
 
 
-def _append(document: dict[str, Any], array: tuple[str, ...], entry: dict[str, TomlValue]) -> None:
-    node = document
-    for part in array[:-1]:
-        node = node.setdefault(part, {})
-    node.setdefault(array[-1], []).append(dict(entry))
+def _array(document: dict[str, Any], table: tuple[str, ...], key: str, where: str) -> list[Any]:
+    array = _set(document, table, key, where).setdefault(key, [])
+    if not isinstance(array, list):
+        raise EditRefusedError(f"{where}: {'.'.join((*table, key))} is not an array of tables; fix it, then run "
+                               "this again")
+    return array
 
 
-def _insert_key(lines: list[str], item: TomlKey) -> None:
-    """Right below the table's own `[header]` (or at the top for the top level): a line that starts
-    a header or the file is never inside a multi-line value, so the key lands in that table.
-    Without the header, a new one at the end (TOML allows a table's header after its sub-tables')."""
-    new = "".join(f"{line}\n" for line in item.comment.splitlines()) + f"{item.key} = {toml_value(item.value)}\n"
-    if not item.table:
-        lines[0:0] = [new, "\n"] if lines else [new]
+# --- the candidate edits, most natural first ------------------------------------------------
+
+
+def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
+    try:
+        scan = _Scan(text)
+    except (_UnscannableError, RecursionError):  # a form the scanner does not follow: only edits at the ends
+        scan = None
+    path = (*change.table, change.key)
+    if change.entry is None:
+        yield from _key_edits(text, scan, change, newline)
         return
-    name = ".".join(item.table)
-    for number, line in enumerate(lines):
-        match = _HEADER.fullmatch(line.rstrip("\n"))
-        if match is not None and match.group("array") is None and _normalise(match.group("name")) == name:
-            lines[number + 1:number + 1] = [new]
-            return
-    if lines and lines[-1].strip():
-        lines.append("\n")
-    lines.append(f"[{name}]\n{new}")
+    inline = _inline_table(change.entry)
+    array = scan.value(path, "array") if scan else None
+    if array is not None:
+        yield _apply(text, _array_edit(text, array, inline, change.comment), newline)
+    block = _comment_lines(change.comment) + toml_table(f"[[{_dotted(path)}]]", change.entry) + "\n"
+    yield _apply(text, [_at_end(text, block)], newline)
+    # An absent array where `[[...]]` cannot go (its table is inline or made by dotted keys): a key.
+    yield from _key_edits(text, scan, change._replace(value=f"[{inline}]", entry=None), newline, at_end=False)
 
 
-def _normalise(name: str) -> str:
-    return ".".join(part.strip() for part in name.split("."))
+def _key_edits(text: str, scan: _Scan | None, change: _Change, newline: str, *, at_end: bool = True
+               ) -> Iterator[str]:
+    table, key, value, comment = change.table, change.key, change.value, change.comment
+    line = f"{_dotted((key,))} = {value}"
+    if scan is not None:
+        header = next((h for h in scan.headers if h.path == table and not h.array), None)
+        if header is not None:  # right below the table's own `[header]`
+            yield _apply(text, [_line_at(text, header.after, _comment_lines(comment) + line + "\n")], newline)
+        inline = scan.value(table, "table")
+        if inline is not None:  # an inline table takes the key inside its braces
+            yield _apply(text, [_inside_braces(inline, line), _above(inline, comment)], newline)
+        for held in scan.values:
+            if len(held.path) > len(table) >= len(held.container) + 1 and held.path[:len(table)] == table:
+                # The table exists only through dotted keys (`uv.index = ...` under `[tool]`): one more beside them.
+                dotted = f"{_dotted((*table[len(held.container):], key))} = {value}"
+                if held.inline:
+                    holder = scan.value(held.container, "table")
+                    if holder is not None:
+                        yield _apply(text, [_inside_braces(holder, dotted), _above(holder, comment)], newline)
+                else:
+                    block = "".join(held.indent + c + "\n" for c in comment.splitlines()) + held.indent + dotted + "\n"
+                    yield _apply(text, [_line_at(text, held.after, block)], newline)
+                break
+    if not at_end:
+        return
+    if not table:  # top-level keys come before any header
+        yield _apply(text, [(0, _comment_lines(comment) + line + "\n" + ("\n" if text else ""))], newline)
+    else:
+        yield _apply(text, [_at_end(text, f"[{_dotted(table)}]\n{_comment_lines(comment)}{line}\n")], newline)
+
+
+def _array_edit(text: str, array: _Value, inline: str, comment: str) -> list[tuple[int, str]]:
+    """One more element in an inline array, in the array's own layout: on a line of its own (with
+    the comment above it) where the closing bracket has its own line, else after the last element."""
+    close = array.end - 1
+    close_line = text.rfind("\n", 0, close) + 1
+    empty = array.last == array.start + 1
+    if "\n" in text[array.start:array.end] and not text[close_line:close].strip():
+        if empty:
+            indent = text[close_line:close] + "    "
+        else:
+            last_line = text.rfind("\n", 0, array.last) + 1
+            indent = re.match(r"[ \t]*", text[last_line:]).group()  # type: ignore[union-attr]
+        block = "".join(f"{indent}{c}\n" for c in comment.splitlines())
+        edits = [(close_line, f"{block}{indent}{inline}{',' if array.trailing_comma else ''}\n")]
+        if not empty and not array.trailing_comma:
+            edits.append((array.last, ","))
+        return edits
+    if empty:
+        return [(array.last, inline), _above(array, comment)]
+    if array.trailing_comma:
+        return [(close, f" {inline},"), _above(array, comment)]
+    return [(array.last, f", {inline}"), _above(array, comment)]
+
+
+def _inside_braces(table: _Value, line: str) -> tuple[int, str]:
+    return (table.last, f" {line} ") if table.last == table.start + 1 else (table.last, f", {line}")
+
+
+def _above(value: _Value, comment: str) -> tuple[int, str]:
+    """Comment lines above the statement that holds `value` (nothing fits inside one line)."""
+    return value.line, "".join(f"{value.indent}{c}\n" for c in comment.splitlines())
+
+
+def _line_at(text: str, at: int, block: str) -> tuple[int, str]:
+    return at, ("\n" if at == len(text) and text and not text.endswith("\n") else "") + block
+
+
+def _at_end(text: str, block: str) -> tuple[int, str]:
+    if not text.strip():
+        return len(text), block
+    ending = "" if text.endswith("\n") else "\n"
+    blank = "" if text.endswith(("\n\n", "\r\n\r\n")) else "\n"
+    return len(text), ending + blank + block
+
+
+def _apply(text: str, edits: list[tuple[int, str]], newline: str) -> str:
+    for at, inserted in sorted(edits, key=lambda edit: edit[0], reverse=True):
+        text = text[:at] + inserted.replace("\n", newline) + text[at:]
+    return text
+
+
+def _comment_lines(comment: str) -> str:
+    return "".join(f"{line}\n" for line in comment.splitlines())
+
+
+def _inline_table(entry: dict[str, TomlValue]) -> str:
+    return "{ " + ", ".join(f"{_dotted((key,))} = {toml_value(value)}" for key, value in entry.items()) + " }"
+
+
+def _dotted(path: tuple[str, ...]) -> str:
+    return ".".join(part if _BARE.fullmatch(part) else toml_value(part) for part in path)
+
+
+def _by_hand(text: str, changes: list[_Change]) -> str:
+    """The lines each change needs, in the form the file holds its table or array."""
+    try:
+        scan: _Scan | None = _Scan(text)
+    except (_UnscannableError, RecursionError):
+        scan = None
+    lines = []
+    for change in changes:
+        path = (*change.table, change.key)
+        if change.entry is None:
+            where = f"in the table {_dotted(change.table)}" if change.table else "at the top, before any [table]"
+            lines.append(f"  {where}: {_dotted((change.key,))} = {change.value}")
+        elif scan is not None and scan.value(path, "array") is not None:
+            lines.append(f"  in the array {_dotted(path)}: {_inline_table(change.entry)}")
+        else:
+            lines.extend(f"  {line}" for line in toml_table(f"[[{_dotted(path)}]]", change.entry).splitlines())
+    return "\n".join(lines)
+
+
+# --- where each key and value is: a scanner for TOML's layout, not its values ----------------
+
+_BARE = re.compile(r"[A-Za-z0-9_-]+")
+_SCALAR = re.compile(r"[^,\]}#\r\n]+")
+_ARRAY_ELEMENT = "[]"
+"""A path part standing for "an element of": such paths are never a target of ours."""
+
+
+class _UnscannableError(Exception):
+    """The scanner met a layout it does not follow (tomllib read the file, so this is its gap)."""
+
+
+class _Header(NamedTuple):
+    path: tuple[str, ...]
+    array: bool
+    after: int
+    """Where the line after the header starts."""
+
+
+class _Value(NamedTuple):
+    path: tuple[str, ...]
+    container: tuple[str, ...]
+    """The table whose statement (or inline table) holds the key."""
+    inline: bool
+    """The container is an inline table."""
+    kind: str
+    """`array`, `table` (an inline one) or `scalar`."""
+    start: int
+    end: int
+    last: int
+    """Arrays and inline tables: after the last element, or after the opening bracket when empty."""
+    trailing_comma: bool
+    line: int
+    """Where the line of the top-level statement holding the value starts."""
+    indent: str
+    after: int
+    """Where the line after the top-level statement starts."""
+
+
+class _Scan:
+    """Every header and every key's value with its position, tables in `[[...]]` marked."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.headers: list[_Header] = []
+        self.values: list[_Value] = []
+        table: tuple[str, ...] = ()
+        position = 0
+        while True:
+            position = self._blank(position, newlines=True)
+            if position >= len(text):
+                return
+            line = text.rfind("\n", 0, position) + 1
+            if text[position] == "[":
+                array = text.startswith("[[", position)
+                path, position = self._key(position + (2 if array else 1))
+                position = self._expect(position, "]]" if array else "]")
+                position = self._line_end(position)
+                self.headers.append(_Header(path, array, position))
+                table = (*path, _ARRAY_ELEMENT) if array else path
+                continue
+            first = len(self.values)
+            key, position = self._key(position)
+            position = self._blank(self._expect(position, "="), newlines=False)
+            position = self._value(position, (*table, *key), table, False, (line, _indent(text, line)))
+            position = self._line_end(position)
+            self.values[first:] = [value._replace(after=position) for value in self.values[first:]]
+
+    def value(self, path: tuple[str, ...], kind: str) -> _Value | None:
+        return next((v for v in self.values if v.path == path and v.kind == kind), None)
+
+    def _blank(self, position: int, *, newlines: bool) -> int:
+        text = self.text
+        while position < len(text):
+            char = text[position]
+            if char in " \t" or (newlines and char in "\r\n"):
+                position += 1
+            elif char == "#":
+                end = text.find("\n", position)
+                position = len(text) if end < 0 else end
+                if not newlines:
+                    return position
+            else:
+                break
+        return position
+
+    def _expect(self, position: int, token: str) -> int:
+        position = self._blank(position, newlines=False)
+        if not self.text.startswith(token, position):
+            raise _UnscannableError(position)
+        return position + len(token)
+
+    def _line_end(self, position: int) -> int:
+        position = self._blank(position, newlines=False)
+        if self.text.startswith("\r\n", position):
+            return position + 2
+        if self.text.startswith("\n", position) or position == len(self.text):
+            return position + (position < len(self.text))
+        raise _UnscannableError(position)
+
+    def _key(self, position: int) -> tuple[tuple[str, ...], int]:
+        parts = []
+        while True:
+            position = self._blank(position, newlines=False)
+            char = self.text[position:position + 1]
+            if char in ('"', "'"):
+                end = self._string(position)
+                # Escapes are not decoded: a key written with one is not matched, and the edit at
+                # the end that follows is parsed again like any other.
+                parts.append(self.text[position + 1:end - 1] if char == "'" or "\\" not in self.text[position:end]
+                             else self.text[position:end])
+                position = end
+            else:
+                match = _BARE.match(self.text, position)
+                if match is None:
+                    raise _UnscannableError(position)
+                parts.append(match.group())
+                position = match.end()
+            position = self._blank(position, newlines=False)
+            if not self.text.startswith(".", position):
+                return tuple(parts), position
+            position += 1
+
+    def _string(self, position: int) -> int:
+        """After the string that starts at `position` (any of TOML's four kinds)."""
+        text = self.text
+        quote = text[position]
+        if text.startswith(quote * 3, position):
+            end = position + 3
+            while True:
+                if quote == '"' and text.startswith("\\", end):
+                    end += 2
+                    continue
+                if end >= len(text):
+                    raise _UnscannableError(position)
+                if text.startswith(quote * 3, end):
+                    end += 3
+                    for _ in range(2):  # `""""` ends with a quote of the content
+                        if text.startswith(quote, end):
+                            end += 1
+                    return end
+                end += 1
+        end = position + 1
+        while end < len(text) and text[end] not in (quote, "\n"):
+            end += 2 if quote == '"' and text[end] == "\\" else 1
+        if end >= len(text) or text[end] != quote:
+            raise _UnscannableError(position)
+        return end + 1
+
+    def _value(self, position: int, path: tuple[str, ...], container: tuple[str, ...], inline: bool,
+               statement: tuple[int, str]) -> int:
+        """After the value at `position`, recording it and every value inside it; `statement` is
+        the line start and indentation of the top-level statement that holds it."""
+        text = self.text
+        char = text[position:position + 1]
+        start, last, trailing = position, position + 1, False
+        if char == "[":
+            kind = "array"
+            position += 1
+            while True:
+                position = self._blank(position, newlines=True)
+                if text.startswith("]", position):
+                    break
+                position = self._value(position, (*path, _ARRAY_ELEMENT), path, False, statement)
+                last, trailing = position, False
+                position = self._blank(position, newlines=True)
+                if text.startswith(",", position):
+                    position, trailing = position + 1, True
+                elif not text.startswith("]", position):
+                    raise _UnscannableError(position)
+            position += 1
+        elif char == "{":
+            kind = "table"
+            position = self._blank(position + 1, newlines=False)
+            while not text.startswith("}", position):
+                key, position = self._key(position)
+                position = self._blank(self._expect(position, "="), newlines=False)
+                position = self._value(position, (*path, *key), path, True, statement)
+                last = position
+                position = self._blank(position, newlines=False)
+                if text.startswith(",", position):
+                    position = self._blank(position + 1, newlines=False)
+                elif not text.startswith("}", position):
+                    raise _UnscannableError(position)
+            position += 1
+        elif char in ('"', "'"):
+            kind, position = "scalar", self._string(position)
+        else:
+            match = _SCALAR.match(text, position)
+            if match is None or not match.group().strip():
+                raise _UnscannableError(position)
+            kind, position = "scalar", position + len(match.group().rstrip(" \t"))
+        self.values.append(_Value(path, container, inline, kind, start, position, last, trailing, *statement, -1))
+        return position
+
+
+def _indent(text: str, line: int) -> str:
+    match = re.match(r"[ \t]*", text[line:])
+    return match.group() if match else ""

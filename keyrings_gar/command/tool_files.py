@@ -71,6 +71,12 @@ def write_config(change: FileChange) -> None:
 
 
 
+def line_ending(text: str) -> str:
+    """The line ending the file's first line uses: lines `configure` adds use it too (a CRLF file
+    edited on Windows stays CRLF)."""
+    return "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"
+
+
 def pip_config_file() -> Path:
     """The file `pip config --user` edits on this platform, or PIP_CONFIG_FILE when set."""
     named = os.environ.get("PIP_CONFIG_FILE")
