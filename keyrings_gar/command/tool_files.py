@@ -90,8 +90,10 @@ def target_problem(path: Path, project: Path | None = None) -> str | None:
         if status.st_nlink > 1:
             return (f"{path} has {status.st_nlink} hard links, and configure would change every one of them: "
                     "edit it by hand, or make it a file of its own (cp, then mv over it)")
-    owned = status if status is not None else _nearest_folder(path.parent)
-    return _foreign(path if status is not None else path.parent, owned)
+    # The folder too: the temporary file is created there, and a folder of another user's (through
+    # a symlinked parent) is where that user can swap names under us.
+    return _foreign(path.parent, _nearest_folder(path.parent)) or (
+        None if status is None else _foreign(path, status))
 
 
 def _foreign(shown: Path, status: os.stat_result | None) -> str | None:
