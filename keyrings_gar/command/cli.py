@@ -159,8 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "index entries, the keyring provider and the username, never a credential. Other entries and "
                     "comments stay; running it again changes nothing. pip: the user's pip.conf; uv, pdm: "
                     "./pyproject.toml (uv: ./uv.toml with --uv-toml); poetry: ./pyproject.toml's sources and "
-                    "poetry's config.toml (poetry is not run); twine: ~/.pypirc. It runs no program, and "
-                    "writes no file through a link.")
+                    "poetry's config.toml (poetry itself is not run); twine: ~/.pypirc. No file is written "
+                    "through a link.")
     configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
     configure_parser.add_argument("urls", nargs="+", metavar="URL", help="repository URLs")
     _add_kind_options(configure_parser)
