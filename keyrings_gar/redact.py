@@ -188,7 +188,8 @@ def safe_url(url: str) -> str:
 _SECRET_KEY_WORDS = ("pass", "secret", "token", "credential", "apikey", "api-key", "api_key", "private")
 # The longest key looked at: a key is a short name, and the search stays linear in the line.
 _MAX_KEY = 100
-_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+# The scheme's length is bounded so that a long line without `://` is scanned in linear time.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^ \t\r\n\f\v\"'<>]+")
 
 
 def config_line(line: str) -> str:
