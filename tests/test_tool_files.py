@@ -376,3 +376,15 @@ def test_a_poetry_source_named_pypi_is_refused(project: Path, capsys: pytest.Cap
     assert cli.main(["configure", "poetry", f"https://{AR_HOST}/acme-prod/{name}/"]) == 1
     assert "poetry keeps the source name" in capsys.readouterr().err
     assert (project / "pyproject.toml").read_text() == PROJECT
+
+
+def test_poetry_s_config_naming_the_repository_for_another_server_is_refused_and_nothing_written(
+    project: Path, isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = isolated / ".config" / "pypoetry" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('[repositories.team-repo]\nurl = "https://upload.example/legacy/"\n')
+    assert cli.main(["configure", "poetry", AR_URL]) == 1
+    assert "repositories.team-repo.url is already set to another value" in capsys.readouterr().err
+    assert (project / "pyproject.toml").read_text() == PROJECT  # the plan is whole before anything is written
+    assert config.read_text() == '[repositories.team-repo]\nurl = "https://upload.example/legacy/"\n'
