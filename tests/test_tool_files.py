@@ -388,3 +388,36 @@ def test_poetry_s_config_naming_the_repository_for_another_server_is_refused_and
     assert "repositories.team-repo.url is already set to another value" in capsys.readouterr().err
     assert (project / "pyproject.toml").read_text() == PROJECT  # the plan is whole before anything is written
     assert config.read_text() == '[repositories.team-repo]\nurl = "https://upload.example/legacy/"\n'
+
+
+def test_name_gives_a_clashing_repository_a_section_of_its_own(isolated: Path, project: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The refusal's fix works: `--name` puts the repository named pypi beside PyPI's [pypi], not in it."""
+    pypirc = isolated / ".pypirc"
+    pypirc.write_text(PYPI_SECTION)
+    url = f"https://{AR_HOST}/acme-prod/pypi/"
+    assert cli.main(["configure", "twine", url]) == 1
+    assert "pass --name with another name" in capsys.readouterr().err
+    assert cli.main(["configure", "twine", url, "--name", "acme-pypi"]) == 0, capsys.readouterr().err
+    parser = configparser.RawConfigParser()
+    parser.read(pypirc)
+    assert dict(parser["pypi"]) == {"username": "__token__", "password": PYPI_TOKEN}
+    assert dict(parser["acme-pypi"]) == {"repository": url, "username": "oauth2accesstoken"}
+    assert parser.get("distutils", "index-servers").split() == ["pypi", "acme-pypi"]
+    assert "twine upload -r acme-pypi dist/*" in capsys.readouterr().out
+    assert cli.main(["configure", "poetry", url, "--name", "acme-pypi"]) == 0, capsys.readouterr().err
+    assert (isolated / ".config" / "pypoetry" / "config.toml").read_text().count("[repositories.acme-pypi]") == 1
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ((AR_URL, f"https://{AR_HOST}/acme-prod/other/", "--name", "x"), "--name names one repository"),
+    ((AR_URL, "--name", "a b"), "--name 'a b' is not a name"),
+    ((AR_URL, "--name", ACCESS_TOKEN), "--name holds what looks like a key or token"),
+])
+def test_name_is_one_plain_name_for_one_repository(isolated: Path, capsys: pytest.CaptureFixture[str],
+                                                   args: tuple[str, ...], expected: str) -> None:
+    assert cli.main(["configure", "twine", *args]) == 1
+    err = capsys.readouterr().err
+    assert expected in err
+    assert ACCESS_TOKEN[:12] not in err
+    assert not (isolated / ".pypirc").exists()

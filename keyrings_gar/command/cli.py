@@ -81,7 +81,7 @@ def _run_configure(args: argparse.Namespace) -> int:
     # Imported here: the file editors cost every other command start-up time (about 20 ms of CPU).
     from .configure import Where, configure
 
-    where = Where(Path.cwd(), args.file, args.uv_toml)
+    where = Where(Path.cwd(), args.file, args.uv_toml, args.name)
     _out(configure(args.tool, args.urls, args.kind, where, dry_run=args.dry_run))
     return 0
 
@@ -166,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kind_options(configure_parser)
     configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     configure_parser.add_argument("--uv-toml", action="store_true", help="for uv: write ./uv.toml, not pyproject.toml")
+    configure_parser.add_argument("--name", help="the index, source or .pypirc section name for the one URL "
+                                  "(default: the repository's own name)")
     configure_parser.add_argument("--file", type=Path, help="the file to edit instead of the tool's usual one "
                                   "(not for poetry)")
     configure_parser.set_defaults(run=_run_configure)

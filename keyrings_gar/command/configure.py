@@ -38,7 +38,7 @@ from .index_rule import (
 )
 from .ini_edit import IniOption, ini_section, ini_values, merge_ini
 from .installer_reach import reach_problem
-from .installer_settings import parse_repository
+from .installer_settings import parse_repository, renamed
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, poetry_config_file, read_config, write_config
 
@@ -51,6 +51,8 @@ class Where(NamedTuple):
     file: Path | None = None
     """--file: the file to edit instead of the tool's usual one."""
     uv_toml: bool = False
+    name: str | None = None
+    """--name: the index, source or section name for the one repository, instead of its own."""
 
 
 class TomlList(NamedTuple):
@@ -120,12 +122,12 @@ def _twine_section_is_free(text: str, repository: Repository, path: Path) -> Non
     name = repository.name
     if name.lower() in TWINE_RESERVED:
         raise EditRefusedError(f"a repository named {name} would take twine's own [{name.lower()}] section (PyPI's, "
-                               "where a PyPI token may be): add it to .pypirc by hand under another name")
+                               "where a PyPI token may be): pass --name with another name")
     existing = ini_section(text, name, str(path))
     if existing is not None and existing.get("repository", "").rstrip("/") != repository.upload_url.rstrip("/"):
         server = safe_url(existing["repository"]) if existing.get("repository") else "PyPI (no repository line)"
         raise EditRefusedError(f"{path} already has a [{name}] section, for {server}: configure does not merge into "
-                               "it; rename that section, or add this repository by hand under another name")
+                               "it; pass --name with another name, or rename that section")
 
 
 # --- uv and pdm: TOML files -----------------------------------------------------------------
@@ -211,7 +213,7 @@ def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path) -> Plan:
     for repository in repositories:
         if repository.name.lower() == "pypi" or "." in repository.name:
             raise EditRefusedError(f"poetry keeps the source name {repository.name!r} for PyPI or reads a dot in it as "
-                                   "a nested key: add this repository by hand under another name")
+                                   "a nested key: pass --name with another name")
     path = _project_file(cwd, "poetry")
     priority = poetry_priority(kind)
     array = TomlList(("tool", "poetry", "source"), "source")
@@ -234,9 +236,11 @@ def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path) -> Plan:
 
 def plan_configure(tool: str, urls: list[str], kind: str, where: Where) -> Plan:
     """What `configure` would change; nothing is written. GarError when it would not be safe."""
+    if where.name is not None and len(urls) != 1:
+        raise GarError("--name names one repository: pass one URL with it")
     repositories: list[Repository] = []
     for url in urls:
-        repository = parse_repository(url)
+        repository = parse_repository(url) if where.name is None else renamed(parse_repository(url), where.name)
         if repository not in repositories:
             repositories.append(repository)
     names = [r.name for r in repositories]
