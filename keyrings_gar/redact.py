@@ -184,6 +184,27 @@ def safe_url(url: str) -> str:
     return f"{prefix}{masked}{host} (the rest not shown)" if showable(prefix + host) else hidden(url)
 
 
+# Words in a configuration key that holds a secret (`password`, `token`, `api-key`, `client_secret`).
+_SECRET_KEY_WORDS = ("pass", "secret", "token", "credential", "apikey", "api-key", "api_key", "private")
+# The longest key looked at: a key is a short name, and the search stays linear in the line.
+_MAX_KEY = 100
+# The scheme's length is bounded so that a long line without `://` is scanned in linear time.
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}://[^ \t\r\n\f\v\"'<>]+")
+
+
+def config_line(line: str) -> str:
+    """A line of a user's configuration file (pip.conf, .pypirc, pyproject.toml), fit to show in a
+    diff: the value of a secret-sounding key hidden, every URL without its userinfo, and what is
+    left censored (a `ya29.` token, a PyPI token anywhere else)."""
+    end = "\n" if line.endswith("\n") else ""
+    body = line[: len(line) - len(end)]
+    ends = [at for at in (body.find("=", 0, _MAX_KEY), body.find(":", 0, _MAX_KEY)) if at > 0]
+    if ends and any(word in body[: min(ends)].lower() for word in _SECRET_KEY_WORDS):
+        body = f"{body[: min(ends) + 1]} [not shown]"
+    body = _URL_IN_TEXT.sub(lambda url: safe_url(url[0]), body)
+    return censored(body) + end
+
+
 def iso_time(seconds: float) -> str:
     """Seconds since the epoch as UTC ISO 8601, for expiries in reports."""
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -173,14 +173,42 @@ def test_twine_gets_the_server_the_upload_url_and_the_username(isolated: Path,
     assert dict(parser["team-repo"]) == {"repository": UPLOAD_URL, "username": "oauth2accesstoken"}
 
 
-def test_poetry_without_poetry_prints_the_commands_to_run(project: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("PATH", str(project))  # no poetry here
-    code, out, err = _run(capsys, "configure", "poetry", AR_URL)
-    assert (code, out) == (1, "")
-    assert f"poetry source add --priority=primary team-repo {AR_URL}" in err
-    assert f"poetry config repositories.team-repo {UPLOAD_URL}" in err
-    assert (project / "pyproject.toml").read_text() == PROJECT
+@pytest.mark.parametrize("dry_run", [True, False])
+def test_poetry_is_never_run_its_files_are_written(project: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str], dry_run: bool) -> None:
+    """`poetry source add` in a cloned project loads the project's plugins, and a trailing `:` in
+    PATH made even --dry-run run the clone's own ./poetry: configure writes poetry's two files itself."""
+    ran = isolated / "poetry-ran"
+    bin_folder = isolated / "bin"
+    for folder in (bin_folder, project):  # poetry on PATH, and one planted in the clone
+        _script(folder, "poetry", f"/bin/sh\necho $0 >> {ran}")
+    monkeypatch.setenv("PATH", f"{bin_folder}:")
+    code, out, err = _run(capsys, "configure", "poetry", AR_URL, *(["--dry-run"] if dry_run else []))
+    assert (code, err) == (0, "")
+    assert not ran.exists()
+    config = isolated / ".config" / "pypoetry" / "config.toml"
+    if dry_run:
+        assert (project / "pyproject.toml").read_text() == PROJECT
+        assert not config.exists()
+        assert f"would change {config}" in out
+        return
+    sources = _toml((project / "pyproject.toml").read_text())["tool"]["poetry"]["source"]
+    assert sources == [{"name": "team-repo", "url": AR_URL, "priority": "primary"}]
+    assert _toml(config.read_text()) == {"repositories": {"team-repo": {"url": UPLOAD_URL}}}
+    assert "nothing to change in" in _run(capsys, "configure", "poetry", AR_URL)[1]
+
+
+def test_poetry_config_dir_names_poetry_s_config_folder(project: Path, isolated: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("POETRY_CONFIG_DIR", str(isolated / "poetry-config"))
+    (isolated / "poetry-config").mkdir()
+    (isolated / "poetry-config" / "config.toml").write_text('[virtualenvs]\nin-project = true\n')
+    assert _run(capsys, "configure", "poetry", AR_URL, "--standard")[0] == 0
+    written = _toml((isolated / "poetry-config" / "config.toml").read_text())
+    assert written == {"virtualenvs": {"in-project": True}, "repositories": {"team-repo": {"url": UPLOAD_URL}}}
+    assert not (isolated / ".config" / "pypoetry").exists()
+    assert _toml((project / "pyproject.toml").read_text())["tool"]["poetry"]["source"][0]["priority"] == "explicit"
 
 
 @pytest.mark.parametrize("tool", ["pip", "uv", "poetry", "pdm", "twine"])

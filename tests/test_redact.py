@@ -111,7 +111,7 @@ def test_proxy_credentials_are_masked_in_every_form(proxy: str, shown: str) -> N
     assert redact.safe_url(proxy) == shown
 
 
-@pytest.mark.parametrize("name", ["_BASE64_RUN", "_SECRET_IN_TEXT", "_SCHEME"])
+@pytest.mark.parametrize("name", ["_BASE64_RUN", "_SECRET_IN_TEXT", "_SCHEME", "_URL_IN_TEXT"])
 def test_every_pattern_in_redact_is_linear(name: str) -> None:
     assert_linear(getattr(redact, name))
 
@@ -124,6 +124,27 @@ def test_masking_and_judging_are_linear_on_hostile_input() -> None:
     assert redact.safe_url("a://" * mebibyte) == "a://a: (the rest not shown)"
     assert redact.key_material("A/" * mebibyte) == "too long for a path"
     assert not redact.showable("a." * mebibyte)
+    assert redact.config_line("a" * mebibyte) == "a" * mebibyte
+    assert redact.config_line("password" * mebibyte) == "password" * mebibyte  # no `=`: no key
+
+
+@pytest.mark.parametrize(("line", "shown"), [
+    ("password = hunter2-Plain\n", "password = [not shown]\n"),
+    (" Password: x y z\n", " Password: [not shown]\n"),  # a diff context line, configparser's `:`
+    ('-"api-key" = "abc"\n', '-"api-key" = [not shown]\n'),
+    ("    https://mirror:hunter2@mirror.example/simple/\n", "    https://***@mirror.example/simple/\n"),
+    ("index-url = https://oauth2accesstoken:ya29.a0AfB_byC-0123456789@h/simple/", "index-url = https://***@h/simple/"),
+    ("x = pypi-AgEIcHlwaS5vcmcCJGE0ZjFkZmQ3LTk5NzQtNDdjNy1hYzFjLTk5ZjM2ZmI3ZDU2ZgACKlszLCJ", "x = […]"),
+    ("note = ya29.a0AfB_byC-0123456789", "note = [a token, not shown]"),
+    # What is no secret stays as written: configure's own lines and the user's settings.
+    ("keyring-provider = subprocess\n", "keyring-provider = subprocess\n"),
+    ('authenticate = "always"', 'authenticate = "always"'),
+    ("[pypi]", "[pypi]"),
+    ("    https://oauth2accesstoken@us-central1-python.pkg.dev/p/r/simple/",
+     "    https://***@us-central1-python.pkg.dev/p/r/simple/"),
+])
+def test_a_config_line_hides_secrets_and_keeps_the_rest(line: str, shown: str) -> None:
+    assert redact.config_line(line) == shown
 
 
 # --- the one line a lookup gives --------------------------------------------------------

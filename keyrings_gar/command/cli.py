@@ -81,7 +81,7 @@ def _run_configure(args: argparse.Namespace) -> int:
     # Imported here: the file editors cost every other command start-up time (about 20 ms of CPU).
     from .configure import Where, configure
 
-    where = Where(Path.cwd(), args.file, args.uv_toml)
+    where = Where(Path.cwd(), args.file, args.uv_toml, args.name)
     _out(configure(args.tool, args.urls, args.kind, where, dry_run=args.dry_run))
     return 0
 
@@ -164,13 +164,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "uv add, poetry add, pdm add, twine upload -r NAME), as `gcloud auth configure-docker` does: "
                     "index entries, the keyring provider and the username, never a credential. Other entries and "
                     "comments stay; running it again changes nothing. pip: the user's pip.conf; uv, pdm: "
-                    "./pyproject.toml (uv: ./uv.toml with --uv-toml); poetry: its own `poetry source add` and "
-                    "`poetry config`; twine: ~/.pypirc.")
+                    "./pyproject.toml (uv: ./uv.toml with --uv-toml); poetry: ./pyproject.toml's sources and "
+                    "poetry's config.toml (poetry itself is not run); twine: ~/.pypirc. No file is written "
+                    "through a link.")
     configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
     configure_parser.add_argument("urls", nargs="+", type=pasted_url, metavar="URL", help="repository URLs")
     _add_kind_options(configure_parser)
     configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     configure_parser.add_argument("--uv-toml", action="store_true", help="for uv: write ./uv.toml, not pyproject.toml")
+    configure_parser.add_argument("--name", help="the index, source or .pypirc section name for the one URL "
+                                  "(default: the repository's own name)")
     configure_parser.add_argument("--file", type=Path, help="the file to edit instead of the tool's usual one "
                                   "(not for poetry)")
     configure_parser.set_defaults(run=_run_configure)

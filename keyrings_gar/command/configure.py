@@ -10,21 +10,20 @@ Where each tool's configuration goes, and why:
 - uv: the project's pyproject.toml (`[tool.uv]`), or uv.toml with --uv-toml: uv reads both, and
   a pyproject setting travels with the project.
 - pdm: the project's pyproject.toml (`[[tool.pdm.source]]`), where pdm reads sources.
-- poetry: `poetry source add` and `poetry config repositories.NAME`, poetry's own commands, which
-  keep the file's comments (through tomlkit) and know its layout; without poetry on PATH the
-  commands are printed to run instead.
+- poetry: the project's pyproject.toml (`[[tool.poetry.source]]`, what `poetry source add` writes)
+  and poetry's own config.toml (`repositories.NAME.url`, what `poetry config` writes), edited
+  here: poetry is never run, since in the project's folder it loads the project's plugins.
 - twine: ~/.pypirc, twine's default, edited line by line like pip's file.
 """
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import EditRefusedError, GarError
-from ..redact import scrubbed, shown_path
+from ..redact import safe_url, shown_path
 from .index_rule import (
     CONFIGURE_TOOLS,
     VIRTUAL,
@@ -37,14 +36,12 @@ from .index_rule import (
     rule_comment,
     uv_index,
 )
-from .ini_edit import IniOption, ini_values, merge_ini
+from .ini_edit import IniOption, ini_section, ini_values, merge_ini
 from .installer_reach import reach_problem
-from .installer_settings import parse_repository
+from .installer_settings import parse_repository, renamed
 from .pip_precedence import pip_overrides
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
-from .tool_files import FileChange, pip_config_file, read_config, write_config
-
-POETRY_TIMEOUT = 120
+from .tool_files import FileChange, pip_config_file, poetry_config_file, read_config, write_config
 
 
 class Where(NamedTuple):
@@ -55,6 +52,8 @@ class Where(NamedTuple):
     file: Path | None = None
     """--file: the file to edit instead of the tool's usual one."""
     uv_toml: bool = False
+    name: str | None = None
+    """--name: the index, source or section name for the one repository, instead of its own."""
 
 
 class TomlList(NamedTuple):
@@ -66,12 +65,10 @@ class TomlList(NamedTuple):
 
 @dataclass
 class Plan:
-    """What `configure` would do: files to change and commands of the tool's own to run."""
+    """What `configure` would do: the files to change (it runs no program)."""
 
     tool: str
     files: list[FileChange] = field(default_factory=list)
-    commands: list[list[str]] = field(default_factory=list)
-    cwd: Path = Path()
     unchanged: list[str] = field(default_factory=list)
     """What is already configured as it should be (`nothing to change in ...`)."""
     next_steps: list[str] = field(default_factory=list)
@@ -110,9 +107,31 @@ def _twine_plan(repositories: list[Repository], path: Path) -> Plan:
     for repository in repositories:
         options.extend(IniOption(repository.name, key, (value,)) for key, value in pypirc_section(repository).items())
     before = read_config(path)
-    plan = Plan("twine", [FileChange(path, before, merge_ini(before, options, str(path)))])
+    for repository in repositories:
+        _twine_section_is_free(before, repository, path)
+    # twine's file may hold passwords: a new one is private from its first byte, as ~/.netrc is.
+    plan = Plan("twine", [FileChange(path, before, merge_ini(before, options, str(path)), new_mode=0o600)])
     plan.next_steps.extend(f"twine upload -r {r.name} dist/*" for r in repositories)
     return plan
+
+
+# twine's own names: `twine upload` without -r uses [pypi], and both may hold a PyPI token.
+TWINE_RESERVED = ("pypi", "testpypi")
+
+
+def _twine_section_is_free(text: str, repository: Repository, path: Path) -> None:
+    """A section of that name is ours to add to only when it already points at this repository:
+    merged into [pypi] (or any section meant for another server), the section's password would go
+    to Artifact Registry, and a plain `twine upload` would upload there."""
+    name = repository.name
+    if name.lower() in TWINE_RESERVED:
+        raise EditRefusedError(f"a repository named {name} would take twine's own [{name.lower()}] section (PyPI's, "
+                               "where a PyPI token may be): pass --name with another name")
+    existing = ini_section(text, name, str(path))
+    if existing is not None and existing.get("repository", "").rstrip("/") != repository.upload_url.rstrip("/"):
+        server = safe_url(existing["repository"]) if existing.get("repository") else "PyPI (no repository line)"
+        raise EditRefusedError(f"{path} already has a [{name}] section, for {server}: configure does not merge into "
+                               "it; pass --name with another name, or rename that section")
 
 
 # --- uv and pdm: TOML files -----------------------------------------------------------------
@@ -141,12 +160,20 @@ def _new_entries(existing: Any, wanted: list[dict[str, TomlValue]], what: str, w
     return missing
 
 
-def _toml_plan(tool: str, path: Path, keys: list[TomlKey], array: TomlList, wanted: list[TomlEntry]) -> Plan:
-    before = read_config(path)
+class ProjectFile(NamedTuple):
+    """A TOML file to edit, and the project folder it must stay inside (None: a file the user named)."""
+
+    path: Path
+    project: Path | None
+
+
+def _toml_plan(tool: str, file: ProjectFile, keys: list[TomlKey], array: TomlList, wanted: list[TomlEntry]) -> Plan:
+    path, project = file
+    before = read_config(path, project)
     document = load_toml(before, str(path))
     missing = _new_entries(lookup(document, array.path), [w.entry for w in wanted], array.what, str(path))
     entries = [w for w in wanted if w.entry in missing]
-    return Plan(tool, [FileChange(path, before, merge_toml(before, keys, entries, str(path)))])
+    return Plan(tool, [FileChange(path, before, merge_toml(before, keys, entries, str(path)), project=project)])
 
 
 def _project_file(cwd: Path, tool: str) -> Path:
@@ -157,73 +184,55 @@ def _project_file(cwd: Path, tool: str) -> Path:
     return path
 
 
-def _uv_plan(repositories: list[Repository], kind: str, path: Path, *, uv_toml: bool) -> Plan:
+def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, *, uv_toml: bool) -> Plan:
     table: tuple[str, ...] = () if uv_toml else ("tool", "uv")
     keys = [TomlKey(table, "keyring-provider", "subprocess",
                     "# uv runs the `keyring` command on PATH, which holds keyrings.gar")]
     array = TomlList((*table, "index"), "index")
     wanted = [TomlEntry(array.path, uv_index(r, kind, first=n == 0), rule_comment("uv", kind, r) if n == 0 else "")
               for n, r in enumerate(repositories)]
-    plan = _toml_plan("uv", path, keys, array, wanted)
+    plan = _toml_plan("uv", file, keys, array, wanted)
     plan.next_steps.append("uv add PACKAGE (or uv sync)")
     plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in repositories)
     return plan
 
 
-def _pdm_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
+def _pdm_plan(repositories: list[Repository], kind: str, file: ProjectFile) -> Plan:
     array = TomlList(("tool", "pdm", "source"), "source")
     wanted = [TomlEntry(array.path, pdm_source(r, kind, first=n == 0), rule_comment("pdm", kind, r) if n == 0 else "")
               for n, r in enumerate(repositories)]
-    plan = _toml_plan("pdm", path, [], array, wanted)
+    plan = _toml_plan("pdm", file, [], array, wanted)
     plan.next_steps.append("pdm add PACKAGE")
     return plan
 
 
-# --- poetry: its own commands ---------------------------------------------------------------
+# --- poetry: its two files -------------------------------------------------------------------
 
 
 def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path) -> Plan:
-    path = _project_file(cwd, "poetry")
-    document = load_toml(read_config(path), str(path))
-    priority = poetry_priority(kind)
-    wanted: list[dict[str, TomlValue]] = [{"name": r.name, "url": r.index_url, "priority": priority}
-                                          for r in repositories]
-    missing = _new_entries(lookup(document, ("tool", "poetry", "source")), wanted, "source", str(path))
-    plan = Plan("poetry", cwd=cwd)
-    plan.commands.extend(["poetry", "source", "add", f"--priority={entry['priority']}", str(entry["name"]),
-                          str(entry["url"])] for entry in missing)
-    if not missing:
-        plan.unchanged.append(f"{path} (its sources)")
+    """The project's `[[tool.poetry.source]]` entries and `repositories.NAME.url` in poetry's own
+    config.toml, written as `poetry source add` and `poetry config` write them. poetry itself is
+    never run: in the project's folder it loads the project's plugins, which a cloned repository
+    chooses, and `poetry config` writes config.toml even to read it."""
     for repository in repositories:
-        # poetry publish -r NAME needs the repository's upload URL in poetry's own config.
-        if _poetry_config(["repositories." + repository.name + ".url"], cwd) == repository.upload_url:
-            plan.unchanged.append(f"poetry config repositories.{repository.name}")
-        else:
-            plan.commands.append(["poetry", "config", f"repositories.{repository.name}", repository.upload_url])
+        if repository.name.lower() == "pypi" or "." in repository.name:
+            raise EditRefusedError(f"poetry keeps the source name {repository.name!r} for PyPI or reads a dot in it as "
+                                   "a nested key: pass --name with another name")
+    path = _project_file(cwd, "poetry")
+    priority = poetry_priority(kind)
+    array = TomlList(("tool", "poetry", "source"), "source")
+    wanted = [TomlEntry(array.path, {"name": r.name, "url": r.index_url, "priority": priority},
+                        rule_comment("poetry", kind, r) if n == 0 else "") for n, r in enumerate(repositories)]
+    plan = _toml_plan("poetry", ProjectFile(path, cwd), [], array, wanted)
+    # poetry publish -r NAME needs the repository's upload URL in poetry's own config.
+    config = poetry_config_file()
+    keys = [TomlKey(("repositories", r.name), "url", r.upload_url) for r in repositories]
+    before = read_config(config)
+    plan.files.append(FileChange(config, before, merge_toml(before, keys, [], str(config))))
     plan.next_steps.append("poetry add PACKAGE" if kind == VIRTUAL else
                            f"poetry add --source {repositories[0].name} PACKAGE")
     plan.next_steps.extend(f"poetry publish -r {r.name}" for r in repositories)
     return plan
-
-
-def _poetry_config(arguments: list[str], cwd: Path) -> str | None:
-    """What `poetry config KEY` prints, or None without poetry or when the key is unset."""
-    result = _run_poetry(["poetry", "config", *arguments], cwd, check=False)
-    return None if result is None or result.returncode != 0 else result.stdout.strip()
-
-
-def _run_poetry(command: list[str], cwd: Path, *, check: bool) -> subprocess.CompletedProcess[str] | None:
-    import shutil
-
-    poetry = shutil.which("poetry")
-    if poetry is None:
-        return None
-    result = subprocess.run([poetry, *command[1:], "--no-interaction"], cwd=cwd, capture_output=True, text=True,
-                            timeout=POETRY_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
-    if check and result.returncode != 0:
-        last = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise GarError(f"`{' '.join(command)}` failed: {scrubbed(last[0], 300)}")
-    return result
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -231,9 +240,11 @@ def _run_poetry(command: list[str], cwd: Path, *, check: bool) -> subprocess.Com
 
 def plan_configure(tool: str, urls: list[str], kind: str, where: Where) -> Plan:
     """What `configure` would change; nothing is written. GarError when it would not be safe."""
+    if where.name is not None and len(urls) != 1:
+        raise GarError("--name names one repository: pass one URL with it")
     repositories: list[Repository] = []
     for url in urls:
-        repository = parse_repository(url)
+        repository = parse_repository(url) if where.name is None else renamed(parse_repository(url), where.name)
         if repository not in repositories:
             repositories.append(repository)
     names = [r.name for r in repositories]
@@ -246,9 +257,11 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where) -> Plan:
         plan = _twine_plan(repositories, file or Path.home() / ".pypirc")
     elif tool == "uv":
         path = file or (cwd / "uv.toml" if where.uv_toml else _project_file(cwd, "uv"))
-        plan = _uv_plan(repositories, kind, path, uv_toml=where.uv_toml or path.name == "uv.toml")
+        # The project's own file (not one the user named) must stay inside the project folder.
+        plan = _uv_plan(repositories, kind, ProjectFile(path, None if file else cwd),
+                        uv_toml=where.uv_toml or path.name == "uv.toml")
     elif tool == "pdm":
-        plan = _pdm_plan(repositories, kind, file or _project_file(cwd, "pdm"))
+        plan = _pdm_plan(repositories, kind, ProjectFile(file or _project_file(cwd, "pdm"), None if file else cwd))
     elif tool == "poetry":
         if file is not None:
             raise GarError("poetry edits its own files: run configure in the project's folder, without --file")
@@ -260,16 +273,9 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where) -> Plan:
 
 
 def apply_plan(plan: Plan) -> None:
-    import shutil
-
-    if plan.commands and shutil.which("poetry") is None:
-        listed = "\n".join(f"  {' '.join(command)}" for command in plan.commands)
-        raise GarError(f"poetry is not on PATH; run these commands where it is, in {plan.cwd}:\n{listed}")
     for change in plan.files:
         if change.changed:
             write_config(change)
-    for command in plan.commands:
-        _run_poetry(command, plan.cwd, check=True)
 
 
 def configure(tool: str, urls: list[str], kind: str, where: Where, *, dry_run: bool) -> str:
@@ -282,8 +288,6 @@ def configure(tool: str, urls: list[str], kind: str, where: Where, *, dry_run: b
     for change in plan.files:
         if change.changed:
             lines.extend([f"{verb} {change.path}:", change.diff().rstrip("\n")])
-    for command in plan.commands:
-        lines.append(f"{'would run' if dry_run else 'ran'}: {' '.join(command)}")
     lines.extend(f"nothing to change in {what}" for what in plan.unchanged)
     lines.extend(f"warning: {warning}" for warning in plan.warnings)
     problem = reach_problem(tool)

@@ -54,6 +54,14 @@ def ini_values(text: str, section: str, key: str, where: str) -> list[str]:
     return (_values(parser, section, key) or []) if parser.has_section(section) else []
 
 
+def ini_section(text: str, section: str, where: str) -> dict[str, str] | None:
+    """The section's options as read (None when there is no such section); EditRefusedError when
+    unparseable."""
+    parser = _parser(text, where)
+    return {key: parser.get(section, key) or "" for key in parser.options(section)} if parser.has_section(section) \
+        else None
+
+
 class _Layout:
     """Where each section and option of the file starts and ends, by line number, read as
     configparser reads it: comment and blank lines inside a value are skipped, a line indented

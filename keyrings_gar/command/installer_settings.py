@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from ..config import trusted_hosts
 from ..errors import GarError
 from ..hosts import parse_service, refusal_reason
-from ..redact import safe_url
+from ..redact import safe_url, showable
 from .index_rule import (
     DEFAULT_KIND,
     Repository,
@@ -83,6 +83,15 @@ def parse_repository(url: str) -> Repository:
 
 
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def renamed(repository: Repository, name: str) -> Repository:
+    """The repository under the index, source or section name the user chose (`configure --name`)."""
+    if not showable(name):
+        raise GarError("--name holds what looks like a key or token, not a name")
+    if not _PLAIN_NAME.fullmatch(name):
+        raise GarError(f"--name {name!r} is not a name: use letters, digits, `-`, `.` and `_`")
+    return repository._replace(name=name)
 
 # Publishing commands, one template each; each gets {upload_url}, {name}, {install_hint} and
 # {source}. Braces that belong to the text are doubled. Every command here is run by an e2e test in

@@ -22,6 +22,9 @@ PROJECT = ('[project]\nname = "consumer"\nversion = "0.1.0"\nrequires-python = "
            "# the team's own settings\n")
 
 
+PYPI_TOKEN = "pypi-AgEIcHlwaS5vcmcCJGE0ZjFkZmQ3LTk5NzQtNDdjNy1hYzFjLTk5ZjM2ZmI3ZDU2ZgACKlszLCJ"
+
+
 def configure(installers: Installers, env: dict[str, str], cwd: Path, tool: str) -> subprocess.CompletedProcess[str]:
     """The `keyrings-gar` installed from the wheel beside keyring, as users get it with pipx."""
     command = installers.pip_with_plugin.with_name("keyrings-gar")
@@ -33,13 +36,12 @@ def configure(installers: Installers, env: dict[str, str], cwd: Path, tool: str)
 def configure_twice(installers: Installers, env: dict[str, str], cwd: Path, tool: str, written: Path) -> None:
     """Configure, then again: the second run says so and leaves the file byte for byte."""
     first = configure(installers, env, cwd, tool)
-    assert "changed" in first.stdout or "ran:" in first.stdout, first.stdout
+    assert "changed" in first.stdout, first.stdout
     assert "warning" not in first.stdout, first.stdout  # the tool reaches the plugin
     content = written.read_bytes()
     second = configure(installers, env, cwd, tool)
     assert "nothing to change" in second.stdout, second.stdout
     assert "changed" not in second.stdout, second.stdout
-    assert "ran:" not in second.stdout, second.stdout
     assert written.read_bytes() == content
 
 
@@ -94,7 +96,8 @@ def test_configure_uv_then_uv_add(installers: Installers, stack: LoopbackStack, 
 
 
 def test_configure_poetry_then_poetry_add(installers: Installers, stack: LoopbackStack, home: Path) -> None:
-    """configure runs poetry's own `poetry source add` and `poetry config` (poetry on PATH)."""
+    """configure writes what `poetry source add` and `poetry config` would (poetry is never run), and
+    real poetry reads both: the source from pyproject.toml, the upload URL from its config.toml."""
     credential = stack.credential(SERVICE_ACCOUNT_KEY, home)
     # The project's venv from the python poetry runs on, not whichever python3 is first on PATH.
     env = {**stack.environ(home, [installers.poetry.parent]), **credential.environ,
@@ -105,6 +108,8 @@ def test_configure_poetry_then_poetry_add(installers: Installers, stack: Loopbac
     (project / "pyproject.toml").write_text(existing)
     configure_twice(installers, env, project, "poetry", project / "pyproject.toml")
     assert "# the team's own settings" in (project / "pyproject.toml").read_text()
+    shown = run_installer([installers.poetry, "config", "repositories.team-repo.url"], env, project)
+    assert shown.stdout.strip() == LoopbackStack.upload_url(), shown.stdout + shown.stderr
 
     result = run_installer([installers.poetry, "add", "--no-interaction", "acme-private"], env, project)
     assert_only(stack, credential, result.stdout + result.stderr, result.returncode)
@@ -138,10 +143,16 @@ def test_configure_twine_then_twine_upload_by_name(installers: Installers, stack
     env = {**stack.environ(home, [installers.twine.parent]), **credential.environ}
     pypirc = home / ".pypirc"
     existing = ("[distutils]\nindex-servers =\n    pypi\n\n"
-                "# PyPI with a token from keyring\n[pypi]\nusername = __token__\n")
+                f"# PyPI with its token\n[pypi]\nusername = __token__\npassword = {PYPI_TOKEN}\n")
     pypirc.write_text(existing)
+    # Merged into [pypi], `twine upload` sent the PyPI token to Artifact Registry (twine 7.0.0).
+    command = installers.pip_with_plugin.with_name("keyrings-gar")
+    refused = run_installer([command, "configure", "twine", LoopbackStack.index_url(), "--name", "pypi"], env, home)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "would take twine's own [pypi] section" in refused.stderr
+    assert pypirc.read_text() == existing
     configure_twice(installers, env, home, "twine", pypirc)
-    assert "# PyPI with a token from keyring\n[pypi]\nusername = __token__\n" in pypirc.read_text()
+    assert f"# PyPI with its token\n[pypi]\nusername = __token__\npassword = {PYPI_TOKEN}\n" in pypirc.read_text()
 
     wheel = build_wheel("acme-uploaded", "0.1.0", {"acme_uploaded/__init__.py": "VERSION = '0.1.0'\n"})
     dist = home / "dist" / wheel.filename
@@ -150,4 +161,6 @@ def test_configure_twine_then_twine_upload_by_name(installers: Installers, stack
     result = run_installer([installers.twine, "upload", "--non-interactive", "-r", "team-repo", dist], env, home)
     assert_only(stack, credential, result.stdout + result.stderr, result.returncode)
     assert stack.registry.uploads == [(wheel.filename, credential.identity)]
+    assert stack.registry.refused == []  # the PyPI token never reached the registry
+    assert PYPI_TOKEN[-12:] not in result.stdout + result.stderr
     assert secrets_written(stack, home) == []
