@@ -62,8 +62,19 @@ class RepositoryTarget(NamedTuple):
 
 
 def parse_trusted_hosts(value: str) -> frozenset[str]:
-    """`KEYRINGS_GAR_HOSTS`: comma-separated exact host names (optionally `host:port`)."""
-    return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+    """`KEYRINGS_GAR_HOSTS` and `KEYRINGS_GAR_TOKEN_HOSTS`: comma-separated exact host names, each
+    `host`, `host:port` or `https://host[:port]` (a trailing `/` allowed). `host:443` is the host
+    itself, as a URL without a port names it; an entry of another form (a path, another scheme)
+    is kept as written and so matches no URL."""
+    return frozenset(_trusted_host(entry) for entry in value.split(",") if entry.strip())
+
+
+def _trusted_host(entry: str) -> str:
+    host = entry.strip().lower()
+    if host.startswith("https://"):
+        host = host[len("https://"):]
+        host = host[:-1] if host.endswith("/") else host
+    return host[: -len(f":{HTTPS_PORT}")] if host.endswith(f":{HTTPS_PORT}") else host
 
 
 def _is_unambiguous(service: str) -> bool:
