@@ -430,6 +430,9 @@ def _planted_cases() -> list[tuple[str, str]]:
         cases += [(where, _bent(endpoint, how)) for how in BENDS
                   if not (field == "token_uri" and how == "an old token URI outside token_uri")]
     cases += [(where, url) for where in AWS_FIELDS for url in (_UPLOAD, f"https://{STS_HOST}/v1/token")]
+    # A host no URL parser reads (urlsplit raises ValueError for it): one line, as any other refusal.
+    cases += [(where, "https://[host]/latest/meta-data/") for where in AWS_FIELDS]
+    cases += [(where, "https://[host]/v1/token") for where in HOSTILE_FIELDS]
     return cases
 
 
