@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
 from .errors import ConfigError
-from .hosts import HTTPS_PORT, parse_trusted_hosts
+from .hosts import HTTPS_PORT, is_unambiguous, parse_trusted_hosts
 from .redact import shown_path, shown_text
 from .subject_tokens import is_aws_source
 
@@ -150,7 +150,7 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     text = url if isinstance(url, str) else ""
     # What another URL parser could read with a different host (as hosts.py refuses in a service).
     try:
-        parts = urlsplit(text) if _is_unambiguous(text) else None
+        parts = urlsplit(text) if is_unambiguous(text) else None
         host, port = (parts.hostname or "", parts.port) if parts else ("", None)
     except ValueError:  # `[host]` that is no IPv6 address, or a port that is not a number
         parts, host, port = None, "", None
@@ -200,10 +200,6 @@ def _expected(field: str) -> str:
     if field.startswith("aws_"):
         return "the EC2 metadata server's http://169.254.169.254/ URL"
     return _ENDPOINTS[field][0].example
-
-
-def _is_unambiguous(text: str) -> bool:
-    return bool(text) and text.isascii() and text.isprintable() and not any(c in text for c in " \\")
 
 
 def _is_loopback(host: str) -> bool:
