@@ -184,8 +184,9 @@ def _check_google_endpoint(text: str, parts: SplitResult, field: str, origin: st
         return
     endpoints = [e for e in _ENDPOINTS[field] if e.hosts.fullmatch(host)]
     if not endpoints or parts.username is not None:
-        raise ConfigError(f"{origin}: its {name} sends credentials to {shown}, which is not a Google token "
-                          f"endpoint; nothing was sent. Google's is {_expected(field)}. {fix}")
+        what = "Google's Artifact Registry API" if field == "artifact_registry_api" else "a Google token endpoint"
+        raise ConfigError(f"{origin}: its {name} sends credentials to {shown}, which is not {what}; nothing was "
+                          f"sent. Google's is {_expected(field)}. {fix}")
     # The path exactly as written: no query, fragment, percent-encoding or dot segment, which a server
     # could read as another path on the same host (www.googleapis.com also serves Cloud Storage uploads).
     path = parts.path
