@@ -29,10 +29,11 @@ log = logging.getLogger("keyrings_gar")
 # ask again (pip re-asks after a 401). 15 minutes covers long builds at the cost of one more
 # grant per hour; it is well above google-auth's own refresh threshold (3 min 45 s).
 MIN_REMAINING_SECONDS = 900.0
-# A token whose whole life (as we received it) is shorter than that margin could never be reused
-# by that rule, and every lookup would mint: impersonation with `token_lifetime_seconds: 600`,
-# a metadata server token in its last quarter hour. Such a token is reused until this share of
-# its life is gone; no install can be longer than such a token lets it be anyway.
+# A token whose whole life (as we received it) is not much longer than that margin would be reused
+# for moments, or never, and every lookup would mint: impersonation with `token_lifetime_seconds:
+# 600`, a metadata server token in its last quarter hour. So the margin is at most this share of the
+# token's life, min(15 min, half its life): continuous, so that a token of 960 s is reused for 480 s,
+# not for 60 s while one of 899 s was for 450 s. No install can be longer than such a token lets it be.
 SHORT_LIFE_SHARE = 0.5
 # Google issues access tokens for an hour at most (service accounts, users, the metadata server,
 # IAM impersonation at its default lifetime). No token is kept for longer than that from when we
@@ -66,9 +67,9 @@ class CachedEntry(NamedTuple):
 
 def reuse_margin(lifetime: float | None) -> float:
     """How much life a cached token of `lifetime` seconds must have left to be handed out."""
-    if lifetime is None or lifetime >= MIN_REMAINING_SECONDS:
+    if lifetime is None:
         return MIN_REMAINING_SECONDS
-    return max(0.0, lifetime) * SHORT_LIFE_SHARE
+    return min(MIN_REMAINING_SECONDS, max(0.0, lifetime) * SHORT_LIFE_SHARE)
 
 
 def _usable(held: HeldToken | None) -> HeldToken | None:

@@ -28,10 +28,10 @@ def unsafe_pkg_dev_host(service: object) -> str | None:
     Every Artifact Registry format (Docker, npm, Maven as well as Python) counts: Google's plugin
     answers them all. https forms are left to whoever answers them, since TLS protects the answer.
     """
-    # A substring test first, so that a lookup for any other host costs next to nothing.
-    if not isinstance(service, str) or len(service) > MAX_SERVICE_LENGTH:
-        return None
-    if ARTIFACT_REGISTRY_DOMAIN not in service.lower():
+    # A substring test first, so that a lookup for any other host costs next to nothing. No length
+    # bound comes before this guard: Google's plugin answers an http:// service of any length (uv sent
+    # its token over http for a 4,200-character link). What follows is linear, as that test is.
+    if not isinstance(service, str) or ARTIFACT_REGISTRY_DOMAIN not in service.lower():
         return None
     from urllib.parse import urlsplit
 
@@ -59,7 +59,8 @@ def empty_refusal(service: str, username: str | None, host: str) -> SimpleCreden
     """The answer that stops the chain for `service`: the username asked for, an empty password."""
     from .redact import shown_text  # only here: every other lookup goes without it (start-up time)
 
-    reason = refusal_reason(service) or "it is not an https:// URL"
+    reason = "it is not an https:// URL; use https://" if len(service) > MAX_SERVICE_LENGTH else \
+        refusal_reason(service) or "it is not an https:// URL"
     log.warning("keyrings.gar: no credential for %s: %s (answered with an empty password, so that no other "
                 "keyring backend sends one there)", shown_text(host, "a *.pkg.dev host"), reason)
     return SimpleCredential(username or "", "")

@@ -94,10 +94,7 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
     config_dir = gcloud_config_dir(environ)
     configuration = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip() or _read_text(
         config_dir / "active_config", _MAX_ACTIVE_CONFIG_BYTES) or "default"
-    properties = configparser.ConfigParser(interpolation=None)
-    with contextlib.suppress(configparser.Error):
-        properties.read_string(_read_text(config_dir / "configurations" / f"config_{configuration}",
-                                          _MAX_PROPERTIES_BYTES))
+    properties = _read_properties(config_dir / "configurations" / f"config_{configuration}")
     account = environ.get("CLOUDSDK_CORE_ACCOUNT", "").strip() or properties.get("core", "account", fallback="")
     if not account.strip():
         return None
@@ -112,6 +109,26 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
                 or properties.get("core", "universe_domain", fallback="").strip())
     return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None,
                          override or None, universe)
+
+
+def _read_properties(path: Path) -> configparser.ConfigParser:
+    """A configuration's properties. A repeated section or key is a ConfigError naming the file, as
+    gcloud itself refuses such a file (its configparser is strict); configparser stops there and
+    leaves the values read so far unjoined (lists, not strings). Other syntax errors are read past, as
+    before: configparser keeps every line it could read, and gcloud says what it makes of them."""
+    properties = configparser.ConfigParser(interpolation=None)
+    try:
+        properties.read_string(_read_text(path, _MAX_PROPERTIES_BYTES))
+    except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as exc:
+        where = f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)}"
+        what = (f"sets {shown_text(exc.option, 'a property')} twice in [{shown_text(exc.section, 'a section')}]"
+                if isinstance(exc, configparser.DuplicateOptionError)
+                else f"has the section [{shown_text(exc.section, 'a section')}] twice")
+        raise ConfigError(f"{where} {what} (line {exc.lineno}), which gcloud itself refuses to read; delete "
+                          "the repeated line") from None
+    except configparser.Error:
+        pass
+    return properties
 
 
 def _read_text(path: Path, limit: int) -> str:

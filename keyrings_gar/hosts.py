@@ -14,7 +14,7 @@ _ARTIFACT_REGISTRY_PYTHON_HOST = re.compile(r"(?:[a-z]+|[a-z]+-[a-z]+[0-9]{1,2})
 MAX_SERVICE_LENGTH = 4096
 
 # One strict grammar instead of urllib.parse: every input either parses here exactly as an
-# installer's URL parser would read it, or is refused (see `_is_unambiguous`).
+# installer's URL parser would read it, or is refused (see `is_unambiguous`).
 # Linear by construction: each repeated class is followed only by characters outside that class
 # (`:` after the scheme, `@` after the username, `:` or `/?#` or the end after the host), so every
 # input position is tried a bounded number of times, never once per earlier position.
@@ -62,11 +62,22 @@ class RepositoryTarget(NamedTuple):
 
 
 def parse_trusted_hosts(value: str) -> frozenset[str]:
-    """`KEYRINGS_GAR_HOSTS`: comma-separated exact host names (optionally `host:port`)."""
-    return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+    """`KEYRINGS_GAR_HOSTS` and `KEYRINGS_GAR_TOKEN_HOSTS`: comma-separated exact host names, each
+    `host`, `host:port` or `https://host[:port]` (a trailing `/` allowed). `host:443` is the host
+    itself, as a URL without a port names it; an entry of another form (a path, another scheme)
+    is kept as written and so matches no URL."""
+    return frozenset(_trusted_host(entry) for entry in value.split(",") if entry.strip())
 
 
-def _is_unambiguous(service: str) -> bool:
+def _trusted_host(entry: str) -> str:
+    host = entry.strip().lower()
+    if host.startswith("https://"):
+        host = host[len("https://"):]
+        host = host[:-1] if host.endswith("/") else host
+    return host[: -len(f":{HTTPS_PORT}")] if host.endswith(f":{HTTPS_PORT}") else host
+
+
+def is_unambiguous(service: str) -> bool:
     """Refuse whatever another URL parser could read with a different host.
 
     Backslashes (WHATWG reads them as `/`), whitespace, control characters, NUL and anything
@@ -110,7 +121,7 @@ def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget |
     if len(service) > MAX_SERVICE_LENGTH:
         return (f"it is {len(service)} characters long, and no repository URL is longer than "
                 f"{MAX_SERVICE_LENGTH}; pass the repository's https:// URL")
-    if not _is_unambiguous(service):
+    if not is_unambiguous(service):
         return ("it contains whitespace, a backslash, a control or non-ASCII character, which another URL "
                 "parser could read as a different host; pass the plain https:// URL")
     match = _SERVICE.fullmatch(service)

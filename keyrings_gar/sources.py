@@ -190,8 +190,11 @@ def gcloud_source(account: GcloudAccount) -> TokenSource:
         identity=account.identity,
         origin=(f"gcloud CLI {shown_path(account.executable)} (configuration {configuration} "
                 f"in {shown_path(account.config_dir)})"),
+        # The universe too (core/universe_domain or CLOUDSDK_CORE_UNIVERSE_DOMAIN), when set: a fixed
+        # universe is another source, tried at once, not held back by the failure memory.
         cache_key=_digest(GCLOUD, str(account.config_dir.absolute()), account.configuration, account.account,
-                          account.impersonate or "", _override_identity(account), CLOUD_PLATFORM_SCOPE),
+                          account.impersonate or "", _override_identity(account), CLOUD_PLATFORM_SCOPE,
+                          *([account.universe_domain] if account.universe_domain else [])),
         gcloud=account,
     )
 

@@ -57,8 +57,7 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
     if not isinstance(source, dict):
         raise TokenError("the workload identity federation file has no credential_source; recreate it with "
                          "`gcloud iam workload-identity-pools create-cred-config`")
-    if str(source.get("environment_id", "")).startswith("aws") or info.get("subject_token_type") == \
-            AWS_SUBJECT_TOKEN_TYPE:
+    if is_aws_source(info):
         return _aws_subject_token(info, request, environ)
     if isinstance(source.get("executable"), dict):
         return _executable_subject_token(info, source["executable"], request, environ)
@@ -75,6 +74,13 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
         raise TokenError("the workload identity federation file's credential_source names no file, url, "
                          "executable or AWS environment; recreate it")
     return _extract_subject_token(text, source.get("format"), where)
+
+
+def is_aws_source(info: Mapping[str, Any]) -> bool:
+    """Whether an external_account file's subject token is a signed AWS request (as google-auth decides)."""
+    source = info.get("credential_source")
+    return (isinstance(source, dict) and str(source.get("environment_id", "")).startswith("aws")) or \
+        info.get("subject_token_type") == AWS_SUBJECT_TOKEN_TYPE
 
 
 def _host(url: str) -> str:

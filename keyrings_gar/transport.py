@@ -24,6 +24,7 @@ from typing import Any
 import google.auth.exceptions
 import google.auth.transport
 import requests
+import requests.auth
 import urllib3.exceptions
 
 # A token answer is about 1 KiB, a metadata-server answer less; an IAM error a few KiB.
@@ -75,6 +76,17 @@ def _endpoint(url: str) -> str:
     return shown_text(netloc, "the endpoint")
 
 
+class _NoNetrc(requests.auth.AuthBase):
+    """The session's auth: it adds nothing, and its presence keeps requests from adding the `~/.netrc`
+    login for the URL's host (a `default` entry matches every host) to a request that carries no auth
+    of its own, such as a metadata-server GET, or from putting it in place of the Authorization header
+    a caller set. Only the credential we chose leaves. Proxies and CA bundles from the environment,
+    which users behind corporate proxies need, are still read (trust_env stays on)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class _NoRedirectSession(requests.Session):
     """A session that sees no redirect anywhere. allow_redirects=False is not enough: requests then
     still asks for the next request (`Response.next`), and reads the redirect's body whole to get it."""
@@ -87,11 +99,12 @@ class DeadlineRequest(google.auth.transport.Request):
     """A google-auth transport whose calls share one deadline, so a grant never outlives it.
 
     Proxies and CA bundles come from the environment the way requests (and so pip) reads them,
-    plus SSL_CERT_FILE.
+    plus SSL_CERT_FILE; a login from `~/.netrc` never does.
     """
 
     def __init__(self, timeout: float) -> None:
         session = _NoRedirectSession()
+        session.auth = _NoNetrc()
         ca_bundle = os.environ.get("SSL_CERT_FILE")
         if ca_bundle and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
             session.verify = ca_bundle

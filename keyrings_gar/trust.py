@@ -15,54 +15,124 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, NamedTuple
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import ConfigError
-from .hosts import parse_trusted_hosts
+from .hosts import HTTPS_PORT, is_unambiguous, parse_trusted_hosts
 from .redact import shown_path, shown_text
+from .subject_tokens import is_aws_source
 
 TOKEN_HOSTS_VAR = "KEYRINGS_GAR_TOKEN_HOSTS"  # noqa: S105 - a variable's name
 DEFAULT_UNIVERSE = "googleapis.com"
 
-# Google's token, STS and IAM credentials endpoints as Google documents them: the global name, its
-# mTLS name, and the Private Service Connect name (SERVICE-ENDPOINT.p.googleapis.com, an endpoint name
-# of 1-20 lowercase letters and digits); plus the token URIs older key files carry
-# (accounts.google.com/o/oauth2/token, www.googleapis.com/oauth2/v4/token).
-_GOOGLE_TOKEN_HOST = re.compile(
-    r"(?:sts|iamcredentials|oauth2)(?:\.mtls)?\.googleapis\.com"
-    r"|(?:sts|iamcredentials|oauth2)-[a-z][a-z0-9]{0,19}\.p\.googleapis\.com"
-    r"|accounts\.google\.com|www\.googleapis\.com")
+# Each Google endpoint by its documented names: the global one, its mTLS name, and the Private
+# Service Connect name (SERVICE-ENDPOINT.p.googleapis.com, an endpoint name of 1-20 lowercase letters
+# and digits); for a regional service also SERVICE.LOCATION.rep.googleapis.com, its mTLS name
+# (.rep.mtls.) and its Private Service Connect name (.p.rep.), LOCATION a region (`us-east1`) or a
+# jurisdiction (`us`, `eu`), as `gcloud iam workload-identity-pools create-cred-config
+# --sts-location` writes them.
+_LOCATION = r"[a-z]+(?:-[a-z]+[0-9]{1,2})?"
+
+
+def _google_names(service: str, *, regional: bool = False) -> str:
+    names = rf"{service}(?:\.mtls)?\.googleapis\.com|{service}-[a-z][a-z0-9]{{0,19}}\.p\.googleapis\.com"
+    if regional:
+        names += rf"|{service}\.{_LOCATION}\.(?:rep|rep\.mtls|p\.rep)\.googleapis\.com"
+    return names
+
+
+class _Endpoint(NamedTuple):
+    """Google's hosts for one endpoint, the exact paths it takes a credential at, and the URL a fix names."""
+
+    hosts: re.Pattern[str]
+    paths: re.Pattern[str]
+    example: str
+
+
+# A path segment of a resource name: never `%` (an encoded `/` or `.`), never a dot segment (checked apart).
+_SEGMENT = r"[A-Za-z0-9._~@+-]+"
+_ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
+    # A service-account key's token_uri: the JWT grant. The two old names only here, at their own path.
+    "token_uri": (
+        _Endpoint(re.compile(_google_names("oauth2")), re.compile(r"/token"), "https://oauth2.googleapis.com/token"),
+        _Endpoint(re.compile(r"accounts\.google\.com"), re.compile(r"/o/oauth2/token"),
+                  "https://oauth2.googleapis.com/token"),
+        _Endpoint(re.compile(r"www\.googleapis\.com"), re.compile(r"/oauth2/v4/token"),
+                  "https://oauth2.googleapis.com/token"),
+    ),
+    # An external_account file's token exchange (google-auth's sts.Client posts to it as written).
+    "token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/token|/v1beta/token"),
+                            "https://sts.googleapis.com/v1/token"),),
+    # A workforce login's refresh-token grant (external_account_authorized_user).
+    "workforce_token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/oauthtoken"),
+                                      "https://sts.googleapis.com/v1/oauthtoken"),),
+    # google-auth's IAM URL form: .../v1/projects/-/serviceAccounts/{email}:generateAccessToken.
+    "service_account_impersonation_url": (
+        _Endpoint(re.compile(_google_names("iamcredentials")),
+                  re.compile(r"/v1/projects/-/serviceAccounts/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*:generateAccessToken"),
+                  "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken"),
+    ),
+    # doctor's own calls to the Artifact Registry API (never a credential file's).
+    "artifact_registry_api": (
+        _Endpoint(re.compile(_google_names("artifactregistry", regional=True)),
+                  re.compile(rf"/v1/projects/{_SEGMENT}(?:/{_SEGMENT})*(?::[A-Za-z]+)?"),
+                  "https://artifactregistry.googleapis.com/v1/projects/..."),
+    ),
+}
+# AWS credential_source URLs: only ever the EC2 metadata server, at its IPv4 and IPv6 addresses,
+# where plain http is how it is reached (the address is link-local: it never leaves the machine's host).
+_AWS_METADATA_HOSTS = frozenset({"169.254.169.254", "fd00:ec2::254"})
+_AWS_URL_FIELDS = ("url", "region_url", "imdsv2_session_token_url")
+_SHOWN_FIELD = {"workforce_token_url": "token_url", "artifact_registry_api": "Artifact Registry API URL",
+                **{f"aws_{name}": f"credential_source.{name}" for name in _AWS_URL_FIELDS}}
+FIELDS = frozenset({*_ENDPOINTS, *(f"aws_{name}" for name in _AWS_URL_FIELDS)})
+"""What `check_endpoint` takes as its field."""
 
 # The URLs each kind of credential file sends a credential to, as the code that mints from it uses
-# them. An authorized_user file's token_uri is not among them: google-auth always sends a user's
-# refresh token to Google's own endpoint, whatever the file says. An impersonated_service_account's
-# URL only names the target (google-auth calls its own IAM endpoint); its source_credentials are checked.
-_URL_FIELDS: Mapping[str, tuple[str, ...]] = {
-    "service_account": ("token_uri",),
-    "external_account": ("token_url", "service_account_impersonation_url"),
-    "external_account_authorized_user": ("token_url",),
+# them: (the file's field, its endpoint). An authorized_user file's token_uri is not among them:
+# google-auth always sends a user's refresh token to Google's own endpoint, whatever the file says. An
+# impersonated_service_account's URL only names the target (google-auth calls its own IAM endpoint);
+# its source_credentials are checked.
+_URL_FIELDS: Mapping[str, tuple[tuple[str, str], ...]] = {
+    "service_account": (("token_uri", "token_uri"),),
+    "external_account": (("token_url", "token_url"),
+                         ("service_account_impersonation_url", "service_account_impersonation_url")),
+    "external_account_authorized_user": (("token_url", "workforce_token_url"),),
 }
 # A subject token read from here is the machine's or this process's state, never an ID token:
 # /proc/self/environ holds the job's secrets.
 _KERNEL_FOLDERS = ("/proc", "/dev", "/sys")
-# A gcloud configuration is a few lines of properties.
 
 
 def check_credential_file(info: Mapping[str, Any], origin: str, environ: Mapping[str, str] = os.environ) -> None:
     """ConfigError, naming the field, when `info` would send anything outside Google's default universe."""
     check_universe(info.get("universe_domain"), origin)
     allowed = parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, ""))
-    for name in _URL_FIELDS.get(str(info.get("type")), ()):
+    for name, field in _URL_FIELDS.get(str(info.get("type")), ()):
         url = info.get(name)
         if url is not None:
-            _check_url(url, name, origin, allowed)
+            _check_url(url, field, origin, allowed)
     source = info.get("credential_source")
-    if info.get("type") == "external_account" and isinstance(source, dict) and source.get("file"):
-        _check_subject_token_file(str(source["file"]), origin)
+    if info.get("type") == "external_account" and isinstance(source, dict):
+        if is_aws_source(info):
+            for name in _AWS_URL_FIELDS:
+                if source.get(name) is not None:
+                    _check_url(source[name], f"aws_{name}", origin, allowed)
+        elif source.get("file"):
+            _check_subject_token_file(str(source["file"]), origin)
     nested = info.get("source_credentials")
     if info.get("type") == "impersonated_service_account" and isinstance(nested, dict):
         check_credential_file(nested, f"{origin} (its source_credentials)", environ)
+
+
+def check_endpoint(url: object, field: str, origin: str, environ: Mapping[str, str] = os.environ) -> None:
+    """ConfigError when `url` is not where a `field` (one of FIELDS) sends: Google's endpoint for that
+    field, at its exact path, over https; or any path on a host the user named in KEYRINGS_GAR_TOKEN_HOSTS.
+    `origin` names where the URL came from, for the message."""
+    if field not in FIELDS:
+        raise ValueError(f"unknown endpoint field {field!r}; one of {sorted(FIELDS)}")
+    _check_url(url, field, origin, parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, "")))
 
 
 def check_universe(universe: object, origin: str) -> None:
@@ -75,27 +145,62 @@ def check_universe(universe: object, origin: str) -> None:
                       f"from {DEFAULT_UNIVERSE}")
 
 
-def _check_url(url: object, name: str, origin: str, allowed: frozenset[str]) -> None:
+def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) -> None:
+    name = _SHOWN_FIELD.get(field, field)
     text = url if isinstance(url, str) else ""
     # What another URL parser could read with a different host (as hosts.py refuses in a service).
-    parts = urlsplit(text) if text.isascii() and text.isprintable() and not any(c in text for c in " \\") else None
     try:
-        host, netloc = (parts.hostname or "", parts.netloc.rpartition("@")[2].lower()) if parts else ("", "")
-    except ValueError:  # a port that is not a number
-        host = netloc = ""
+        parts = urlsplit(text) if is_unambiguous(text) else None
+        host, port = (parts.hostname or "", parts.port) if parts else ("", None)
+    except ValueError:  # `[host]` that is no IPv6 address, or a port that is not a number
+        parts, host, port = None, "", None
     if not host or parts is None:
-        raise ConfigError(f"{origin}: its {name} is not a URL a credential can be sent to; recreate the file "
-                          "with gcloud")
+        raise ConfigError(f"{origin}: its {name} is not a URL anything can be sent to; nothing was sent. Write "
+                          f"{_expected(field)} there, or your own endpoint's URL with its host in {TOKEN_HOSTS_VAR}")
+    netloc = parts.netloc.rpartition("@")[2].lower()
     shown = shown_text(netloc, "a host")
-    opted_in = host in allowed or netloc in allowed
-    if not _GOOGLE_TOKEN_HOST.fullmatch(host) and not opted_in:
-        raise ConfigError(f"{origin}: its {name} sends credentials to {shown}, which is not a Google token "
-                          "endpoint; nothing was sent. Recreate the file with gcloud, or, if that host is your "
-                          f"own private endpoint, add it to {TOKEN_HOSTS_VAR}")
-    # Plain http only to a loopback address the user named: nothing there travels off this machine.
-    if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and opted_in and _is_loopback(host)):
+    at_port = f"[{host}]" if ":" in host else host
+    opted_in = host in allowed or (port not in (None, HTTPS_PORT) and f"{at_port}:{port}" in allowed)
+    if not opted_in:
+        _check_google_endpoint(text, parts, field, origin)
+    aws_metadata = field.startswith("aws_") and host in _AWS_METADATA_HOSTS
+    # Plain http only to a loopback address the user named, or to the EC2 metadata address: nothing
+    # there travels off this machine.
+    scheme = parts.scheme.lower()
+    if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
         raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}), and a credential never "
                           "travels without TLS; nothing was sent. Use its https:// URL")
+
+
+def _check_google_endpoint(text: str, parts: SplitResult, field: str, origin: str) -> None:
+    """ConfigError unless `parts` is Google's endpoint for `field`, at its exact path, with nothing after it."""
+    name, host = _SHOWN_FIELD.get(field, field), parts.hostname or ""
+    shown = shown_text(parts.netloc.rpartition("@")[2].lower(), "a host")
+    fix = f"If that is your own private endpoint, add its host to {TOKEN_HOSTS_VAR}"
+    if field.startswith("aws_"):
+        if host not in _AWS_METADATA_HOSTS or parts.username is not None:
+            raise ConfigError(f"{origin}: its {name} sends a request to {shown}, which is not the EC2 metadata "
+                              "server (169.254.169.254 or [fd00:ec2::254]); nothing was sent. " + fix)
+        return
+    endpoints = [e for e in _ENDPOINTS[field] if e.hosts.fullmatch(host)]
+    if not endpoints or parts.username is not None:
+        what = "Google's Artifact Registry API" if field == "artifact_registry_api" else "a Google token endpoint"
+        raise ConfigError(f"{origin}: its {name} sends credentials to {shown}, which is not {what}; nothing was "
+                          f"sent. Google's is {_expected(field)}. {fix}")
+    # The path exactly as written: no query, fragment, percent-encoding or dot segment, which a server
+    # could read as another path on the same host (www.googleapis.com also serves Cloud Storage uploads).
+    path = parts.path
+    plain = text.partition("://")[2] == parts.netloc + path and not any(c in text for c in "?#%") and \
+        not any(segment in (".", "..") for segment in path.split("/"))
+    if not plain or not any(e.paths.fullmatch(path) for e in endpoints):
+        raise ConfigError(f"{origin}: its {name} sends credentials to {shown} at a path that is not its {name} "
+                          f"endpoint; nothing was sent. Google's is {_expected(field)}. {fix}")
+
+
+def _expected(field: str) -> str:
+    if field.startswith("aws_"):
+        return "the EC2 metadata server's http://169.254.169.254/ URL"
+    return _ENDPOINTS[field][0].example
 
 
 def _is_loopback(host: str) -> bool:

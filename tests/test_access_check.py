@@ -66,6 +66,18 @@ def test_a_readable_repository_is_ok_with_exit_0(stack: LoopbackStack, tmp_path:
     assert stack.registry.identities == {stack.sa_key.email: 1}  # one request, with the lookup's credential
 
 
+def test_a_netrc_login_is_never_sent_in_place_of_the_credential(stack: LoopbackStack, tmp_path: Path) -> None:
+    """requests puts the ~/.netrc login (a `default` entry matches every host) in place of the
+    Authorization header it was given: the check then sent that password and reported a 401."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("default login someone password netrc-password-nnnnnnnnnnnnnnnn\n")
+    netrc.chmod(0o600)
+    result = _doctor(stack, tmp_path, SERVICE_ACCOUNT_KEY, "--check-access", stack.index_url())
+    assert result.returncode == 0, result.stdout
+    assert f"Artifact Registry accepts this credential for {stack.index_url()} (HTTP 200)" in result.stdout
+    assert stack.registry.identities == {stack.sa_key.email: 1}
+
+
 def test_403_names_the_identity_the_missing_role_and_the_command_that_grants_it(
     stack: LoopbackStack, tmp_path: Path
 ) -> None:

@@ -108,10 +108,11 @@ def test_a_token_is_served_only_while_its_safety_margin_remains(
 
 @pytest.mark.parametrize(("lifetime", "remaining", "reused"), [
     (600, 310, True), (600, 290, False), (240, 125, True), (240, 115, False),
-    # A whole life of the margin or more: the margin itself, as for an hour-long token.
-    (MARGIN, MARGIN - 1, False), (MARGIN + 60, MARGIN + 1, True),
+    # min(15 min, half the life): continuous across 900 s, where it once jumped from 450 s to 60 s of reuse.
+    (899, 450, True), (899, 449, False), (900, 451, True), (900, 449, False), (960, 481, True), (960, 479, False),
+    (1800, MARGIN + 1, True), (1800, MARGIN - 1, False), (3600, MARGIN + 1, True), (3600, MARGIN - 1, False),
 ])
-def test_a_token_shorter_lived_than_the_margin_is_reused_for_half_its_life(
+def test_a_token_is_reused_until_min_of_the_margin_and_half_its_life_is_left(
     sa_env: Identities, cache_dir: Path, lifetime: float, remaining: float, reused: bool
 ) -> None:
     first = _token()
@@ -123,6 +124,12 @@ def test_a_token_shorter_lived_than_the_margin_is_reused_for_half_its_life(
     _new_process()
     assert (_token() == first) is reused
     assert len(sa_env.google.grants) == (1 if reused else 2)
+
+
+@pytest.mark.parametrize(("lifetime", "margin"), [
+    (None, MARGIN), (0, 0), (240, 120), (899, 449.5), (900, 450), (960, 480), (1800, MARGIN), (3600, MARGIN)])
+def test_the_reuse_margin_is_min_of_15_minutes_and_half_the_life(lifetime: float | None, margin: float) -> None:
+    assert cache.reuse_margin(lifetime) == margin
 
 
 def test_short_lived_tokens_are_minted_once_then_reused_in_memory_and_across_processes(sa_env: Identities) -> None:

@@ -20,6 +20,7 @@ from keyring.credentials import SimpleCredential
 
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.cleartext import unsafe_pkg_dev_host
+from keyrings_gar.hosts import MAX_SERVICE_LENGTH
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets
 
 HTTP_URL = AR_URL.replace("https://", "http://")
@@ -130,7 +131,37 @@ def test_the_refusal_is_one_line_naming_the_host_and_the_fix(
 @pytest.mark.parametrize(("service", "host"), [
     (HTTP_URL, AR_HOST), (AR_HOST, AR_HOST), (f"{AR_HOST.upper()}:443", AR_HOST), (AR_URL, None),
     ("https://us-docker.pkg.dev/p/r", None), ("http://pypi.example/", None), ("http://[::1/", None),
-    ("x" * 5000 + ".pkg.dev", None),
+    ("x" * 5000 + ".pkg.dev", "x" * 5000 + ".pkg.dev"),
 ])
 def test_unsafe_pkg_dev_host_reads_the_host_as_google_s_plugin_does(service: str, host: str | None) -> None:
     assert unsafe_pkg_dev_host(service) == host
+
+
+# An on-path attacker's link of any length: no bound comes before the scheme is looked at.
+_PAD = "a" * (MAX_SERVICE_LENGTH + 100)
+LONG_UNSAFE_FORMS = [f"{HTTP_URL}pkg/pkg-1.0.tar.gz?{_PAD}", f"{HTTP_URL}{'x/' * 3000}", f"{AR_HOST}/{_PAD}",
+                     f"http://{AR_HOST}/#{'a' * 200_000}", f"{HTTP_URL}?{'a' * (MAX_SERVICE_LENGTH - len(HTTP_URL))}"]
+
+
+@pytest.mark.parametrize("service", LONG_UNSAFE_FORMS)
+def test_an_over_long_cleartext_service_gets_the_empty_password_too(
+    google: Identities, google_plugin: GooglePluginAlike, caplog: pytest.LogCaptureFixture, service: str
+) -> None:
+    assert len(service) > MAX_SERVICE_LENGTH
+    with caplog.at_level(logging.DEBUG, logger="keyrings_gar"):
+        assert keyring.get_password(service, "oauth2accesstoken") == ""
+    [line] = [r.getMessage() for r in caplog.records if r.name == "keyrings_gar"]
+    assert "use https://" in line
+    assert len(line) < 600
+    credential = keyring.get_credential(service, None)
+    assert credential is not None
+    assert credential.password == ""
+    assert google_plugin.asked == []
+    assert google.google.grants == []
+
+
+def test_an_over_long_https_service_is_still_left_to_other_backends(google_plugin: GooglePluginAlike) -> None:
+    """Over TLS the answer is safe: a long https link is not ours (no repository URL is that long)."""
+    service = f"{AR_URL}pkg/pkg-1.0.tar.gz?{_PAD}"
+    keyring.get_password(service, "oauth2accesstoken")
+    assert google_plugin.asked == [service]

@@ -139,6 +139,30 @@ def test_a_fixed_credential_is_another_source_and_is_tried_at_once(
     assert google.google.identity_of(token) == google.sa_key.email
 
 
+@pytest.mark.parametrize("where", ["core/universe_domain", "CLOUDSDK_CORE_UNIVERSE_DOMAIN"])
+def test_a_fixed_universe_is_tried_at_once(
+    google: Identities, gcloud: FakeGcloud, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, *, where: str,
+) -> None:
+    """As a fixed key file is: the refusal of another universe is not served again for 30 s."""
+    gcloud.login(google.user)
+    if where == "core/universe_domain":
+        gcloud.set_property("core", "universe_domain", "apis.sovereign-cloud.example")
+    else:
+        monkeypatch.setenv(where, "apis.sovereign-cloud.example")
+    assert backend.get_password(AR_URL, "oauth2accesstoken") is None
+    assert "belongs to the universe apis.sovereign-cloud.example" in _warnings(caplog)[0]
+    if where == "core/universe_domain":
+        gcloud.set_property("core", "universe_domain", "googleapis.com")
+    else:
+        monkeypatch.setenv(where, "googleapis.com")
+    caplog.clear()
+    token = backend.get_password(AR_URL, "oauth2accesstoken")
+    assert _warnings(caplog) == []
+    assert token is not None
+    assert google.google.identity_of(token) == google.user.account
+
+
 def test_doctor_always_checks_again_and_cache_clear_forgets(
     no_credentials: Identities, backend: GarKeyring, capsys: pytest.CaptureFixture[str]
 ) -> None:

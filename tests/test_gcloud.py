@@ -321,3 +321,41 @@ def test_windows_candidates_use_pathext_and_skip_the_current_directory() -> None
 def test_windows_without_pathext_still_finds_gcloud_cmd() -> None:
     candidates = list(executable_candidates("gcloud", {"PATH": "C:\\sdk\\bin"}, "win32"))
     assert candidates == [f"C:\\sdk\\bin\\gcloud{ext}" for ext in (".COM", ".EXE", ".BAT", ".CMD")]
+
+
+@pytest.mark.parametrize(("repeated", "said"), [
+    ("[core]\naccount = again@example.com\n", "sets account twice in [core] (line"),
+    ("\n[core]\nproject = other\n", "has the section [core] twice (line"),
+])
+def test_a_repeated_property_or_section_is_one_line_naming_the_file(
+    google: Identities, gcloud: FakeGcloud, backend: GarKeyring, caplog: pytest.LogCaptureFixture, *,
+    repeated: str, said: str,
+) -> None:
+    """gcloud's own configparser refuses such a file; ours left the values it had read unjoined, and
+    the lookup ended in "unexpected AttributeError … please report it"."""
+    gcloud.login(google.user)
+    path = gcloud.config_dir / "configurations" / "config_default"
+    text = path.read_text()
+    assert text.startswith("[core]\n")
+    path.write_text((repeated + text[len("[core]\n"):]) if "account" in repeated else text + repeated)
+    assert backend.get_password(AR_URL, "oauth2accesstoken") is None
+    [line] = _warnings(caplog)
+    assert f"gcloud's config_default in {path.parent}" in line
+    assert said in line
+    assert "AttributeError" not in line
+    assert gcloud.calls() == []
+
+
+def test_doctor_names_the_gcloud_file_with_a_repeated_property(
+    google: Identities, gcloud: FakeGcloud, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keyrings_gar.command import cli
+
+    gcloud.login(google.user)
+    path = gcloud.config_dir / "configurations" / "config_default"
+    path.write_text(path.read_text().replace("[core]\n", "[core]\naccount = again@example.com\n", 1))
+    code = cli.main(["doctor", AR_URL])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "sets account twice in [core]" in out
+    assert "AttributeError" not in out

@@ -228,3 +228,12 @@ def test_property_ambiguous_characters_anywhere_in_the_authority_refuse(host: st
 def test_property_a_reason_is_given_exactly_when_a_service_is_refused(service: str) -> None:
     for text in (service, f"https://{service}", f"https://us-central1-python.pkg.dev{service}"):
         assert (refusal_reason(text) is None) == (parse_service(text) is not None)
+
+
+def test_trusted_hosts_take_https_urls_and_443_is_no_port() -> None:
+    trusted = parse_trusted_hosts("https://Cache.corp.example/, other.example:443,https://third.example:8443")
+    assert trusted == {"cache.corp.example", "other.example", "third.example:8443"}
+    assert parse_service("https://other.example/simple/", trusted) is not None
+    assert parse_service("https://other.example:443/simple/", trusted) is not None
+    assert parse_service("https://third.example:8443/simple/", trusted) is not None
+    assert parse_service("https://third.example/simple/", trusted) is None

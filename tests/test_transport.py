@@ -245,3 +245,52 @@ def test_impersonating_with_the_metadata_server_s_account_asks_nothing_outside_t
     assert google.google.identity_of(token) == TARGET
     assert "metadata-universe" not in google.google.calls
     assert google.google.calls["iam-generateAccessToken"] == 1
+
+
+# -- only our credential leaves: never a login requests finds in ~/.netrc -----------------------------
+
+NETRC_PASSWORD = "netrc-password-" + "n" * 16  # the planted secret that must not travel
+
+
+def _netrc_default_entry(home: Path) -> None:
+    """A `default` entry matches every host: requests adds it to any request without auth of its own."""
+    netrc = home / ".netrc"
+    netrc.write_text(f"default login someone password {NETRC_PASSWORD}\n")
+    netrc.chmod(0o600)
+
+
+def test_the_metadata_server_never_receives_a_netrc_login(
+    google: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The metadata requests carry no Authorization: requests filled it with the .netrc password, in
+    cleartext to the metadata address."""
+    from keyrings_gar.backend import GarKeyring
+
+    _netrc_default_entry(isolated)
+    google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
+    use_metadata_server(monkeypatch, f"127.0.0.1:{google.google.port}")
+    token = GarKeyring().get_password(AR_URL, "oauth2accesstoken")
+    assert token is not None
+    assert google.google.identity_of(token) == "vm@acme-prod.iam.gserviceaccount.com"
+    assert google.google.received > 0
+    assert google.google.authorizations == []
+
+
+def test_iam_receives_the_token_we_send_not_a_netrc_login(
+    google: Identities, isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request that carries our own Authorization header (the source's token, to IAM) keeps it: requests
+    put the .netrc login in its place."""
+    from keyrings_gar.backend import GarKeyring
+
+    _netrc_default_entry(isolated)
+    google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
+    use_metadata_server(monkeypatch, f"127.0.0.1:{google.google.port}")
+    config = tmp_path / "keyrings-gar.cfg"
+    config.write_text(f"[us-central1-python.pkg.dev]\nimpersonate = {TARGET}\n")
+    monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config))
+    token = GarKeyring().get_password(AR_URL, "oauth2accesstoken")
+    assert token is not None
+    assert google.google.identity_of(token) == TARGET
+    assert google.google.calls["iam-generateAccessToken"] == 1
+    assert [a.split(" ", 1)[0] for a in google.google.authorizations] == ["Bearer"]

@@ -19,16 +19,21 @@ import pytest
 
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.errors import ConfigError
-from keyrings_gar.trust import check_credential_file
+from keyrings_gar.trust import check_credential_file, check_endpoint
 from tests.conftest import AR_URL, Identities, assert_no_secrets, console_script
 from tests.loopback.federation import (
+    STS_HOST,
     WORKLOAD_AUDIENCE,
     OidcIssuer,
+    aws_config,
     file_sourced_config,
     make_workforce_user,
+    pool_principal,
 )
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.google import FakeGoogle
+from tests.loopback.proxy import TlsProxy
+from tests.loopback.stack import google_routes
 
 KEYRING = console_script("keyring")
 TARGET = "deployer@acme-prod.iam.gserviceaccount.com"
@@ -87,39 +92,64 @@ def _hostile_files(google: Identities, attacker: FakeGoogle, tmp: Path, monkeypa
                    where: str) -> tuple[str, str]:
     """Plant `attacker` in one field; the field's name as the line names it, and the username to ask with."""
     hostile = attacker.url
+    url = {"external_account token_url": f"{hostile}/v1/token",
+           "external_account service_account_impersonation_url":
+               f"{hostile}/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken",
+           "external_account_authorized_user token_url": f"{hostile}/v1/oauthtoken"}.get(where, f"{hostile}/token")
+    return _plant(google, tmp, monkeypatch, where, url)
+
+
+def _plant(google: Identities, tmp: Path, monkeypatch: pytest.MonkeyPatch, where: str,
+           url: str) -> tuple[str, str]:
+    """Plant `url` in one field; the field's name as the line names it, and the username to ask with."""
     adc = "GOOGLE_APPLICATION_CREDENTIALS"
     if where == "key file token_uri":
-        monkeypatch.setenv(adc, str(_write(tmp, "key.json", _key_info(google, token_uri=f"{hostile}/token"))))
+        monkeypatch.setenv(adc, str(_write(tmp, "key.json", _key_info(google, token_uri=url))))
         return "token_uri", "oauth2accesstoken"
     if where == "_json_key_base64 secret token_uri":
-        key = json.dumps(_key_info(google, token_uri=f"{hostile}/token")).encode()
+        key = json.dumps(_key_info(google, token_uri=url)).encode()
         monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", base64.b64encode(key).decode())
         return "token_uri", "oauth2accesstoken"
     if where == "external_account token_url":
-        monkeypatch.setenv(adc, str(_write(tmp, "wif.json", _federation(google, tmp, token_url=f"{hostile}/v1/token"))))
+        monkeypatch.setenv(adc, str(_write(tmp, "wif.json", _federation(google, tmp, token_url=url))))
         return "token_url", "oauth2accesstoken"
     if where == "external_account service_account_impersonation_url":
-        url = f"{hostile}/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken"
         config = _federation(google, tmp, service_account_impersonation_url=url)
         monkeypatch.setenv(adc, str(_write(tmp, "wif.json", config)))
         return "service_account_impersonation_url", "oauth2accesstoken"
     if where == "external_account_authorized_user token_url":
         user = make_workforce_user()
-        monkeypatch.setenv(adc, str(_write(tmp, "wf.json", json.loads(user.adc_json(f"{hostile}/v1/oauthtoken")))))
+        monkeypatch.setenv(adc, str(_write(tmp, "wf.json", json.loads(user.adc_json(url)))))
         return "token_url", "oauth2accesstoken"
     if where == "impersonated_service_account source_credentials token_uri":
         info = {"type": "impersonated_service_account",
                 "service_account_impersonation_url":
                     f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken",
-                "source_credentials": _key_info(google, token_uri=f"{hostile}/token")}
+                "source_credentials": _key_info(google, token_uri=url)}
         monkeypatch.setenv(adc, str(_write(tmp, "impersonated.json", info)))
         return "token_uri", "oauth2accesstoken"
     if where == "configured impersonation's key file token_uri":
-        key_file = _write(tmp, "key.json", _key_info(google, token_uri=f"{hostile}/token"))
+        key_file = _write(tmp, "key.json", _key_info(google, token_uri=url))
         config_file = tmp / "keyrings-gar.cfg"
         config_file.write_text(f"[us-central1-python.pkg.dev]\nkey_file = {key_file}\nimpersonate = {TARGET}\n")
         monkeypatch.setenv("KEYRINGS_GAR_CONFIG", str(config_file))
         return "token_uri", "oauth2accesstoken"
+    if where.startswith("AWS credential_source "):
+        # Only the planted field: google-auth then asks it first (the session token before the
+        # region, the region before the role); with AWS_REGION set, the role URL is asked at once.
+        field = where.rsplit(" ", 1)[1]
+        config = aws_config()
+        config["token_url"] = f"{google.google.url}/v1/token"
+        config["credential_source"] = {"environment_id": "aws1", field: url,
+                                       "regional_cred_verification_url":
+                                           config["credential_source"]["regional_cred_verification_url"]}
+        if field == "url":
+            monkeypatch.setenv("AWS_REGION", "us-east-1")
+        if field == "imdsv2_session_token_url":
+            # google-auth takes a session token only beside a region URL: the opted-in stand-in's.
+            config["credential_source"]["region_url"] = f"{google.google.url}/latest/meta-data/placement/zone"
+        monkeypatch.setenv(adc, str(_write(tmp, "aws.json", config)))
+        return f"credential_source.{field}", "oauth2accesstoken"
     raise AssertionError(where)
 
 
@@ -343,3 +373,224 @@ def test_the_default_universe_named_explicitly_is_ours(
     answer, lines = _lookup(caplog)
     assert lines == []
     assert answer is not None
+
+
+# -- Google's own hosts, but not at the endpoint's path, or not in the field where they belong -----
+
+REGIONAL_STS_HOST = "sts.us-east1.rep.googleapis.com"
+OLD_TOKEN_HOSTS = ("www.googleapis.com", "accounts.google.com")
+
+
+@pytest.fixture
+def google_names(google: Identities, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TlsProxy]:
+    """Google's real host names, each played by the loopback stand-in behind the TLS proxy, which records
+    every tunnel opened (and every request refused): what would reach Google, had it been sent."""
+    names = [*google_routes(google.google), *OLD_TOKEN_HOSTS, REGIONAL_STS_HOST]
+    with TlsProxy(dict.fromkeys(names, ("127.0.0.1", google.google.port))) as proxy:
+        monkeypatch.setenv("SSL_CERT_FILE", str(proxy.write_ca(tmp_path / "ca.pem")))
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        yield proxy
+
+
+# The Google endpoint each field may send to: the attacks below are this URL bent elsewhere.
+_ENDPOINT_OF = {
+    "token_uri": "https://oauth2.googleapis.com/token",
+    "token_url": f"https://{STS_HOST}/v1/token",
+    "service_account_impersonation_url":
+        f"https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{TARGET}:generateAccessToken",
+}
+_UPLOAD = "https://www.googleapis.com/upload/storage/v1/b/ATTACKER/o?uploadType=media&name=x"
+
+
+def _bent(endpoint: str, how: str) -> str:
+    """`endpoint` pointed at another path of its own host (or of another Google host)."""
+    return {
+        "storage upload": _UPLOAD,
+        "oauth2 elsewhere": "https://oauth2.googleapis.com/anything",
+        "query": f"{endpoint}?uploadType=media&name=x",
+        "fragment": f"{endpoint}#fragment",
+        "dot segments": f"{endpoint}/../../../../upload/storage/v1/b/ATTACKER/o",
+        "encoded slashes": f"{endpoint}%2F..%2F..%2Fupload%2Fstorage%2Fv1%2Fb%2FATTACKER%2Fo",
+        "an old token URI outside token_uri": "https://www.googleapis.com/oauth2/v4/token",
+    }[how]
+
+
+BENDS = ["storage upload", "oauth2 elsewhere", "query", "fragment", "dot segments", "encoded slashes",
+         "an old token URI outside token_uri"]
+AWS_FIELDS = ["AWS credential_source url", "AWS credential_source region_url",
+              "AWS credential_source imdsv2_session_token_url"]
+
+
+def _planted_cases() -> list[tuple[str, str]]:
+    cases = []
+    for where in HOSTILE_FIELDS:
+        field = where.rsplit(" ", 1)[1]
+        endpoint = (f"https://{STS_HOST}/v1/oauthtoken" if where.startswith("external_account_authorized_user")
+                    else _ENDPOINT_OF[field])
+        cases += [(where, _bent(endpoint, how)) for how in BENDS
+                  if not (field == "token_uri" and how == "an old token URI outside token_uri")]
+    cases += [(where, url) for where in AWS_FIELDS for url in (_UPLOAD, f"https://{STS_HOST}/v1/token")]
+    # A host no URL parser reads (urlsplit raises ValueError for it): one line, as any other refusal.
+    cases += [(where, "https://[host]/latest/meta-data/") for where in AWS_FIELDS]
+    cases += [(where, "https://[host]/v1/token") for where in HOSTILE_FIELDS]
+    return cases
+
+
+@pytest.mark.parametrize(("where", "url"), _planted_cases())
+def test_a_google_host_at_another_path_receives_nothing(
+    google: Identities, google_names: TlsProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture, *, where: str, url: str,
+) -> None:
+    """www.googleapis.com also serves Cloud Storage's uploads: a committed file must not make a lookup
+    POST a subject token, a refresh token or a signed grant into an attacker's bucket."""
+    monkeypatch.setenv("GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES", "0")
+    field, username = _plant(google, tmp_path, monkeypatch, where, url)
+    answer, lines = _lookup(caplog, username)
+    assert google_names.tunnels == []
+    assert google_names.refused == []
+    assert google.google.received == 0
+    assert answer is None
+    [line] = lines
+    assert f"its {field} " in line
+    assert "KEYRINGS_GAR_TOKEN_HOSTS" in line
+    assert "gcloud" not in line
+
+
+def test_google_s_endpoints_behind_the_recorder_are_reached(
+    google: Identities, google_names: TlsProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The control for the test above: at its own path, the same host is sent to and recorded."""
+    _plant(google, tmp_path, monkeypatch, "key file token_uri", "https://oauth2.googleapis.com/token")
+    answer, lines = _lookup(caplog)
+    assert lines == []
+    assert answer is not None
+    assert google.google.identity_of(answer) == google.sa_key.email
+    assert google_names.tunnels == ["oauth2.googleapis.com:443"]
+
+
+def test_a_regional_sts_config_mints_at_its_regional_endpoint(
+    google: Identities, google_names: TlsProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What `create-cred-config --sts-location=us-east1` writes: the exchange goes to that host, at /v1/token,
+    as google-auth sends it (its token_url as written), with no KEYRINGS_GAR_TOKEN_HOSTS needed."""
+    monkeypatch.delenv("KEYRINGS_GAR_TOKEN_HOSTS")
+    config = _federation(google, tmp_path, token_url=f"https://{REGIONAL_STS_HOST}/v1/token")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(_write(tmp_path, "wif.json", config)))
+    answer, lines = _lookup(caplog)
+    assert lines == []
+    assert answer is not None
+    assert google.google.identity_of(answer) == pool_principal("project_path:acme/app")
+    assert google_names.tunnels == [f"{REGIONAL_STS_HOST}:443"]
+    assert google.google.calls == {"sts-token": 1}  # the stand-in's name for a POST to /v1/token
+
+
+@pytest.mark.parametrize("url", [
+    "https://sts.us-east1.rep.googleapis.com/v1/token",
+    "https://sts.europe-west4.rep.googleapis.com/v1/token",
+    "https://sts.northamerica-northeast1.rep.googleapis.com/v1beta/token",
+    "https://sts.us.rep.googleapis.com/v1/token",
+    "https://sts.us-east1.rep.mtls.googleapis.com/v1/token",
+    "https://sts.us-east1.p.rep.googleapis.com/v1/token",
+])
+def test_google_s_documented_regional_sts_names_pass(url: str) -> None:
+    check_credential_file({"type": "external_account", "token_url": url}, "wif.json", {})
+
+
+@pytest.mark.parametrize(("field", "url"), [
+    ("token_url", "https://sts.us-east1.rep.googleapis.com.evil.example/v1/token"),
+    ("token_url", "https://sts.evil.example.rep.googleapis.com/v1/token"),
+    ("token_url", "https://storage.us-east1.rep.googleapis.com/v1/token"),
+    ("token_url", "https://sts.googleapis.com/v1/oauthtoken"),  # a workforce login's path, not the exchange's
+    ("token_url", "https://sts.googleapis.com/v1/token/"),
+    ("token_url", "https://user@sts.googleapis.com/v1/token"),
+    ("token_url", "https://sts.googleapis.com//v1/token"),
+    ("token_url", "https://[host]/v1/token"),
+    ("token_url", "https://sts.googleapis.com:x/v1/token"),
+    ("token_uri", "https://accounts.google.com/o/oauth2/v2/auth"),
+    ("token_uri", "https://oauth2.googleapis.com/token/"),
+    ("service_account_impersonation_url",
+     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a@b:signBlob"),
+    ("service_account_impersonation_url",
+     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/..:generateAccessToken"),
+    ("service_account_impersonation_url",
+     "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/a%40b:generateAccessToken"),
+])
+def test_only_each_field_s_own_endpoint_passes(field: str, url: str) -> None:
+    kind = "service_account" if field == "token_uri" else "external_account"
+    with pytest.raises(ConfigError, match=f"its {field} .*KEYRINGS_GAR_TOKEN_HOSTS") as refused:
+        check_credential_file({"type": kind, field: url}, "wif.json", {})
+    assert "gcloud" not in str(refused.value)
+
+
+def test_a_workforce_login_sends_only_to_sts_oauthtoken() -> None:
+    info = {"type": "external_account_authorized_user", "token_url": "https://sts.googleapis.com/v1/oauthtoken"}
+    check_credential_file(info, "wf.json", {})
+    with pytest.raises(ConfigError, match=r"its token_url sends credentials to sts\.googleapis\.com at a path"):
+        check_credential_file({**info, "token_url": "https://sts.googleapis.com/v1/token"}, "wf.json", {})
+
+
+@pytest.mark.parametrize("url", [
+    "http://169.254.169.254/latest/meta-data/iam/security-credentials",
+    "http://[fd00:ec2::254]/latest/meta-data/placement/availability-zone",
+    "http://169.254.169.254/latest/api/token",
+])
+def test_aws_metadata_urls_pass_over_plain_http(url: str) -> None:
+    for name in ("url", "region_url", "imdsv2_session_token_url"):
+        check_credential_file(aws_config() | {"credential_source": {"environment_id": "aws1", name: url}}, "aws.json",
+                              {})
+
+
+@pytest.mark.parametrize("url", ["http://169.254.169.254.evil.example/", "http://169.254.169.253/",
+                                 "https://[host]/", "http://[fd00:ec2::255]/", "http://127.0.0.1/"])
+def test_aws_urls_elsewhere_are_one_config_error(url: str) -> None:
+    config = aws_config() | {"credential_source": {"environment_id": "aws1", "region_url": url}}
+    with pytest.raises(ConfigError, match=r"its credential_source\.region_url .*KEYRINGS_GAR_TOKEN_HOSTS"):
+        check_credential_file(config, "aws.json", {})
+
+
+@pytest.mark.parametrize(("named", "url"), [
+    ("sts.corp.example", "https://sts.corp.example/any/path?at=all"),
+    ("https://sts.corp.example", "https://sts.corp.example/v1/token"),
+    ("https://STS.corp.example:443/", "https://sts.corp.example/v1/token"),
+    ("sts.corp.example:443", "https://sts.corp.example:443/v1/token"),
+    ("sts.corp.example:8443", "https://sts.corp.example:8443/v1/token"),
+    ("https://sts.corp.example:8443", "https://sts.corp.example:8443/v1/token"),
+])
+def test_token_hosts_take_host_host_port_and_https_urls(named: str, url: str) -> None:
+    check_endpoint(url, "token_url", "wif.json", {"KEYRINGS_GAR_TOKEN_HOSTS": named})
+
+
+@pytest.mark.parametrize(("named", "url"), [
+    ("sts.corp.example:8443", "https://sts.corp.example/v1/token"),
+    ("https://sts.corp.example:8443", "https://sts.corp.example:9443/v1/token"),
+    ("http://sts.corp.example", "https://sts.corp.example/v1/token"),
+])
+def test_token_hosts_name_exactly_what_they_say(named: str, url: str) -> None:
+    with pytest.raises(ConfigError, match="KEYRINGS_GAR_TOKEN_HOSTS"):
+        check_endpoint(url, "token_url", "wif.json", {"KEYRINGS_GAR_TOKEN_HOSTS": named})
+
+
+@pytest.mark.parametrize("url", [
+    "https://artifactregistry.googleapis.com/v1/projects/acme-prod/locations/us-central1/repositories/team-repo",
+    "https://artifactregistry.googleapis.com/v1/projects/acme-prod/locations/us/repositories/r:testIamPermissions",
+    "https://artifactregistry.us-central1.rep.googleapis.com/v1/projects/p/locations/us-central1/repositories/r",
+])
+def test_the_artifact_registry_api_is_doctor_s_own_field(url: str) -> None:
+    check_endpoint(url, "artifact_registry_api", "doctor", {})
+    for field in ("token_uri", "token_url", "service_account_impersonation_url"):
+        with pytest.raises(ConfigError):
+            check_endpoint(url, field, "key.json", {})
+
+
+@pytest.mark.parametrize("url", [
+    "https://artifactregistry.googleapis.com/v1/projects/p/../../upload/storage/v1/b/x/o",
+    "https://artifactregistry.googleapis.com/v1/projects/p%2F..%2Fx/locations/l",
+    "https://artifactregistry.googleapis.com/upload/v1/projects/p",
+    "https://www.googleapis.com/v1/projects/p/locations/l/repositories/r",
+    "http://artifactregistry.googleapis.com/v1/projects/p",
+])
+def test_the_artifact_registry_api_field_takes_only_its_api(url: str) -> None:
+    with pytest.raises(ConfigError, match="Artifact Registry API URL"):
+        check_endpoint(url, "artifact_registry_api", "doctor", {})

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from keyrings_gar.hosts import MAX_SERVICE_LENGTH
 from tests.e2e.installers import Installers, _venv, build_tool
 from tests.e2e.runs import assert_installed, run_installer
 from tests.e2e.test_cleartext import (
@@ -153,6 +154,32 @@ def test_uv_sends_nothing_over_http_with_google_s_plugin(
     output = result.stdout + result.stderr
     assert_nothing_overheard(onpath, stack, output, result.returncode)
     assert services_asked(record)[:1] == [HTTP_URL], output[-3000:]
+
+
+def test_uv_sends_nothing_over_http_for_an_over_long_url_with_google_s_plugin(
+    beside_google_plugin: Installers, stack: LoopbackStack, home: Path, *, onpath: OnPathProxy,  # noqa: F811
+    everything_available: dict[str, str],  # noqa: F811 - fixture
+) -> None:
+    """An http:// URL longer than any repository URL (an on-path attacker's link): it once got None
+    before its scheme was read, Google's plugin answered, and uv sent that token over plain http."""
+    long_url = f"{HTTP_URL}{'x' * (MAX_SERVICE_LENGTH + 100)}/"
+    keyring_folder, record = recording_keyring(beside_google_plugin, home)
+    project = home / "project"
+    project.mkdir()
+    (project / "uv.toml").write_text(
+        'keyring-provider = "subprocess"\n\n'
+        "[[index]]\n"
+        'name = "team-repo"\n'
+        f'url = "{long_url.replace("http://", "http://oauth2accesstoken@")}"\n'
+        "default = true\n")
+    environ = {**uv_environ(stack, home, beside_google_plugin, everything_available), "HTTP_PROXY": onpath.url,
+               "PATH": os.pathsep.join([str(keyring_folder), os.defpath.lstrip(os.pathsep) or "/usr/bin:/bin"])}
+    result = run_installer(uv_install(beside_google_plugin.uv, home / "target"), environ, project)
+
+    output = result.stdout + result.stderr
+    assert_nothing_overheard(onpath, stack, output, result.returncode)
+    assert onpath.overheard, "uv never reached the http:// index"
+    assert [len(service) > MAX_SERVICE_LENGTH for service in services_asked(record)][:1] == [True], output[-3000:]
 
 
 def test_https_installs_still_answer_with_our_credential_beside_google_s_plugin(

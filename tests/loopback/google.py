@@ -102,6 +102,7 @@ class FakeGoogle(BackgroundServer):
         self.redirect_status = 307
         self.redirect_to = "http://127.0.0.1:9/"  # a redirect fault's Location (the request's path is appended)
         self.received = 0  # every request, whatever its path
+        self.authorizations: list[str] = []  # the Authorization header of every request that had one
         self.service_accounts: dict[str, ServiceAccountKey] = {}
         self.users: dict[str, UserCredentials] = {}
         self.tokens: dict[str, IssuedToken] = {}
@@ -310,9 +311,14 @@ class _Handler(QuietHandler):
     def _read_body(self) -> bytes:
         return self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
 
+    def _record(self) -> None:
+        self.fake.received += 1
+        if "Authorization" in self.headers:
+            self.fake.authorizations.append(self.headers["Authorization"])
+
     def do_POST(self) -> None:
         body = self._read_body()
-        self.fake.received += 1
+        self._record()
         if self._faulted():
             return
         path = urlsplit(self.path).path
@@ -476,7 +482,7 @@ class _Handler(QuietHandler):
         self._send_json(200, {"accessToken": token.value, "expireTime": expire})
 
     def do_GET(self) -> None:
-        self.fake.received += 1
+        self._record()
         if self._faulted():
             return
         path = urlsplit(self.path).path
