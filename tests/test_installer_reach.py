@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.command.installer_reach import NOTE, OK, PROBLEM, Finding, check_installer, script_interpreter
+from keyrings_gar.command.installer_reach import (
+    NOTE,
+    OK,
+    PROBLEM,
+    Environment,
+    Finding,
+    _broken_tool,
+    check_installer,
+    script_interpreter,
+)
 from keyrings_gar.command.installer_settings import install_hint, install_source
 from tests.conftest import console_script
 
@@ -221,3 +230,36 @@ def test_a_fifo_planted_as_an_installer_on_path_does_not_hang_the_probe(tmp_path
     except subprocess.TimeoutExpired:
         pytest.fail("reading a FIFO's `#!` line hung", pytrace=False)
     assert (result.returncode, result.stdout) == (0, "None\n"), result.stderr
+
+
+def _pdm_environment(python: Path, **versions: str | None) -> Environment:
+    return Environment(python, {"keyring": None, "keyrings.gar": None, "pip": None, "hishel": "2.0.0", **versions},
+                       [], None, "AttributeError: module 'hishel' has no attribute 'SyncSqliteStorage'")
+
+
+@pytest.mark.parametrize(("python", "versions", "fix"), [
+    # Plain `pipx inject pdm 'hishel<2'` says hishel is already installed and exits 0 having changed nothing.
+    ("/home/u/.local/share/pipx/venvs/pdm/bin/python", {}, "pipx inject --force pdm 'hishel<2'"),
+    # uv tool install replaces the extra requirements: the plugin must be named again or it goes.
+    ("/home/u/.local/share/uv/tools/pdm/bin/python", {"keyring": "25.7.0", "keyrings.gar": "0.1.0"},
+     "uv tool install pdm --with keyring --with keyrings.gar --with 'hishel<2' --reinstall"),
+    ("/srv/venv/bin/python", {"pip": "26.2"}, "/srv/venv/bin/python -m pip install 'hishel<2'"),
+    ("/srv/venv/bin/python", {}, "uv pip install --python /srv/venv/bin/python 'hishel<2'"),
+])
+def test_pdm_crashing_on_hishel_2_gets_the_pin_that_fits_how_pdm_is_installed(
+    python: str, versions: dict[str, str], fix: str
+) -> None:
+    finding = _broken_tool("pdm", _pdm_environment(Path(python), **versions), "pdm's environment")
+    assert finding.level == PROBLEM
+    assert "pdm crashes before it asks keyring" in finding.text
+    assert "hishel 2.0.0" in finding.text
+    assert finding.text.endswith(f"pin it there: {fix}")
+
+
+def test_pdm_failing_to_import_for_another_reason_is_shown_as_it_is() -> None:
+    found = _pdm_environment(Path("/srv/venv/bin/python"), hishel="1.4.0")._replace(
+        tool_error="ModuleNotFoundError: No module named 'unearth'")
+    finding = _broken_tool("pdm", found, "pdm's environment")
+    assert finding.level == PROBLEM
+    assert "No module named 'unearth'" in finding.text
+    assert "hishel<2" not in finding.text

@@ -40,7 +40,8 @@ try:
     from importlib import metadata
 except ImportError:
     metadata = None
-for name in ("keyring", "keyrings.gar", "pip"):
+tool = sys.argv[1] if len(sys.argv) > 1 else ""
+for name in ("keyring", "keyrings.gar", "pip", "hishel") + ((tool,) if tool in ("pdm", "poetry", "twine") else ()):
     found[name] = None
     for spelling in (name, name.replace(".", "_")):  # Python 3.9 does not normalise the name
         try:
@@ -54,6 +55,13 @@ try:
     found["chain"] = [type(b).__module__ + "." + type(b).__qualname__ for b in getattr(active, "backends", [active])]
 except Exception as exc:
     found["error"] = type(exc).__name__
+if tool == "pdm" and found["pdm"]:
+    # pdm's HTTP session module, which every pdm command that reaches an index imports: pdm 2.26.3 and
+    # later subclass hishel.SyncSqliteStorage there, which hishel 2 no longer has.
+    try:
+        import pdm.models.session
+    except Exception as exc:
+        found["tool_error"] = (type(exc).__name__ + ": " + str(exc))[:200]
 print(json.dumps(found))
 """
 
@@ -72,6 +80,8 @@ class Environment(NamedTuple):
     versions: dict[str, str | None]
     chain: list[str]
     error: str | None
+    tool_error: str | None = None
+    """Why the installer's own code fails to import there (pdm only), as `Type: message`."""
 
     @property
     def loads_plugin(self) -> bool:
@@ -99,14 +109,53 @@ def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> li
         return [Finding(PROBLEM, f"{found.text}; keyrings.gar must be installed where {tool} imports keyring "
                                  f"({_generic_fix(tool)})")]
     where = f"{tool}'s environment ({found.python})"
+    broken = [] if found.tool_error is None else [_broken_tool(tool, found, where)]
     if found.versions.get("keyring") is None and fallback_to_path:
-        return [Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
+        return [*broken, Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
                 *_keyring_on_path(tool, env, creds_needed=True)]
     if found.loads_plugin:
-        return [Finding(OK, f"{tool} loads keyring {found.versions['keyring']} with keyrings.gar "
-                            f"{found.versions['keyrings.gar']} from {where}")]
-    return [Finding(PROBLEM, f"{tool} will not reach keyrings.gar: {_why_not(found, where)}; "
-                             f"{_install_fix(tool, found, with_keyring=found.versions.get('keyring') is None)}")]
+        # The installer's version too: a report names what was checked.
+        named = f"{tool} {found.versions[tool]}" if found.versions.get(tool) else tool
+        return [*broken, Finding(OK, f"{named} loads keyring {found.versions['keyring']} with keyrings.gar "
+                                     f"{found.versions['keyrings.gar']} from {where}")]
+    fix = _install_fix(tool, found, with_keyring=found.versions.get("keyring") is None)
+    return [*broken, Finding(PROBLEM, f"{tool} will not reach keyrings.gar: {_why_not(found, where)}; {fix}")]
+
+
+HISHEL_PIN = "hishel<2"
+"""pdm 2.26.3 to 2.29 (the newest in December 2026) need hishel >= 1 and subclass its SyncSqliteStorage,
+which hishel 2.0 removed, while their requirement (`hishel[httpx]>=1.0.0`) lets hishel 2 in."""
+
+
+def _broken_tool(tool: str, found: Environment, where: str) -> Finding:
+    """pdm's own code fails to import in its environment: it crashes before it asks any index or
+    keyring. The one cause known, hishel 2 under pdm, gets its fix; any other is shown as it is."""
+    reason = found.tool_error or ""
+    hishel = found.versions.get("hishel")
+    if "hishel" in reason and hishel is not None and _version_tuple(hishel) >= (2,):
+        return Finding(PROBLEM, f"{tool} crashes before it asks keyring ({reason}): hishel {hishel} in {where} "
+                                f"is too new for it; {pin_fix(tool, found, HISHEL_PIN)}")
+    return Finding(PROBLEM, f"{tool} crashes before it asks keyring: importing its HTTP session module in {where} "
+                            f"fails ({reason}); reinstall {tool}")
+
+
+def pin_fix(tool: str, found: Environment, requirement: str) -> str:
+    """The command that installs `requirement` over what is in `tool`'s environment, by how `tool` was
+    installed. pipx needs --force: without it `pipx inject` says the package is already there and exits 0."""
+    quoted = f"'{requirement}'"
+    parts = found.python.parts
+    if "pipx" in parts and "venvs" in parts:
+        venv = parts[parts.index("venvs") + 1] if parts.index("venvs") + 1 < len(parts) else tool
+        return f"pin it there: pipx inject --force {venv} {quoted}"
+    if "uv" in parts and "tools" in parts:
+        venv = parts[parts.index("tools") + 1] if parts.index("tools") + 1 < len(parts) else tool
+        # uv tool install replaces the tool's extra requirements: the plugin must be named again.
+        kept = [name for name in ("keyring", "keyrings.gar") if found.versions.get(name)]
+        withs = " ".join(f"--with {name}" for name in [*kept, quoted])
+        return f"pin it there: uv tool install {venv} {withs} --reinstall"
+    if found.versions.get("pip") is None:
+        return f"pin it there: uv pip install --python {found.python} {quoted}"
+    return f"pin it there: {found.python} -m pip install {quoted}"
 
 
 def _pip(env: dict[str, str]) -> list[Finding]:
@@ -186,17 +235,18 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
     if python is None:
         return Finding(PROBLEM, f"cannot tell which Python `{script}` runs with (no #! line and no python beside it); "
                                 f"check with `{command} --version` and that environment's `keyring --list-backends`")
-    return probe(python, env)
+    return probe(python, env, command)
 
 
-def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
-    """What keyring loads in `python`'s environment, as that interpreter sees it."""
+def probe(python: Path, env: dict[str, str], tool: str = "") -> Environment | Finding:
+    """What keyring loads in `python`'s environment, as that interpreter sees it; for `tool` pdm also
+    whether pdm's own code imports there."""
     # Here, not at the top: the CLI imports this module for INSTALLERS on every command.
     from ..programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
 
     # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.
     try:
-        finished = run_bounded([str(python), "-I", "-c", _PROBE], PROBE_TIMEOUT, _OUTPUT_LIMIT, env,
+        finished = run_bounded([str(python), "-I", "-c", _PROBE, tool], PROBE_TIMEOUT, _OUTPUT_LIMIT, env,
                                keep_stderr=False)
     except ProgramTimeoutError:
         return Finding(PROBLEM, f"{python} did not answer within {PROBE_TIMEOUT:g} s")
@@ -209,8 +259,9 @@ def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
         found: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return Finding(PROBLEM, f"the interpreter it runs with, {python}, did not answer as a Python 3 would")
-    versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "python")}
-    return Environment(python, versions, [str(name) for name in found.get("chain") or []], found.get("error"))
+    versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "hishel", "python", tool)}
+    return Environment(python, versions, [str(name) for name in found.get("chain") or []], found.get("error"),
+                       found.get("tool_error"))
 
 
 def script_interpreter(script: Path) -> Path | None:
