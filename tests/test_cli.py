@@ -741,3 +741,11 @@ def test_doctor_explains_a_keyring_that_cannot_start(google: Identities, monkeyp
     assert "keyring itself cannot start (ModuleNotFoundError" in result.stdout
     assert "fix or remove PYTHON_KEYRING_BACKEND=no_such_module.Keyring" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_help_names_every_installer_it_checks() -> None:
+    """Seen: the --installer help listed four tools and left out twine, which it checks too."""
+    result = _command("doctor", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps the help to the terminal's width
+    assert "TOOL (pip, uv, poetry, pdm, twine; repeatable)" in text
