@@ -175,7 +175,8 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint))
+    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint),
+                              source.described)
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
     return token

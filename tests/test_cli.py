@@ -578,10 +578,42 @@ def test_cache_show_lists_identities_and_expiry_but_no_token(
     code, out_json, _ = _run(capsys, "cache", "show", "--json")
     report = json.loads(out_json)
     [entry] = report["entries"]
-    assert set(entry) == {"identity", "expiry", "expires_in", "file"}
+    assert set(entry) == {"identity", "source", "expiry", "expires_in", "file"}
     assert entry["identity"] == google.sa_key.email
+    assert entry["source"] == f"GOOGLE_APPLICATION_CREDENTIALS={google.sa_key_file} (adc-file)"
     assert report["enabled"] is True
     _assert_no_secrets(google, out, out_json, err)
+
+
+def test_cache_show_tells_apart_entries_of_one_identity_by_their_source(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seen: four identical `builder@…` rows, nothing to tell them apart."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is not None
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)  # the same key, found first
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is not None
+    code, out, err = _run(capsys, "cache", "show")
+    assert code == 0
+    rows = sorted(line for line in out.splitlines() if line.startswith("token"))
+    assert len(rows) == 2
+    assert f"{google.sa_key.email} from GOOGLE_APPLICATION_CREDENTIALS={google.sa_key_file} (adc-file): " in rows[0]
+    assert f"{google.sa_key.email} from KEYRINGS_GAR_JSON_KEY_BASE64 (service-account-key): " in rows[1]
+    _assert_no_secrets(google, out, err)
+
+
+def test_cache_show_in_a_ci_job_names_the_job(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    for name, value in {"GITHUB_RUN_ID": "7", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "build",
+                        "GITHUB_REPOSITORY": "acme/app"}.items():
+        monkeypatch.setenv(name, value)
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is not None
+    code, out, _ = _run(capsys, "cache", "show")
+    assert code == 0
+    [job] = [line for line in out.splitlines() if line.startswith("CI job")]
+    assert "this folder holds this job's tokens only" in job
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file", "a symlink"])
