@@ -349,7 +349,8 @@ def test_doctor_fails_on_google_s_plugin_and_names_who_answers_first(
     assert report["keyring"]["answers_first"] == "keyrings.gar"
     assert [b["priority"] for b in report["keyring"]["chain"]] == [9.5, 9.0]
     [problem] = report["problems"]
-    assert "`pip uninstall keyrings.google-artifactregistry-auth`" in problem
+    # This environment is a plain venv with pip: the fix is its own pip, without a prompt to answer.
+    assert f"`{sys.executable} -m pip uninstall -y keyrings.google-artifactregistry-auth`" in problem
     assert "http://" in problem
 
 

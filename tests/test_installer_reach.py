@@ -21,6 +21,7 @@ from keyrings_gar.command.installer_reach import (
     _broken_tool,
     check_installer,
     script_interpreter,
+    uninstall_command,
 )
 from keyrings_gar.command.installer_settings import install_hint, install_source
 from tests.conftest import console_script
@@ -263,3 +264,19 @@ def test_pdm_failing_to_import_for_another_reason_is_shown_as_it_is() -> None:
     assert finding.level == PROBLEM
     assert "No module named 'unearth'" in finding.text
     assert "hishel<2" not in finding.text
+
+
+@pytest.mark.parametrize(("python", "has_pip", "command"), [
+    # Seen: `pip uninstall` where keyring is a pipx app; and pipx runpip without -y stops at `Proceed (Y/n)?`.
+    ("/home/u/.local/share/pipx/venvs/keyring/bin/python", False,
+     "pipx runpip keyring uninstall -y keyrings.google-artifactregistry-auth"),
+    ("/home/u/.local/share/uv/tools/keyring/bin/python", False,
+     ("uv pip uninstall --python /home/u/.local/share/uv/tools/keyring/bin/python "
+      "keyrings.google-artifactregistry-auth")),
+    ("/srv/venv/bin/python", True, "/srv/venv/bin/python -m pip uninstall -y keyrings.google-artifactregistry-auth"),
+    ("/srv/venv/bin/python", False,
+     "uv pip uninstall --python /srv/venv/bin/python keyrings.google-artifactregistry-auth"),
+])
+def test_the_uninstall_command_fits_how_the_environment_was_installed(python: str, has_pip: bool,
+                                                                       command: str) -> None:
+    assert uninstall_command(Path(python), "keyrings.google-artifactregistry-auth", has_pip=has_pip) == command

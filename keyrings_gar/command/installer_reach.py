@@ -143,12 +143,10 @@ def pin_fix(tool: str, found: Environment, requirement: str) -> str:
     """The command that installs `requirement` over what is in `tool`'s environment, by how `tool` was
     installed. pipx needs --force: without it `pipx inject` says the package is already there and exits 0."""
     quoted = f"'{requirement}'"
-    parts = found.python.parts
-    if "pipx" in parts and "venvs" in parts:
-        venv = parts[parts.index("venvs") + 1] if parts.index("venvs") + 1 < len(parts) else tool
+    manager, venv = managed_by(found.python, tool)
+    if manager == PIPX:
         return f"pin it there: pipx inject --force {venv} {quoted}"
-    if "uv" in parts and "tools" in parts:
-        venv = parts[parts.index("tools") + 1] if parts.index("tools") + 1 < len(parts) else tool
+    if manager == UV_TOOL:
         # uv tool install replaces the tool's extra requirements: the plugin must be named again.
         kept = [name for name in ("keyring", "keyrings.gar") if found.versions.get(name)]
         withs = " ".join(f"--with {name}" for name in [*kept, quoted])
@@ -304,12 +302,10 @@ def _why_not(found: Environment, where: str) -> str:
 def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
     """The command that installs keyrings.gar where `tool` loads keyring, by how `tool` was installed."""
     packages = f"keyring {install_source()}" if with_keyring else install_source()
-    parts = found.python.parts
-    if "pipx" in parts and "venvs" in parts:
-        venv = parts[parts.index("venvs") + 1] if parts.index("venvs") + 1 < len(parts) else tool
+    manager, venv = managed_by(found.python, tool)
+    if manager == PIPX:
         return f"install it there: pipx inject {venv} {packages}"
-    if "uv" in parts and "tools" in parts:
-        venv = parts[parts.index("tools") + 1] if parts.index("tools") + 1 < len(parts) else tool
+    if manager == UV_TOOL:
         withs = " ".join(f"--with {p}" for p in packages.split())
         return f"install it there: uv tool install {venv} {withs} --reinstall"
     if tool in ("poetry", "pdm"):
@@ -318,6 +314,31 @@ def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
         return (f"install it there: {found.python} -m pip install {packages} (for pipx: pipx inject "
                 f"--include-apps keyring {install_source()})")
     return f"install it there: {found.python} -m pip install {packages}"
+
+
+PIPX, UV_TOOL = "pipx", "uv tool"
+
+
+def managed_by(python: Path, default: str) -> tuple[str | None, str]:
+    """Which tool manages the venv of `python` (PIPX, UV_TOOL or None) and the venv's name there
+    (`default` when the path does not say): it, not pip, must change what is installed there."""
+    parts = python.parts
+    for manager, marker, folder in ((PIPX, "pipx", "venvs"), (UV_TOOL, "uv", "tools")):
+        if marker in parts and folder in parts:
+            at = parts.index(folder) + 1
+            return manager, parts[at] if at < len(parts) - 1 else default
+    return None, default
+
+
+def uninstall_command(python: Path, distribution: str, *, has_pip: bool) -> str:
+    """The command that removes `distribution` from the environment of `python`, without a prompt
+    (pip's `Proceed (Y/n)?` dies with EOFError where nothing can answer)."""
+    manager, venv = managed_by(python, "keyring")
+    if manager == PIPX:
+        return f"pipx runpip {venv} uninstall -y {distribution}"
+    if manager == UV_TOOL or not has_pip:
+        return f"uv pip uninstall --python {python} {distribution}"
+    return f"{python} -m pip uninstall -y {distribution}"
 
 
 def _generic_fix(tool: str) -> str:
