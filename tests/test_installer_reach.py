@@ -147,8 +147,9 @@ def test_pip_skips_a_keyring_in_its_own_scripts_folder(tmp_path: Path) -> None:
     findings = check_installer("pip", env)
     assert levels(findings) == [PROBLEM, PROBLEM]
     assert "--keyring-provider import will not reach keyrings.gar" in findings[0].text
-    assert findings[1].text == ("pip --keyring-provider subprocess runs the `keyring` on PATH, and no `keyring` on "
-                                f"PATH: {install_hint()}")
+    assert findings[1].text == (f"pip --keyring-provider subprocess skips the `keyring` in pip's own environment "
+                                f"({pip_bin / 'keyring'}), and there is no other on PATH: install one outside it "
+                                f"({install_hint()})")
 
 
 def test_one_working_pip_provider_turns_the_other_into_a_note(tmp_path: Path) -> None:
@@ -280,3 +281,20 @@ def test_pdm_failing_to_import_for_another_reason_is_shown_as_it_is() -> None:
 def test_the_uninstall_command_fits_how_the_environment_was_installed(python: str, has_pip: bool,
                                                                        command: str) -> None:
     assert uninstall_command(Path(python), "keyrings.google-artifactregistry-auth", has_pip=has_pip) == command
+
+
+def test_configure_pip_with_keyring_and_the_plugin_beside_pip_names_the_skip_and_offers_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen: keyring in the active venv, `which keyring` finds it, and configure said `no keyring on PATH`."""
+    from keyrings_gar.command.installer_reach import reach_problem
+
+    pip_bin = make_venv(tmp_path / "project-venv", plugin=True, scripts=("pip", "keyring"))
+    monkeypatch.setenv("PATH", str(pip_bin))
+    problem = reach_problem("pip")
+    assert problem is not None
+    assert "no `keyring` on PATH" not in problem
+    assert f"skips the `keyring` in pip's own environment ({pip_bin / 'keyring'})" in problem
+    assert ("use pip's import provider, which uses the keyring and keyrings.gar in pip's environment "
+            f"({pip_bin / 'python'})") in problem
+    assert "`keyring-provider = import` in pip.conf" in problem

@@ -172,8 +172,8 @@ def _pip(env: dict[str, str]) -> list[Finding]:
             import_way.append(Finding(PROBLEM, f"--keyring-provider import will not reach keyrings.gar: "
                                                f"{_why_not(found, where)}; {fix}"))
     creds = pip_version is None or _version_tuple(pip_version) >= (26, 2)
-    subprocess_way = _keyring_on_path("pip --keyring-provider subprocess", _without_pip_scripts(env),
-                                      creds_needed=creds)
+    subprocess_way = _subprocess_provider("pip --keyring-provider subprocess", env, creds_needed=creds,
+                                          pip_environment=found if isinstance(found, Environment) else None)
     ways = [way for way in (import_way, subprocess_way) if way]
     if any(all(f.level != PROBLEM for f in way) for way in ways):
         # One way in is enough: what the other provider would do is only a note.
@@ -181,15 +181,36 @@ def _pip(env: dict[str, str]) -> list[Finding]:
     return [f for way in ways for f in way]
 
 
-def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
-    """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
-    there (it would be the import provider again) and runs the next one on PATH."""
+def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
+                         pip_environment: Environment | None = None) -> list[Finding]:
+    """pip's subprocess provider: the `keyring` on PATH outside pip's own scripts folder. When the only
+    `keyring` is the one it skips, that is the cause to name, with the import provider where pip's own
+    environment loads keyrings.gar."""
     from ..programs import find_executable
 
     pip = find_executable("pip", env)
-    if pip is None:
+    scripts = None if pip is None else Path(pip).parent
+    elsewhere = _without(env, scripts)
+    skipped = None if scripts is None else find_executable("keyring", {**env, "PATH": str(scripts)})
+    if skipped is None or find_executable("keyring", elsewhere) is not None:
+        return _keyring_on_path(tool, elsewhere, creds_needed=creds_needed)
+    text = (f"{tool} skips the `keyring` in pip's own environment ({skipped}), and there is no other on PATH: "
+            f"install one outside it ({install_hint()})")
+    if pip_environment is None and pip is not None:  # probed only here, where it decides the hint
+        probed = _environment_of_command("pip", env)
+        pip_environment = probed if isinstance(probed, Environment) else None
+    if pip_environment is not None and pip_environment.loads_plugin:
+        text += (f", or use pip's import provider, which uses the keyring and keyrings.gar in pip's environment "
+                 f"({pip_environment.python}): `keyring-provider = import` in pip.conf, or "
+                 "PIP_KEYRING_PROVIDER=import")
+    return [Finding(PROBLEM, text)]
+
+
+def _without(env: dict[str, str], scripts: Path | None) -> dict[str, str]:
+    """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
+    there (it would be the import provider again) and runs the next one on PATH."""
+    if scripts is None:
         return env
-    scripts = Path(pip).parent
     kept = [folder for folder in env.get("PATH", os.defpath).split(os.pathsep) if not _same_folder(folder, scripts)]
     return {**env, "PATH": os.pathsep.join(kept)}
 
@@ -373,7 +394,7 @@ def reach_problem(tool: str) -> str | None:
     if tool == "pip":
         # configure sets pip's subprocess provider: only the `keyring` on PATH counts, and pip 26.2+
         # runs it with --mode creds.
-        findings = _keyring_on_path("pip", _without_pip_scripts(dict(os.environ)), creds_needed=True)
+        findings = _subprocess_provider("pip", dict(os.environ), creds_needed=True)
     else:
         findings = check_installer(tool)
     return "; ".join(f.text for f in findings if f.level == PROBLEM) or None
