@@ -298,3 +298,14 @@ def test_configure_pip_with_keyring_and_the_plugin_beside_pip_names_the_skip_and
     assert ("use pip's import provider, which uses the keyring and keyrings.gar in pip's environment "
             f"({pip_bin / 'python'})") in problem
     assert "`keyring-provider = import` in pip.conf" in problem
+
+
+def test_uv_is_named_with_its_version(tmp_path: Path) -> None:
+    """doctor names the installer it checked: uv by what `uv --version` says (here this venv's uv)."""
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        pytest.skip("no uv beside this interpreter")
+    version = subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True,
+                             timeout=60).stdout.split()[1]
+    findings = check_installer("uv", on_path(tmp_path, uv))
+    assert findings[0].text.startswith(f"uv {version} runs the `keyring` on PATH"), findings

@@ -96,7 +96,7 @@ def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Fi
     if tool == "pdm":
         return _in_process(tool, env, fallback_to_path=True)
     if tool == "uv":
-        return _keyring_on_path(tool, env, creds_needed=False)
+        return _keyring_on_path(_uv_named(env), env, creds_needed=False)
     if tool == "pip":
         return _pip(env)
     raise ValueError(f"not an installer: {tool!r}; one of {', '.join(INSTALLERS)}")
@@ -109,17 +109,17 @@ def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> li
         return [Finding(PROBLEM, f"{found.text}; keyrings.gar must be installed where {tool} imports keyring "
                                  f"({_generic_fix(tool)})")]
     where = f"{tool}'s environment ({found.python})"
-    broken = [] if found.tool_error is None else [_broken_tool(tool, found, where)]
+    # The installer's version too: a report names what was checked.
+    named = f"{tool} {found.versions[tool]}" if found.versions.get(tool) else tool
+    broken = [] if found.tool_error is None else [_broken_tool(named, found, where)]
     if found.versions.get("keyring") is None and fallback_to_path:
         return [*broken, Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
                 *_keyring_on_path(tool, env, creds_needed=True)]
     if found.loads_plugin:
-        # The installer's version too: a report names what was checked.
-        named = f"{tool} {found.versions[tool]}" if found.versions.get(tool) else tool
         return [*broken, Finding(OK, f"{named} loads keyring {found.versions['keyring']} with keyrings.gar "
                                      f"{found.versions['keyrings.gar']} from {where}")]
     fix = _install_fix(tool, found, with_keyring=found.versions.get("keyring") is None)
-    return [*broken, Finding(PROBLEM, f"{tool} will not reach keyrings.gar: {_why_not(found, where)}; {fix}")]
+    return [*broken, Finding(PROBLEM, f"{named} will not reach keyrings.gar: {_why_not(found, where)}; {fix}")]
 
 
 HISHEL_PIN = "hishel<2"
@@ -179,6 +179,21 @@ def _pip(env: dict[str, str]) -> list[Finding]:
         # One way in is enough: what the other provider would do is only a note.
         return [f if f.level != PROBLEM else Finding(NOTE, f.text) for way in ways for f in way]
     return [f for way in ways for f in way]
+
+
+def _uv_named(env: dict[str, str]) -> str:
+    """`uv 0.13.9`, as `uv --version` says it (bounded), or plain `uv` when it cannot tell."""
+    from ..programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
+
+    uv = find_executable("uv", env)
+    if uv is None:
+        return "uv"
+    try:
+        answer = run_bounded([uv, "--version"], PROBE_TIMEOUT, 1024, env, keep_stderr=False).stdout
+    except (OSError, ProgramTimeoutError, OutputTooLargeError):
+        return "uv"
+    match = re.match(rb"uv ([0-9][0-9A-Za-z.+-]{0,40})", answer)
+    return f"uv {match.group(1).decode()}" if match else "uv"
 
 
 def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
