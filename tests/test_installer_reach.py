@@ -244,7 +244,7 @@ def _pdm_environment(python: Path, **versions: str | None) -> Environment:
     ("/home/u/.local/share/pipx/venvs/pdm/bin/python", {}, "pipx inject --force pdm 'hishel<2'"),
     # uv tool install replaces the extra requirements: the plugin must be named again or it goes.
     ("/home/u/.local/share/uv/tools/pdm/bin/python", {"keyring": "25.7.0", "keyrings.gar": "0.1.0"},
-     "uv tool install pdm --with keyring --with keyrings.gar --with 'hishel<2' --reinstall"),
+     f"uv tool install pdm --with keyring --with {install_source()} --with 'hishel<2' --reinstall"),
     ("/srv/venv/bin/python", {"pip": "26.2"}, "/srv/venv/bin/python -m pip install 'hishel<2'"),
     ("/srv/venv/bin/python", {}, "uv pip install --python /srv/venv/bin/python 'hishel<2'"),
 ])

@@ -148,7 +148,8 @@ def pin_fix(tool: str, found: Environment, requirement: str) -> str:
         return f"pin it there: pipx inject --force {venv} {quoted}"
     if manager == UV_TOOL:
         # uv tool install replaces the tool's extra requirements: the plugin must be named again.
-        kept = [name for name in ("keyring", "keyrings.gar") if found.versions.get(name)]
+        kept = [source for name, source in (("keyring", "keyring"), ("keyrings.gar", install_source()))
+                if found.versions.get(name)]
         withs = " ".join(f"--with {name}" for name in [*kept, quoted])
         return f"pin it there: uv tool install {venv} {withs} --reinstall"
     if found.versions.get("pip") is None:
