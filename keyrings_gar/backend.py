@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib.util
 import logging
@@ -75,23 +76,50 @@ class GarKeyring(KeyringBackend):
 
     def _lookup(self, service: str, username: str | None) -> SimpleCredential | None:
         """service string -> repository -> credential; None (and one log line) when it fails."""
+        target = None
         try:
             target = parse_service(service, trusted_hosts())
             if target is None:
                 unsafe_host = unsafe_pkg_dev_host(service)
                 # None lets keyring ask the next backend, and Google's plugin would answer this one.
-                return None if unsafe_host is None else empty_refusal(service, username, unsafe_host)
+                if unsafe_host is None:
+                    return None
+                return empty_refusal(service, username, unsafe_host, explained=_url_failure_explained(unsafe_host))
             return credential_for(target, username)
         except GarError as exc:
             from .redact import censored  # only on this failure path: start-up time
 
             log.warning("keyrings.gar: %s", censored(str(exc)))
+            if target is not None:
+                _remember_explained(target.host)
         # keyring's chainer lets any exception escape and abort every other backend; a lookup
         # must degrade to "no answer", so this is the one place that catches everything.
         except Exception as exc:  # noqa: BLE001
             log.warning("keyrings.gar: unexpected %s while looking up %s; please report it",
                         type(exc).__name__, _describe(service))
         return None
+
+
+def _remember_explained(host: str) -> None:
+    """After a URL's failure was logged: the bare-host lookup that pip and uv send next stays short."""
+    from .config import load_settings
+    from .failures import note_explained
+
+    # A broken setting may be what failed, and that was just logged: nothing to remember it by.
+    with contextlib.suppress(GarError):
+        note_explained(load_settings().cache_dir, host)
+
+
+def _url_failure_explained(host: str) -> bool:
+    """Whether a lookup for a URL on `host` failed moments ago with its reason logged (see
+    failures.py): only a bare host, which pip and uv ask right after such a URL, is quieted by it."""
+    from .config import load_settings
+    from .failures import was_explained
+
+    try:
+        return was_explained(load_settings().cache_dir, host)
+    except GarError:
+        return False  # a broken setting: the full explanation, as before
 
 
 def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCredential | None:
@@ -175,7 +203,8 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint))
+    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint),
+                              source.described)
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
     return token

@@ -63,6 +63,9 @@ class CachedEntry(NamedTuple):
     path: Path
     identity: str
     expiry: float
+    source: str = ""
+    """Where the identity came from (kind and origin), which tells apart entries of one identity;
+    "" for a file written before this was recorded."""
 
 
 def reuse_margin(lifetime: float | None) -> float:
@@ -93,14 +96,16 @@ class TokenCache:
         self.directory = directory
         self.lock_timeout = lock_timeout
 
-    def get_or_mint(self, key: str, identity: str, mint: Callable[[], AccessToken]) -> AccessToken:
-        """A token for `key` with its reuse margin left (see reuse_margin), minting one if needed."""
+    def get_or_mint(self, key: str, identity: str, mint: Callable[[], AccessToken], source: str = "") -> AccessToken:
+        """A token for `key` with its reuse margin left (see reuse_margin), minting one if needed;
+        `identity` and `source` (safe to print) are what `cache show` lists for it."""
         held = _usable(_memory.get(key))
         if held is None:
-            held = _memory[key] = self._get_shared(key, identity, mint)
+            held = _memory[key] = self._get_shared(key, identity, mint, source)
         return held.token
 
-    def _get_shared(self, key: str, identity: str, mint_uncapped: Callable[[], AccessToken]) -> HeldToken:
+    def _get_shared(self, key: str, identity: str, mint_uncapped: Callable[[], AccessToken],
+                    source: str = "") -> HeldToken:
         def mint() -> HeldToken:
             token = _capped(mint_uncapped())
             return HeldToken(token, time.time())
@@ -124,7 +129,7 @@ class TokenCache:
                 return held
             held = mint()
             try:
-                _write(path, held, identity)
+                _write(path, held, identity, source)
             except OSError as exc:
                 log.debug("cannot write token cache %s (%s); token not cached", path, exc.strerror or exc)
             return held
@@ -141,7 +146,8 @@ class TokenCache:
                 expiry = data.get("expiry")
                 expiry = float(expiry) if isinstance(expiry, (int, float)) else 0.0
                 if not _too_far_out(expiry):
-                    found.append(CachedEntry(path, str(data.get("identity", "?")), expiry))
+                    found.append(CachedEntry(path, str(data.get("identity", "?")), expiry,
+                                             str(data.get("source", ""))))
         return found
 
     def clear(self) -> int:
@@ -239,9 +245,9 @@ def _read(path: Path) -> HeldToken | None:
     return HeldToken(AccessToken(token, float(expiry)), None if obtained is None else float(obtained))
 
 
-def _write(path: Path, held: HeldToken, identity: str) -> None:
-    _write_json(path, {"version": _FORMAT_VERSION, "identity": identity, "expiry": held.token.expiry,
-                       "obtained": held.obtained, "token": held.token.value})
+def _write(path: Path, held: HeldToken, identity: str, source: str = "") -> None:
+    _write_json(path, {"version": _FORMAT_VERSION, "identity": identity, "source": source,
+                       "expiry": held.token.expiry, "obtained": held.obtained, "token": held.token.value})
 
 
 def _write_json(path: Path, data: dict[str, object]) -> None:

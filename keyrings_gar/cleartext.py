@@ -55,12 +55,19 @@ def _is_pkg_dev(host: str) -> bool:
     return host.rstrip(".").endswith(ARTIFACT_REGISTRY_DOMAIN)
 
 
-def empty_refusal(service: str, username: str | None, host: str) -> SimpleCredential:
-    """The answer that stops the chain for `service`: the username asked for, an empty password."""
+def empty_refusal(service: str, username: str | None, host: str, *, explained: bool = False) -> SimpleCredential:
+    """The answer that stops the chain for `service`: the username asked for, an empty password.
+    `explained`: a URL on this host failed moments ago and said why, and this is the bare host pip and
+    uv ask next; the user asked about the URL, so its failure is the whole story (a debug line here)."""
     from .redact import shown_text  # only here: every other lookup goes without it (start-up time)
 
+    shown = shown_text(host, "a *.pkg.dev host")
+    if explained and "://" not in service:
+        log.debug("keyrings.gar: no credential for the bare host %s either (the URL's failure above says why)",
+                  shown)
+        return SimpleCredential(username or "", "")
     reason = "it is not an https:// URL; use https://" if len(service) > MAX_SERVICE_LENGTH else \
         refusal_reason(service) or "it is not an https:// URL"
     log.warning("keyrings.gar: no credential for %s: %s (answered with an empty password, so that no other "
-                "keyring backend sends one there)", shown_text(host, "a *.pkg.dev host"), reason)
+                "keyring backend sends one there)", shown, reason)
     return SimpleCredential(username or "", "")

@@ -14,6 +14,7 @@ fixed ADC file or key is another source (its key changes), so it is tried at onc
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ log = logging.getLogger("keyrings_gar")
 FAILURE_TTL = 30.0
 MAX_MESSAGE_CHARS = 1000
 FOLDER = "failures"
+EXPLAINED_FOLDER = "explained"
+"""Where `explained` notes go: beside the failures, never counted or listed as one."""
 _VERSION = 1  # cache._read_json's format version: failures share the token cache's reader
 
 T = TypeVar("T")
@@ -50,9 +53,9 @@ _memory: dict[str, Failure] = {}
 class FailureMemory:
     """Failed token sources by key, in memory and (when `cache_dir` is not None) on disk."""
 
-    def __init__(self, cache_dir: Path | None, ttl: float | None = None) -> None:
+    def __init__(self, cache_dir: Path | None, ttl: float | None = None, folder: str = FOLDER) -> None:
         self.cache_dir = cache_dir
-        self.directory = cache_dir / FOLDER if cache_dir is not None else None
+        self.directory = cache_dir / folder if cache_dir is not None else None
         self.ttl = FAILURE_TTL if ttl is None else ttl
 
     def guard(self, key: str, attempt: Callable[[], T]) -> T:
@@ -105,6 +108,24 @@ class FailureMemory:
     @staticmethod
     def _path(directory: Path, key: str) -> Path:
         return directory / f"{key[:32]}.json"
+
+
+def note_explained(cache_dir: Path | None, host: str) -> None:
+    """Note that a lookup for a URL on `host` failed and its log line said why: pip and uv ask the bare
+    host next (in this process, or in a new `keyring` process for their subprocess provider), and
+    that refusal need not explain itself again. Kept like a failure, in a folder of its own."""
+    memory = FailureMemory(cache_dir, folder=EXPLAINED_FOLDER)
+    memory.remember(_explained_key(host), f"a lookup for a URL on {host} failed, and said why")
+
+
+def was_explained(cache_dir: Path | None, host: str) -> bool:
+    """Whether a URL on `host` failed, with its reason logged, within the last FAILURE_TTL seconds."""
+    return FailureMemory(cache_dir, folder=EXPLAINED_FOLDER).recall(_explained_key(host)) is not None
+
+
+def _explained_key(host: str) -> str:
+    # A digest, as a token source's key is: the file name says nothing about the host.
+    return hashlib.sha256(f"explained\0{host.lower()}".encode()).hexdigest()
 
 
 def _read_failure(path: Path) -> Failure | None:

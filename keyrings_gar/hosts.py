@@ -9,6 +9,24 @@ from typing import NamedTuple
 # (`us`, `europe`, `asia`); only the Python format: `-docker.pkg.dev` and friends are not ours.
 _ARTIFACT_REGISTRY_PYTHON_HOST = re.compile(r"(?:[a-z]+|[a-z]+-[a-z]+[0-9]{1,2})-python\.pkg\.dev")
 
+# Artifact Registry's locations (`gcloud artifacts locations list`; Google Cloud's regions and the three
+# multi-regions, December 2026). Only to name the nearest one when a host has the right shape but
+# a mistyped location: a location not listed here (a new region) is still ours if it fits the pattern.
+KNOWN_LOCATIONS = (
+    "us", "europe", "asia",
+    "africa-south1",
+    "asia-east1", "asia-east2", "asia-northeast1", "asia-northeast2", "asia-northeast3", "asia-south1",
+    "asia-south2", "asia-southeast1", "asia-southeast2", "australia-southeast1", "australia-southeast2",
+    "europe-central2", "europe-north1", "europe-north2", "europe-southwest1", "europe-west1", "europe-west2",
+    "europe-west3", "europe-west4", "europe-west6", "europe-west8", "europe-west9", "europe-west10",
+    "europe-west12",
+    "me-central1", "me-central2", "me-west1",
+    "northamerica-northeast1", "northamerica-northeast2", "northamerica-south1", "southamerica-east1",
+    "southamerica-west1",
+    "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4",
+)
+_PYTHON_HOST_SUFFIX = "-python.pkg.dev"
+
 # An index, upload or file URL is a few hundred characters; anything much longer is not one, and is
 # refused before any pattern reads it, so that no input makes a lookup slow.
 MAX_SERVICE_LENGTH = 4096
@@ -144,8 +162,35 @@ def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget |
                 "Artifact Registry")
     if _ARTIFACT_REGISTRY_PYTHON_HOST.fullmatch(host) or host in trusted_hosts:
         return RepositoryTarget(host, path or "")
+    return _foreign_host(host)
+
+
+def _foreign_host(host: str) -> str:
+    """Why a host on port 443 is not ours: a mistyped location, another format, or another host."""
+    if host.endswith(_PYTHON_HOST_SUFFIX):
+        return _unknown_location(host[: -len(_PYTHON_HOST_SUFFIX)])
     if host.endswith(".pkg.dev"):
         return (f"{host} is not an Artifact Registry Python host: those are <location>-python.pkg.dev "
                 "(Docker, npm, Maven and other formats are not ours)")
     return (f"{host} is not an Artifact Registry Python host (<location>-python.pkg.dev); add it to "
             "KEYRINGS_GAR_HOSTS if it is a proxy in front of one")
+
+
+def _unknown_location(location: str) -> str:
+    """A `<location>-python.pkg.dev` host whose location no region or multi-region can be: a typo, so
+    the nearest known location by edit distance is named."""
+    shown = location if len(location) <= 40 else location[:40] + "…"
+    nearest = min(KNOWN_LOCATIONS, key=lambda known: (_edit_distance(location[:64], known), known))
+    return (f"{shown} is not an Artifact Registry location; did you mean {nearest}-python.pkg.dev? "
+            "(`gcloud artifacts locations list` lists them)")
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance; a and b are short (a location), so the plain table is enough."""
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, 1):
+        current = [i]
+        for j, char_b in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
+        previous = current
+    return previous[-1]

@@ -151,10 +151,16 @@ def shown_text(value: str, what: str) -> str:
 
 def scrubbed(text: str, limit: int = 200) -> str:
     """Another program's message, fit to repeat: long base64-like runs (a token, a key pasted into
-    its settings) and control characters replaced, then cut to `limit` characters. Linear in the
-    text (a failure path; callers bound what they read)."""
-    text = _SECRET_IN_TEXT.sub("[…]", text)
-    return "".join(c if c.isprintable() else " " for c in text[:limit])
+    its settings) and control characters replaced, then cut to at most `limit` characters at a word
+    boundary, marked with `…` (a word cut in two, `Tunnel conne`, reads as a different word). Linear in
+    the text (a failure path; callers bound what they read)."""
+    text = "".join(c if c.isprintable() else " " for c in _SECRET_IN_TEXT.sub("[…]", text))
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ")
+    # A message without a space in its last quarter is one long word (a URL, a path): cut it anyway.
+    return (cut[:space] if space >= limit * 3 // 4 else cut).rstrip() + "…"
 
 
 def hidden(value: str) -> str:

@@ -99,6 +99,7 @@ def test_403_for_an_upload_names_the_writer_role_and_a_user_as_user(stack: Loopb
     result = _doctor(stack, tmp_path, USER_ADC, "--check-access", "--for", "upload", stack.index_url())
     assert result.returncode == 1
     assert "lacks roles/artifactregistry.writer" in result.stdout
+    assert " may not upload to projects/acme-prod/" in result.stdout
     assert f"--member=user:{stack.user.account} --role=roles/artifactregistry.writer" in result.stdout
 
 
@@ -193,3 +194,33 @@ def test_a_revoked_minted_token_is_401_naming_the_identity_and_its_source(stack:
     assert result.returncode == 1
     assert f"refused the token of {stack.sa_key.email} (adc-file: GOOGLE_APPLICATION_CREDENTIALS=" in result.stdout
     assert "run `keyrings-gar cache clear` and check again" in result.stdout
+
+
+class _RefusingProxy(BaseHTTPRequestHandler):
+    """A proxy that refuses every tunnel, as a corporate proxy does for a host it does not allow."""
+
+    def do_CONNECT(self) -> None:
+        self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base class signature
+        pass
+
+
+def test_an_unreachable_host_is_told_with_the_whole_reason(tmp_path: Path, stack: LoopbackStack) -> None:
+    """Seen: `could not reach …: … OSError('Tunnel conne; check …`, the proxy's answer cut off mid-word."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _RefusingProxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        token = stack.google.issue(stack.sa_key.email).value
+        result = _doctor(stack, tmp_path, None, "--check-access", stack.index_url(),
+                         extra={"HTTPS_PROXY": f"http://127.0.0.1:{server.server_address[1]}",
+                                "KEYRINGS_GAR_ACCESS_TOKEN": token})
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1
+    assert f"could not reach {AR_HOST}: " in result.stdout
+    assert "Tunnel connection failed: 403 Forbidden" in result.stdout
+    assert token not in result.stdout + result.stderr

@@ -349,7 +349,8 @@ def test_doctor_fails_on_google_s_plugin_and_names_who_answers_first(
     assert report["keyring"]["answers_first"] == "keyrings.gar"
     assert [b["priority"] for b in report["keyring"]["chain"]] == [9.5, 9.0]
     [problem] = report["problems"]
-    assert "`pip uninstall keyrings.google-artifactregistry-auth`" in problem
+    # This environment is a plain venv with pip: the fix is its own pip, without a prompt to answer.
+    assert f"`{sys.executable} -m pip uninstall -y keyrings.google-artifactregistry-auth`" in problem
     assert "http://" in problem
 
 
@@ -578,10 +579,42 @@ def test_cache_show_lists_identities_and_expiry_but_no_token(
     code, out_json, _ = _run(capsys, "cache", "show", "--json")
     report = json.loads(out_json)
     [entry] = report["entries"]
-    assert set(entry) == {"identity", "expiry", "expires_in", "file"}
+    assert set(entry) == {"identity", "source", "expiry", "expires_in", "file"}
     assert entry["identity"] == google.sa_key.email
+    assert entry["source"] == f"GOOGLE_APPLICATION_CREDENTIALS={google.sa_key_file} (adc-file)"
     assert report["enabled"] is True
     _assert_no_secrets(google, out, out_json, err)
+
+
+def test_cache_show_tells_apart_entries_of_one_identity_by_their_source(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seen: four identical `builder@…` rows, nothing to tell them apart."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is not None
+    monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)  # the same key, found first
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is not None
+    code, out, err = _run(capsys, "cache", "show")
+    assert code == 0
+    rows = sorted(line for line in out.splitlines() if line.startswith("token"))
+    assert len(rows) == 2
+    assert f"{google.sa_key.email} from GOOGLE_APPLICATION_CREDENTIALS={google.sa_key_file} (adc-file): " in rows[0]
+    assert f"{google.sa_key.email} from KEYRINGS_GAR_JSON_KEY_BASE64 (service-account-key): " in rows[1]
+    _assert_no_secrets(google, out, err)
+
+
+def test_cache_show_in_a_ci_job_names_the_job(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    for name, value in {"GITHUB_RUN_ID": "7", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "build",
+                        "GITHUB_REPOSITORY": "acme/app"}.items():
+        monkeypatch.setenv(name, value)
+    assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is not None
+    code, out, _ = _run(capsys, "cache", "show")
+    assert code == 0
+    [job] = [line for line in out.splitlines() if line.startswith("CI job")]
+    assert "this folder holds this job's tokens only" in job
 
 
 @pytest.mark.parametrize("where", ["a file", "under a file", "a symlink"])
@@ -741,3 +774,11 @@ def test_doctor_explains_a_keyring_that_cannot_start(google: Identities, monkeyp
     assert "keyring itself cannot start (ModuleNotFoundError" in result.stdout
     assert "fix or remove PYTHON_KEYRING_BACKEND=no_such_module.Keyring" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_doctor_help_names_every_installer_it_checks() -> None:
+    """Seen: the --installer help listed four tools and left out twine, which it checks too."""
+    result = _command("doctor", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps the help to the terminal's width
+    assert "TOOL (pip, uv, poetry, pdm, twine; repeatable)" in text

@@ -237,3 +237,26 @@ def test_trusted_hosts_take_https_urls_and_443_is_no_port() -> None:
     assert parse_service("https://other.example:443/simple/", trusted) is not None
     assert parse_service("https://third.example:8443/simple/", trusted) is not None
     assert parse_service("https://third.example/simple/", trusted) is None
+
+
+@pytest.mark.parametrize(("host", "nearest"), [
+    ("us-centrall", "us-central1"),  # seen: the message said `<location>-python.pkg.dev`, the very shape typed
+    ("europe-west", "europe-west1"),
+    ("eurpoe-west", "europe-west1"),
+    ("asia-southeast", "asia-southeast1"),
+    ("us-central-1", "us-central1"),
+])
+def test_a_mistyped_location_is_named_with_the_nearest_real_one(host: str, nearest: str) -> None:
+    reason = refusal_reason(f"https://{host}-python.pkg.dev/acme-prod/team-repo/simple/")
+    assert reason is not None
+    assert reason.startswith(f"{host} is not an Artifact Registry location; did you mean {nearest}-python.pkg.dev?")
+
+
+def test_a_location_of_the_right_shape_stays_ours_though_unknown() -> None:
+    """A region newer than the list must work without a release: only a shape no location has is refused."""
+    assert parse_service("https://mars-north1-python.pkg.dev/p/r/simple/") is not None
+
+
+def test_every_known_location_is_ours() -> None:
+    for location in hosts.KNOWN_LOCATIONS:
+        assert parse_service(f"https://{location}-python.pkg.dev/p/r/simple/") is not None, location

@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.command.installer_reach import NOTE, OK, PROBLEM, Finding, check_installer, script_interpreter
+from keyrings_gar.command.installer_reach import (
+    NOTE,
+    OK,
+    PROBLEM,
+    Environment,
+    Finding,
+    _broken_tool,
+    check_installer,
+    script_interpreter,
+    uninstall_command,
+)
 from keyrings_gar.command.installer_settings import install_hint, install_source
 from tests.conftest import console_script
 
@@ -137,8 +147,9 @@ def test_pip_skips_a_keyring_in_its_own_scripts_folder(tmp_path: Path) -> None:
     findings = check_installer("pip", env)
     assert levels(findings) == [PROBLEM, PROBLEM]
     assert "--keyring-provider import will not reach keyrings.gar" in findings[0].text
-    assert findings[1].text == ("pip --keyring-provider subprocess runs the `keyring` on PATH, and no `keyring` on "
-                                f"PATH: {install_hint()}")
+    assert findings[1].text == (f"pip --keyring-provider subprocess skips the `keyring` in pip's own environment "
+                                f"({pip_bin / 'keyring'}), and there is no other on PATH: install one outside it "
+                                f"({install_hint()})")
 
 
 def test_one_working_pip_provider_turns_the_other_into_a_note(tmp_path: Path) -> None:
@@ -221,3 +232,80 @@ def test_a_fifo_planted_as_an_installer_on_path_does_not_hang_the_probe(tmp_path
     except subprocess.TimeoutExpired:
         pytest.fail("reading a FIFO's `#!` line hung", pytrace=False)
     assert (result.returncode, result.stdout) == (0, "None\n"), result.stderr
+
+
+def _pdm_environment(python: Path, **versions: str | None) -> Environment:
+    return Environment(python, {"keyring": None, "keyrings.gar": None, "pip": None, "hishel": "2.0.0", **versions},
+                       [], None, "AttributeError: module 'hishel' has no attribute 'SyncSqliteStorage'")
+
+
+@pytest.mark.parametrize(("python", "versions", "fix"), [
+    # Plain `pipx inject pdm 'hishel<2'` says hishel is already installed and exits 0 having changed nothing.
+    ("/home/u/.local/share/pipx/venvs/pdm/bin/python", {}, "pipx inject --force pdm 'hishel<2'"),
+    # uv tool install replaces the extra requirements: the plugin must be named again or it goes.
+    ("/home/u/.local/share/uv/tools/pdm/bin/python", {"keyring": "25.7.0", "keyrings.gar": "0.1.0"},
+     f"uv tool install pdm --with keyring --with {install_source()} --with 'hishel<2' --reinstall"),
+    ("/srv/venv/bin/python", {"pip": "26.2"}, "/srv/venv/bin/python -m pip install 'hishel<2'"),
+    ("/srv/venv/bin/python", {}, "uv pip install --python /srv/venv/bin/python 'hishel<2'"),
+])
+def test_pdm_crashing_on_hishel_2_gets_the_pin_that_fits_how_pdm_is_installed(
+    python: str, versions: dict[str, str], fix: str
+) -> None:
+    finding = _broken_tool("pdm", _pdm_environment(Path(python), **versions), "pdm's environment")
+    assert finding.level == PROBLEM
+    assert "pdm crashes before it asks keyring" in finding.text
+    assert "hishel 2.0.0" in finding.text
+    assert finding.text.endswith(f"pin it there: {fix}")
+
+
+def test_pdm_failing_to_import_for_another_reason_is_shown_as_it_is() -> None:
+    found = _pdm_environment(Path("/srv/venv/bin/python"), hishel="1.4.0")._replace(
+        tool_error="ModuleNotFoundError: No module named 'unearth'")
+    finding = _broken_tool("pdm", found, "pdm's environment")
+    assert finding.level == PROBLEM
+    assert "No module named 'unearth'" in finding.text
+    assert "hishel<2" not in finding.text
+
+
+@pytest.mark.parametrize(("python", "has_pip", "command"), [
+    # Seen: `pip uninstall` where keyring is a pipx app; and pipx runpip without -y stops at `Proceed (Y/n)?`.
+    ("/home/u/.local/share/pipx/venvs/keyring/bin/python", False,
+     "pipx runpip keyring uninstall -y keyrings.google-artifactregistry-auth"),
+    ("/home/u/.local/share/uv/tools/keyring/bin/python", False,
+     ("uv pip uninstall --python /home/u/.local/share/uv/tools/keyring/bin/python "
+      "keyrings.google-artifactregistry-auth")),
+    ("/srv/venv/bin/python", True, "/srv/venv/bin/python -m pip uninstall -y keyrings.google-artifactregistry-auth"),
+    ("/srv/venv/bin/python", False,
+     "uv pip uninstall --python /srv/venv/bin/python keyrings.google-artifactregistry-auth"),
+])
+def test_the_uninstall_command_fits_how_the_environment_was_installed(python: str, has_pip: bool,
+                                                                       command: str) -> None:
+    assert uninstall_command(Path(python), "keyrings.google-artifactregistry-auth", has_pip=has_pip) == command
+
+
+def test_configure_pip_with_keyring_and_the_plugin_beside_pip_names_the_skip_and_offers_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen: keyring in the active venv, `which keyring` finds it, and configure said `no keyring on PATH`."""
+    from keyrings_gar.command.installer_reach import reach_problem
+
+    pip_bin = make_venv(tmp_path / "project-venv", plugin=True, scripts=("pip", "keyring"))
+    monkeypatch.setenv("PATH", str(pip_bin))
+    problem = reach_problem("pip")
+    assert problem is not None
+    assert "no `keyring` on PATH" not in problem
+    assert f"skips the `keyring` in pip's own environment ({pip_bin / 'keyring'})" in problem
+    assert ("use pip's import provider, which uses the keyring and keyrings.gar in pip's environment "
+            f"({pip_bin / 'python'})") in problem
+    assert "`keyring-provider = import` in pip.conf" in problem
+
+
+def test_uv_is_named_with_its_version(tmp_path: Path) -> None:
+    """doctor names the installer it checked: uv by what `uv --version` says (here this venv's uv)."""
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.exists():
+        pytest.skip("no uv beside this interpreter")
+    version = subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True,
+                             timeout=60).stdout.split()[1]
+    findings = check_installer("uv", on_path(tmp_path, uv))
+    assert findings[0].text.startswith(f"uv {version} runs the `keyring` on PATH"), findings

@@ -91,3 +91,31 @@ def test_no_credentials_exits_1_with_one_line_and_no_traceback(isolated: Path) -
     [line] = result.stderr.splitlines()
     assert line.startswith("keyrings.gar: no Google credentials found")
     assert "Traceback" not in result.stderr
+
+
+def test_the_bare_host_after_an_explained_url_failure_stays_quiet(isolated: Path) -> None:
+    """Seen: on every credential failure pip and uv printed a second, 450-character line about the bare
+    host, --find-links and `name @ https://…`. pip's subprocess provider asks the URL, then the bare
+    host, each in a new `keyring` process: the second one must not explain what the user never asked."""
+    url = _keyring("--mode=creds", "--output=json", "get", AR_URL)
+    assert url.returncode == 1
+    assert "no Google credentials found" in url.stderr
+    bare = _keyring("--mode=creds", "--output=json", "get", AR_HOST)
+    assert json.loads(bare.stdout) == {"username": "", "password": ""}  # still refused, chain still stopped
+    assert bare.stderr == ""
+
+
+def test_the_bare_host_asked_alone_is_explained(isolated: Path) -> None:
+    """`--find-links` or `name @ https://…`: the bare host is what the user asked about."""
+    bare = _keyring("--mode=creds", "--output=json", "get", AR_HOST)
+    assert json.loads(bare.stdout) == {"username": "", "password": ""}
+    assert "a bare host name carries no scheme" in bare.stderr
+    assert "--extra-index-url" in bare.stderr
+
+
+def test_a_broken_setting_still_fails_quietly_with_one_line(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYRINGS_GAR_TIMEOUT", "not-a-number")
+    url = _keyring("--mode=creds", "--output=json", "get", AR_URL)
+    assert url.returncode == 1
+    assert "Traceback" not in url.stderr
+    assert "KEYRINGS_GAR_TIMEOUT" in url.stderr

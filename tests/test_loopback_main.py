@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import console_script
+
 REPO = Path(__file__).resolve().parents[1]
 # Windows has neither SIGHUP nor signal handlers that a SIGTERM reaches.
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -105,6 +107,52 @@ def test_without_the_test_dependencies_it_says_what_to_run_instead(tmp_path: Pat
                             env={"PATH": os.environ.get("PATH", ""), "TMPDIR": str(tmp_path)}, check=False)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "needs the test dependencies (trustme is missing)" in result.stderr
-    assert ".venv/bin/python -m tests.loopback" in result.stderr
+    assert "needs trustme and cryptography (trustme is missing)" in result.stderr
+    assert "`.demo-venv/bin/python -m tests.loopback` (`python3 scripts/demo.py` makes" in result.stderr
+    assert "`.venv/bin/python -m tests.loopback`" in result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written before it stopped
+
+
+def test_forbid_serves_a_repository_the_identity_cannot_read(tmp_path: Path) -> None:
+    """A 403 to try by hand without writing Python: doctor --check-access, a real client, gets it."""
+    process, banner = _start(tmp_path, "--forbid", "service-account")
+    try:
+        env = {name: _exported(banner, name) for name in ("HTTPS_PROXY", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+                                                           "GCE_METADATA_HOST", "GCE_METADATA_IP",
+                                                           "GOOGLE_APPLICATION_CREDENTIALS")}
+        [index] = [line.split()[2] for line in banner if line.startswith("# index: ")]
+        home = tmp_path / "home"
+        home.mkdir()
+        doctor = subprocess.run([console_script("keyrings-gar"), "doctor", "--check-access",
+                                 index], env={**env, "HOME": str(home), "PATH": os.defpath}, capture_output=True,
+                                text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    assert any(line.startswith("# --forbid: builder@") and "(HTTP 403)" in line for line in banner), banner
+    assert doctor.returncode == 1, doctor.stdout
+    assert "may not download from projects/acme-prod/locations/us-central1/repositories/team-repo (HTTP 403)" in (
+        doctor.stdout)
+
+
+@pytest.mark.e2e
+def test_it_runs_from_the_demo_venv_straight_after_the_demo(tmp_path: Path) -> None:
+    """What docs promise: `.demo-venv/bin/python -m tests.loopback` after the demo, with nothing more
+    installed. A venv with only what scripts/demo.py installs (its own list, read from it)."""
+    demo = (REPO / "scripts" / "demo.py").read_text()
+    assert '["keyring", "uv", "trustme", "cryptography", str(REPO)]' in demo  # the list this test mirrors
+    uv = Path(sys.executable).with_name("uv")
+    venv = tmp_path / "demo-venv"
+    subprocess.run([str(uv), "venv", "--quiet", "--python", sys.base_prefix + "/bin/python3", str(venv)],
+                   check=True, timeout=300, capture_output=True)
+    python = venv / "bin" / "python"
+    subprocess.run([str(uv), "pip", "install", "--quiet", "--python", str(python), "keyring", "uv", "trustme",
+                    "cryptography", str(REPO)], check=True, timeout=300, capture_output=True)
+    process = subprocess.Popen([str(python), "-m", "tests.loopback"], cwd=REPO, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                               env={"PATH": os.defpath, "TMPDIR": str(tmp_path)})
+    assert process.stdout is not None
+    first = process.stdout.readline()
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert first.startswith("# The loopback Artifact Registry is up."), err[-2000:]

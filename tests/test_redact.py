@@ -351,3 +351,16 @@ def test_token_source_origins_and_identities_never_embed_a_secret_shaped_value(
     out, err = capsys.readouterr()
     assert "gcloud's impersonated account (a 131-character value, not shown)" in out
     assert_no_secrets(google, *texts, out, err, extra=(pasted[:40], pasted[-40:]))
+
+
+def test_a_long_message_is_cut_at_a_word_boundary_and_marked() -> None:
+    message = ("HTTPSConnectionPool(host='us-central1-python.pkg.dev', port=443): Max retries exceeded with url: "
+               "/acme-prod/team-repo/simple/ (Caused by ProxyError('Unable to connect to proxy', "
+               "OSError('Tunnel connection failed: 403 Forbidden')))")
+    shown = redact.scrubbed(message, 180)
+    assert shown.endswith("…")
+    assert len(shown) <= 181
+    assert message.startswith(shown[:-1] + " ")  # whole words only
+    assert redact.scrubbed(message, 400) == message
+    long_word = "https://example.com/" + "a.b:" * 70
+    assert redact.scrubbed(long_word, 100) == long_word[:100] + "…"  # one long word is cut anyway

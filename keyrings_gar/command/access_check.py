@@ -144,7 +144,7 @@ def _index_status(repository: Repository, login: tuple[str, str], timeout: float
     except RedirectRefusedError as exc:
         return exc.status  # the transport follows no redirect, and neither does this check
     except google.auth.exceptions.TransportError as exc:
-        raise GarError(f"could not reach {repository.host}: {scrubbed(str(exc))}; check the network, "
+        raise GarError(f"could not reach {repository.host}: {scrubbed(str(exc), 400)}; check the network, "
                        "HTTPS_PROXY and the CA bundle (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)") from None
     finally:
         request.close()
@@ -178,7 +178,8 @@ def _denied(repository: Repository, credential: dict[str, Any], purpose: str) ->
     location = f" --location={repository.location}" if repository.location else ""
     grant = (f"gcloud artifacts repositories add-iam-policy-binding {repository.repository} "
              f"--project={repository.project}{location} --member={_member(identity)} --role={role}")
-    return (f"{identity} may not {purpose} from {repository.resource} (HTTP 403): it lacks {role} on that "
+    direction = "to" if purpose == UPLOAD else "from"
+    return (f"{identity} may not {purpose} {direction} {repository.resource} (HTTP 403): it lacks {role} on that "
             "repository, or the project or repository does not exist (Artifact Registry does not tell an "
             f"identity without access which); someone who administers the repository can grant it: {grant}")
 

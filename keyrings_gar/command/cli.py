@@ -139,8 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
                                help="also send the credential to the repository once and report whether Artifact "
                                     "Registry accepts it (401, 403, 404 explained with their fixes)")
     doctor_parser.add_argument("--installer", action="append", choices=INSTALLERS, metavar="TOOL",
-                               help="also check that TOOL (pip, uv, poetry, pdm; repeatable) will reach keyrings.gar "
-                                    "where it loads keyring, and say what to install where if not")
+                               help=f"also check that TOOL ({', '.join(INSTALLERS)}; repeatable) will reach "
+                                    "keyrings.gar where it loads keyring, and say what to install where if not")
     doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
                                help="with --check-access: the role to name when access is denied (reader to "
                                     "download, writer to upload; default: download)")

@@ -18,6 +18,7 @@ from ..adcfile import adc_file
 from ..backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
+from ..cijob import ci_job
 from ..config import Settings, cache_dir, load_settings, trusted_hosts
 from ..config_entries import NO_ENTRY, RepositoryEntry
 from ..configfile import config_path, load_config
@@ -196,7 +197,7 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
     try:
-        token = cache.get_or_mint(identified.cache_key, identified.identity, mint)
+        token = cache.get_or_mint(identified.cache_key, identified.identity, mint, identified.described)
     except GarError as exc:
         problems.append(str(exc))
         return None, exc
@@ -256,8 +257,11 @@ def cache_report() -> Report:
         "directory": None if settings_dir is None else shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
         "problem": None if settings_dir is None else cache_folder_problem(settings_dir),
-        "entries": [{"identity": e.identity, "expiry": iso_time(e.expiry), "expires_in": round(e.expiry - now),
-                     "file": e.path.name} for e in entries],
+        "entries": [{"identity": e.identity, "source": e.source or None, "expiry": iso_time(e.expiry),
+                     "expires_in": round(e.expiry - now), "file": e.path.name} for e in entries],
+        # Every token is minted with the one cloud-platform scope, so only the source and the CI job
+        # (a folder of its own, see cijob.py) tell entries of one identity apart.
+        "ci_job": ci_job(os.environ) or None,
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
                       "expires_in": round(f.failed_at + FAILURE_TTL - now)}
                      for f in FailureMemory(settings_dir).entries()],

@@ -40,7 +40,8 @@ try:
     from importlib import metadata
 except ImportError:
     metadata = None
-for name in ("keyring", "keyrings.gar", "pip"):
+tool = sys.argv[1] if len(sys.argv) > 1 else ""
+for name in ("keyring", "keyrings.gar", "pip", "hishel") + ((tool,) if tool in ("pdm", "poetry", "twine") else ()):
     found[name] = None
     for spelling in (name, name.replace(".", "_")):  # Python 3.9 does not normalise the name
         try:
@@ -54,6 +55,13 @@ try:
     found["chain"] = [type(b).__module__ + "." + type(b).__qualname__ for b in getattr(active, "backends", [active])]
 except Exception as exc:
     found["error"] = type(exc).__name__
+if tool == "pdm" and found["pdm"]:
+    # pdm's HTTP session module, which every pdm command that reaches an index imports: pdm 2.26.3 and
+    # later subclass hishel.SyncSqliteStorage there, which hishel 2 no longer has.
+    try:
+        import pdm.models.session
+    except Exception as exc:
+        found["tool_error"] = (type(exc).__name__ + ": " + str(exc))[:200]
 print(json.dumps(found))
 """
 
@@ -72,6 +80,8 @@ class Environment(NamedTuple):
     versions: dict[str, str | None]
     chain: list[str]
     error: str | None
+    tool_error: str | None = None
+    """Why the installer's own code fails to import there (pdm only), as `Type: message`."""
 
     @property
     def loads_plugin(self) -> bool:
@@ -86,7 +96,7 @@ def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Fi
     if tool == "pdm":
         return _in_process(tool, env, fallback_to_path=True)
     if tool == "uv":
-        return _keyring_on_path(tool, env, creds_needed=False)
+        return _keyring_on_path(_uv_named(env), env, creds_needed=False)
     if tool == "pip":
         return _pip(env)
     raise ValueError(f"not an installer: {tool!r}; one of {', '.join(INSTALLERS)}")
@@ -99,14 +109,52 @@ def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> li
         return [Finding(PROBLEM, f"{found.text}; keyrings.gar must be installed where {tool} imports keyring "
                                  f"({_generic_fix(tool)})")]
     where = f"{tool}'s environment ({found.python})"
+    # The installer's version too: a report names what was checked.
+    named = f"{tool} {found.versions[tool]}" if found.versions.get(tool) else tool
+    broken = [] if found.tool_error is None else [_broken_tool(named, found, where)]
     if found.versions.get("keyring") is None and fallback_to_path:
-        return [Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
+        return [*broken, Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
                 *_keyring_on_path(tool, env, creds_needed=True)]
     if found.loads_plugin:
-        return [Finding(OK, f"{tool} loads keyring {found.versions['keyring']} with keyrings.gar "
-                            f"{found.versions['keyrings.gar']} from {where}")]
-    return [Finding(PROBLEM, f"{tool} will not reach keyrings.gar: {_why_not(found, where)}; "
-                             f"{_install_fix(tool, found, with_keyring=found.versions.get('keyring') is None)}")]
+        return [*broken, Finding(OK, f"{named} loads keyring {found.versions['keyring']} with keyrings.gar "
+                                     f"{found.versions['keyrings.gar']} from {where}")]
+    fix = _install_fix(tool, found, with_keyring=found.versions.get("keyring") is None)
+    return [*broken, Finding(PROBLEM, f"{named} will not reach keyrings.gar: {_why_not(found, where)}; {fix}")]
+
+
+HISHEL_PIN = "hishel<2"
+"""pdm 2.26.3 to 2.29 (the newest in December 2026) need hishel >= 1 and subclass its SyncSqliteStorage,
+which hishel 2.0 removed, while their requirement (`hishel[httpx]>=1.0.0`) lets hishel 2 in."""
+
+
+def _broken_tool(tool: str, found: Environment, where: str) -> Finding:
+    """pdm's own code fails to import in its environment: it crashes before it asks any index or
+    keyring. The one cause known, hishel 2 under pdm, gets its fix; any other is shown as it is."""
+    reason = found.tool_error or ""
+    hishel = found.versions.get("hishel")
+    if "hishel" in reason and hishel is not None and _version_tuple(hishel) >= (2,):
+        return Finding(PROBLEM, f"{tool} crashes before it asks keyring ({reason}): hishel {hishel} in {where} "
+                                f"is too new for it; {pin_fix(tool, found, HISHEL_PIN)}")
+    return Finding(PROBLEM, f"{tool} crashes before it asks keyring: importing its HTTP session module in {where} "
+                            f"fails ({reason}); reinstall {tool}")
+
+
+def pin_fix(tool: str, found: Environment, requirement: str) -> str:
+    """The command that installs `requirement` over what is in `tool`'s environment, by how `tool` was
+    installed. pipx needs --force: without it `pipx inject` says the package is already there and exits 0."""
+    quoted = f"'{requirement}'"
+    manager, venv = managed_by(found.python, tool)
+    if manager == PIPX:
+        return f"pin it there: pipx inject --force {venv} {quoted}"
+    if manager == UV_TOOL:
+        # uv tool install replaces the tool's extra requirements: the plugin must be named again.
+        kept = [source for name, source in (("keyring", "keyring"), ("keyrings.gar", install_source()))
+                if found.versions.get(name)]
+        withs = " ".join(f"--with {name}" for name in [*kept, quoted])
+        return f"pin it there: uv tool install {venv} {withs} --reinstall"
+    if found.versions.get("pip") is None:
+        return f"pin it there: uv pip install --python {found.python} {quoted}"
+    return f"pin it there: {found.python} -m pip install {quoted}"
 
 
 def _pip(env: dict[str, str]) -> list[Finding]:
@@ -125,8 +173,8 @@ def _pip(env: dict[str, str]) -> list[Finding]:
             import_way.append(Finding(PROBLEM, f"--keyring-provider import will not reach keyrings.gar: "
                                                f"{_why_not(found, where)}; {fix}"))
     creds = pip_version is None or _version_tuple(pip_version) >= (26, 2)
-    subprocess_way = _keyring_on_path("pip --keyring-provider subprocess", _without_pip_scripts(env),
-                                      creds_needed=creds)
+    subprocess_way = _subprocess_provider("pip --keyring-provider subprocess", env, creds_needed=creds,
+                                          pip_environment=found if isinstance(found, Environment) else None)
     ways = [way for way in (import_way, subprocess_way) if way]
     if any(all(f.level != PROBLEM for f in way) for way in ways):
         # One way in is enough: what the other provider would do is only a note.
@@ -134,15 +182,51 @@ def _pip(env: dict[str, str]) -> list[Finding]:
     return [f for way in ways for f in way]
 
 
-def _without_pip_scripts(env: dict[str, str]) -> dict[str, str]:
-    """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
-    there (it would be the import provider again) and runs the next one on PATH."""
+def _uv_named(env: dict[str, str]) -> str:
+    """`uv 0.13.9`, as `uv --version` says it (bounded), or plain `uv` when it cannot tell."""
+    from ..programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
+
+    uv = find_executable("uv", env)
+    if uv is None:
+        return "uv"
+    try:
+        answer = run_bounded([uv, "--version"], PROBE_TIMEOUT, 1024, env, keep_stderr=False).stdout
+    except (OSError, ProgramTimeoutError, OutputTooLargeError):
+        return "uv"
+    match = re.match(rb"uv ([0-9][0-9A-Za-z.+-]{0,40})", answer)
+    return f"uv {match.group(1).decode()}" if match else "uv"
+
+
+def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
+                         pip_environment: Environment | None = None) -> list[Finding]:
+    """pip's subprocess provider: the `keyring` on PATH outside pip's own scripts folder. When the only
+    `keyring` is the one it skips, that is the cause to name, with the import provider where pip's own
+    environment loads keyrings.gar."""
     from ..programs import find_executable
 
     pip = find_executable("pip", env)
-    if pip is None:
+    scripts = None if pip is None else Path(pip).parent
+    elsewhere = _without(env, scripts)
+    skipped = None if scripts is None else find_executable("keyring", {**env, "PATH": str(scripts)})
+    if skipped is None or find_executable("keyring", elsewhere) is not None:
+        return _keyring_on_path(tool, elsewhere, creds_needed=creds_needed)
+    text = (f"{tool} skips the `keyring` in pip's own environment ({skipped}), and there is no other on PATH: "
+            f"install one outside it ({install_hint()})")
+    if pip_environment is None and pip is not None:  # probed only here, where it decides the hint
+        probed = _environment_of_command("pip", env)
+        pip_environment = probed if isinstance(probed, Environment) else None
+    if pip_environment is not None and pip_environment.loads_plugin:
+        text += (f", or use pip's import provider, which uses the keyring and keyrings.gar in pip's environment "
+                 f"({pip_environment.python}): `keyring-provider = import` in pip.conf, or "
+                 "PIP_KEYRING_PROVIDER=import")
+    return [Finding(PROBLEM, text)]
+
+
+def _without(env: dict[str, str], scripts: Path | None) -> dict[str, str]:
+    """env with pip's own scripts folder left out of PATH: pip's subprocess provider skips a `keyring`
+    there (it would be the import provider again) and runs the next one on PATH."""
+    if scripts is None:
         return env
-    scripts = Path(pip).parent
     kept = [folder for folder in env.get("PATH", os.defpath).split(os.pathsep) if not _same_folder(folder, scripts)]
     return {**env, "PATH": os.pathsep.join(kept)}
 
@@ -186,17 +270,18 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
     if python is None:
         return Finding(PROBLEM, f"cannot tell which Python `{script}` runs with (no #! line and no python beside it); "
                                 f"check with `{command} --version` and that environment's `keyring --list-backends`")
-    return probe(python, env)
+    return probe(python, env, command)
 
 
-def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
-    """What keyring loads in `python`'s environment, as that interpreter sees it."""
+def probe(python: Path, env: dict[str, str], tool: str = "") -> Environment | Finding:
+    """What keyring loads in `python`'s environment, as that interpreter sees it; for `tool` pdm also
+    whether pdm's own code imports there."""
     # Here, not at the top: the CLI imports this module for INSTALLERS on every command.
     from ..programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
 
     # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.
     try:
-        finished = run_bounded([str(python), "-I", "-c", _PROBE], PROBE_TIMEOUT, _OUTPUT_LIMIT, env,
+        finished = run_bounded([str(python), "-I", "-c", _PROBE, tool], PROBE_TIMEOUT, _OUTPUT_LIMIT, env,
                                keep_stderr=False)
     except ProgramTimeoutError:
         return Finding(PROBLEM, f"{python} did not answer within {PROBE_TIMEOUT:g} s")
@@ -209,8 +294,9 @@ def probe(python: Path, env: dict[str, str]) -> Environment | Finding:
         found: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return Finding(PROBLEM, f"the interpreter it runs with, {python}, did not answer as a Python 3 would")
-    versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "python")}
-    return Environment(python, versions, [str(name) for name in found.get("chain") or []], found.get("error"))
+    versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "hishel", "python", tool)}
+    return Environment(python, versions, [str(name) for name in found.get("chain") or []], found.get("error"),
+                       found.get("tool_error"))
 
 
 def script_interpreter(script: Path) -> Path | None:
@@ -253,12 +339,10 @@ def _why_not(found: Environment, where: str) -> str:
 def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
     """The command that installs keyrings.gar where `tool` loads keyring, by how `tool` was installed."""
     packages = f"keyring {install_source()}" if with_keyring else install_source()
-    parts = found.python.parts
-    if "pipx" in parts and "venvs" in parts:
-        venv = parts[parts.index("venvs") + 1] if parts.index("venvs") + 1 < len(parts) else tool
+    manager, venv = managed_by(found.python, tool)
+    if manager == PIPX:
         return f"install it there: pipx inject {venv} {packages}"
-    if "uv" in parts and "tools" in parts:
-        venv = parts[parts.index("tools") + 1] if parts.index("tools") + 1 < len(parts) else tool
+    if manager == UV_TOOL:
         withs = " ".join(f"--with {p}" for p in packages.split())
         return f"install it there: uv tool install {venv} {withs} --reinstall"
     if tool in ("poetry", "pdm"):
@@ -267,6 +351,31 @@ def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
         return (f"install it there: {found.python} -m pip install {packages} (for pipx: pipx inject "
                 f"--include-apps keyring {install_source()})")
     return f"install it there: {found.python} -m pip install {packages}"
+
+
+PIPX, UV_TOOL = "pipx", "uv tool"
+
+
+def managed_by(python: Path, default: str) -> tuple[str | None, str]:
+    """Which tool manages the venv of `python` (PIPX, UV_TOOL or None) and the venv's name there
+    (`default` when the path does not say): it, not pip, must change what is installed there."""
+    parts = python.parts
+    for manager, marker, folder in ((PIPX, "pipx", "venvs"), (UV_TOOL, "uv", "tools")):
+        if marker in parts and folder in parts:
+            at = parts.index(folder) + 1
+            return manager, parts[at] if at < len(parts) - 1 else default
+    return None, default
+
+
+def uninstall_command(python: Path, distribution: str, *, has_pip: bool) -> str:
+    """The command that removes `distribution` from the environment of `python`, without a prompt
+    (pip's `Proceed (Y/n)?` dies with EOFError where nothing can answer)."""
+    manager, venv = managed_by(python, "keyring")
+    if manager == PIPX:
+        return f"pipx runpip {venv} uninstall -y {distribution}"
+    if manager == UV_TOOL or not has_pip:
+        return f"uv pip uninstall --python {python} {distribution}"
+    return f"{python} -m pip uninstall -y {distribution}"
 
 
 def _generic_fix(tool: str) -> str:
@@ -301,7 +410,7 @@ def reach_problem(tool: str) -> str | None:
     if tool == "pip":
         # configure sets pip's subprocess provider: only the `keyring` on PATH counts, and pip 26.2+
         # runs it with --mode creds.
-        findings = _keyring_on_path("pip", _without_pip_scripts(dict(os.environ)), creds_needed=True)
+        findings = _subprocess_provider("pip", dict(os.environ), creds_needed=True)
     else:
         findings = check_installer(tool)
     return "; ".join(f.text for f in findings if f.level == PROBLEM) or None

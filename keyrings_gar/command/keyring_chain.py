@@ -64,7 +64,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: {first} answers first, but "
                         "keyring asks Google's plugin whenever keyrings.gar has no answer, and it hands a token to "
                         "any *.pkg.dev URL (http:// too) or raises, which turns keyring off for the rest of a pip "
-                        f"run; `pip uninstall {GOOGLE_PLUGIN_DISTRIBUTION}` where keyring is installed")
+                        f"run; remove it from the environment this keyring runs in: `{_uninstall_google_plugin()}`")
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
@@ -83,6 +83,16 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         "keyring_on_path": keyring_command,
         "keyring_on_path_is_this_environment": same,
     }
+
+
+def _uninstall_google_plugin() -> str:
+    """The uninstall command that fits how this environment (keyring's here) was installed."""
+    import importlib.util
+
+    from .installer_reach import uninstall_command
+
+    return uninstall_command(Path(sys.executable), GOOGLE_PLUGIN_DISTRIBUTION,
+                             has_pip=importlib.util.find_spec("pip") is not None)
 
 
 def _backend_name(backend: object) -> str:

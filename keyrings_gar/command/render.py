@@ -104,10 +104,17 @@ def render_cache(report: Report) -> str:
         lines.append(_row("problem", f"unusable: {report['problem']}; {CACHE_EFFECT}"))
     elif not report["entries"]:
         lines.append(_row("tokens", "none cached"))
-    for entry in report["entries"]:
+    if report.get("ci_job"):
+        lines.append(_row("CI job", f"{report['ci_job']}: this folder holds this job's tokens only"))
+    shown = [(entry["identity"], entry.get("source") or "source not recorded (cached by an older keyrings.gar)")
+             for entry in report["entries"]]
+    for entry, (identity, source) in zip(report["entries"], shown):
         left = entry["expires_in"]
         state = f"expires {entry['expiry']} (in {left // 60} min)" if left > 0 else f"expired {entry['expiry']}"
-        lines.append(_row("token", f"{entry['identity']}: {state}"))
+        # Two entries from one source differ in what the cache key holds beyond it (a rotated key,
+        # another login): the file name tells them apart.
+        entry_name = f" (entry {entry['file']})" if shown.count((identity, source)) > 1 else ""
+        lines.append(_row("token", f"{identity} from {source}: {state}{entry_name}"))
     for failure in report["failures"]:
         lines.append(_row("failure", f"{failure['message']} (since {failure['failed_at']}, repeated for "
                                      f"{failure['expires_in']} s more)"))

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.e2e.installers import Installers, build_installers, build_tool
+from tests.e2e.installers import Installers, build_installers, build_tool, pipx_app
+from tests.e2e.runs import apply_doctors_pin, doctor_installer
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
 from tests.loopback.stack import LoopbackStack, new_identities
 
@@ -61,16 +62,19 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def pdm_with_plugin(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pdm` with keyring and keyrings.gar in its own venv (`pipx inject pdm keyring keyrings.gar`):
-    pdm imports keyring. hishel<2: pdm 2.29 crashes with hishel 2.0 (no `SyncSqliteStorage`)."""
-    return build_tool(installers, tmp_path_factory.mktemp("pdm-with-plugin"), "pdm", "hishel<2", "keyring",
-                      installers.plugin).with_name("pdm")
+    """`pdm` with keyring and keyrings.gar in its own venv (`pipx install pdm; pipx inject pdm keyring
+    keyrings.gar`): pdm imports keyring. Nothing pinned: what doctor says breaks it is fixed as doctor says."""
+    app = pipx_app(installers, tmp_path_factory.mktemp("pdm-with-plugin"), "pdm", "keyring", installers.plugin)
+    apply_doctors_pin(app, doctor_installer("pdm", app))
+    return app.command
 
 
 @pytest.fixture(scope="session")
 def pdm_alone(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """`pdm` without keyring in its venv: it runs the `keyring` on PATH. hishel<2 as above."""
-    return build_tool(installers, tmp_path_factory.mktemp("pdm-alone"), "pdm", "hishel<2").with_name("pdm")
+    """`pdm` without keyring in its venv (`pipx install pdm`): it runs the `keyring` on PATH."""
+    app = pipx_app(installers, tmp_path_factory.mktemp("pdm-alone"), "pdm")
+    apply_doctors_pin(app, doctor_installer("pdm", app))
+    return app.command
 
 
 @pytest.fixture(scope="session")

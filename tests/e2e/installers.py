@@ -38,9 +38,9 @@ class Installers:
         return self.pip_alone.parent
 
 
-def _run(*args: str | Path) -> str:
+def _run(*args: str | Path, env: dict[str, str] | None = None) -> str:
     result = subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=SETUP_TIMEOUT,
-                            check=False, stdin=subprocess.DEVNULL)
+                            check=False, stdin=subprocess.DEVNULL, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"setting up the installers failed: {' '.join(map(str, args))}\n"
                            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
@@ -97,3 +97,29 @@ def build_tool(installers: Installers, where: Path, distribution: str, *requirem
     python = _venv(installers.uv, where, distribution, *requirements)
     installers.versions[distribution] = _version(python, distribution)
     return python
+
+
+@dataclass(frozen=True)
+class PipxApp:
+    """An application installed with a real pipx, its home under one folder, nothing pinned: what
+    `pipx install APP; pipx inject APP …` gives a user today."""
+
+    command: Path
+    """The app's command in pipx's bin folder (a link into its venv)."""
+    python: Path
+    environ: dict[str, str]
+    """The environment pipx ran in: `pipx` on PATH, PIPX_HOME and its bin folder under the one folder."""
+
+
+def pipx_app(installers: Installers, where: Path, app: str, *injects: str | Path) -> PipxApp:
+    """`pipx install app` and `pipx inject app *injects` with a pipx of its own under `where`."""
+    pipx = _venv(installers.uv, where / "pipx-itself", "pipx").with_name("pipx")
+    home = where / "pipx"
+    environ = {**os.environ, "PIPX_HOME": str(home), "PIPX_BIN_DIR": str(home / "bin"),
+               "PIPX_MAN_DIR": str(home / "man"), "PATH": f"{pipx.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    _run(pipx, "install", app, env=environ)
+    if injects:
+        _run(pipx, "inject", app, *injects, env=environ)
+    python = home / "venvs" / app / "bin" / "python"
+    installers.versions[app] = _version(python, app)
+    return PipxApp(home / "bin" / app, python, environ)

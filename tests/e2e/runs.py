@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from tests.conftest import console_script
+from tests.e2e.installers import PipxApp
 from tests.loopback.stack import Credential, LoopbackStack
 
 RUN_TIMEOUT = 180
@@ -52,3 +56,27 @@ def secrets_written(stack: LoopbackStack, home: Path, also: Iterable[Path] = ())
             text = path.read_bytes().decode("utf-8", "replace")
             found.extend(f"{path.relative_to(root)}: {fingerprint}" for fingerprint in stack.leaked(text))
     return found
+
+
+def doctor_installer(tool: str, app: PipxApp) -> str:
+    """What `keyrings-gar doctor --installer TOOL` prints with only `app`'s bin folder on PATH."""
+    env = {"PATH": str(app.command.parent), "HOME": app.environ["PIPX_HOME"], "LANG": "C.UTF-8"}
+    done = subprocess.run([console_script("keyrings-gar"), "doctor", "--installer", tool], env=env, text=True,
+                          capture_output=True, timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+    return done.stdout + done.stderr
+
+
+def doctors_pin(said: str) -> list[str] | None:
+    """The pin command in doctor's output (`…; pin it there: COMMAND`), split as a shell would; None if none."""
+    found = re.search(r"pin it there: (.+)$", said, re.MULTILINE)
+    return shlex.split(found.group(1)) if found else None
+
+
+def apply_doctors_pin(app: PipxApp, said: str) -> list[str] | None:
+    """Run the pin doctor printed, as the user would paste it (with pipx on PATH); what was run."""
+    command = doctors_pin(said)
+    if command is not None:
+        done = subprocess.run(command, env=app.environ, capture_output=True, text=True, timeout=RUN_TIMEOUT,
+                              stdin=subprocess.DEVNULL, check=False)
+        assert done.returncode == 0, f"doctor's fix failed: {command}\n{done.stdout}{done.stderr}"
+    return command

@@ -47,7 +47,8 @@ def test_doctor_says_whether_poetry_reaches_the_plugin_as_poetry_then_does(
 
     before = doctor()
     assert before.returncode == 1, before.stdout
-    assert "poetry will not reach keyrings.gar" in before.stdout
+    version = installers.versions["poetry"]
+    assert f"poetry {version} will not reach keyrings.gar" in before.stdout  # doctor names what it checked
     assert "install it there: pipx inject poetry " in before.stdout  # then this checkout, or keyrings.gar
     refused = run_installer(["poetry", "install", "--no-interaction"], env, project)
     assert refused.returncode != 0  # poetry agrees: no credential from keyring
@@ -57,7 +58,7 @@ def test_doctor_says_whether_poetry_reaches_the_plugin_as_poetry_then_does(
                    check=True, timeout=300, capture_output=True)
     after = doctor()
     assert after.returncode == 0, after.stdout
-    assert "poetry loads keyring" in after.stdout
+    assert f"poetry {version} loads keyring" in after.stdout
     installed = run_installer(["poetry", "install", "--no-interaction"], env, project)
     assert installed.returncode == 0, installed.stdout[-3000:] + installed.stderr[-3000:]
     for result in (before, after, refused, installed):

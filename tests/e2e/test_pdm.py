@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from keyrings_gar.command.installer_settings import settings_text
-from tests.e2e.installers import Installers
-from tests.e2e.runs import run_installer, secrets_written
+from tests.e2e.installers import Installers, pipx_app
+from tests.e2e.runs import (
+    apply_doctors_pin,
+    doctor_installer,
+    doctors_pin,
+    run_installer,
+    secrets_written,
+)
 from tests.loopback.stack import JSON_KEY_BASE64, SERVICE_ACCOUNT_KEY, USER_ADC, LoopbackStack
 
 pytestmark = pytest.mark.e2e
@@ -31,8 +38,9 @@ def pdm_project(home: Path, index_url: str) -> Path:
     return project
 
 
-def run_pdm_install(installers: Installers, pdm: Path, stack: LoopbackStack, home: Path, *, path: list[Path],
-                    credential_environ: dict[str, str]) -> None:
+def pdm_install(installers: Installers, pdm: Path, stack: LoopbackStack, home: Path, *, path: list[Path],
+                credential_environ: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`pdm install -v` in a fresh project under `home`: its result and the project."""
     project = pdm_project(home, stack.index_url())
     # The project's own venv, made beforehand and named in PDM_PYTHON: given any other interpreter
     # pdm installs into that interpreter's environment.
@@ -42,7 +50,12 @@ def run_pdm_install(installers: Installers, pdm: Path, stack: LoopbackStack, hom
     # nothing but the loopback registry is asked. No update check (it would ask PyPI).
     env = {**stack.environ(home, path), **credential_environ, "PDM_PYTHON": str(venv / "bin" / "python"),
            "PDM_CHECK_UPDATE": "false", "PDM_PYPI_URL": stack.index_url()}
-    result = run_installer([pdm, "install", "-v"], env, project)
+    return run_installer([pdm, "install", "-v"], env, project), project
+
+
+def run_pdm_install(installers: Installers, pdm: Path, stack: LoopbackStack, home: Path, *, path: list[Path],
+                    credential_environ: dict[str, str]) -> None:
+    result, project = pdm_install(installers, pdm, stack, home, path=path, credential_environ=credential_environ)
     output = result.stdout + result.stderr
     assert stack.leaked(output) == []
     assert result.returncode == 0, output[-4000:] + "\n".join(stack.registry.log)
@@ -76,3 +89,32 @@ def test_pdm_with_only_the_keyring_command_on_path(
                     credential_environ=credential.environ)
     assert set(stack.registry.logins) == {credential.username}
     assert set(stack.registry.identities) == {credential.identity}
+
+
+def test_pdm_as_pipx_installs_it_crashes_until_doctors_pin_then_installs(
+    installers: Installers, stack: LoopbackStack, home: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`pipx install pdm` resolves hishel 2, which pdm 2.26.3 to 2.29 crash on before asking keyring
+    (`pipx inject pdm 'hishel<2'` is a no-op then). doctor must say so with the pin that works; after
+    it, pdm installs. Should a pdm or hishel release end the crash, doctor must stay silent about it."""
+    app = pipx_app(installers, tmp_path_factory.mktemp("pdm-as-users-get-it"), "pdm", "keyring", installers.plugin)
+    hishel = subprocess.run([app.python, "-c", "import importlib.metadata as m; print(m.version('hishel'))"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    installers.versions["hishel (as pdm gets it)"] = hishel
+    credential = stack.credential(SERVICE_ACCOUNT_KEY, home / "first")
+    crashed, _ = pdm_install(installers, app.command, stack, home / "first", path=[],
+                             credential_environ=credential.environ)
+    before = doctor_installer("pdm", app)
+    if "SyncSqliteStorage" in crashed.stdout + crashed.stderr:
+        assert crashed.returncode != 0
+        assert f"hishel {hishel} in pdm's environment" in before, before
+        assert doctors_pin(before) == ["pipx", "inject", "--force", "pdm", "hishel<2"], before
+        apply_doctors_pin(app, before)
+    else:
+        assert crashed.returncode == 0, crashed.stdout + crashed.stderr
+        assert "pdm crashes" not in before, before
+    after = doctor_installer("pdm", app)
+    assert "pdm crashes" not in after, after
+    assert f"pdm {installers.versions['pdm']} loads keyring" in after, after
+    credential = stack.credential(SERVICE_ACCOUNT_KEY, home / "second")
+    run_pdm_install(installers, app.command, stack, home / "second", path=[], credential_environ=credential.environ)

@@ -4,7 +4,8 @@ Starts FakeGoogle, the registry and the TLS proxy, writes the private CA and tes
 a folder, and prints the `export` lines a shell needs to install from
 https://us-central1-python.pkg.dev/acme-prod/team-repo/simple/ through keyrings.gar.
 Never prints a secret: the `_json_key_base64` secret is only named by the command that makes it.
-Runs with the test venv's python (it needs trustme); plain `python3` says so and what to run instead.
+Runs with the demo's python (`.demo-venv/bin/python`, right after `python3 scripts/demo.py`) or the test
+venv's (it needs trustme and cryptography); plain `python3` says so and what to run instead.
 
 The folder holds a service-account key and a user's refresh token: on Ctrl-C, SIGTERM or SIGHUP
 it is removed (a folder given with --dir is kept, the files written into it are removed).
@@ -23,20 +24,24 @@ from collections.abc import Sequence
 from pathlib import Path
 
 _STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # SIGINT arrives as KeyboardInterrupt
+FORBIDDEN = ("service-account", "user", "both")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.loopback", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, help="where to write the CA and credentials (default: a temp dir, "
                         "removed on exit)")
+    parser.add_argument("--forbid", choices=FORBIDDEN, help="answer 403 to this identity (or both): the "
+                        "repository gives it no reader role, as for a colleague nobody granted access yet")
     args = parser.parse_args(argv)
     try:
         from . import stack  # noqa: F401 - only to learn whether the test dependencies are here
     except ModuleNotFoundError as exc:
         # Run with a plain python3 this is the first thing a newcomer sees: say what to run instead.
-        sys.stderr.write(f"python -m tests.loopback needs the test dependencies ({exc.name} is missing): run it "
-                         "with the test venv's python, `.venv/bin/python -m tests.loopback` (scripts/test makes "
-                         "that venv), or install them with `pip install -e '.[test]'`\n")
+        sys.stderr.write(f"python -m tests.loopback needs trustme and cryptography ({exc.name} is missing): run "
+                         "it with the demo's python, `.demo-venv/bin/python -m tests.loopback` (`python3 "
+                         "scripts/demo.py` makes that venv in a minute), or the test venv's, `.venv/bin/python -m "
+                         "tests.loopback` (scripts/test makes it)\n")
         return 2
     stopped = threading.Event()
     # Before anything secret is written: a signal at any later point still ends in the clean-up.
@@ -51,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     written: list[Path] = []
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        _serve(folder, written, stopped)
+        _serve(folder, written, stopped, args.forbid)
     except KeyboardInterrupt:
         pass
     finally:
@@ -63,10 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _serve(folder: Path, written: list[Path], stopped: threading.Event) -> None:
+def _serve(folder: Path, written: list[Path], stopped: threading.Event, forbid: str | None = None) -> None:
     from .stack import CLOSED_METADATA, GOOGLE_TOKEN_URI, LoopbackStack, new_identities
 
     with LoopbackStack(*new_identities()) as stack:
+        identities = {"service-account": stack.sa_key.email, "user": stack.user.account}
+        forbidden = [] if forbid is None else list(identities.values()) if forbid == "both" else [identities[forbid]]
+        if forbidden:
+            stack.registry.restrict(set(identities.values()) - set(forbidden))
         ca_file = folder / "private-ca.pem"
         key_file = folder / "service-account-key.json"
         adc_file = folder / "application_default_credentials.json"
@@ -97,6 +106,8 @@ def _serve(folder: Path, written: list[Path], stopped: threading.Event) -> None:
         print(f"#   export KEYRINGS_GAR_JSON_KEY_BASE64=\"$(base64 -w0 {shlex.quote(str(key_file))})\"")
         print(f"# user {stack.user.account} instead: gcloud's ADC file is in {folder}; use it with")
         print(f"#   unset GOOGLE_APPLICATION_CREDENTIALS; export CLOUDSDK_CONFIG={shlex.quote(str(folder))}")
+        if forbidden:
+            print(f"# --forbid: {' and '.join(forbidden)} may not read {stack.index_url()} (HTTP 403)")
         print(f"# e.g.: pip install --keyring-provider import --index-url {stack.index_url()} acme-private")
         print(f"# Ctrl-C stops it and removes the keys written to {folder}.", flush=True)
         while not stopped.wait(0.2):
