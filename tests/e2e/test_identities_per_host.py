@@ -70,7 +70,8 @@ def test_uv_asks_per_index_but_downloads_with_the_other_identity(
     installers: Installers, stack: LoopbackStack, home: Path
 ) -> None:
     """uv asks keyring per index URL, and each index page gets its own identity; a file download
-    from legacy-repo then goes out with the default identity's token (403), never legacy-repo's."""
+    from legacy-repo may then go out with the default identity's token (403): seen with uv 0.13.9,
+    acme-private's file got legacy-repo's identity and acme-util's the default one."""
     environ = _two_identities(stack, home)
     command: list[str | Path] = [installers.uv, "pip", "install", "--verbose", "--no-cache", "--python",
                                  sys.executable, "--target", home / "target", "--keyring-provider", "subprocess",
@@ -84,6 +85,7 @@ def test_uv_asks_per_index_but_downloads_with_the_other_identity(
     assert stack.leaked(output) == []
     legacy = stack.registry.prefix.rsplit("/", 1)[0] + f"/{LEGACY}"
     assert f"GET {legacy}/simple/acme-private/ -> 200 oauth2accesstoken ({stack.user.account})" in stack.registry.log
-    downloads = [line for line in stack.registry.log if f"{legacy}/files/" in line and " -> 403 " in line]
-    assert downloads, stack.registry.log
-    assert all(stack.sa_key.email in line for line in downloads), stack.registry.log
+    shown = "\n".join(f"{r.method} {r.path[:110]} -> {r.status} {r.identity}" for r in stack.registry.requests)
+    downloads = [line for line in stack.registry.log if line.startswith(f"GET {legacy}/acme-") and " -> 403 " in line]
+    assert downloads, shown
+    assert all(stack.sa_key.email in line for line in downloads), shown

@@ -567,11 +567,13 @@ class _Handler(QuietHandler):
         shaped = len(parts) == 5 and parts[1] == "repositories" and parts[3] == "downloads"
         issued = self.registry._downloads.get(parts[4]) if shaped else None
         prefix = f"/{parts[0]}/{parts[2]}" if shaped else ""
-        login = None
         if self.registry.unknowns.download_needs_credential:
             login = self._login()
             if login is None or self._denied(login, f"{prefix}/", "download"):
                 return
+        else:
+            # The opaque part alone grants the file; a credential sent along is only recorded.
+            login = self.registry.authenticate(self.headers.get("Authorization"))
         if issued is None or issued[0] != prefix:
             self._send(404, google_error_page(404, path), _HTML, login=login, with_body=with_body,
                        repository=prefix)
