@@ -70,7 +70,7 @@ from .serving import BackgroundServer, QuietHandler
 from .wheels import DistFile, normalize
 
 TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
-PEP691_JSON = "application/vnd.pypi.simple.v1+json"
+PEP691_JSON = "application/vnd.pypi.simple.v1+json"  # what uv and pip ask for; never served
 HOLD_LIMIT_SECONDS = 30.0
 # A held request is let go this long after its token died here: the client minted its view of the
 # expiry a few milliseconds after the token endpoint did, and must agree that the token is dead.
@@ -261,7 +261,7 @@ class FakeRegistry(BackgroundServer):
         self.refused: list[str] = []  # every Authorization header presented and refused
         self.anonymous = 0  # requests without credentials (an installer's first try)
         self.uploads: list[tuple[str, str]] = []  # (filename, identity)
-        self.formats: Counter[str] = Counter()  # "json" / "html" index pages served
+        self.formats: Counter[str] = Counter()  # package pages served, by format (only "html")
         self.log: list[str] = []  # "GET path -> status username", never a credential
         self.seen: list[tuple[str, str, int]] = []  # (repository prefix, identity, status) per request
         self.requests: list[Served] = []  # every request: path, whose credential, status
