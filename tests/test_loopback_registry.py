@@ -17,6 +17,7 @@ import pytest
 from tests.loopback.google import FakeGoogle
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
 from tests.loopback.registry import (
+    ALL_USERS,
     DOWNLOAD_PERMISSION,
     GET_PERMISSION,
     PEP691_JSON,
@@ -236,6 +237,25 @@ def test_bearer_is_accepted_and_pypi_tokens_are_refused(registry: FakeRegistry) 
     assert _get(registry, INDEX, _basic("__token__", token))[0] == 401
     assert _get(registry, INDEX, "Bearer ya29.never-issued")[0] == 401
     assert registry.logins["Bearer"] == 1
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_repository_granted_to_all_users_needs_no_credential(registry: FakeRegistry, variant: str) -> None:
+    registry.unknowns = VARIANTS[variant]
+    registry.add_repository("published", readers=[ALL_USERS])
+    wheel = private_packages()[0]
+    status, _, body = _get(registry, f"/acme-prod/published/acme-private/{wheel.filename}")  # follows the 307
+    assert (status, body) == (200, wheel.content)
+    assert _get(registry, "/acme-prod/published/simple/acme-private/")[0] == 200
+    assert _get(registry, "/acme-prod/published/simple/acme-private/", _basic("__token__", "x"))[0] == 401
+    assert _get(registry, INDEX)[0] == 401  # the others still ask
+    view = registry.describe("acme-prod", "published")
+    assert view is not None
+    assert view.permissions(SA_EMAIL) == {GET_PERMISSION, DOWNLOAD_PERMISSION, UPLOAD_PERMISSION}
+
+
+def test_no_warehouse_json_api(registry: FakeRegistry) -> None:
+    assert _get(registry, "/acme-prod/team-repo/pypi/acme-private/json", _as(registry, SA_EMAIL))[0] == 404
 
 
 def test_each_mode_serves_its_own_packages(registry: FakeRegistry) -> None:

@@ -5,7 +5,7 @@ response, D = Google's documentation, S = a client's source, I = inferred): wher
 stand-in picks the likely answer and says so; where nothing is known it answers either way
 (`Unknowns`, both in `VARIANTS`), and the e2e tests that could depend on it run under both.
 
-Authentication comes first, for every path (uv#13452, #3205: C):
+Authentication comes first, for every path of a repository not read by allUsers (uv#13452, #3205: C):
 - Basic `oauth2accesstoken:TOKEN` or `_token:TOKEN` with a live token the FakeGoogle issued (uv#9778,
   #2822: C), `Authorization: Bearer TOKEN` (rules_python#3826: C), `_json_key_base64` with the exact
   base64 of a registered key file, so `%3D` for `=` is refused (print-settings, uv#2822: C),
@@ -16,6 +16,7 @@ Then IAM, per repository (roles/artifactregistry.reader, .writer, granted per re
 - a known identity without the role gets 403 'Permission "artifactregistry.repositories.
   downloadArtifacts" denied on resource "projects/P/locations/L/repositories/R" (or it may not
   exist)' (uv#11244: C for the 403; the wording is IAM's, deploy-cloudrun#370: C on the REST API);
+- a repository granted to `allUsers` is read with no credential at all (uv#16111: C);
 - a repository or project it cannot see, or that does not exist, gets the same 403: a 404 for a
   missing repository was never seen on the Python host (I); a repository in another location is
   not on this location's host (I).
@@ -23,7 +24,8 @@ What an authorised caller gets:
 - `GET /P/R/simple/` and `/P/R/simple` (the root listing): 404 with Google's HTML error page "Error
   404 (Not Found)!!1", about 1.4 KB, no redirect (rules_python#3709, #3826, devpi#931: C).
 - `GET /P/R/simple/NAME/`: the PEP 503 HTML page whatever `Accept` asks: no PEP 691 JSON (uv#1709,
-  #2822: C), no PEP 658 metadata (uv#11244: C); 404 when NAME is not there (I). Links are
+  #2822: C), no PEP 658 metadata (uv#11244: C); 404 when NAME is not there (I). No Warehouse JSON
+  API: `/P/R/pypi/NAME/json` is 404 (dependabot-core#11889: C). Links are
   `/P/R/NAME/FILE#sha256=HEX` on the same host (uv#1709, #2822: C).
 - `GET /P/R/NAME/FILE` (or HEAD): 307 with a relative `Location: /artifacts-downloads/namespaces/P/
   repositories/R/downloads/OPAQUE`, OPAQUE about 3 KB of base64url (uv#13037: C). That request
@@ -80,6 +82,8 @@ READER, WRITER = "reader", "writer"
 STANDARD, VIRTUAL, REMOTE = "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"
 MODES = (STANDARD, VIRTUAL, REMOTE)
 DEFAULT_LOCATION = "us-central1"
+ALL_USERS = "allUsers"
+"""IAM's member for everyone, signed in or not: a repository readable by it answers without a credential."""
 GET_PERMISSION = "artifactregistry.repositories.get"
 DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
 UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
@@ -183,9 +187,11 @@ class RepositoryView:
         `get` and `downloadArtifacts` from the reader role, `uploadArtifacts` too from the writer
         role. IAM knows nothing of modes: a writer on a virtual repository holds `uploadArtifacts`,
         though the repository refuses every upload."""
-        if self.readers is not None and identity not in self.readers:
+        if self.readers is not None and identity not in self.readers and ALL_USERS not in self.readers:
             return frozenset()
         held = {GET_PERMISSION, DOWNLOAD_PERMISSION}
+        if identity == ALL_USERS:
+            return frozenset(held)
         if self.writers is None or identity in self.writers:
             held.add(UPLOAD_PERMISSION)
         return frozenset(held)
@@ -513,6 +519,15 @@ class _Handler(QuietHandler):
                                                    **({"WWW-Authenticate": challenge} if challenge else {})}, who=who)
         return login
 
+    def _everyone(self, prefix: str) -> Login | None:
+        """allUsers' login for a request without credentials to a repository everyone may read
+        (no credential is asked there: uv#16111); None otherwise."""
+        state = self.registry.repositories.get(prefix)
+        if self.headers.get("Authorization") is None and state is not None and state.readers is not None \
+                and ALL_USERS in state.readers and self._location() in (None, state.location):
+            return Login("", ALL_USERS)
+        return None
+
     def _location(self) -> str | None:
         host = self.headers.get("Host", "").split(":")[0]
         return host[: -len(PYTHON_HOST_SUFFIX)] if host.endswith(PYTHON_HOST_SUFFIX) else None
@@ -543,7 +558,7 @@ class _Handler(QuietHandler):
         is_file = len(file_parts) == 2 and file_parts[0] != "simple" and not rest.endswith("/")
         if is_file:
             self.registry._hold(file_parts[1], self.headers.get("Authorization"))
-        login = self._login()
+        login = self._everyone(prefix) or self._login()
         if login is None or self._denied(login, path, "download"):
             return
         if rest in ("/simple/", "/simple"):
@@ -568,7 +583,7 @@ class _Handler(QuietHandler):
         issued = self.registry._downloads.get(parts[4]) if shaped else None
         prefix = f"/{parts[0]}/{parts[2]}" if shaped else ""
         if self.registry.unknowns.download_needs_credential:
-            login = self._login()
+            login = self._everyone(prefix) or self._login()
             if login is None or self._denied(login, f"{prefix}/", "download"):
                 return
         else:
