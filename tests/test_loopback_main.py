@@ -98,6 +98,27 @@ def test_a_client_hanging_up_mid_request_prints_no_traceback(tmp_path: Path) -> 
     assert "Traceback" not in err
 
 
+_STOP_UNDER_FIRE = """
+import os, signal, threading
+from tests.loopback.__main__ import StopRequest
+stop = StopRequest()
+stop.install()
+threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+stop.wait(poll=0.0)  # the main thread polls as fast as it can: a lock it holds is held most of the time
+print("stopped")
+"""
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_stop_signal_is_always_seen_however_busy_the_main_thread(attempt: int) -> None:
+    """SIGTERM ran a handler that took a lock the interrupted main thread held (Event.set() inside
+    Event.wait()): the stand-in hung and test_a_client_hanging_up_mid_request_prints_no_traceback
+    timed out in CI. Polled with no pause, an Event-based stop hung in 4 runs of 10 here."""
+    result = subprocess.run([sys.executable, "-c", _STOP_UNDER_FIRE], cwd=REPO, capture_output=True, text=True,
+                            timeout=10, check=False)
+    assert (result.returncode, result.stdout) == (0, "stopped\n"), result.stderr[-2000:]
+
+
 def test_without_the_test_dependencies_it_says_what_to_run_instead(tmp_path: Path) -> None:
     # The interpreter the test venv was made from (sys._base_executable is the venv's own before 3.11).
     plain = str(Path(sys.base_prefix) / ("python.exe" if sys.platform == "win32" else "bin/python3"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import trustme
 from tests.e2e.installers import Installers, build_installers, build_tool, pipx_app
 from tests.e2e.runs import apply_doctors_pin, doctor_installer
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
+from tests.loopback.registry import VARIANTS
 from tests.loopback.stack import LoopbackStack, new_identities
 
 _versions: dict[str, str] = {}
@@ -47,9 +49,18 @@ def private_ca() -> trustme.CA:
     return trustme.CA()
 
 
+UNKNOWNS_VARIABLE = "LOOPBACK_AR_UNKNOWNS"
+"""`strict` (the default) or `lenient`: how the stand-in answers what no public evidence shows
+(tests/loopback/registry.py, VARIANTS), for every e2e test that does not choose."""
+
+
 @pytest.fixture
-def stack(identities: tuple[ServiceAccountKey, UserCredentials], private_ca: trustme.CA) -> Iterator[LoopbackStack]:
-    with LoopbackStack(*identities, ca=private_ca) as running:
+def stack(identities: tuple[ServiceAccountKey, UserCredentials], private_ca: trustme.CA,
+          request: pytest.FixtureRequest) -> Iterator[LoopbackStack]:
+    """A fresh stack; `@pytest.mark.parametrize("stack", sorted(VARIANTS), indirect=True)` runs a
+    test under each answer to the unknowns."""
+    variant = getattr(request, "param", None) or os.environ.get(UNKNOWNS_VARIABLE, "strict")
+    with LoopbackStack(*identities, ca=private_ca, unknowns=VARIANTS[variant]) as running:
         yield running
 
 

@@ -70,7 +70,9 @@ def test_uv_asks_per_index_but_downloads_with_the_other_identity(
     installers: Installers, stack: LoopbackStack, home: Path
 ) -> None:
     """uv asks keyring per index URL, and each index page gets its own identity; a file download
-    from legacy-repo then goes out with the default identity's token (403), never legacy-repo's."""
+    from legacy-repo may then go out with the default identity's token (403): uv keeps one
+    credential per host, and which one a download gets depends on timing (uv 0.13.9 was seen
+    sending acme-util's with the default identity in one run and legacy-repo's in the next)."""
     environ = _two_identities(stack, home)
     command: list[str | Path] = [installers.uv, "pip", "install", "--verbose", "--no-cache", "--python",
                                  sys.executable, "--target", home / "target", "--keyring-provider", "subprocess",
@@ -84,6 +86,9 @@ def test_uv_asks_per_index_but_downloads_with_the_other_identity(
     assert stack.leaked(output) == []
     legacy = stack.registry.prefix.rsplit("/", 1)[0] + f"/{LEGACY}"
     assert f"GET {legacy}/simple/acme-private/ -> 200 oauth2accesstoken ({stack.user.account})" in stack.registry.log
-    downloads = [line for line in stack.registry.log if f"{legacy}/files/" in line and " -> 403 " in line]
-    assert downloads, stack.registry.log
-    assert all(stack.sa_key.email in line for line in downloads), stack.registry.log
+    shown = "\n".join(f"{r.method} {r.path[:110]} -> {r.status} {r.identity}" for r in stack.registry.requests)
+    files = [r for r in stack.registry.requests if r.path.startswith(f"{legacy}/acme-") and r.identity is not None]
+    assert files, shown
+    assert {r.identity for r in files} <= {stack.user.account, stack.sa_key.email}, shown
+    # The default identity's token reaches legacy-repo's files only to be refused.
+    assert all(r.status == 403 for r in files if r.identity == stack.sa_key.email), shown

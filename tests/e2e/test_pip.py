@@ -71,7 +71,7 @@ def test_pip_direct_url_on_the_registry_asks_the_index_url_only_when_the_reposit
     named as an index, pip asks that https:// index URL instead, for any URL on its host."""
     credential = stack.credential(SERVICE_ACCOUNT_KEY, home)
     wheel = next(name for name in stack.registry.files if name.startswith("acme_private-"))
-    direct = f"acme-private @ {stack.upload_url()}files/acme-private/{wheel}"
+    direct = f"acme-private @ {stack.upload_url()}acme-private/{wheel}"  # as the registry links it
     indexes = ["--extra-index-url", stack.index_url()] if repository_as_index else ["--no-index"]
     command: list[str | Path] = [installers.pip_with_plugin, "-m", "pip", "install", "-vv", "--no-input",
                                  "--keyring-provider", "import", "--no-deps", "--target", home / "target",

@@ -19,12 +19,38 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 _STOP_SIGNALS = ("SIGTERM", "SIGHUP")  # SIGINT arrives as KeyboardInterrupt
 FORBIDDEN = ("service-account", "user", "both")
+POLL_SECONDS = 0.2
+
+
+class StopRequest:
+    """Set by a signal handler, polled by the main thread. No lock anywhere: a Python signal handler
+    runs in the main thread between two bytecodes, also while that thread holds a lock. With a
+    threading.Event the handler's set() waited for the Event's own lock, held by the main thread's
+    wait() it had interrupted: the stand-in never exited after SIGTERM (one CI run in two)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def handle(self, *_: object) -> None:
+        self.requested = True  # a plain store: takes no lock
+
+    def install(self) -> None:
+        """Make SIGTERM and SIGHUP request the stop."""
+        for name in _STOP_SIGNALS:
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), self.handle)
+
+    def wait(self, poll: float = POLL_SECONDS) -> None:
+        """Until a stop is requested (time.sleep is interrupted by the signal and resumed after
+        the handler, so a stop is seen within one poll)."""
+        while not self.requested:
+            time.sleep(poll)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,11 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                          "scripts/demo.py` makes that venv in a minute), or the test venv's, `.venv/bin/python -m "
                          "tests.loopback` (scripts/test makes it)\n")
         return 2
-    stopped = threading.Event()
+    stopped = StopRequest()
     # Before anything secret is written: a signal at any later point still ends in the clean-up.
-    for name in _STOP_SIGNALS:
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), lambda *_: stopped.set())
+    stopped.install()
     # Python leaves SIGINT ignored when it starts ignored (a shell's background job without job
     # control, as a CI runner may start it): Ctrl-C must stop this and clean up all the same.
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -68,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _serve(folder: Path, written: list[Path], stopped: threading.Event, forbid: str | None = None) -> None:
+def _serve(folder: Path, written: list[Path], stopped: StopRequest, forbid: str | None = None) -> None:
     from .stack import CLOSED_METADATA, GOOGLE_TOKEN_URI, LoopbackStack, new_identities
 
     with LoopbackStack(*new_identities()) as stack:
@@ -110,8 +134,7 @@ def _serve(folder: Path, written: list[Path], stopped: threading.Event, forbid: 
             print(f"# --forbid: {' and '.join(forbidden)} may not read {stack.index_url()} (HTTP 403)")
         print(f"# e.g.: pip install --keyring-provider import --index-url {stack.index_url()} acme-private")
         print(f"# Ctrl-C stops it and removes the keys written to {folder}.", flush=True)
-        while not stopped.wait(0.2):
-            pass
+        stopped.wait()
         print(f"# logins seen: {dict(stack.registry.identities)}", flush=True)
 
 

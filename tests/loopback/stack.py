@@ -19,7 +19,7 @@ from .federation import GITHUB_TOKEN_HOST, STS_HOST, FakeGithubIdTokens
 from .google import FakeGoogle
 from .keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
 from .proxy import TlsFront, TlsProxy
-from .registry import FakeRegistry
+from .registry import FakeRegistry, Unknowns
 from .wheels import DistFile, private_packages
 
 AR_HOST = "us-central1-python.pkg.dev"
@@ -67,14 +67,15 @@ class LoopbackStack:
     """FakeGoogle + FakeRegistry + TlsProxy, knowing one service account and one user."""
 
     def __init__(self, sa_key: ServiceAccountKey, user: UserCredentials, *, files: Iterable[DistFile] | None = None,
-                 token_lifetime: int = 3600, min_token_life: float = 0.0, ca: trustme.CA | None = None) -> None:
+                 token_lifetime: int = 3600, min_token_life: float = 0.0, ca: trustme.CA | None = None,
+                 unknowns: Unknowns | None = None) -> None:
         self.sa_key, self.user = sa_key, user
         self.google = FakeGoogle(token_lifetime=token_lifetime)
         self.google.add_service_account(sa_key)
         self.google.add_user(user)
         self.registry = FakeRegistry(self.google, project=PROJECT, repository=REPOSITORY,
                                      files=private_packages() if files is None else files,
-                                     min_token_life=min_token_life)
+                                     min_token_life=min_token_life, unknowns=unknowns)
         self.registry.add_json_key(sa_key)
         # GitHub Actions' ID-token endpoint, for the workload identity federation recipes.
         self.github = FakeGithubIdTokens()
