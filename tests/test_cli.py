@@ -120,7 +120,7 @@ def test_doctor_without_credentials_says_none_found_and_lists_the_search_in_orde
     adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
     assert [line.strip() for line in lines[start + 1:start + 7]] == [
         ("1. pre-minted token: not set (KEYRINGS_GAR_ACCESS_TOKEN, KEYRINGS_GAR_ACCESS_TOKEN_FILE, "
-         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)"),
+         "CLOUDSDK_AUTH_ACCESS_TOKEN, CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)"),
         "2. KEYRINGS_GAR_JSON_KEY_BASE64: not set",
         "3. GOOGLE_APPLICATION_CREDENTIALS: not set",
         f"4. gcloud's ADC file {adc}: not found",
