@@ -716,3 +716,19 @@ def test_x509_certificate_config_is_refused_in_one_line_naming_it_and_gcloud_bef
     assert "`token = gcloud`" in line
     assert federation.google.calls == {}
     assert federation.proxy.tunnels == []
+
+
+def test_a_config_without_token_url_exchanges_at_google_s_sts(federation: Federation,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """google-auth loads such a file and then fails its refresh ("Invalid URL 'None'"); the
+    lookup uses Google's STS endpoint, as every gcloud-written file names it."""
+    federation.google.add_provider(federation.gitlab.provider())
+    config = file_sourced_config(str(federation.gitlab_token_file()))
+    del config["token_url"]
+    federation.use(config)
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == pool_principal(GITLAB_SUBJECT)
+    assert federation.google.calls == {"sts-token": 1}
+    assert federation.proxy.tunnels == ["sts.googleapis.com:443"]
