@@ -16,7 +16,16 @@ import pytest
 
 from tests.loopback.google import FakeGoogle
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
-from tests.loopback.registry import PEP691_JSON, FakeRegistry
+from tests.loopback.registry import (
+    DOWNLOAD_PERMISSION,
+    GET_PERMISSION,
+    PEP691_JSON,
+    REMOTE,
+    STANDARD,
+    UPLOAD_PERMISSION,
+    VIRTUAL,
+    FakeRegistry,
+)
 from tests.loopback.wheels import DistFile, build_sdist, build_wheel, private_packages
 
 INDEX = "/acme-prod/team-repo/simple/"
@@ -35,9 +44,11 @@ def _basic(username: str, password: str) -> str:
 
 
 def _get(registry: FakeRegistry, path: str, authorization: str | None = None,
-         accept: str = "text/html") -> tuple[int, dict[str, str], bytes]:
+         accept: str = "text/html", host_header: str | None = None) -> tuple[int, dict[str, str], bytes]:
     host, port = registry.address
     request = urllib.request.Request(f"http://{host}:{port}{path}", headers={"Accept": accept})
+    if host_header is not None:
+        request.add_header("Host", host_header)
     if authorization is not None:
         request.add_header("Authorization", authorization)
     try:
@@ -245,13 +256,53 @@ def test_a_reader_may_download_but_not_upload(registry: FakeRegistry,
     assert _upload(registry, key, wheel) == 200
 
 
-def test_an_unknown_repository_is_404_and_an_unknown_project_403(registry: FakeRegistry) -> None:
-    """A repository missing from a project the identity can see is "not found"; a project it cannot
-    see is a denial that does not say whether it exists, as Google answers."""
-    status, _, body = _get(registry, "/acme-prod/no-such-repo/simple/", _as(registry, SA_EMAIL))
-    assert status == 404
-    assert body == b'Repository "projects/acme-prod/locations/us-central1/repositories/no-such-repo" not found'
-    status, _, body = _get(registry, "/no-such-project/team-repo/simple/", _as(registry, SA_EMAIL))
-    assert status == 403
-    assert b"(or it may not exist)" in body
+def test_an_unknown_repository_and_an_unknown_project_are_both_403(registry: FakeRegistry) -> None:
+    """IAM does not tell a caller whether a repository or project it cannot see exists: both are the
+    same denial; a 404 for a missing repository was never seen on the Python host."""
+    for project, repository in (("acme-prod", "no-such-repo"), ("no-such-project", "team-repo")):
+        status, _, body = _get(registry, f"/{project}/{repository}/simple/acme-private/", _as(registry, SA_EMAIL))
+        resource = f"{project}/locations/us-central1/repositories/{repository}"
+        assert status == 403
+        assert body.decode() == (f'Permission "artifactregistry.repositories.downloadArtifacts" denied on resource '
+                                 f'"projects/{resource}" (or it may not exist)')
     assert _get(registry, "/no-such-project/team-repo/simple/")[0] == 401  # authentication comes first
+
+
+def test_describe_gives_each_repository_its_mode_location_and_iam(registry: FakeRegistry) -> None:
+    registry.add_repository("mirror", mode=REMOTE, location="europe-west1")
+    registry.add_repository("everything", readers=["reader@example.com"], writers=[], mode=VIRTUAL,
+                            upstreams=["team-repo", "mirror"])
+    assert registry.describe("acme-prod", "no-such-repo") is None
+    assert registry.describe("no-such-project", "team-repo") is None
+    team = registry.describe("acme-prod", "team-repo")
+    assert team is not None
+    assert (team.project, team.location, team.repository, team.mode) == (
+        "acme-prod", "us-central1", "team-repo", STANDARD)
+    assert team.name == "projects/acme-prod/locations/us-central1/repositories/team-repo"
+    assert team.permissions(SA_EMAIL) == {GET_PERMISSION, DOWNLOAD_PERMISSION, UPLOAD_PERMISSION}
+    mirror = registry.describe("acme-prod", "mirror")
+    assert mirror is not None
+    assert (mirror.mode, mirror.location) == (REMOTE, "europe-west1")
+    everything = registry.describe("acme-prod", "everything")
+    assert everything is not None
+    assert everything.upstreams == ("team-repo", "mirror")
+    assert everything.permissions("reader@example.com") == {GET_PERMISSION, DOWNLOAD_PERMISSION}
+    assert everything.permissions(SA_EMAIL) == frozenset()
+    registry.grant("writer@example.com", "writer")
+    registry.grant(SA_EMAIL, "reader")
+    team = registry.describe("acme-prod", "team-repo")
+    assert team is not None
+    assert team.permissions("writer@example.com") == {GET_PERMISSION, DOWNLOAD_PERMISSION, UPLOAD_PERMISSION}
+    assert team.permissions(SA_EMAIL) == {GET_PERMISSION, DOWNLOAD_PERMISSION}
+    registry.hide(SA_EMAIL)
+    hidden = registry.describe("acme-prod", "team-repo")
+    assert hidden is not None
+    assert hidden.permissions(SA_EMAIL) == frozenset()
+    assert _get(registry, "/acme-prod/team-repo/simple/acme-private/", _as(registry, SA_EMAIL))[0] == 403
+
+
+def test_a_repository_in_another_location_is_not_on_this_locations_host(registry: FakeRegistry) -> None:
+    registry.add_repository("eu-repo", location="europe-west1")
+    page, credential = "/acme-prod/eu-repo/simple/acme-private/", _as(registry, SA_EMAIL)
+    assert _get(registry, page, credential, host_header="us-central1-python.pkg.dev")[0] == 403
+    assert _get(registry, page, credential, host_header="europe-west1-python.pkg.dev")[0] == 200

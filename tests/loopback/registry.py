@@ -52,9 +52,66 @@ HOLD_LIMIT_SECONDS = 30.0
 # expiry a few milliseconds after the token endpoint did, and must agree that the token is dead.
 HOLD_MARGIN_SECONDS = 1.0
 READER, WRITER = "reader", "writer"
+# The API's `Repository.mode` values (artifactregistry v1).
+STANDARD, VIRTUAL, REMOTE = "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"
+MODES = (STANDARD, VIRTUAL, REMOTE)
+DEFAULT_LOCATION = "us-central1"
+GET_PERMISSION = "artifactregistry.repositories.get"
+DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
+UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
 # The permission each role grants that the Python API checks (roles/artifactregistry.reader, .writer).
-_PERMISSIONS = {"download": "artifactregistry.repositories.downloadArtifacts",
-                "upload": "artifactregistry.repositories.uploadArtifacts"}
+_PERMISSIONS = {"download": DOWNLOAD_PERMISSION, "upload": UPLOAD_PERMISSION}
+
+
+@dataclass(frozen=True)
+class RepositoryView:
+    """One repository as the Artifact Registry API describes it, with its IAM policy."""
+
+    project: str
+    location: str
+    repository: str
+    mode: str
+    """STANDARD_REPOSITORY, VIRTUAL_REPOSITORY or REMOTE_REPOSITORY."""
+    readers: frozenset[str] | None
+    """Who holds roles/artifactregistry.reader (or writer) here; None: every valid credential."""
+    writers: frozenset[str] | None
+    """Who holds roles/artifactregistry.writer here; None: every valid credential."""
+    upstreams: tuple[str, ...] = ()
+    """A virtual repository's upstream repositories in the same project, by priority."""
+
+    @property
+    def name(self) -> str:
+        """The API's resource name: projects/P/locations/L/repositories/R."""
+        return f"projects/{self.project}/locations/{self.location}/repositories/{self.repository}"
+
+    @property
+    def prefix(self) -> str:
+        """Its URL path on the Python host: /P/R."""
+        return f"/{self.project}/{self.repository}"
+
+    def permissions(self, identity: str) -> frozenset[str]:
+        """The Artifact Registry permissions `identity` holds here, as `testIamPermissions` answers:
+        `get` and `downloadArtifacts` from the reader role, `uploadArtifacts` too from the writer
+        role. IAM knows nothing of modes: a writer on a virtual repository holds `uploadArtifacts`,
+        though the repository refuses every upload."""
+        if self.readers is not None and identity not in self.readers:
+            return frozenset()
+        held = {GET_PERMISSION, DOWNLOAD_PERMISSION}
+        if self.writers is None or identity in self.writers:
+            held.add(UPLOAD_PERMISSION)
+        return frozenset(held)
+
+
+@dataclass
+class _Repository:
+    """A repository's mutable state inside the registry."""
+
+    location: str
+    mode: str
+    files: dict[str, DistFile]
+    readers: frozenset[str] | None = None
+    writers: frozenset[str] | None = None
+    upstreams: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -84,13 +141,18 @@ class FakeRegistry(BackgroundServer):
 
     def __init__(self, google: FakeGoogle, *, project: str = "acme-prod", repository: str = "team-repo",
                  files: Iterable[DistFile] = (), min_token_life: float = 0.0, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, location: str = DEFAULT_LOCATION, mode: str = STANDARD) -> None:
         self.google = google
         self.project = project
         self.prefix = f"/{project}/{repository}"
         self.min_token_life = min_token_life
         """Tokens with this many seconds of life or fewer are refused as expired."""
         self.files: dict[str, DistFile] = {f.filename: f for f in files}
+        """The first repository's own files."""
+        self.public: dict[str, DistFile] = {}
+        """PyPI's public packages, as a remote repository (and a virtual one above it) serves them."""
+        self.repositories: dict[str, _Repository] = {self.prefix: _Repository(location, mode, self.files)}
+        """URL path prefix (/P/R) -> the repository's state."""
         self.json_keys: dict[str, ServiceAccountKey] = {}
         self.logins: Counter[str] = Counter()
         self.identities: Counter[str] = Counter()
@@ -100,10 +162,6 @@ class FakeRegistry(BackgroundServer):
         self.uploads: list[tuple[str, str]] = []  # (filename, identity)
         self.formats: Counter[str] = Counter()  # "json" / "html" index pages served
         self.log: list[str] = []  # "GET path -> status username", never a credential
-        self.readers: dict[str, frozenset[str] | None] = {self.prefix: None}
-        """Repository prefix -> the identities that may read it (None: every valid credential)."""
-        self.writers: frozenset[str] | None = None
-        """The identities that may upload to the first repository (None: every valid credential)."""
         self.seen: list[tuple[str, str, int]] = []  # (repository prefix, identity, status) per request
         self._holds: set[str] = set()
         self._lock = threading.Lock()
@@ -121,30 +179,68 @@ class FakeRegistry(BackgroundServer):
         """Accept this key's exact base64 for `_json_key_base64` and its JSON for `_json_key`."""
         self.json_keys[key.email] = key
 
-    def add_repository(self, repository: str, readers: Iterable[str] | None = None) -> str:
-        """Another repository of the project on this host, serving the same files, readable only by
-        `readers` (every valid credential when None); its URL path prefix."""
-        prefix = f"{self.prefix.rsplit('/', 1)[0]}/{repository}"
-        self.readers[prefix] = None if readers is None else frozenset(readers)
+    def add_repository(self, repository: str, readers: Iterable[str] | None = None, *, mode: str = STANDARD,
+                       location: str | None = None, project: str | None = None,
+                       files: Iterable[DistFile] | None = None, upstreams: Iterable[str] = (),
+                       writers: Iterable[str] | None = None) -> str:
+        """Another repository on this host, readable only by `readers` (every valid credential when
+        None), as IAM grants `artifactregistry.reader` per repository; its URL path prefix.
+
+        `files`: its own packages (None: it shares the first repository's). A REMOTE_REPOSITORY
+        serves `self.public` (PyPI's packages); a VIRTUAL_REPOSITORY serves the packages of its
+        `upstreams` (repository names in the same project, first found wins) and takes no uploads.
+        `location` defaults to the first repository's, `project` to the registry's."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        prefix = f"/{project or self.project}/{repository}"
+        with self._lock:
+            self.repositories[prefix] = _Repository(
+                location or self.repositories[self.prefix].location, mode,
+                self.files if files is None else {f.filename: f for f in files},
+                None if readers is None else frozenset(readers), None if writers is None else frozenset(writers),
+                tuple(upstreams))
         return prefix
 
-    def restrict(self, readers: Iterable[str]) -> None:
-        """Only `readers` may read the first repository: others' valid credentials get 403."""
-        self.readers[self.prefix] = frozenset(readers)
+    def describe(self, project: str, repository: str) -> RepositoryView | None:
+        """The repository as the API's `repositories.get` describes it; None if there is none."""
+        state = self.repositories.get(f"/{project}/{repository}")
+        if state is None:
+            return None
+        return RepositoryView(project, state.location, repository, state.mode, state.readers, state.writers,
+                              state.upstreams)
 
-    def grant(self, identity: str, role: str | None) -> None:
-        """Give `identity` READER or WRITER on the first repository, or no role (None); from the
-        first grant on, identities granted nothing hold no role there."""
+    def restrict(self, readers: Iterable[str], repository: str | None = None) -> None:
+        """Only `readers` may read the repository (default the first): others' valid credentials get
+        403, as for a repository the identity cannot see."""
         with self._lock:
-            readers = set(self.readers[self.prefix] or ())
-            writers = set(self.writers or ())
+            self._state(repository).readers = frozenset(readers)
+
+    def hide(self, identity: str, repository: str | None = None) -> None:
+        """Make the repository (default the first) one `identity` cannot see: it holds no role there."""
+        with self._lock:
+            state = self._state(repository)
+            if state.readers is None:
+                raise ValueError("restrict() the repository to its readers first")
+            state.readers = state.readers - {identity}
+            state.writers = None if state.writers is None else state.writers - {identity}
+
+    def grant(self, identity: str, role: str | None, repository: str | None = None) -> None:
+        """Give `identity` READER or WRITER on the repository (default the first), or no role (None);
+        from the first grant on, identities granted nothing hold no role there."""
+        with self._lock:
+            state = self._state(repository)
+            readers = set(state.readers or ())
+            writers = set(state.writers or ())
             readers.discard(identity)
             writers.discard(identity)
             if role in (READER, WRITER):
                 readers.add(identity)
             if role == WRITER:
                 writers.add(identity)
-            self.readers[self.prefix], self.writers = frozenset(readers), frozenset(writers)
+            state.readers, state.writers = frozenset(readers), frozenset(writers)
+
+    def _state(self, repository: str | None) -> _Repository:
+        return self.repositories[self.prefix if repository is None else f"/{self.project}/{repository}"]
 
     def hold_until_token_expires(self, filename: str) -> None:
         """Hold the first request for `filename` until the token it carries has expired (plus
@@ -153,25 +249,24 @@ class FakeRegistry(BackgroundServer):
         self._holds.add(filename)
 
     # -- checks --------------------------------------------------------------------------
-    def denial(self, login: Login, location: str, path: str, action: str) -> tuple[int, str, str] | None:
+    def denial(self, login: Login, location: str | None, path: str, action: str) -> tuple[int, str, str] | None:
         """(status, message, repository prefix) when IAM stops `login` from `action` ("download"
-        or "upload") at `path` in `location`, as Artifact Registry answers; None when it may."""
+        or "upload") at `path` in `location` (None: a host that names none, such as a loopback
+        front), as Artifact Registry answers; None when it may."""
         project, _, rest = path.lstrip("/").partition("/")
         repository = rest.split("/", 1)[0]
         prefix = f"/{project}/{repository}"
+        state = self.repositories.get(prefix)
+        location = location or (state.location if state else DEFAULT_LOCATION)
         resource = f"projects/{project}/locations/{location}/repositories/{repository}"
         denied = (403, f'Permission "{_PERMISSIONS[action]}" denied on resource "{resource}" (or it may not exist)',
                   prefix)
-        if project != self.project:
-            # Whoever cannot see a project is not told whether it exists.
+        if state is None or state.location != location:
+            # IAM does not tell whoever asks whether a project or repository exists.
             return denied
-        if prefix not in self.readers:
-            return 404, f'Repository "{resource}" not found', prefix
-        readers = self.readers[prefix]
-        if readers is not None and login.identity not in readers:
-            return denied
-        writers = self.writers if prefix == self.prefix else None
-        if action == "upload" and writers is not None and login.identity not in writers:
+        view = self.describe(project, repository)
+        assert view is not None
+        if _PERMISSIONS[action] not in view.permissions(login.identity):
             return denied
         return None
 
@@ -282,7 +377,7 @@ class _Handler(QuietHandler):
     def _denied(self, login: Login, path: str, action: str) -> bool:
         """Whether IAM refused `login` here (then the 403 or 404 has been sent)."""
         host = self.headers.get("Host", "").split(":")[0]
-        location = host[: -len("-python.pkg.dev")] if host.endswith("-python.pkg.dev") else "us-central1"
+        location = host[: -len("-python.pkg.dev")] if host.endswith("-python.pkg.dev") else None
         denial = self.registry.denial(login, location, path, action)
         if denial is None:
             return False
@@ -298,7 +393,7 @@ class _Handler(QuietHandler):
         login = self._login()
         if login is None or self._denied(login, path, "download"):
             return
-        prefix = next((p for p in self.registry.readers if path.startswith(p + "/")), prefix)
+        prefix = next((p for p in self.registry.repositories if path.startswith(p + "/")), prefix)
         rest = path[len(prefix):] if path.startswith(prefix + "/") else None
         if rest == "/simple/":
             self._index(None, login, with_body, prefix)
