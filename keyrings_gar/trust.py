@@ -116,3 +116,33 @@ def _check_subject_token_file(path: str, origin: str) -> None:
             raise ConfigError(f"{origin}: its credential_source.file {shown_path(Path(path))} is under {folder}, "
                               "which holds no ID token; nothing was read or sent. Point it at the file the CI "
                               "step writes the job's ID token to")
+
+
+
+# The hosts each kind of endpoint (beside the token endpoints) may be called at with a token.
+_ENDPOINT_HOSTS: Mapping[str, re.Pattern[str]] = {
+    "artifact_registry_api": re.compile(r"artifactregistry\.googleapis\.com"),
+}
+
+
+def check_endpoint(url: str, kind: str, origin: str, environ: Mapping[str, str] = os.environ) -> None:
+    """ConfigError unless `url` is https:// at Google's host for `kind` under /v1/projects/, or at a
+    host the user named in KEYRINGS_GAR_TOKEN_HOSTS (there plain http only on loopback): a token
+    is sent there."""
+    allowed = parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, ""))
+    plain = url.isascii() and url.isprintable() and not any(c in url for c in " \\")
+    try:
+        parts = urlsplit(url) if plain else None
+        host, netloc = ((parts.hostname or "").lower(), parts.netloc.rpartition("@")[2].lower()) if parts else ("", "")
+    except ValueError:  # a port that is not a number
+        parts, host, netloc = None, "", ""
+    if parts is None or not host:
+        raise ConfigError(f"{origin} is not a URL a token can be sent to; unset it")
+    shown = shown_text(netloc, "a host")
+    opted_in = host in allowed or netloc in allowed
+    if not opted_in and not (_ENDPOINT_HOSTS[kind].fullmatch(host) and parts.path.startswith("/v1/projects/")):
+        raise ConfigError(f"{origin} sends a token to {shown}, which is not Google's {kind.replace('_', ' ')}; "
+                          f"nothing was sent. Unset it, or add that host to {TOKEN_HOSTS_VAR}")
+    if parts.scheme.lower() != "https" and not (parts.scheme.lower() == "http" and opted_in and _is_loopback(host)):
+        raise ConfigError(f"{origin} is not https:// (sending to {shown}), and a token never travels without "
+                          "TLS; nothing was sent. Use its https:// URL")

@@ -19,7 +19,7 @@ import pytest
 
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.errors import ConfigError
-from keyrings_gar.trust import check_credential_file
+from keyrings_gar.trust import check_credential_file, check_endpoint
 from tests.conftest import AR_URL, Identities, assert_no_secrets, console_script
 from tests.loopback.federation import (
     WORKLOAD_AUDIENCE,
@@ -343,3 +343,24 @@ def test_the_default_universe_named_explicitly_is_ours(
     answer, lines = _lookup(caplog)
     assert lines == []
     assert answer is not None
+
+
+@pytest.mark.parametrize(("url", "environ", "says"), [
+    ("https://artifactregistry.googleapis.com/v1/projects/p/locations/l/repositories/r", {}, None),
+    ("https://artifactregistry.googleapis.com/v2/other", {}, "not Google's artifact registry api"),
+    ("https://artifactregistry.googleapis.com.evil.example/v1/projects/p", {}, "not Google's artifact registry api"),
+    ("http://artifactregistry.googleapis.com/v1/projects/p", {}, "not https://"),
+    ("https://ar.corp.example/v1/projects/p", {"KEYRINGS_GAR_TOKEN_HOSTS": "ar.corp.example"}, None),
+    ("http://127.0.0.1:8080/v1/projects/p", {"KEYRINGS_GAR_TOKEN_HOSTS": "127.0.0.1:8080"}, None),
+    ("http://ar.corp.example/v1/projects/p", {"KEYRINGS_GAR_TOKEN_HOSTS": "ar.corp.example"}, "not https://"),
+    ("https://user:pw@evil.example\\@artifactregistry.googleapis.com/v1/projects/p", {}, "not a URL"),
+])
+def test_the_api_endpoint_is_google_s_or_one_the_user_named(url: str, environ: dict[str, str],
+                                                           says: str | None) -> None:
+    if says is None:
+        check_endpoint(url, "artifact_registry_api", "KEYRINGS_GAR_API_ENDPOINT", environ)
+        return
+    with pytest.raises(ConfigError) as raised:
+        check_endpoint(url, "artifact_registry_api", "KEYRINGS_GAR_API_ENDPOINT", environ)
+    assert says in str(raised.value)
+    assert "pw" not in str(raised.value)

@@ -59,11 +59,13 @@ def token_for(url: str | None) -> AccessToken:
 def _run_doctor(args: argparse.Namespace) -> int:
     if args.check_access and args.url is None:
         args.parser.error("--check-access needs the repository URL")
+    if args.package is not None and not args.check_access:
+        args.parser.error("--package goes with --check-access")
     report = doctor(args.url)
     if args.check_access and report["ok"]:
         from .access_check import add_access_check  # only this check needs requests (start-up time)
 
-        add_access_check(report, args.url, args.purpose)
+        add_access_check(report, args.url, args.purpose, args.package)
     if args.installer:
         from .installer_reach import add_installer_checks
 
@@ -130,14 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
                                "default identity)")
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor_parser.add_argument("--check-access", action="store_true",
-                               help="also send the credential to the repository once and report whether Artifact "
-                                    "Registry accepts it (401, 403, 404 explained with their fixes)")
+                               help="also ask the repository for a package page with the credential, as an "
+                                    "installer does, and the Artifact Registry API for the repository's mode and "
+                                    "the identity's permissions (401 and 403 explained with their fixes)")
+    doctor_parser.add_argument("--package", metavar="NAME",
+                               help="with --check-access: the package page to ask for (default: a name no "
+                                    "repository holds; its 404 proves the read as well)")
     doctor_parser.add_argument("--installer", action="append", choices=INSTALLERS, metavar="TOOL",
                                help="also check that TOOL (pip, uv, poetry, pdm; repeatable) will reach keyrings.gar "
                                     "where it loads keyring, and say what to install where if not")
     doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
-                               help="with --check-access: the role to name when access is denied (reader to "
-                                    "download, writer to upload; default: download)")
+                               help="with --check-access: what to check the identity may do (upload: asked of "
+                                    "the API's testIamPermissions, nothing is uploaded; default: download)")
     doctor_parser.set_defaults(run=_run_doctor)
 
     settings_parser = _add_command(
