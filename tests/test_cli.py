@@ -392,8 +392,9 @@ def test_settings_uv_pasted_into_pyproject_after_project_is_read_by_uv(
     pyproject = tomllib.loads('[project]\nname = "consumer"\nversion = "0.1.0"\n\n' + out)
     assert pyproject["project"] == {"name": "consumer", "version": "0.1.0"}
     assert pyproject["tool"]["uv"]["keyring-provider"] == "subprocess"
-    assert pyproject["tool"]["uv"]["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL,
-                                                 "authenticate": "always", "default": True}]
+    # The default form is a virtual repository's, which takes no uploads: no publish-url.
+    assert pyproject["tool"]["uv"]["index"] == [{"name": "team-repo", "url": AR_URL, "authenticate": "always",
+                                                 "default": True}]
     _assert_no_secrets(google, out, err)
 
 

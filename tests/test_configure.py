@@ -29,6 +29,11 @@ PROJECT = '[project]\nname = "consumer"\nversion = "0.1.0"\n'
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in this process. Without --virtual or --standard configure asks the Artifact
+    Registry API (test_configure_mode.py); these tests name the kind instead: virtual, as the
+    default was, and standard for twine (which publishes, and a virtual repository takes no uploads)."""
+    if args[0] == "configure" and not {"--virtual", "--standard"} & set(args):
+        args = (*args, "--standard" if args[1] == "twine" else "--virtual")
     code = cli.main(list(args))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -96,12 +101,13 @@ def test_uv_goes_into_pyproject_or_uv_toml(project: Path, capsys: pytest.Capture
     assert _run(capsys, "configure", "uv", AR_URL)[0] == 0
     uv = _toml((project / "pyproject.toml").read_text())["tool"]["uv"]
     assert uv["keyring-provider"] == "subprocess"
-    assert uv["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL, "authenticate": "always",
-                            "default": True}]
+    # A virtual repository takes no uploads: no publish-url.
+    assert uv["index"] == [{"name": "team-repo", "url": AR_URL, "authenticate": "always", "default": True}]
     assert _run(capsys, "configure", "uv", AR_URL, "--uv-toml", "--standard")[0] == 0
     config = _toml((project / "uv.toml").read_text())
     assert config["keyring-provider"] == "subprocess"
-    assert "default" not in config["index"][0]
+    assert config["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL,
+                                "authenticate": "always"}]
 
 
 @pytest.mark.parametrize("tool", ["uv", "pdm", "poetry"])
@@ -179,6 +185,10 @@ def test_poetry_without_poetry_prints_the_commands_to_run(project: Path, monkeyp
     code, out, err = _run(capsys, "configure", "poetry", AR_URL)
     assert (code, out) == (1, "")
     assert f"poetry source add --priority=primary team-repo {AR_URL}" in err
+    assert "poetry config repositories" not in err  # a virtual repository takes no uploads: nothing to publish to
+    code, out, err = _run(capsys, "configure", "poetry", AR_URL, "--standard")
+    assert (code, out) == (1, "")
+    assert f"poetry source add --priority=explicit team-repo {AR_URL}" in err
     assert f"poetry config repositories.team-repo {UPLOAD_URL}" in err
     assert (project / "pyproject.toml").read_text() == PROJECT
 

@@ -298,3 +298,25 @@ def _member(identity: str) -> str:
         return "MEMBER"
     kind = "serviceAccount" if email.group().endswith(".gserviceaccount.com") else "user"
     return f"{kind}:{email.group()}"
+
+
+def api_facts(url: str) -> ApiAnswer:
+    """What the API says about the repository `url` names, asked with the identity a lookup for
+    `url` would use (for `configure`); `problem` says why it could not."""
+    from ..backend import credential_for
+    from ..config import load_settings, trusted_hosts
+    from ..hosts import parse_service
+
+    target = parse_service(url, trusted_hosts())
+    repository = Repository.from_target(target) if target is not None else None
+    if target is None or repository is None:
+        return ApiAnswer(None, None, problem="it is not a repository URL")
+    try:
+        login = credential_for(target, None)
+    except GarError as exc:
+        return ApiAnswer(None, None, problem=f"no credential to ask the Artifact Registry API with: {exc}")
+    if login is None:
+        return ApiAnswer(None, None, problem="no credential to ask the Artifact Registry API with (`keyrings-gar "
+                                             "doctor URL` says why)")
+    return repository_facts(repository, lambda: api_token(target, login.username, login.password),
+                            load_settings().timeout)

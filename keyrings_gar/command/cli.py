@@ -168,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "`poetry config`; twine: ~/.pypirc.")
     configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
     configure_parser.add_argument("urls", nargs="+", metavar="URL", help="repository URLs")
-    _add_kind_options(configure_parser)
+    _add_kind_options(configure_parser, default=None)
     configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     configure_parser.add_argument("--uv-toml", action="store_true", help="for uv: write ./uv.toml, not pyproject.toml")
     configure_parser.add_argument("--file", type=Path, help="the file to edit instead of the tool's usual one "
@@ -198,15 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_kind_options(parser: argparse.ArgumentParser) -> None:
+def _add_kind_options(parser: argparse.ArgumentParser, default: str | None = DEFAULT_KIND) -> None:
+    """--virtual/--standard; without either, `default` (None: ask the Artifact Registry API)."""
+    asked = " (default: the mode the Artifact Registry API reports)" if default is None else ""
     kinds = parser.add_mutually_exclusive_group()
     kinds.add_argument("--virtual", dest="kind", action="store_const", const=VIRTUAL,
                        help="a virtual repository (it fronts PyPI): the one and only index" +
-                            (" (the default)" if DEFAULT_KIND == VIRTUAL else ""))
+                            (" (the default)" if default == VIRTUAL else asked))
     kinds.add_argument("--standard", dest="kind", action="store_const", const=STANDARD,
                        help="a standard repository (private packages only): added beside PyPI" +
-                            (" (the default)" if DEFAULT_KIND == STANDARD else ""))
-    parser.set_defaults(kind=DEFAULT_KIND)
+                            (" (the default)" if default == STANDARD else ""))
+    parser.set_defaults(kind=default)
 
 
 _VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"
