@@ -301,3 +301,30 @@ def test_a_revoked_minted_token_is_401_naming_the_identity_and_its_source(stack:
     assert result.returncode == 1
     assert f"refused the token of {stack.sa_key.email} (adc-file: GOOGLE_APPLICATION_CREDENTIALS=" in result.stdout
     assert "run `keyrings-gar cache clear` and check again" in result.stdout
+
+
+def test_a_standard_repository_configured_as_the_only_index_is_warned_about(stack: LoopbackStack,
+                                                                           tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    project = home / "project"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "consumer"\nversion = "0.1.0"\n\n[[tool.uv.index]]\nname = "team-repo"\n'
+        f'url = "{stack.index_url()}"\ndefault = true\n\n[[tool.pdm.source]]\nname = "pypi"\n'
+        f'url = "{stack.index_url()}"\n')
+    pip_conf = home / ".config" / "pip" / "pip.conf"
+    pip_conf.parent.mkdir(parents=True)
+    pip_conf.write_text(f"[global]\nindex-url = {stack.index_url('oauth2accesstoken')}\n")
+    env = {**stack.environ(home), **stack.credential(SERVICE_ACCOUNT_KEY, home).environ}
+    result = subprocess.run([COMMAND, "doctor", "--check-access", stack.index_url()], capture_output=True, text=True,
+                            timeout=60, env=env, cwd=project, stdin=subprocess.DEVNULL, check=False)
+    assert result.returncode == 0, result.stdout  # a warning: the credential works
+    for place in (f"{pip_conf}: pip's index-url", f"{project / 'pyproject.toml'}: uv's default index",
+                  f"{project / 'pyproject.toml'}: pdm's source named pypi"):
+        assert (f"{place} makes team-repo, a standard repository (its own packages only), the only index: public "
+                "packages will not be found") in result.stdout
+    stack.registry.add_repository(REPOSITORY, mode=VIRTUAL)  # the same settings are right for a virtual one
+    again = subprocess.run([COMMAND, "doctor", "--check-access", stack.index_url()], capture_output=True, text=True,
+                           timeout=60, env=env, cwd=project, stdin=subprocess.DEVNULL, check=False)
+    assert again.returncode == 0, again.stdout
+    assert "the only index: public packages will not be found" not in again.stdout

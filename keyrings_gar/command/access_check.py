@@ -99,6 +99,8 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
                                 "mode": api.mode, "missing": api.missing, "problem": api.problem,
                                 "permissions": None if api.permissions is None else sorted(api.permissions)}}
         report["warnings"].extend(answer.warnings)
+        if api is not None and api.mode == STANDARD:
+            report["warnings"].extend(_standard_as_only_index(repository))
         if not answer.ok:
             problems.append(answer.text)
     report["ok"] = not problems
@@ -203,6 +205,18 @@ def _readable(repository: Repository, status: int, credential: dict[str, Any], p
         return AccessAnswer(status, True, f"{read}, and may upload to it ({UPLOAD_PERMISSION}, asked with "
                                           "testIamPermissions: nothing was uploaded)", api, warnings)
     return AccessAnswer(status, False, _denied(repository, credential, UPLOAD, page_status=status), api, warnings)
+
+
+def _standard_as_only_index(repository: Repository) -> list[str]:
+    """A warning for each installer setting that makes this standard repository the only index."""
+    from pathlib import Path
+
+    from .only_index import only_index_places
+
+    return [f"{place} makes {repository.repository}, a standard repository (its own packages only), the only index: "
+            "public packages will not be found; put it beside PyPI (`keyrings-gar configure TOOL URL --standard` "
+            "after removing that setting), or use a virtual repository in front of it as the only index"
+            for place in only_index_places(repository.index_url, Path.cwd())]
 
 
 def _api_warning(api: ApiAnswer | None, status: int) -> tuple[str, ...]:

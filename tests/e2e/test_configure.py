@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.installers import Installers
 from tests.e2e.runs import run_installer, secrets_written
 from tests.loopback.registry import VIRTUAL
-from tests.loopback.stack import AR_HOST, PROJECT, REPOSITORY, SERVICE_ACCOUNT_KEY, Credential, LoopbackStack
+from tests.loopback.stack import REPOSITORY, SERVICE_ACCOUNT_KEY, Credential, LoopbackStack
 from tests.loopback.wheels import build_wheel
 
 pytestmark = pytest.mark.e2e
@@ -27,7 +27,7 @@ PROJECT = ('[project]\nname = "consumer"\nversion = "0.1.0"\nrequires-python = "
 
 
 VIRTUAL_NAME = "all-python"
-VIRTUAL_URL = f"https://{AR_HOST}/{PROJECT}/{VIRTUAL_NAME}/simple/"
+VIRTUAL_URL = LoopbackStack.index_url().replace(f"/{REPOSITORY}/", f"/{VIRTUAL_NAME}/")
 
 
 def virtual_repository(stack: LoopbackStack) -> str:
@@ -45,7 +45,7 @@ def configure(installers: Installers, env: dict[str, str], cwd: Path, tool: str,
     return result
 
 
-def configure_twice(installers: Installers, env: dict[str, str], cwd: Path, tool: str, written: Path,
+def configure_twice(installers: Installers, env: dict[str, str], cwd: Path, tool: str, written: Path, *,
                     url: str = VIRTUAL_URL) -> None:
     """Configure, then again: the second run says so and leaves the file byte for byte. The kind
     comes from the API's answer for `url`, and is said."""
@@ -164,7 +164,7 @@ def test_configure_twine_then_twine_upload_by_name(installers: Installers, stack
     existing = ("[distutils]\nindex-servers =\n    pypi\n\n"
                 "# PyPI with a token from keyring\n[pypi]\nusername = __token__\n")
     pypirc.write_text(existing)
-    configure_twice(installers, env, home, "twine", pypirc, LoopbackStack.index_url())
+    configure_twice(installers, env, home, "twine", pypirc, url=LoopbackStack.index_url())
     assert "# PyPI with a token from keyring\n[pypi]\nusername = __token__\n" in pypirc.read_text()
 
     wheel = build_wheel("acme-uploaded", "0.1.0", {"acme_uploaded/__init__.py": "VERSION = '0.1.0'\n"})
