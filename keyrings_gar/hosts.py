@@ -36,6 +36,9 @@ _PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:[^/?#@]*@")
 
 HTTPS_PORT = 443
 
+# Where a credentialed file GET is redirected: /artifacts-downloads/namespaces/P/repositories/R/downloads/...
+_DOWNLOADS = ["artifacts-downloads", "namespaces"]
+
 
 class RepositoryTarget(NamedTuple):
     """An Artifact Registry repository (or just its host) that a lookup is about."""
@@ -53,8 +56,14 @@ class RepositoryTarget(NamedTuple):
 
     @property
     def repository_path(self) -> str:
-        """`host/project/repo` (as far as the path names them), for matching configuration."""
+        """`host/project/repo` (as far as the path names them), for matching configuration.
+
+        A file download that Artifact Registry redirected (307) to
+        `/artifacts-downloads/namespaces/P/repositories/R/downloads/...` belongs to P/R, as the
+        repository's own URLs do: an installer that follows the redirect may ask about it."""
         segments = [s for s in self.path.split("?")[0].split("#")[0].split("/") if s]
+        if segments[:2] == _DOWNLOADS and segments[3:4] == ["repositories"]:
+            return "/".join([self.host, segments[2], *segments[4:5]])
         return "/".join([self.host, *segments[:2]])
 
     def __str__(self) -> str:

@@ -296,6 +296,29 @@ def test_doctor_shows_the_entry_and_the_impersonated_identity(
     _assert_no_secrets(google, out, err)
 
 
+def test_doctor_shows_a_redirected_download_under_its_repository_s_entry(
+    google: Identities, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 307 of a file download leads to /artifacts-downloads/namespaces/P/repositories/R/downloads/X:
+    doctor matches it to P/R's entry, and does not print X (about 3 KB, maybe a signed grant)."""
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.user_adc_file))
+    config = isolated / ".config" / "python_keyring" / "keyrings-gar.cfg"
+    config.parent.mkdir(parents=True)
+    config.write_text(f"[{AR_HOST}/acme-prod/team-repo]\nusername = _token\n")
+    opaque = "Zm9v" * 750
+    url = f"https://{AR_HOST}/artifacts-downloads/namespaces/acme-prod/repositories/team-repo/downloads/{opaque}"
+    code, out, err = _run(capsys, "doctor", "--json", url)
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["url"]["repository"] == f"{AR_HOST}/acme-prod/team-repo"
+    assert report["config"]["entry"] == f"{AR_HOST}/acme-prod/team-repo"
+    assert opaque[:40] not in out + err
+    code, out, err = _run(capsys, "doctor", url)
+    assert code == 0, out
+    assert f"{AR_HOST}/acme-prod/team-repo" in out
+    assert opaque[:40] not in out + err
+
+
 def test_doctor_shows_the_proxy_in_effect_without_its_password(
     google: Identities, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -88,6 +88,12 @@ username = _token
         f"https://{AR_HOST}/acme-prod-2/team-repo/simple/": AR_HOST,  # whole segments only
         f"https://{AR_HOST}/other/team-repo/simple/": AR_HOST,
         f"https://{AR_HOST}": AR_HOST,      # uv's realm
+        # the 307 a file download gets, followed: the repository's entries apply
+        f"https://{AR_HOST}/artifacts-downloads/namespaces/acme-prod/repositories/team-repo/downloads/{'Q' * 3000}":
+            f"{AR_HOST}/acme-prod/team-repo",
+        f"https://{AR_HOST}/artifacts-downloads/namespaces/acme-prod/repositories/other-repo/downloads/Q":
+            f"{AR_HOST}/acme-prod",
+        f"https://{AR_HOST}/artifacts-downloads/namespaces/other/repositories/team-repo/downloads/Q": AR_HOST,
         "https://us-python.pkg.dev/acme-prod/team-repo/simple/": "",
         "https://europe-west4-python.pkg.dev": "",
     }

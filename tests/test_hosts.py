@@ -101,6 +101,25 @@ def test_repository_path_names_project_and_repository() -> None:
     assert realm.repository_path == "us-central1-python.pkg.dev"
 
 
+OPAQUE = "A" * 3000  # Artifact Registry's is about 3 KB of base64url (uv#13037)
+
+
+@pytest.mark.parametrize(("path", "repository_path"), [
+    (f"/artifacts-downloads/namespaces/acme-prod/repositories/team-repo/downloads/{OPAQUE}", "acme-prod/team-repo"),
+    ("/artifacts-downloads/namespaces/acme-prod/repositories/team-repo/downloads/x?a=b", "acme-prod/team-repo"),
+    ("/artifacts-downloads/namespaces/acme-prod/repositories/", "acme-prod"),
+    ("/artifacts-downloads/namespaces/acme-prod/", "artifacts-downloads/namespaces"),  # not a repository's
+    ("/artifacts-downloads/other/acme-prod/repositories/team-repo/", "artifacts-downloads/other"),
+    ("/acme-prod/artifacts-downloads/namespaces/x/repositories/y/", "acme-prod/artifacts-downloads"),
+])
+def test_a_redirected_download_belongs_to_the_repository_in_its_path(path: str, repository_path: str) -> None:
+    """A credentialed file GET is answered with a 307 to /artifacts-downloads/namespaces/P/repositories/R/...
+    on the same host: an installer following it may ask keyring about that URL."""
+    target = parse_service(f"https://us-central1-python.pkg.dev{path}")
+    assert target is not None
+    assert target.repository_path == f"us-central1-python.pkg.dev/{repository_path}"
+
+
 @pytest.mark.parametrize(("service", "reason"), [
     ("http://us-central1-python.pkg.dev/p/r/simple/", "use https://"),
     ("https://us-central1-docker.pkg.dev/p/r", "not an Artifact Registry Python host: those are"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import http.client
-import json
+import string
 import urllib.error
 import urllib.request
 import uuid
@@ -23,12 +23,15 @@ from tests.loopback.registry import (
     REMOTE,
     STANDARD,
     UPLOAD_PERMISSION,
+    VARIANTS,
     VIRTUAL,
     FakeRegistry,
+    RepositoryView,
 )
 from tests.loopback.wheels import DistFile, build_sdist, build_wheel, private_packages
 
-INDEX = "/acme-prod/team-repo/simple/"
+SIMPLE = "/acme-prod/team-repo/simple/"
+INDEX = SIMPLE + "acme-private/"  # a package page: the root listing is 404 for everyone
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -124,14 +127,55 @@ def test_expired_and_misfiled_tokens_are_refused(registry: FakeRegistry, usernam
 
 def test_files_need_credentials_too(registry: FakeRegistry) -> None:
     wheel = private_packages()[0]
-    path = f"/acme-prod/team-repo/files/{wheel.project}/{wheel.filename}"
+    path = f"/acme-prod/team-repo/{wheel.project}/{wheel.filename}"
     assert _get(registry, path)[0] == 401
     token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=3600)
-    status, _, body = _get(registry, path, _basic("oauth2accesstoken", token.value))
+    status, _, body = _get(registry, path, _basic("oauth2accesstoken", token.value))  # follows the 307
     assert (status, body) == (200, wheel.content)
 
 
-@pytest.mark.parametrize("path", [INDEX, "/acme-prod/team-repo/files/nothing/x-1.0-py3-none-any.whl", "/elsewhere/"])
+def _raw(registry: FakeRegistry, method: str, path: str, headers: dict[str, str] | None = None,
+         ) -> tuple[int, dict[str, str], bytes]:
+    """One request, redirects not followed."""
+    connection = http.client.HTTPConnection(*registry.address, timeout=10)
+    try:
+        connection.request(method, path, headers=headers or {})
+        response = connection.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        connection.close()
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_file_is_a_relative_307_to_an_opaque_download_of_its_repository(
+        registry: FakeRegistry, variant: str) -> None:
+    registry.unknowns = VARIANTS[variant]
+    wheel = private_packages()[0]
+    credential = {"Authorization": _as(registry, SA_EMAIL), "Range": "bytes=0-99"}
+    status, _, page = _raw(registry, "GET", INDEX, credential)
+    link = f"/acme-prod/team-repo/acme-private/{wheel.filename}#sha256={wheel.sha256}"
+    assert status == 200
+    assert f'href="{link}"'.encode() in page
+    status, headers, body = _raw(registry, "GET", link.split("#", maxsplit=1)[0], credential)
+    assert (status, body) == (307, b"")
+    location = headers["Location"]
+    start = "/artifacts-downloads/namespaces/acme-prod/repositories/team-repo/downloads/"
+    assert location.startswith(start)
+    opaque = location[len(start):]
+    assert len(opaque) > 2900
+    assert set(opaque) <= set(string.ascii_letters + string.digits + "-_")
+    status, headers, body = _raw(registry, "GET", location, credential)
+    assert (status, body) == (200, wheel.content)  # whole: no range requests
+    assert "Accept-Ranges" not in headers
+    anonymous = _raw(registry, "GET", location)[0]
+    assert anonymous == (401 if registry.unknowns.download_needs_credential else 200)
+    # The opaque part belongs to its repository: under another one it is nothing.
+    registry.add_repository("other-repo")
+    assert _raw(registry, "GET", location.replace("/team-repo/", "/other-repo/"), credential)[0] == 404
+
+
+@pytest.mark.parametrize("path", [INDEX, SIMPLE, "/acme-prod/team-repo/nothing/x-1.0-py3-none-any.whl", "/elsewhere/",
+                                  f"/acme-prod/team-repo/acme-private/{private_packages()[0].filename}"])
 def test_a_head_answer_has_no_body_so_the_connection_stays_usable(registry: FakeRegistry, path: str) -> None:
     """uv sends HEAD for a wheel's metadata, unauthenticated first: a body after a HEAD answer
     would be read as the next response on that connection ("invalid HTTP version parsed"), and uv
@@ -151,23 +195,69 @@ def test_a_head_answer_has_no_body_so_the_connection_stays_usable(registry: Fake
     finally:
         connection.close()
     assert refused.status == 401
-    assert answered.status in (200, 403, 404)  # 403: a project this identity cannot see, as Google answers
+    assert answered.status in (200, 307, 403, 404)  # 403: a project this identity cannot see
     assert after.status == 200
     assert b"acme-private" in body
 
 
-def test_the_index_speaks_pep_691_json_when_asked(registry: FakeRegistry) -> None:
+def test_package_pages_are_html_whatever_accept_asks(registry: FakeRegistry) -> None:
     token = registry.google.issue("builder@acme-prod.iam.gserviceaccount.com", lifetime=3600)
-    status, headers, body = _get(registry, INDEX + "Acme_Private/", _basic("_token", token.value), accept=PEP691_JSON)
+    status, headers, body = _get(registry, SIMPLE + "Acme_Private/", _basic("_token", token.value), accept=PEP691_JSON)
     assert status == 200
-    assert headers["Content-Type"] == PEP691_JSON
-    page = json.loads(body)
-    [file] = page["files"]
-    assert page["name"] == "acme-private"
-    assert file["hashes"]["sha256"] == private_packages()[0].sha256
+    assert headers["Content-Type"].startswith("text/html")
+    assert private_packages()[0].sha256.encode() in body
+    wheel = private_packages()[0].filename
+    assert _get(registry, f"/acme-prod/team-repo/acme-private/{wheel}.metadata",
+                _basic("_token", token.value))[0] == 404  # no PEP 658
 
 
-def _upload(registry: FakeRegistry, key: ServiceAccountKey, dist: DistFile, **extra: str) -> int:
+@pytest.mark.parametrize("path", [SIMPLE, SIMPLE.rstrip("/")])
+def test_the_root_listing_is_googles_404_page_even_for_a_reader(registry: FakeRegistry, path: str) -> None:
+    assert _get(registry, path)[0] == 401  # the credential is still checked first
+    status, headers, body = _raw(registry, "GET", path, {"Authorization": _as(registry, SA_EMAIL)})
+    assert status == 404
+    assert "Location" not in headers
+    assert b"<title>Error 404 (Not Found)!!1</title>" in body
+    assert 1300 < len(body) < 1700
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_a_401_comes_before_existence_with_googles_body(registry: FakeRegistry, variant: str) -> None:
+    registry.unknowns = VARIANTS[variant]
+    for path in (SIMPLE + "no-such-package/", "/no-such-project/no-repo/simple/x/", "/acme-prod/team-repo/x/x.whl"):
+        status, headers, body = _get(registry, path)
+        assert (status, body) == (401, b"The request does not have valid authentication credentials.")
+        assert headers.get("WWW-Authenticate") == registry.unknowns.challenge
+
+
+def test_bearer_is_accepted_and_pypi_tokens_are_refused(registry: FakeRegistry) -> None:
+    token = registry.google.issue(SA_EMAIL, lifetime=3600).value
+    assert _get(registry, INDEX, f"Bearer {token}")[0] == 200
+    assert _get(registry, INDEX, _basic("__token__", token))[0] == 401
+    assert _get(registry, INDEX, "Bearer ya29.never-issued")[0] == 401
+    assert registry.logins["Bearer"] == 1
+
+
+def test_each_mode_serves_its_own_packages(registry: FakeRegistry) -> None:
+    public = build_wheel("requests", "2.32.0", {"requests/__init__.py": ""})
+    registry.public[public.filename] = public
+    registry.add_repository("pypi-mirror", mode=REMOTE)
+    registry.add_repository("all", mode=VIRTUAL, upstreams=["team-repo", "pypi-mirror"])
+    registry.add_repository("defaults", mode=VIRTUAL)
+    credential = _as(registry, SA_EMAIL)
+    assert _get(registry, SIMPLE + "requests/", credential)[0] == 404  # a standard one: its own only
+    assert _get(registry, "/acme-prod/pypi-mirror/simple/requests/", credential)[0] == 200
+    assert _get(registry, "/acme-prod/pypi-mirror/simple/acme-private/", credential)[0] == 404
+    for virtual in ("all", "defaults"):
+        for name, dist in (("requests", public), ("acme-private", private_packages()[0])):
+            status, _, page = _get(registry, f"/acme-prod/{virtual}/simple/{name}/", credential)
+            assert status == 200
+            assert f"/acme-prod/{virtual}/{name}/{dist.filename}#".encode() in page
+            assert _get(registry, f"/acme-prod/{virtual}/{name}/{dist.filename}", credential)[2] == dist.content
+
+
+def _upload(registry: FakeRegistry, key: ServiceAccountKey, dist: DistFile, repository: str = "team-repo",
+            **extra: str) -> int:
     """POST `dist` as the upload clients send it: a multipart form with `:action=file_upload`."""
     boundary = uuid.uuid4().hex
     fields = [(":action", None, b"file_upload"), ("protocol_version", None, b"1"),
@@ -179,7 +269,7 @@ def _upload(registry: FakeRegistry, key: ServiceAccountKey, dist: DistFile, **ex
         parts.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode() + value + b"\r\n")
     host, port = registry.address
     request = urllib.request.Request(
-        f"http://{host}:{port}/acme-prod/team-repo/", data=b"".join(parts) + f"--{boundary}--\r\n".encode(),
+        f"http://{host}:{port}/acme-prod/{repository}/", data=b"".join(parts) + f"--{boundary}--\r\n".encode(),
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
                  "Authorization": _basic("_json_key_base64", key.base64)})
     try:
@@ -196,9 +286,25 @@ def test_an_upload_is_checked_and_then_served(registry: FakeRegistry,
     digest = sha256(wheel.content).hexdigest()
     assert _upload(registry, key, wheel, name="acme-new", sha256_digest="0" * 64) == 400
     assert _upload(registry, key, wheel, name="acme-new", sha256_digest=digest) == 200
-    assert _upload(registry, key, wheel, name="acme-new", sha256_digest=digest) == 409
+    assert _upload(registry, key, wheel, name="acme-new", sha256_digest=digest) == 400  # twine#816
     assert registry.uploads == [(wheel.filename, key.email)]
     assert registry.files[wheel.filename].content == wheel.content
+
+
+def test_virtual_and_remote_repositories_take_no_uploads(
+        registry: FakeRegistry, sa_key_material: tuple[ServiceAccountKey, UserCredentials]) -> None:
+    key = sa_key_material[0]
+    wheel = build_wheel("acme-new", "2.0", {"acme_new.py": "X = 2\n"})
+    for name, mode in (("all", VIRTUAL), ("pypi-mirror", REMOTE)):
+        registry.add_repository(name, mode=mode)
+        assert UPLOAD_PERMISSION in (registry.describe("acme-prod", name) or _nothing()).permissions(key.email)
+        assert _upload(registry, key, wheel, repository=name) == 400
+    assert registry.uploads == []
+    assert _upload(registry, key, wheel, repository="team-repo/simple") == 404  # uv#9778
+
+
+def _nothing() -> RepositoryView:
+    raise AssertionError("no such repository")
 
 
 def test_an_sdist_is_accepted_beside_its_wheel_with_every_digest_checked(
@@ -217,7 +323,7 @@ def test_an_sdist_is_accepted_beside_its_wheel_with_every_digest_checked(
     assert registry.uploads == []
     assert _upload(registry, key, sdist, filetype="sdist", pyversion="source", **digests) == 200
     assert registry.uploads == [(sdist.filename, key.email)]
-    _, _, page = _get(registry, INDEX + "acme-new/", _basic("_json_key_base64", key.base64))
+    _, _, page = _get(registry, SIMPLE + "acme-new/", _basic("_json_key_base64", key.base64))
     assert sdist.filename.encode() in page
 
 

@@ -1,24 +1,47 @@
-"""A loopback stand-in for one Artifact Registry Python repository, as strict as the real one.
+"""A loopback stand-in for Artifact Registry's Python repositories, answering as the real one does.
 
-- `GET /PROJECT/REPO/simple/` and `/simple/NAME/`: the PEP 503 index, or PEP 691 JSON when the
-  client's Accept header asks for it; `GET /PROJECT/REPO/files/NAME/FILE`: the files.
-- `POST /PROJECT/REPO/`: the legacy upload API that twine, uv, poetry and hatch speak (multipart form,
-  `:action=file_upload`): wheels and sdists, each digest sent checked; an uploaded file is served from
-  then on.
-- Every request needs HTTP Basic auth exactly as Artifact Registry takes it: `_json_key_base64` with
-  the exact base64 of a registered key file (so `%3D` for `=` is refused), `_json_key` with the key
-  JSON, `oauth2accesstoken` or `_token` with a live token issued by the FakeGoogle. Anything else
-  (no credential, an expired or unknown token) gets 401 with a `WWW-Authenticate: Basic` challenge.
-- Then IAM, as Artifact Registry answers a known identity: 403 without a role on the repository
-  (reader to download, writer to upload) and for a project it cannot see, with Google's wording
-  "Permission ... denied on resource ... (or it may not exist)"; 404 for a repository that does not
-  exist in a project the identity can see.
+Each behaviour cites its evidence, as in `../shared/notes/artifact-registry.md` (C = seen in a real
+response, D = Google's documentation, S = a client's source, I = inferred): where a row is I the
+stand-in picks the likely answer and says so; where nothing is known it answers either way
+(`Unknowns`, both in `VARIANTS`), and the e2e tests that could depend on it run under both.
 
-It counts logins per username and per identity, remembers every Authorization header it refused,
-and can hold a download until the token it carries has died, to stage a token expiring mid-run.
-More repositories of the project can share the host (`add_repository`), each readable only by the
-identities given, as IAM grants `artifactregistry.reader` per repository: anyone else's valid
-credential gets 403, as Artifact Registry answers it.
+Authentication comes first, for every path (uv#13452, #3205: C):
+- Basic `oauth2accesstoken:TOKEN` or `_token:TOKEN` with a live token the FakeGoogle issued (uv#9778,
+  #2822: C), `Authorization: Bearer TOKEN` (rules_python#3826: C), `_json_key_base64` with the exact
+  base64 of a registered key file, so `%3D` for `=` is refused (print-settings, uv#2822: C),
+  `_json_key` with the key JSON (D). `__token__` and anything else: 401 (uv#9778: C), also for a
+  package or repository that does not exist. The 401 body is "The request does not have valid
+  authentication credentials." (poetry#7545: C); its `WWW-Authenticate` was never quoted (unknown).
+Then IAM, per repository (roles/artifactregistry.reader, .writer, granted per repository):
+- a known identity without the role gets 403 'Permission "artifactregistry.repositories.
+  downloadArtifacts" denied on resource "projects/P/locations/L/repositories/R" (or it may not
+  exist)' (uv#11244: C for the 403; the wording is IAM's, deploy-cloudrun#370: C on the REST API);
+- a repository or project it cannot see, or that does not exist, gets the same 403: a 404 for a
+  missing repository was never seen on the Python host (I); a repository in another location is
+  not on this location's host (I).
+What an authorised caller gets:
+- `GET /P/R/simple/` and `/P/R/simple` (the root listing): 404 with Google's HTML error page "Error
+  404 (Not Found)!!1", about 1.4 KB, no redirect (rules_python#3709, #3826, devpi#931: C).
+- `GET /P/R/simple/NAME/`: the PEP 503 HTML page whatever `Accept` asks: no PEP 691 JSON (uv#1709,
+  #2822: C), no PEP 658 metadata (uv#11244: C); 404 when NAME is not there (I). Links are
+  `/P/R/NAME/FILE#sha256=HEX` on the same host (uv#1709, #2822: C).
+- `GET /P/R/NAME/FILE` (or HEAD): 307 with a relative `Location: /artifacts-downloads/namespaces/P/
+  repositories/R/downloads/OPAQUE`, OPAQUE about 3 KB of base64url (uv#13037: C). That request
+  serves the file, whole (no ranges: uv#6104, #16111: C); whether it needs the credential again
+  is unknown (uv#20850 saw it answer 403): `Unknowns.download_needs_credential`.
+- `POST /P/R/` (the legacy upload API of twine, uv, poetry, hatch): multipart `file_upload`, each
+  digest sent checked (S); accepted with a 2xx whose code was never logged (`Unknowns.upload_status`);
+  a file already there is 400 "Requested entity already exists." (twine#816, #1007: C); no writer
+  role is 403 (artifact-registry-python-tools#27: C); `POST /P/R/simple/` is 404 (uv#9778: C).
+Repository modes (`Repository.mode` of the API, D): STANDARD_REPOSITORY serves its own packages;
+REMOTE_REPOSITORY serves PyPI's public ones (`public`); VIRTUAL_REPOSITORY serves its upstreams'
+packages, first upstream first. Virtual and remote repositories take no uploads (D); the status
+and wording of that refusal were never quoted (400 here, I).
+
+It records every request (`requests`: path, whose credential, status), counts logins per username
+and per identity, remembers every Authorization header it refused, and can hold a download until
+the token it carries has died, to stage a token expiring mid-run. `describe()` gives a repository
+as the API's `repositories.get` does, with the permissions each identity holds there.
 """
 
 from __future__ import annotations
@@ -27,6 +50,7 @@ import base64
 import binascii
 import html
 import json
+import secrets
 import threading
 import time
 from collections import Counter
@@ -37,7 +61,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from hashlib import blake2b, md5, sha256
 from http.server import ThreadingHTTPServer
-from typing import Any, cast
+from typing import Any
 from urllib.parse import urlsplit
 
 from .google import FakeGoogle
@@ -61,6 +85,71 @@ DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
 UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
 # The permission each role grants that the Python API checks (roles/artifactregistry.reader, .writer).
 _PERMISSIONS = {"download": DOWNLOAD_PERMISSION, "upload": UPLOAD_PERMISSION}
+PYTHON_HOST_SUFFIX = "-python.pkg.dev"
+DOWNLOADS_PREFIX = "/artifacts-downloads/namespaces/"
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+UNAUTHENTICATED_BODY = b"The request does not have valid authentication credentials."  # poetry#7545
+_HTML = {"Content-Type": "text/html; charset=UTF-8"}
+# The length of the opaque last segment of a download URL: about 3 KB of base64url (uv#13037).
+_OPAQUE_BYTES = 2250
+
+
+@dataclass(frozen=True)
+class Unknowns:
+    """How the stand-in answers where no public evidence says how the real one does: the tests that
+    depend on these pass either way (see `VARIANTS`)."""
+
+    download_needs_credential: bool = True
+    """Whether the redirected `/artifacts-downloads/...` request needs the credential again (uv#20850
+    saw it answer 403, which says IAM may be checked there, but not whether a credential is needed)."""
+    challenge: str | None = 'Basic realm="https://us-central1-python.pkg.dev"'
+    """The `WWW-Authenticate` value of a 401, or None for none: never quoted publicly."""
+    upload_status: int = 200
+    """The 2xx an accepted upload gets: twine and uv report success, no log shows the code."""
+
+
+VARIANTS = {
+    "strict": Unknowns(),
+    "lenient": Unknowns(download_needs_credential=False, challenge=None, upload_status=201),
+}
+"""Both answers to every unknown: the e2e tests whose outcome could depend on one run under both."""
+
+
+def google_error_page(status: int, path: str) -> bytes:
+    """Google's front-end error page, as the Python host answers a root listing (about 1.4 KB,
+    rules_python#3709, devpi#931)."""
+    reason = {404: "Not Found"}.get(status, "Error")
+    return (
+        "<!DOCTYPE html>\n<html lang=en>\n  <meta charset=utf-8>\n"
+        '  <meta name=viewport content="initial-scale=1, minimum-scale=1, width=device-width">\n'
+        f"  <title>Error {status} ({reason})!!1</title>\n"
+        "  <style>\n    *{margin:0;padding:0}html,code{font:15px/22px arial,sans-serif}html{background:#fff;"
+        "color:#222;padding:15px}body{margin:7% auto 0;max-width:390px;min-height:180px;padding:30px 0 15px}"
+        "* > body{background:url(//www.google.com/images/errors/robot.png) 100% 5px no-repeat;padding-right:"
+        "205px}p{margin:11px 0 22px;overflow:hidden}ins{color:#777;text-decoration:none}a img{border:0}"
+        "@media screen and (max-width:772px){body{background:none;margin-top:0;max-width:none;padding-right:0}}"
+        "#logo{background:url(//www.google.com/images/branding/googlelogo/1x/googlelogo_color_150x54dp.png) "
+        "no-repeat;margin-left:-5px}@media only screen and (min-resolution:192dpi){#logo{background:url(//www."
+        "google.com/images/branding/googlelogo/2x/googlelogo_color_150x54dp.png) no-repeat 0% 0%/100% 100%;"
+        "-moz-border-image:url(//www.google.com/images/branding/googlelogo/2x/googlelogo_color_150x54dp.png) 0}}"
+        "@media only screen and (-webkit-min-device-pixel-ratio:2){#logo{background:url(//www.google.com/images/"
+        "branding/googlelogo/2x/googlelogo_color_150x54dp.png) no-repeat;-webkit-background-size:100% 100%}}"
+        "#logo{display:inline-block;height:54px;width:150px}\n  </style>\n"
+        "  <a href=//www.google.com/><span id=logo aria-label=Google></span></a>\n"
+        f"  <p><b>{status}.</b> <ins>That\u2019s an error.</ins>\n"
+        f"  <p>The requested URL <code>{html.escape(path[:200])}</code> was not found on this server.  "
+        "<ins>That\u2019s all we know.</ins>\n"
+    ).encode()
+
+
+@dataclass(frozen=True)
+class Served:
+    """One request and its answer: whose credential it carried (None: none let in)."""
+
+    method: str
+    path: str
+    identity: str | None
+    status: int
 
 
 @dataclass(frozen=True)
@@ -120,6 +209,15 @@ class Login:
 
     username: str
     identity: str
+    token: str | None = None
+    """The access token it carried (not for a `_json_key` login)."""
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer ...` header; None if it is not one."""
+    if not header or not header.startswith("Bearer "):
+        return None
+    return header[len("Bearer "):].strip() or None
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -141,8 +239,11 @@ class FakeRegistry(BackgroundServer):
 
     def __init__(self, google: FakeGoogle, *, project: str = "acme-prod", repository: str = "team-repo",
                  files: Iterable[DistFile] = (), min_token_life: float = 0.0, host: str = "127.0.0.1",
-                 port: int = 0, location: str = DEFAULT_LOCATION, mode: str = STANDARD) -> None:
+                 port: int = 0, location: str = DEFAULT_LOCATION, mode: str = STANDARD,
+                 unknowns: Unknowns | None = None) -> None:
         self.google = google
+        self.unknowns = unknowns or Unknowns()
+        """The answers to what no public evidence shows (see Unknowns)."""
         self.project = project
         self.prefix = f"/{project}/{repository}"
         self.min_token_life = min_token_life
@@ -163,6 +264,8 @@ class FakeRegistry(BackgroundServer):
         self.formats: Counter[str] = Counter()  # "json" / "html" index pages served
         self.log: list[str] = []  # "GET path -> status username", never a credential
         self.seen: list[tuple[str, str, int]] = []  # (repository prefix, identity, status) per request
+        self.requests: list[Served] = []  # every request: path, whose credential, status
+        self._downloads: dict[str, tuple[str, str, str]] = {}  # opaque -> (prefix, filename, identity)
         self._holds: set[str] = set()
         self._lock = threading.Lock()
         self._server = _Server((host, port), _Handler)
@@ -186,9 +289,10 @@ class FakeRegistry(BackgroundServer):
         """Another repository on this host, readable only by `readers` (every valid credential when
         None), as IAM grants `artifactregistry.reader` per repository; its URL path prefix.
 
-        `files`: its own packages (None: it shares the first repository's). A REMOTE_REPOSITORY
-        serves `self.public` (PyPI's packages); a VIRTUAL_REPOSITORY serves the packages of its
-        `upstreams` (repository names in the same project, first found wins) and takes no uploads.
+        `files`: its own packages (None: a standard one shares the first repository's). A
+        REMOTE_REPOSITORY serves `self.public` (PyPI's packages) besides; a VIRTUAL_REPOSITORY serves
+        the packages of its `upstreams` (repository names in the same project, first found wins;
+        none given: the first repository, then PyPI's public packages). Neither takes uploads.
         `location` defaults to the first repository's, `project` to the registry's."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}")
@@ -196,10 +300,34 @@ class FakeRegistry(BackgroundServer):
         with self._lock:
             self.repositories[prefix] = _Repository(
                 location or self.repositories[self.prefix].location, mode,
-                self.files if files is None else {f.filename: f for f in files},
+                ({} if mode != STANDARD else self.files) if files is None else {f.filename: f for f in files},
                 None if readers is None else frozenset(readers), None if writers is None else frozenset(writers),
                 tuple(upstreams))
         return prefix
+
+    def served(self, prefix: str) -> dict[str, DistFile]:
+        """filename -> file for what the repository at `prefix` serves, by its mode."""
+        state = self.repositories.get(prefix)
+        if state is None:
+            return {}
+        if state.mode == REMOTE:
+            return {**self.public, **state.files}
+        if state.mode == VIRTUAL:
+            project = prefix.split("/")[1]
+            upstreams = [f"/{project}/{name}" for name in state.upstreams] or [self.prefix]
+            served: dict[str, DistFile] = {} if state.upstreams else dict(self.public)
+            for upstream in reversed(upstreams):  # the first upstream wins
+                if upstream != prefix:
+                    served.update(self.served(upstream))
+            return {**served, **state.files}
+        return state.files
+
+    def _issue_download(self, prefix: str, filename: str, identity: str) -> str:
+        """The opaque last segment of a download URL for this file (base64url, about 3 KB)."""
+        opaque = secrets.token_urlsafe(_OPAQUE_BYTES)
+        with self._lock:
+            self._downloads[opaque] = (prefix, filename, identity)
+        return opaque
 
     def describe(self, project: str, repository: str) -> RepositoryView | None:
         """The repository as the API's `repositories.get` describes it; None if there is none."""
@@ -272,15 +400,16 @@ class FakeRegistry(BackgroundServer):
 
     def authenticate(self, header: str | None) -> Login | None:
         """Who `header` authenticates, exactly as Artifact Registry checks it; None if nobody."""
-        credentials = basic_credentials(header)
+        bearer = bearer_token(header)
+        credentials = ("Bearer", bearer) if bearer is not None else basic_credentials(header)
         if credentials is None:
             return None
         username, password = credentials
-        if username in TOKEN_USERNAMES:
+        if username in (*TOKEN_USERNAMES, "Bearer"):
             issued = self.google.tokens.get(password)
             if issued is None or issued.expiry - time.time() <= self.min_token_life:
                 return None
-            return Login(username, issued.identity)
+            return Login(username, issued.identity, password)
         for key in self.json_keys.values():
             if username == "_json_key_base64" and password == key.base64:
                 return Login(username, key.email)
@@ -314,7 +443,8 @@ class FakeRegistry(BackgroundServer):
                 return
             self._holds.discard(filename)
         credentials = basic_credentials(header)
-        issued = self.google.tokens.get(credentials[1]) if credentials else None
+        token = bearer_token(header) or (credentials[1] if credentials else None)
+        issued = self.google.tokens.get(token) if token else None
         if issued is None:
             return
         deadline = time.monotonic() + HOLD_LIMIT_SECONDS
@@ -349,18 +479,25 @@ class _Handler(QuietHandler):
         self._serve(with_body=False)
 
     def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        length = int(self.headers.get("Content-Length", "0") or 0)
+        if length > MAX_UPLOAD_BYTES:
+            self.close_connection = True
+            self._send(413, b"Request Entity Too Large")
+            return
+        body = self.rfile.read(length)
         login = self._login()
         if login is None:
             return
         path = urlsplit(self.path).path
         if self._denied(login, path, "upload"):
             return
-        if path.rstrip("/") != self.registry.prefix:
-            self._send(404, b"not found", login=login)
+        prefix, rest = self._split(path)
+        if rest not in ("", "/"):
+            # `POST .../simple/` is 404 (uv#9778): uploads go to the repository's root URL only.
+            self._send(404, google_error_page(404, path), _HTML, login=login, repository=prefix)
             return
-        status, message = self._upload(body, login)
-        self._send(status, message.encode(), login=login)
+        status, message = self._upload(body, login, prefix)
+        self._send(status, message.encode(), {"Content-Type": "text/plain"}, login=login, repository=prefix)
 
     # -- the parts -----------------------------------------------------------------------
     def _login(self) -> Login | None:
@@ -371,76 +508,106 @@ class _Handler(QuietHandler):
             self.registry._refuse(header)
             presented = basic_credentials(header)
             who = f"refused {presented[0][:40]}" if presented else "anonymous" if header is None else "refused"
-            self._send(401, b"Unauthorized", {"WWW-Authenticate": 'Basic realm="Artifact Registry"'}, who=who)
+            challenge = self.registry.unknowns.challenge
+            self._send(401, UNAUTHENTICATED_BODY, {"Content-Type": "text/plain",
+                                                   **({"WWW-Authenticate": challenge} if challenge else {})}, who=who)
         return login
 
-    def _denied(self, login: Login, path: str, action: str) -> bool:
-        """Whether IAM refused `login` here (then the 403 or 404 has been sent)."""
+    def _location(self) -> str | None:
         host = self.headers.get("Host", "").split(":")[0]
-        location = host[: -len("-python.pkg.dev")] if host.endswith("-python.pkg.dev") else None
-        denial = self.registry.denial(login, location, path, action)
+        return host[: -len(PYTHON_HOST_SUFFIX)] if host.endswith(PYTHON_HOST_SUFFIX) else None
+
+    def _denied(self, login: Login, path: str, action: str) -> bool:
+        """Whether IAM refused `login` here (then the 403 has been sent)."""
+        denial = self.registry.denial(login, self._location(), path, action)
         if denial is None:
             return False
         status, message, prefix = denial
         self._send(status, message.encode(), {"Content-Type": "text/plain"}, login=login, repository=prefix)
         return True
 
+    @staticmethod
+    def _split(path: str) -> tuple[str, str]:
+        """(/P/R, the rest of the path) for a path on the Python host."""
+        project, _, rest = path.lstrip("/").partition("/")
+        repository, slash, rest = rest.partition("/")
+        return f"/{project}/{repository}", slash + rest
+
     def _serve(self, *, with_body: bool) -> None:
         path = urlsplit(self.path).path
-        prefix = self.registry.prefix
-        if path.startswith(f"{prefix}/files/"):
-            self.registry._hold(path.rsplit("/", 1)[-1], self.headers.get("Authorization"))
+        if path.startswith(DOWNLOADS_PREFIX):
+            self._download(path, with_body=with_body)
+            return
+        prefix, rest = self._split(path)
+        file_parts = rest.strip("/").split("/")
+        is_file = len(file_parts) == 2 and file_parts[0] != "simple" and not rest.endswith("/")
+        if is_file:
+            self.registry._hold(file_parts[1], self.headers.get("Authorization"))
         login = self._login()
         if login is None or self._denied(login, path, "download"):
             return
-        prefix = next((p for p in self.registry.repositories if path.startswith(p + "/")), prefix)
-        rest = path[len(prefix):] if path.startswith(prefix + "/") else None
-        if rest == "/simple/":
-            self._index(None, login, with_body, prefix)
-        elif rest is not None and rest.startswith("/simple/") and rest.endswith("/"):
+        if rest in ("/simple/", "/simple"):
+            # The root listing: 404 with Google's error page even for a reader (rules_python#3709, #3826).
+            self._send(404, google_error_page(404, path), _HTML, login=login, with_body=with_body, repository=prefix)
+        elif rest.startswith("/simple/") and rest.endswith("/") and rest.count("/") == 3:
             self._index(rest[len("/simple/"):-1], login, with_body, prefix)
-        elif rest is not None and rest.startswith("/files/"):
-            dist = self.registry.files.get(rest.rsplit("/", 1)[-1])
-            if dist is None:
-                self._send(404, b"not found", login=login)
-            else:
-                self._send(200, dist.content, {"Content-Type": "application/octet-stream"}, login=login,
-                           with_body=with_body, repository=prefix)
+        elif is_file and normalize(file_parts[0]) == file_parts[0] \
+                and (dist := self.registry.served(prefix).get(file_parts[1])) is not None \
+                and dist.project == file_parts[0]:
+            opaque = self.registry._issue_download(prefix, dist.filename, login.identity)
+            project, repository = prefix.strip("/").split("/")
+            location = f"{DOWNLOADS_PREFIX}{project}/repositories/{repository}/downloads/{opaque}"
+            self._send(307, b"", {"Location": location}, login=login, with_body=with_body, repository=prefix)
         else:
-            self._send(404, b"not found", login=login)
+            self._send(404, google_error_page(404, path), _HTML, login=login, with_body=with_body, repository=prefix)
 
-    def _index(self, project: str | None, login: Login, with_body: bool, prefix: str | None = None) -> None:
-        prefix = prefix or self.registry.prefix
-        files = sorted(self.registry.files.values(), key=lambda f: f.filename)
-        wants_json = PEP691_JSON in self.headers.get("Accept", "")
-        if project is None:
-            names = sorted({f.project for f in files})
-            data: Any = {"meta": {"api-version": "1.0"}, "projects": [{"name": n} for n in names]}
-            links = [(f"{n}/", n) for n in names]
-        else:
-            name = normalize(project)
-            files = [f for f in files if f.project == name]
-            if not files:
-                self._send(404, b"not found", login=login)
+    def _download(self, path: str, *, with_body: bool) -> None:
+        """`/artifacts-downloads/namespaces/P/repositories/R/downloads/OPAQUE`: the file a 307 sent here."""
+        parts = path[len(DOWNLOADS_PREFIX):].split("/")
+        shaped = len(parts) == 5 and parts[1] == "repositories" and parts[3] == "downloads"
+        issued = self.registry._downloads.get(parts[4]) if shaped else None
+        prefix = f"/{parts[0]}/{parts[2]}" if shaped else ""
+        login = None
+        if self.registry.unknowns.download_needs_credential:
+            login = self._login()
+            if login is None or self._denied(login, f"{prefix}/", "download"):
                 return
-            urls = [f"{prefix}/files/{name}/{f.filename}#sha256={f.sha256}" for f in files]
-            data = {"meta": {"api-version": "1.0"}, "name": name,
-                    "files": [{"filename": f.filename, "url": url.split("#")[0], "hashes": {"sha256": f.sha256}}
-                              for f, url in zip(files, urls)]}
-            links = [(url, f.filename) for f, url in zip(files, urls)]
-        with self.registry._lock:
-            self.registry.formats["json" if wants_json else "html"] += 1
-        if wants_json:
-            body = json.dumps(data).encode()
-            content_type = PEP691_JSON
-        else:
-            anchors = "".join(f'<a href="{html.escape(href)}">{html.escape(text)}</a><br/>\n' for href, text in links)
-            body = ("<!DOCTYPE html>\n<html><head><meta name=\"pypi:repository-version\" content=\"1.0\">"
-                    f"</head><body>\n{anchors}</body></html>\n").encode()
-            content_type = "text/html; charset=utf-8"
-        self._send(200, body, {"Content-Type": content_type}, login=login, with_body=with_body, repository=prefix)
+        if issued is None or issued[0] != prefix:
+            self._send(404, google_error_page(404, path), _HTML, login=login, with_body=with_body,
+                       repository=prefix)
+            return
+        dist = self.registry.served(prefix).get(issued[1])
+        if dist is None:
+            self._send(404, google_error_page(404, path), _HTML, login=login, with_body=with_body, repository=prefix)
+            return
+        # No Accept-Ranges and a Range header ignored: the real one streams whole files (uv#6104).
+        self._send(200, dist.content, {"Content-Type": "application/octet-stream"}, login=login,
+                   with_body=with_body, repository=prefix)
 
-    def _upload(self, body: bytes, login: Login) -> tuple[int, str]:
+    def _index(self, project: str, login: Login, with_body: bool, prefix: str) -> None:
+        """A package page, PEP 503 HTML whatever Accept asks (no PEP 691 JSON, no PEP 658)."""
+        name = normalize(project)
+        files = sorted((f for f in self.registry.served(prefix).values() if f.project == name),
+                       key=lambda f: f.filename)
+        if not files:
+            self._send(404, google_error_page(404, urlsplit(self.path).path), _HTML, login=login,
+                       with_body=with_body, repository=prefix)
+            return
+        anchors = "".join(f'<a href="{html.escape(f"{prefix}/{name}/{f.filename}#sha256={f.sha256}")}">'
+                          f"{html.escape(f.filename)}</a><br/>\n" for f in files)
+        body = (f"<!DOCTYPE html>\n<html><head><title>Links for {html.escape(name)}</title></head><body>\n"
+                f"<h1>Links for {html.escape(name)}</h1>\n{anchors}</body></html>\n").encode()
+        with self.registry._lock:
+            self.registry.formats["html"] += 1
+        self._send(200, body, {"Content-Type": "text/html; charset=utf-8"}, login=login, with_body=with_body,
+                   repository=prefix)
+
+    def _upload(self, body: bytes, login: Login, prefix: str) -> tuple[int, str]:
+        state = self.registry.repositories[prefix]
+        if state.mode != STANDARD:
+            # Virtual and remote repositories are read-only (Google's documentation); the real status
+            # and wording were never quoted publicly (I).
+            return 400, f"Uploads are not supported for a repository in {state.mode} mode."
         form = _multipart_form(self.headers.get("Content-Type", ""), body)
         action = form.get(":action")
         content = form.get("content")
@@ -453,8 +620,8 @@ class _Handler(QuietHandler):
             sent = form.get(field)
             if sent is not None and sent[1].decode("ascii", "replace").lower() != digest(data):
                 return 400, f"{field} does not match the content"
-        if filename in self.registry.files:
-            return 409, "file already exists"
+        if filename in state.files:
+            return 400, "Requested entity already exists."  # twine#816, #1007
         dist = DistFile(filename, data)
         try:
             filetype = dist.filetype
@@ -464,21 +631,22 @@ class _Handler(QuietHandler):
         if sent_type is not None and sent_type[1].decode("ascii", "replace") != filetype:
             return 400, f"filetype {sent_type[1][:20]!r} does not match {filename}"
         with self.registry._lock:
-            self.registry.files[filename] = dist
+            state.files[filename] = dist
             self.registry.uploads.append((filename, login.identity))
-        return 200, "OK"
+        return self.registry.unknowns.upload_status, ""
 
     def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None, *,
               login: Login | None = None, who: str = "", with_body: bool = True, repository: str = "") -> None:
         token = None
-        if login is not None and repository:
-            with self.registry._lock:
+        path = urlsplit(self.path).path
+        with self.registry._lock:
+            self.registry.requests.append(Served(self.command, path, login.identity if login else None, status))
+            if login is not None and repository:
                 self.registry.seen.append((repository, login.identity, status))
         if login is not None:
             who = f"{login.username} ({login.identity})"
-            if login.username in TOKEN_USERNAMES:
-                token = cast("tuple[str, str]", basic_credentials(self.headers.get("Authorization")))[1]
-        self.registry._record(f"{self.command} {urlsplit(self.path).path} -> {status} {who}", login, token)
+            token = login.token
+        self.registry._record(f"{self.command} {_short(path)} -> {status} {who}", login, token)
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
         for name, value in (headers or {}).items():
@@ -488,6 +656,11 @@ class _Handler(QuietHandler):
         # the start of the next response on the same connection.
         if with_body and self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _short(path: str) -> str:
+    """A path for the log: a download's ~3 KB opaque part cut to its start."""
+    return path if len(path) <= 160 else path[:150] + "..."
 
 
 _DIGESTS: dict[str, Callable[[bytes], str]] = {
