@@ -241,7 +241,7 @@ def test_json_report_carries_the_status(stack: LoopbackStack, tmp_path: Path) ->
     assert report["ok"] is False
     assert report["access"]["status"] == 403
     assert report["access"]["url"] == f"{OTHER_REPOSITORY_URL}keyrings-gar-access-probe/"
-    assert report["access"]["api"] == {"mode": None, "missing": True, "problem": None, "permissions": None}
+    assert report["access"]["api"] == {"mode": None, "missing": True, "problem": None, "permissions": []}
     assert _doctor(stack, tmp_path, SERVICE_ACCOUNT_KEY, "--json", "--check-access", stack.index_url()
                    ).returncode == 0
 

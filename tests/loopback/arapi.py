@@ -1,22 +1,25 @@
 """A loopback stand-in for the Artifact Registry API (`artifactregistry.googleapis.com/v1`), answering
-from the FakeRegistry's own model of its repositories, as the real API answers about them.
+from the FakeRegistry's own model of its repositories, as the real API answers about them. Evidence
+(D: Google's documentation, C: a public report quoting the answer, I: inferred; ../shared/notes/
+artifact-registry.md has the sources):
 
 - `GET /v1/projects/P/locations/L/repositories/R`: the repository (`name`, `format`, `mode`) for an
-  identity that holds `artifactregistry.repositories.get` there (the reader role grants it).
+  identity that holds `artifactregistry.repositories.get` there (the reader role grants it) (D).
+- Without that permission: 403 PERMISSION_DENIED "Permission '...' denied on resource '...' (or it
+  may not exist)." (C: deploy-cloudrun#370). A repository that does not exist (or is in another
+  location) gets the same 403, except for an identity that may see the project
+  (`project_viewers`, None: everyone), which gets 404 NOT_FOUND "Requested entity was not found."
+  (I: Google's APIs answer 404 to who may list the parent; not seen quoted for Artifact Registry).
 - `POST /v1/projects/P/locations/L/repositories/R:testIamPermissions` with `{"permissions": [...]}`:
-  the subset the identity holds (the key is left out when it holds none, as Google's JSON omits an
-  empty list).
-- A Bearer token the FakeGoogle issued, alive, or 401 UNAUTHENTICATED.
-- A repository that does not exist (or is in another location): 404 NOT_FOUND for an identity that
-  may see the project (`project_viewers`, None: everyone), else the same 403 "(or it may not exist)"
-  as for a repository it holds no role on: IAM does not tell a stranger what exists.
-- The API not enabled in the caller's project (`disabled`): 403 PERMISSION_DENIED with the
-  `SERVICE_DISABLED` ErrorInfo and the message Google sends ("Artifact Registry API has not been used
-  in project ... before or it is disabled").
+  the subset the identity holds (D), `{}` when none (Google's JSON omits an empty list), also for a
+  repository that does not exist (I: IAM's general rule, an empty set rather than 404).
+- A Bearer token the FakeGoogle issued, alive, or 401 UNAUTHENTICATED (D).
+- The API not enabled in the caller's quota project (`disabled`): 403 PERMISSION_DENIED with the
+  `SERVICE_DISABLED` ErrorInfo and the message gcloud quotes ("Artifact Registry API has not been
+  used in project ... before or it is disabled") (C).
 
 It records every request (`requests`: method, path, identity), never a token.
 """
-
 from __future__ import annotations
 
 import json
@@ -71,10 +74,13 @@ class FakeArtifactRegistryApi(BackgroundServer):
         project, location, repository, test = match.groups()
         view = self.registry.describe(project, repository)
         name = f"projects/{project}/locations/{location}/repositories/{repository}"
+        if (view is None or view.location != location) and test:
+            return 200, {}
         if view is None or view.location != location:
             if self.project_viewers is None or identity in self.project_viewers:
                 return _error(404, "NOT_FOUND", "Requested entity was not found.")
             return _denied("artifactregistry.repositories.get", name)
+        assert view is not None
         held = view.permissions(identity)
         if test:
             try:
