@@ -5,6 +5,7 @@ the loopback Artifact Registry (package pages 200 or 404, 401, 403) and its API 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -315,6 +316,7 @@ def test_a_standard_repository_configured_as_the_only_index_is_warned_about(stac
     pip_conf = home / ".config" / "pip" / "pip.conf"
     pip_conf.parent.mkdir(parents=True)
     pip_conf.write_text(f"[global]\nindex-url = {stack.index_url('oauth2accesstoken')}\n")
+    os.mkfifo(project / "uv.toml")  # planted in a cloned project: skipped, never waited on
     env = {**stack.environ(home), **stack.credential(SERVICE_ACCOUNT_KEY, home).environ}
     result = subprocess.run([COMMAND, "doctor", "--check-access", stack.index_url()], capture_output=True, text=True,
                             timeout=60, env=env, cwd=project, stdin=subprocess.DEVNULL, check=False)

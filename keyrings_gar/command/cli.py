@@ -165,7 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "index entries, the keyring provider and the username, never a credential. Other entries and "
                     "comments stay; running it again changes nothing. pip: the user's pip.conf; uv, pdm: "
                     "./pyproject.toml (uv: ./uv.toml with --uv-toml); poetry: its own `poetry source add` and "
-                    "`poetry config`; twine: ~/.pypirc.")
+                    "`poetry config`; twine: ~/.pypirc. Without --virtual or --standard, each repository's mode "
+                    "is asked of the Artifact Registry API first; when it cannot tell, nothing is written.")
     configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
     configure_parser.add_argument("urls", nargs="+", metavar="URL", help="repository URLs")
     _add_kind_options(configure_parser, default=None)
