@@ -330,3 +330,26 @@ def test_a_standard_repository_configured_as_the_only_index_is_warned_about(stac
                            timeout=60, env=env, cwd=project, stdin=subprocess.DEVNULL, check=False)
     assert again.returncode == 0, again.stdout
     assert "the only index: public packages will not be found" not in again.stdout
+
+
+def test_the_api_is_billed_to_the_user_login_s_quota_project_as_google_auth_bills_it(
+    stack: LoopbackStack, tmp_path: Path
+) -> None:
+    """A user login's calls go to gcloud's own project unless its ADC file names a quota project;
+    where the API is enabled only in the user's project, that header makes the difference."""
+    stack.api.disabled = True
+    stack.api.enabled_in.add(PROJECT)
+    home = tmp_path / "home"
+    stack.credential(USER_ADC, home)
+    adc = home / ".config" / "gcloud" / "application_default_credentials.json"
+    without = _doctor(stack, home, None, "--check-access", stack.index_url())
+    assert without.returncode == 0, without.stdout
+    assert "`gcloud auth application-default set-quota-project PROJECT`" in without.stdout
+    adc.write_text(json.dumps({**json.loads(adc.read_text()), "quota_project_id": PROJECT}))
+    billed = _doctor(stack, home, None, "--check-access", stack.index_url())
+    assert billed.returncode == 0, billed.stdout
+    assert "(a standard repository, a package page answered HTTP 404)" in billed.stdout
+    assert "SERVICE_DISABLED" not in billed.stdout
+    by_variable = _doctor(stack, home, None, "--check-access", stack.index_url(),
+                          extra={"GOOGLE_CLOUD_QUOTA_PROJECT": "another-project"})  # the variable wins
+    assert "SERVICE_DISABLED" in by_variable.stdout

@@ -14,6 +14,7 @@ is a warning: it never turns a proven read into a failure.
 from __future__ import annotations
 
 import base64
+import os
 import re
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -127,38 +128,49 @@ def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, packag
     return repository, answer
 
 
-def api_token(target: RepositoryTarget, username: str, password: str) -> str:
-    """A bearer token of the identity whose credential `username`/`password` is: the token itself,
-    or one minted from a json key secret's key (the key never goes to the API)."""
+def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
+    """A bearer token of the identity whose credential `username`/`password` is (the token itself,
+    or one minted from a json key secret's key: the key never goes to the API), and the project its
+    API calls are billed to, as google-auth picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credential
+    file's quota_project_id (None: the credential's own default)."""
     from ..backend import TOKEN_USERNAMES, access_token
     from ..config import load_settings
     from ..configfile import entry_for
     from ..json_key import find_json_key
-    from ..sources import source_from_secret
+    from ..provided import find_provided_token
+    from ..sources import find_token_source, source_from_secret
 
-    if username in TOKEN_USERNAMES:
-        return password
     settings = load_settings()
-    secret = find_json_key(settings, entry=entry_for(target))
-    if secret is None:
-        raise GarError("no json key secret to mint a token from")
-    return access_token(source_from_secret(secret), settings).value
+    entry = entry_for(target)
+    if username in TOKEN_USERNAMES:
+        token = password
+        source = None if find_provided_token() is not None else find_token_source(settings, entry=entry)
+    else:
+        secret = find_json_key(settings, entry=entry)
+        if secret is None:
+            raise GarError("no json key secret to mint a token from")
+        source = source_from_secret(secret)
+        token = access_token(source, settings).value
+    quota = os.environ.get("GOOGLE_CLOUD_QUOTA_PROJECT", "").strip() or (
+        str(source.info.get("quota_project_id") or "") if source is not None else "")
+    return token, quota or None
 
 
-def repository_facts(repository: Repository, api_token: Callable[[], str], timeout: float) -> ApiAnswer:
+def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, str | None]], timeout: float
+                     ) -> ApiAnswer:
     """What the API says about `repository`, asked with the token `api_token` gives."""
     if not repository.location:
         return ApiAnswer(None, None, problem=f"{repository.host} names no location (a host from KEYRINGS_GAR_HOSTS), "
                                              "so the Artifact Registry API cannot be asked about the repository")
     try:
-        token = api_token()
+        token, quota_project = api_token()
     except GarError as exc:
         return ApiAnswer(None, None, problem=f"no token to ask the Artifact Registry API with: {exc}")
-    return ask_api(repository.resource, token, timeout)
+    return ask_api(repository.resource, token, timeout, quota_project)
 
 
 def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], question: Question,
-                 api_token: Callable[[], str] | None = None) -> AccessAnswer:
+                 api_token: Callable[[], tuple[str, str | None]] | None = None) -> AccessAnswer:
     """GET a package page with the lookup's credential, `login` (username, password), then ask the
     API with `api_token`'s token (not asked when None), and explain both. `credential` is doctor's
     credential report: which source and identity the credential is from."""

@@ -49,8 +49,10 @@ def mode_name(mode: str) -> str:
     return mode.removesuffix("_REPOSITORY").lower()
 
 
-def ask_api(resource: str, token: str, timeout: float, environ: Mapping[str, str] = os.environ) -> ApiAnswer:
-    """`repositories.get` and `testIamPermissions` for `resource` (projects/P/locations/L/repositories/R)."""
+def ask_api(resource: str, token: str, timeout: float, quota_project: str | None = None,
+            environ: Mapping[str, str] = os.environ) -> ApiAnswer:
+    """`repositories.get` and `testIamPermissions` for `resource` (projects/P/locations/L/repositories/R),
+    billed to `quota_project` when given (`x-goog-user-project`, as google-auth sends it)."""
     base = (environ.get(API_ENDPOINT_VAR, "").strip() or DEFAULT_API_ENDPOINT).rstrip("/")
     url = f"{base}/v1/{resource}"
     origin = API_ENDPOINT_VAR if environ.get(API_ENDPOINT_VAR, "").strip() else "the Artifact Registry API URL"
@@ -66,6 +68,8 @@ def ask_api(resource: str, token: str, timeout: float, environ: Mapping[str, str
 
     request = DeadlineRequest(timeout)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if quota_project:
+        headers["x-goog-user-project"] = quota_project
     try:
         got = request(url, "GET", headers=headers)
         body = json.dumps({"permissions": [DOWNLOAD_PERMISSION, UPLOAD_PERMISSION]}).encode()
@@ -107,7 +111,9 @@ def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
         where = scrubbed(consumer.removeprefix("projects/")[:40]) or project
         return (f"the Artifact Registry API is not enabled in project {where}, which this identity's calls are "
                 f"billed to (HTTP 403 SERVICE_DISABLED), so the repository's mode and roles are unknown; "
-                + _ENABLE_FIX.format(project=where))
+                f"{_ENABLE_FIX.format(project=where)}, or bill the calls to a project of yours where it is "
+                "(GOOGLE_CLOUD_QUOTA_PROJECT, or `gcloud auth application-default set-quota-project PROJECT` "
+                "for a user login)")
     if status == 403:
         return ("the Artifact Registry API refused to describe the repository to this identity (HTTP 403): it lacks "
                 "artifactregistry.repositories.get there (roles/artifactregistry.reader grants it), or the "

@@ -14,7 +14,8 @@ artifact-registry.md has the sources):
   the subset the identity holds (D), `{}` when none (Google's JSON omits an empty list), also for a
   repository that does not exist (I: IAM's general rule, an empty set rather than 404).
 - A Bearer token the FakeGoogle issued, alive, or 401 UNAUTHENTICATED (D).
-- The API not enabled in the caller's quota project (`disabled`): 403 PERMISSION_DENIED with the
+- The API not enabled in the caller's quota project (`disabled`, unless the request's
+  `x-goog-user-project` is in `enabled_in`): 403 PERMISSION_DENIED with the
   `SERVICE_DISABLED` ErrorInfo and the message gcloud quotes ("Artifact Registry API has not been
   used in project ... before or it is disabled") (C).
 
@@ -45,6 +46,8 @@ class FakeArtifactRegistryApi(BackgroundServer):
         self.registry = registry
         self.disabled = False
         """The API is not enabled in the caller's project: every call gets SERVICE_DISABLED."""
+        self.enabled_in: set[str] = set()
+        """Quota projects (`x-goog-user-project`) where the API is enabled even when `disabled`."""
         self.project_viewers: frozenset[str] | None = None
         """Who may see the project (and so learn that a repository does not exist); None: everyone."""
         self.requests: list[tuple[str, str, str]] = []  # (method, path, identity or "anonymous")
@@ -57,8 +60,10 @@ class FakeArtifactRegistryApi(BackgroundServer):
         host, port = self._server.server_address[:2]
         return str(host), int(port)
 
-    def answer(self, method: str, path: str, authorization: str | None, body: bytes) -> tuple[int, dict[str, Any]]:
-        """(status, JSON body) for one request, as the real API answers it."""
+    def answer(self, method: str, path: str, authorization: str | None, body: bytes, quota_project: str | None = None
+               ) -> tuple[int, dict[str, Any]]:
+        """(status, JSON body) for one request, as the real API answers it; `quota_project` is the
+        request's `x-goog-user-project`."""
         token = authorization[len("Bearer "):].strip() if authorization and authorization.startswith("Bearer ") else ""
         identity = self.registry.google.identity_of(token) if token else None
         with self._lock:
@@ -66,7 +71,7 @@ class FakeArtifactRegistryApi(BackgroundServer):
         if identity is None:
             return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 "
                           "access token, login cookie or other valid authentication credential.")
-        if self.disabled:
+        if self.disabled and quota_project not in self.enabled_in:
             return _service_disabled()
         match = _RESOURCE.fullmatch(path)
         if match is None or (method, bool(match.group(4))) not in (("GET", False), ("POST", True)):
@@ -136,7 +141,8 @@ class _Handler(QuietHandler):
 
     def _answer(self, body: bytes) -> None:
         status, data = self.server.api.answer(self.command, self.path.split("?")[0],
-                                              self.headers.get("Authorization"), body)
+                                              self.headers.get("Authorization"), body,
+                                              self.headers.get("x-goog-user-project"))
         payload = json.dumps(data).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
