@@ -6,7 +6,9 @@ gcloud. The token is used as it is: never minted, never refreshed, never written
 
 These come before every other source: setting one is the most deliberate choice a user can make,
 and answering from it costs no network call. Our own variables come first; gcloud's
-CLOUDSDK_AUTH_ACCESS_TOKEN_FILE is honoured too, as gcloud honours it over every other login.
+CLOUDSDK_AUTH_ACCESS_TOKEN and CLOUDSDK_AUTH_ACCESS_TOKEN_FILE are honoured too, as gcloud honours
+them over every other login (each set empty means unset, as for gcloud). Of each pair, the value
+comes before the file, as for our own variables.
 """
 
 from __future__ import annotations
@@ -30,7 +32,10 @@ from .tokens import AccessToken
 # Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
 ACCESS_TOKEN_VAR = "KEYRINGS_GAR_ACCESS_TOKEN"  # noqa: S105
 ACCESS_TOKEN_FILE_VAR = "KEYRINGS_GAR_ACCESS_TOKEN_FILE"  # noqa: S105
+GCLOUD_ACCESS_TOKEN_VAR = "CLOUDSDK_AUTH_ACCESS_TOKEN"  # noqa: S105
 GCLOUD_ACCESS_TOKEN_FILE_VAR = "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE"  # noqa: S105
+TOKEN_VARIABLES = (ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR, GCLOUD_ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR)
+"""Every variable a pre-minted token is taken from, in the order they are tried."""
 
 # Google's access tokens are a few hundred bytes; anything this long is something else.
 MAX_TOKEN_BYTES = 4096
@@ -67,7 +72,7 @@ def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToke
     """The pre-minted token input in effect, or None. Only the environment is read (no I/O).
 
     Our own variables set but empty are reported (a CI secret that did not arrive), not skipped;
-    gcloud's variable set empty means unset, as it does for gcloud.
+    gcloud's variables set empty mean unset, as they do for gcloud.
     """
     if ACCESS_TOKEN_VAR in environ:
         return ProvidedToken(ACCESS_TOKEN_VAR, None)
@@ -77,6 +82,8 @@ def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToke
             raise ConfigError(f"{ACCESS_TOKEN_FILE_VAR} is set but empty; set it to the path of a file "
                               "holding an access token, or unset it")
         return ProvidedToken(ACCESS_TOKEN_FILE_VAR, Path(path).expanduser())
+    if environ.get(GCLOUD_ACCESS_TOKEN_VAR, "").strip():
+        return ProvidedToken(GCLOUD_ACCESS_TOKEN_VAR, None)
     path = environ.get(GCLOUD_ACCESS_TOKEN_FILE_VAR, "").strip()
     if path:
         return ProvidedToken(GCLOUD_ACCESS_TOKEN_FILE_VAR, Path(path).expanduser())

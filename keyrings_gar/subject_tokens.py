@@ -68,8 +68,11 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
         text = _fetch_subject_token(str(source["url"]), source.get("headers"), request)
         where = f"subject token URL {_host(str(source['url']))}"
     elif "certificate" in source:
-        raise TokenError("X.509 certificate workload identity federation is not supported by keyrings.gar; use "
-                         "a file, URL, executable or AWS credential source")
+        # Minting needs mutual TLS to sts.mtls.googleapis.com with the workload's certificate, which
+        # our transport does not present; gcloud does, and its login is a source of ours.
+        raise TokenError("X.509 certificate workload identity federation (credential_source.certificate) needs "
+                         "mutual TLS, which keyrings.gar does not do: run `gcloud auth login --cred-file=FILE` "
+                         "and set `token = gcloud` in the repository's entry")
     else:
         raise TokenError("the workload identity federation file's credential_source names no file, url, "
                          "executable or AWS environment; recreate it")

@@ -221,3 +221,4 @@ def _check_subject_token_file(path: str, origin: str) -> None:
             raise ConfigError(f"{origin}: its credential_source.file {shown_path(Path(path))} is under {folder}, "
                               "which holds no ID token; nothing was read or sent. Point it at the file the CI "
                               "step writes the job's ID token to")
+

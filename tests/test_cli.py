@@ -120,7 +120,7 @@ def test_doctor_without_credentials_says_none_found_and_lists_the_search_in_orde
     adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
     assert [line.strip() for line in lines[start + 1:start + 7]] == [
         ("1. pre-minted token: not set (KEYRINGS_GAR_ACCESS_TOKEN, KEYRINGS_GAR_ACCESS_TOKEN_FILE, "
-         "CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)"),
+         "CLOUDSDK_AUTH_ACCESS_TOKEN, CLOUDSDK_AUTH_ACCESS_TOKEN_FILE)"),
         "2. KEYRINGS_GAR_JSON_KEY_BASE64: not set",
         "3. GOOGLE_APPLICATION_CREDENTIALS: not set",
         f"4. gcloud's ADC file {adc}: not found",
@@ -416,8 +416,9 @@ def test_settings_uv_pasted_into_pyproject_after_project_is_read_by_uv(
     pyproject = tomllib.loads('[project]\nname = "consumer"\nversion = "0.1.0"\n\n' + out)
     assert pyproject["project"] == {"name": "consumer", "version": "0.1.0"}
     assert pyproject["tool"]["uv"]["keyring-provider"] == "subprocess"
-    assert pyproject["tool"]["uv"]["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL,
-                                                 "authenticate": "always", "default": True}]
+    # The default form is a virtual repository's, which takes no uploads: no publish-url.
+    assert pyproject["tool"]["uv"]["index"] == [{"name": "team-repo", "url": AR_URL, "authenticate": "always",
+                                                 "default": True}]
     _assert_no_secrets(google, out, err)
 
 

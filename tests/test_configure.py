@@ -29,6 +29,11 @@ PROJECT = '[project]\nname = "consumer"\nversion = "0.1.0"\n'
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in this process. Without --virtual or --standard configure asks the Artifact
+    Registry API (test_configure_mode.py); these tests name the kind instead: virtual, as the
+    default was, and standard for twine (which publishes, and a virtual repository takes no uploads)."""
+    if args[0] == "configure" and not {"--virtual", "--standard"} & set(args):
+        args = (*args, "--standard" if args[1] == "twine" else "--virtual")
     code = cli.main(list(args))
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -96,12 +101,13 @@ def test_uv_goes_into_pyproject_or_uv_toml(project: Path, capsys: pytest.Capture
     assert _run(capsys, "configure", "uv", AR_URL)[0] == 0
     uv = _toml((project / "pyproject.toml").read_text())["tool"]["uv"]
     assert uv["keyring-provider"] == "subprocess"
-    assert uv["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL, "authenticate": "always",
-                            "default": True}]
+    # A virtual repository takes no uploads: no publish-url.
+    assert uv["index"] == [{"name": "team-repo", "url": AR_URL, "authenticate": "always", "default": True}]
     assert _run(capsys, "configure", "uv", AR_URL, "--uv-toml", "--standard")[0] == 0
     config = _toml((project / "uv.toml").read_text())
     assert config["keyring-provider"] == "subprocess"
-    assert "default" not in config["index"][0]
+    assert config["index"] == [{"name": "team-repo", "url": AR_URL, "publish-url": UPLOAD_URL,
+                                "authenticate": "always"}]
 
 
 @pytest.mark.parametrize("tool", ["uv", "pdm", "poetry"])
@@ -183,7 +189,7 @@ def test_poetry_is_never_run_its_files_are_written(project: Path, isolated: Path
     for folder in (bin_folder, project):  # poetry on PATH, and one planted in the clone
         _script(folder, "poetry", f"/bin/sh\necho $0 >> {ran}")
     monkeypatch.setenv("PATH", f"{bin_folder}:")
-    code, out, err = _run(capsys, "configure", "poetry", AR_URL, *(["--dry-run"] if dry_run else []))
+    code, out, err = _run(capsys, "configure", "poetry", AR_URL, "--standard", *(["--dry-run"] if dry_run else []))
     assert (code, err) == (0, "")
     assert not ran.exists()
     config = isolated / ".config" / "pypoetry" / "config.toml"
@@ -193,9 +199,20 @@ def test_poetry_is_never_run_its_files_are_written(project: Path, isolated: Path
         assert f"would change {config}" in out
         return
     sources = _toml((project / "pyproject.toml").read_text())["tool"]["poetry"]["source"]
-    assert sources == [{"name": "team-repo", "url": AR_URL, "priority": "primary"}]
+    assert sources == [{"name": "team-repo", "url": AR_URL, "priority": "explicit"}]
     assert _toml(config.read_text()) == {"repositories": {"team-repo": {"url": UPLOAD_URL}}}
-    assert "nothing to change in" in _run(capsys, "configure", "poetry", AR_URL)[1]
+    assert "nothing to change in" in _run(capsys, "configure", "poetry", AR_URL, "--standard")[1]
+
+
+def test_poetry_gets_no_publish_repository_for_a_virtual_one(project: Path, isolated: Path,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """A virtual repository takes no uploads: nothing to publish to, so poetry's config.toml is left alone."""
+    code, out, err = _run(capsys, "configure", "poetry", AR_URL, "--virtual")
+    assert (code, err) == (0, "")
+    sources = _toml((project / "pyproject.toml").read_text())["tool"]["poetry"]["source"]
+    assert sources == [{"name": "team-repo", "url": AR_URL, "priority": "primary"}]
+    assert not (isolated / ".config" / "pypoetry" / "config.toml").exists()
+    assert "poetry publish" not in out
 
 
 def test_poetry_config_dir_names_poetry_s_config_folder(project: Path, isolated: Path,

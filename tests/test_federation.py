@@ -692,3 +692,43 @@ def test_workload_pool_config_with_a_workforce_user_project_is_refused_as_google
     assert token is None
     assert "sets workforce_pool_user_project, but its audience names a workload identity pool" in line
     assert federation.google.calls == {}
+
+
+def test_x509_certificate_config_is_refused_in_one_line_naming_it_and_gcloud_before_any_call(
+    federation: Federation, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As `gcloud iam workload-identity-pools create-cred-config --credential-cert-path` writes it:
+    google-auth would need mutual TLS to STS, which our transport does not present."""
+    certificate = federation.files / "certificate_config.json"
+    certificate.write_text(json.dumps({"cert_configs": {"workload": {
+        "cert_path": str(federation.files / "cert.pem"), "key_path": str(federation.files / "key.pem")}}}))
+    federation.use({
+        "type": "external_account", "universe_domain": "googleapis.com",
+        "audience": PROVIDER_AUDIENCE.removeprefix("https:"),
+        "subject_token_type": "urn:ietf:params:oauth:token-type:mtls",
+        "token_url": "https://sts.mtls.googleapis.com/v1/token",
+        "credential_source": {"certificate": {"certificate_config_location": str(certificate)}},
+    })
+    line = _one_line(federation, caplog)
+    assert line.count("credential_source.certificate") == 1
+    assert "X.509 certificate workload identity federation" in line
+    assert "`gcloud auth login --cred-file=FILE`" in line
+    assert "`token = gcloud`" in line
+    assert federation.google.calls == {}
+    assert federation.proxy.tunnels == []
+
+
+def test_a_config_without_token_url_exchanges_at_google_s_sts(federation: Federation,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """google-auth loads such a file and then fails its refresh ("Invalid URL 'None'"); the
+    lookup uses Google's STS endpoint, as every gcloud-written file names it."""
+    federation.google.add_provider(federation.gitlab.provider())
+    config = file_sourced_config(str(federation.gitlab_token_file()))
+    del config["token_url"]
+    federation.use(config)
+    token, lines = _lookup(federation, caplog)
+    assert lines == []
+    assert token is not None
+    assert federation.google.identity_of(token) == pool_principal(GITLAB_SUBJECT)
+    assert federation.google.calls == {"sts-token": 1}
+    assert federation.proxy.tunnels == ["sts.googleapis.com:443"]

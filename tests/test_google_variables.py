@@ -100,3 +100,59 @@ def test_cloudsdk_config_with_a_literal_tilde_is_the_folder_gcloud_itself_uses(
     assert answer is not None
     assert google.google.identity_of(answer) == google.user.account
     assert len(literal.calls()) == 1
+
+
+# -- the known differences from google-auth and gcloud (docs-pending/w21-doctor.md) -----------------
+
+
+def test_an_empty_cloudsdk_config_is_gcloud_s_default_folder_never_the_working_directory(
+    google: Identities, isolated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """google-auth joins an empty CLOUDSDK_CONFIG to the file name, so it would read
+    ./application_default_credentials.json from a cloned project; gcloud reads empty as unset."""
+    project = tmp_path / "cloned-project"
+    project.mkdir()
+    (project / "application_default_credentials.json").write_bytes(google.sa_key.key_json)
+    monkeypatch.chdir(project)
+    home_adc = isolated / ".config" / "gcloud" / "application_default_credentials.json"
+    home_adc.parent.mkdir(parents=True)
+    home_adc.write_bytes(google.user_adc_file.read_bytes())
+    monkeypatch.setenv("CLOUDSDK_CONFIG", "")
+    answer, lines = _lookup(caplog)
+    assert lines == []
+    assert answer is not None
+    assert google.google.identity_of(answer) == google.user.account
+
+
+def test_gcloud_credential_file_override_without_an_active_account_is_not_used(
+    google: Identities, gcloud: FakeGcloud, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """gcloud itself answers from CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE with no account set;
+    a lookup starts gcloud only for an active account, so it looks further (google-auth never
+    reads gcloud's override at all)."""
+    monkeypatch.setenv("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", str(google.sa_key_file))
+    google.google.metadata_email = VM_ACCOUNT
+    use_metadata_server(monkeypatch, f"127.0.0.1:{google.google.port}")
+    answer, lines = _lookup(caplog)
+    assert lines == []
+    assert answer is not None
+    assert google.google.identity_of(answer) == VM_ACCOUNT
+    assert gcloud.calls() == []
+
+
+def test_no_gce_check_is_honoured_whatever_google_auth_does_with_it(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """google-auth before 2.48 ignores NO_GCE_CHECK and probes the metadata server; the lookup's
+    own check comes first, so the installed google-auth's reading of it does not matter."""
+    from google.auth.compute_engine import _metadata
+
+    monkeypatch.setattr(_metadata, "_NO_GCE_CHECK", False, raising=False)  # as an old google-auth
+    google.google.metadata_email = VM_ACCOUNT
+    use_metadata_server(monkeypatch, f"127.0.0.1:{google.google.port}")
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    answer, [line] = _lookup(caplog)
+    assert answer is None
+    assert "NO_GCE_CHECK=true rules out the metadata server" in line
+    assert google.google.received == 0

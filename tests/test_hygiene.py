@@ -138,6 +138,8 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
         happy_paths = {
             "pre-minted token variable": {"KEYRINGS_GAR_ACCESS_TOKEN": google.google.issue("ci@example.com").value},
             "pre-minted token file": {"CLOUDSDK_AUTH_ACCESS_TOKEN_FILE": str(token_file)},
+            "gcloud's pre-minted token variable": {"CLOUDSDK_AUTH_ACCESS_TOKEN":
+                                                   google.google.issue("ci@example.com").value},
             "service-account key": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.sa_key_file)},
             "user ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(google.user_adc_file)},
             "impersonated ADC": {"GOOGLE_APPLICATION_CREDENTIALS": str(_impersonated_adc(google, tmp_path))},

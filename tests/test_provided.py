@@ -85,6 +85,62 @@ def test_gcloud_access_token_file_variable_works_and_ours_wins_over_it(
     assert backend.get_password(AR_URL, "oauth2accesstoken") == variable_token
 
 
+def test_gcloud_access_token_variable_is_used_before_its_file_variant_and_after_ours(
+    google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """gcloud's CLOUDSDK_AUTH_ACCESS_TOKEN replaces every login, as it does for gcloud; of gcloud's
+    pair the value comes first, as of ours."""
+    gcloud_file = tmp_path / "gcloud-token"
+    file_token, gcloud_token, ours = (google.google.issue(CI_IDENTITY).value for _ in range(3))
+    gcloud_file.write_text(file_token)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    monkeypatch.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", str(gcloud_file))
+    monkeypatch.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN", gcloud_token + "\n")  # as $(gcloud ...) may leave it
+    assert backend.get_password(AR_URL, "oauth2accesstoken") == gcloud_token
+    credential = backend.get_credential(AR_URL, None)
+    assert credential is not None
+    assert (credential.username, credential.password) == ("oauth2accesstoken", gcloud_token)
+    assert gcloud_token not in _cached_text()
+    monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN", ours)
+    assert backend.get_password(AR_URL, "oauth2accesstoken") == ours
+    assert google.google.grants == [CI_IDENTITY] * 3  # only those this test issued: no key was minted
+
+
+def test_gcloud_token_variable_set_empty_means_unset(
+    google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN", " ")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    token = backend.get_password(AR_URL, "oauth2accesstoken")
+    assert token is not None
+    assert google.google.identity_of(token) == google.sa_key.email
+
+
+def test_doctor_trail_names_gcloud_token_variable_and_what_it_shadows_never_the_value(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    token, other = google.google.issue(CI_IDENTITY).value, google.google.issue(CI_IDENTITY).value
+    (tmp_path / "t").write_text(other)
+    monkeypatch.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN", token)
+    monkeypatch.setenv("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", str(tmp_path / "t"))
+    caplog.set_level(logging.DEBUG, logger="keyrings_gar")
+    assert cli.main(["doctor", AR_URL]) == 0
+    out = capsys.readouterr().out
+    assert "pre-minted token: CLOUDSDK_AUTH_ACCESS_TOKEN" in out
+    assert f"…{token[-4:]} pre-minted" in out
+    assert cli.main(["doctor", "--json", AR_URL]) == 0
+    json_out = capsys.readouterr().out
+    credential = json.loads(json_out)["credential"]
+    assert credential["token"]["pre_minted"] is True
+    assert credential["searched"][0] == {
+        "place": "pre-minted token", "used": True,
+        "result": "CLOUDSDK_AUTH_ACCESS_TOKEN: used as it is (CLOUDSDK_AUTH_ACCESS_TOKEN_FILE also set, not used)"}
+    for text in (out, json_out, caplog.text):
+        assert token not in text
+        assert token[:-4] not in text
+
+
 def test_a_provided_token_comes_before_keys_but_the_json_key_username_still_gets_the_key(
     google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -130,17 +186,20 @@ def _bad_value(case: str, google: Identities) -> str:
     return keys.get(value, value)
 
 
-@pytest.mark.parametrize("case", list(BAD_VALUES))
-@pytest.mark.parametrize("where", ["variable", "file"])
+@pytest.mark.parametrize(("case", "where"), [
+    *((case, where) for case in BAD_VALUES for where in ("variable", "file")),
+    # gcloud's variable set empty means unset (test_gcloud_token_variable_set_empty_means_unset).
+    *((case, "gcloud variable") for case in BAD_VALUES if BAD_VALUES[case][1] != "is empty"),
+])
 def test_a_value_that_is_not_a_token_gives_one_line_naming_the_variable_never_the_value(
     *, google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
     case: str, where: str
 ) -> None:
     says = BAD_VALUES[case][1]
     value = _bad_value(case, google)
-    if where == "variable":
-        monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN", value)
-        variable = "KEYRINGS_GAR_ACCESS_TOKEN"
+    if where != "file":
+        variable = "KEYRINGS_GAR_ACCESS_TOKEN" if where == "variable" else "CLOUDSDK_AUTH_ACCESS_TOKEN"
+        monkeypatch.setenv(variable, value)
     else:
         path = tmp_path / "token"
         path.write_text(value)

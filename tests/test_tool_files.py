@@ -71,6 +71,16 @@ IN_PROJECT = {"symlink at the target": "resolves outside the project folder"}
 TABLE = [(file, attack) for file in FILES for attack in ATTACKS]
 
 
+def _with_kind(args: list[str]) -> list[str]:
+    """configure without --virtual or --standard asks the Artifact Registry API (test_configure_mode.py);
+    these tests name the kind: standard for twine and poetry (whose publish settings are files written
+    only for a repository that takes uploads), virtual otherwise."""
+    if args[:1] == ["configure"] and not {"--virtual", "--standard"} & set(args):
+        return [*args, "--standard" if args[1] in ("twine", "poetry") else "--virtual"]
+    return args
+
+
+
 def _as_another_user(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`path` belongs to someone else: chowned when the test runs as root (the sudo case itself),
     else configure is made to run as another uid."""
@@ -130,7 +140,7 @@ def _run_with_deadline(args: list[str], capsys: pytest.CaptureFixture[str], unbl
     result: list[tuple[int, str, str]] = []
 
     def run() -> None:
-        code = cli.main(args)
+        code = cli.main(_with_kind(args))
         captured = capsys.readouterr()
         result.append((code, captured.out, captured.err))
 
@@ -210,7 +220,7 @@ def test_a_project_file_linked_within_the_project_is_refused_as_a_link(
 ) -> None:
     (project / "pyproject.toml").rename(project / "real.toml")
     (project / "pyproject.toml").symlink_to("real.toml")
-    assert cli.main(["configure", tool, AR_URL]) == 1
+    assert cli.main(_with_kind(["configure", tool, AR_URL])) == 1
     assert "pyproject.toml is a symbolic link, and configure writes no file through a link" in capsys.readouterr().err
     assert (project / "real.toml").read_text() == PROJECT
 
@@ -254,7 +264,7 @@ def test_the_temporary_copy_is_never_more_readable_than_the_file(
         with monkeypatch.context() as patched:
             patched.setattr(os, "open", os_open)
             patched.setattr(io, "open", io_open)
-            assert cli.main(["configure", *written.args, AR_URL]) == 0, capsys.readouterr().err
+            assert cli.main(_with_kind(["configure", *written.args, AR_URL])) == 0, capsys.readouterr().err
     finally:
         os.umask(old_umask)
     assert created, "the writer created no file in the target's folder"
@@ -276,7 +286,7 @@ def test_a_failed_write_leaves_the_file_as_it_was_and_nothing_beside_it(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(os, "fsync", full)
-    assert cli.main(["configure", "twine", AR_URL]) == 1
+    assert cli.main(_with_kind(["configure", "twine", AR_URL])) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.strip() == f"keyrings-gar: cannot write {pypirc}: No space left on device; it is unchanged"
@@ -290,7 +300,7 @@ def test_a_symlinked_config_folder_of_one_s_own_is_written_through(
     dotfiles = isolated / "dotfiles" / "config"
     dotfiles.mkdir(parents=True)
     (isolated / ".config").symlink_to(dotfiles)
-    assert cli.main(["configure", "pip", AR_URL]) == 0, capsys.readouterr().err
+    assert cli.main(_with_kind(["configure", "pip", AR_URL])) == 0, capsys.readouterr().err
     assert AR_HOST in (dotfiles / "pip" / "pip.conf").read_text()
 
 
@@ -353,7 +363,7 @@ def test_a_twine_section_that_means_another_server_is_never_merged_into(
     if existing:
         pypirc.write_text(existing)
     for dry_run in ([], ["--dry-run"]):
-        assert cli.main(["configure", "twine", url, *dry_run]) == 1
+        assert cli.main(_with_kind(["configure", "twine", url, *dry_run])) == 1
         captured = capsys.readouterr()
         assert captured.out == ""
         assert expected in captured.err
@@ -365,7 +375,7 @@ def test_a_twine_section_already_for_this_repository_is_kept(isolated: Path, cap
                                                              ) -> None:
     pypirc = isolated / ".pypirc"
     pypirc.write_text(f"[team-repo]\nrepository = https://{AR_HOST}/acme-prod/team-repo/\n")
-    assert cli.main(["configure", "twine", AR_URL]) == 0, capsys.readouterr().err
+    assert cli.main(_with_kind(["configure", "twine", AR_URL])) == 0, capsys.readouterr().err
     parser = configparser.RawConfigParser()
     parser.read(pypirc)
     assert parser.get("team-repo", "username") == "oauth2accesstoken"
@@ -373,7 +383,7 @@ def test_a_twine_section_already_for_this_repository_is_kept(isolated: Path, cap
 
 @pytest.mark.parametrize("name", ["pypi", "PyPI"])
 def test_a_poetry_source_named_pypi_is_refused(project: Path, capsys: pytest.CaptureFixture[str], name: str) -> None:
-    assert cli.main(["configure", "poetry", f"https://{AR_HOST}/acme-prod/{name}/"]) == 1
+    assert cli.main(_with_kind(["configure", "poetry", f"https://{AR_HOST}/acme-prod/{name}/"])) == 1
     assert "poetry keeps the source name" in capsys.readouterr().err
     assert (project / "pyproject.toml").read_text() == PROJECT
 
@@ -384,7 +394,7 @@ def test_poetry_s_config_naming_the_repository_for_another_server_is_refused_and
     config = isolated / ".config" / "pypoetry" / "config.toml"
     config.parent.mkdir(parents=True)
     config.write_text('[repositories.team-repo]\nurl = "https://upload.example/legacy/"\n')
-    assert cli.main(["configure", "poetry", AR_URL]) == 1
+    assert cli.main(_with_kind(["configure", "poetry", AR_URL])) == 1
     assert "repositories.team-repo.url is already set to another value" in capsys.readouterr().err
     assert (project / "pyproject.toml").read_text() == PROJECT  # the plan is whole before anything is written
     assert config.read_text() == '[repositories.team-repo]\nurl = "https://upload.example/legacy/"\n'
@@ -396,16 +406,16 @@ def test_name_gives_a_clashing_repository_a_section_of_its_own(isolated: Path, p
     pypirc = isolated / ".pypirc"
     pypirc.write_text(PYPI_SECTION)
     url = f"https://{AR_HOST}/acme-prod/pypi/"
-    assert cli.main(["configure", "twine", url]) == 1
+    assert cli.main(_with_kind(["configure", "twine", url])) == 1
     assert "pass --name with another name" in capsys.readouterr().err
-    assert cli.main(["configure", "twine", url, "--name", "acme-pypi"]) == 0, capsys.readouterr().err
+    assert cli.main(_with_kind(["configure", "twine", url, "--name", "acme-pypi"])) == 0, capsys.readouterr().err
     parser = configparser.RawConfigParser()
     parser.read(pypirc)
     assert dict(parser["pypi"]) == {"username": "__token__", "password": PYPI_TOKEN}
     assert dict(parser["acme-pypi"]) == {"repository": url, "username": "oauth2accesstoken"}
     assert parser.get("distutils", "index-servers").split() == ["pypi", "acme-pypi"]
     assert "twine upload -r acme-pypi dist/*" in capsys.readouterr().out
-    assert cli.main(["configure", "poetry", url, "--name", "acme-pypi"]) == 0, capsys.readouterr().err
+    assert cli.main(_with_kind(["configure", "poetry", url, "--name", "acme-pypi"])) == 0, capsys.readouterr().err
     assert (isolated / ".config" / "pypoetry" / "config.toml").read_text().count("[repositories.acme-pypi]") == 1
 
 
@@ -416,7 +426,7 @@ def test_name_gives_a_clashing_repository_a_section_of_its_own(isolated: Path, p
 ])
 def test_name_is_one_plain_name_for_one_repository(isolated: Path, capsys: pytest.CaptureFixture[str],
                                                    args: tuple[str, ...], expected: str) -> None:
-    assert cli.main(["configure", "twine", *args]) == 1
+    assert cli.main(_with_kind(["configure", "twine", *args])) == 1
     err = capsys.readouterr().err
     assert expected in err
     assert ACCESS_TOKEN[:12] not in err

@@ -594,3 +594,24 @@ def test_the_artifact_registry_api_is_doctor_s_own_field(url: str) -> None:
 def test_the_artifact_registry_api_field_takes_only_its_api(url: str) -> None:
     with pytest.raises(ConfigError, match="Artifact Registry API URL"):
         check_endpoint(url, "artifact_registry_api", "doctor", {})
+
+
+@pytest.mark.parametrize(("url", "environ", "says"), [
+    ("https://artifactregistry.googleapis.com/v1/projects/p/locations/l/repositories/r", {}, None),
+    ("https://artifactregistry.googleapis.com/v2/other", {}, "at a path that is not its Artifact Registry API"),
+    ("https://artifactregistry.googleapis.com.evil.example/v1/projects/p", {}, "not Google's Artifact Registry API"),
+    ("http://artifactregistry.googleapis.com/v1/projects/p", {}, "not https://"),
+    ("https://ar.corp.example/v1/projects/p", {"KEYRINGS_GAR_TOKEN_HOSTS": "ar.corp.example"}, None),
+    ("http://127.0.0.1:8080/v1/projects/p", {"KEYRINGS_GAR_TOKEN_HOSTS": "127.0.0.1:8080"}, None),
+    ("http://ar.corp.example/v1/projects/p", {"KEYRINGS_GAR_TOKEN_HOSTS": "ar.corp.example"}, "not https://"),
+    ("https://user:pw@evil.example\\@artifactregistry.googleapis.com/v1/projects/p", {}, "not a URL"),
+])
+def test_the_api_endpoint_is_google_s_or_one_the_user_named(url: str, environ: dict[str, str],
+                                                           says: str | None) -> None:
+    if says is None:
+        check_endpoint(url, "artifact_registry_api", "KEYRINGS_GAR_API_ENDPOINT", environ)
+        return
+    with pytest.raises(ConfigError) as raised:
+        check_endpoint(url, "artifact_registry_api", "KEYRINGS_GAR_API_ENDPOINT", environ)
+    assert says in str(raised.value)
+    assert "pw" not in str(raised.value)

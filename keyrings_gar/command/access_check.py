@@ -1,25 +1,36 @@
-"""`doctor --check-access`: one authenticated request to the repository, and what its answer means.
+"""`doctor --check-access`: what an installer asks the repository, then what the Artifact Registry API
+says about it, with the same identity, and what the answers mean.
 
 A token that google-auth minted proves only that Google knows the identity; whether Artifact
 Registry lets that identity read this repository, and whether a pre-minted token is still alive, only
-the registry can say. One GET of the repository's simple index answers both, with the credential a
-lookup would give the installer, and the status is turned into the fix for its cause.
+the registry can say. Installers never read the root listing (`/P/R/simple/`), and Artifact Registry
+answers it 404 to everyone: the check GETs a package page, as an installer does (`--package NAME`,
+else a name no repository holds, whose 404 page proves the read as well as a 200). Then the API
+(registry_api.py) tells the repository's mode, whether the identity may upload (without uploading),
+and a missing repository from a missing role where the identity may see the project. An API refusal
+is a warning: it never turns a proven read into a failure.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ..errors import GarError
 from ..hosts import RepositoryTarget
 from ..redact import scrubbed
+from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, ask_api, mode_name
 
 READER_ROLE = "roles/artifactregistry.reader"
 WRITER_ROLE = "roles/artifactregistry.writer"
 DOWNLOAD, UPLOAD = "download", "upload"
+PROBE_PACKAGE = "keyrings-gar-access-probe"
+"""The package page asked without --package: a name of ours that no repository holds."""
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}")
+_PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
 
 
 class Repository(NamedTuple):
@@ -42,9 +53,21 @@ class Repository(NamedTuple):
     def index_url(self) -> str:
         return f"https://{self.host}/{self.project}/{self.repository}/simple/"
 
+    def page_url(self, package: str) -> str:
+        """The package's page, its name normalized as PEP 503 and installers write it."""
+        return f"{self.index_url}{re.sub(r'[-_.]+', '-', package).lower()}/"
+
     @property
     def resource(self) -> str:
         return f"projects/{self.project}/locations/{self.location or 'LOCATION'}/repositories/{self.repository}"
+
+
+class Question(NamedTuple):
+    """What to ask: whether the identity may `purpose` (DOWNLOAD or UPLOAD), by which package page."""
+
+    purpose: str
+    package: str | None
+    timeout: float
 
 
 class AccessAnswer(NamedTuple):
@@ -53,25 +76,39 @@ class AccessAnswer(NamedTuple):
     status: int | None
     ok: bool
     text: str
+    api: ApiAnswer | None = None
+    warnings: tuple[str, ...] = ()
 
 
-def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD) -> None:
+def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, package: str | None = None) -> None:
     """Add to doctor's `report` (for `url`, already found to work) what the registry answers to the
     credential a lookup would give; a refusal becomes a problem and the report fails."""
     problems: list[str] = report["problems"]
+    if package is not None and _PACKAGE.fullmatch(package) is None:
+        problems.append("--package takes a project name as PyPI spells them (letters, digits, `.`, `_`, `-`)")
+        report["ok"] = False
+        return
     try:
-        repository, answer = _lookup_and_check(url, report.get("credential") or {}, purpose)
+        repository, answer = _lookup_and_check(url, report.get("credential") or {}, purpose, package)
     except GarError as exc:
         problems.append(str(exc))
     else:
-        report["access"] = {"url": repository.index_url, "status": answer.status, "ok": answer.ok,
-                            "purpose": purpose, "text": answer.text}
+        api = answer.api
+        report["access"] = {"url": repository.page_url(package or PROBE_PACKAGE), "status": answer.status,
+                            "ok": answer.ok, "purpose": purpose, "text": answer.text,
+                            "api": None if api is None else {
+                                "mode": api.mode, "missing": api.missing, "problem": api.problem,
+                                "permissions": None if api.permissions is None else sorted(api.permissions)}}
+        report["warnings"].extend(answer.warnings)
+        if api is not None and api.mode == STANDARD:
+            report["warnings"].extend(_standard_as_only_index(repository))
         if not answer.ok:
             problems.append(answer.text)
     report["ok"] = not problems
 
 
-def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str) -> tuple[Repository, AccessAnswer]:
+def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, package: str | None
+                      ) -> tuple[Repository, AccessAnswer]:
     # Here, not at the top: `doctor` without --check-access never needs them.
     from ..backend import credential_for
     from ..config import load_settings, trusted_hosts
@@ -85,43 +122,133 @@ def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str) -> tup
     login = credential_for(target, None)
     if login is None:
         raise GarError("no credential to check: a lookup for this URL answers nothing")
-    answer = check_access(repository, (login.username, login.password), credential, purpose=purpose,
-                          timeout=load_settings().timeout)
+    question = Question(purpose, package, load_settings().timeout)
+    answer = check_access(repository, (login.username, login.password), credential, question,
+                          lambda: api_token(target, login.username, login.password))
     return repository, answer
 
 
-def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], *,
-                 purpose: str = DOWNLOAD, timeout: float) -> AccessAnswer:
-    """GET the repository's index with the lookup's credential, `login` (username, password), and
-    explain the status. `credential` is doctor's credential report: which source and identity
-    the credential is from.
-    """
-    status = _index_status(repository, login, timeout)
-    if status == 200:
-        upload = (f"; uploading needs {WRITER_ROLE}, which only an upload can prove"
-                  if purpose == UPLOAD else "")
-        return AccessAnswer(status, True, f"Artifact Registry accepts this credential for {repository.index_url} "
-                                          f"(HTTP 200){upload}")
+def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
+    """A bearer token of the identity whose credential `username`/`password` is (the token itself,
+    or one minted from a json key secret's key: the key never goes to the API), and the project its
+    API calls are billed to, as google-auth picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credential
+    file's quota_project_id (None: the credential's own default)."""
+    from ..backend import TOKEN_USERNAMES, access_token
+    from ..config import load_settings
+    from ..configfile import entry_for
+    from ..json_key import find_json_key
+    from ..provided import find_provided_token
+    from ..sources import find_token_source, source_from_secret
+
+    settings = load_settings()
+    entry = entry_for(target)
+    if username in TOKEN_USERNAMES:
+        token = password
+        source = None if find_provided_token() is not None else find_token_source(settings, entry=entry)
+    else:
+        secret = find_json_key(settings, entry=entry)
+        if secret is None:
+            raise GarError("no json key secret to mint a token from")
+        source = source_from_secret(secret)
+        token = access_token(source, settings).value
+    quota = os.environ.get("GOOGLE_CLOUD_QUOTA_PROJECT", "").strip() or (
+        str(source.info.get("quota_project_id") or "") if source is not None else "")
+    return token, quota or None
+
+
+def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, str | None]], timeout: float
+                     ) -> ApiAnswer:
+    """What the API says about `repository`, asked with the token `api_token` gives."""
+    if not repository.location:
+        return ApiAnswer(None, None, problem=f"{repository.host} names no location (a host from KEYRINGS_GAR_HOSTS), "
+                                             "so the Artifact Registry API cannot be asked about the repository")
+    try:
+        token, quota_project = api_token()
+    except GarError as exc:
+        return ApiAnswer(None, None, problem=f"no token to ask the Artifact Registry API with: {exc}")
+    return ask_api(repository.resource, token, timeout, quota_project)
+
+
+def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], question: Question,
+                 api_token: Callable[[], tuple[str, str | None]] | None = None) -> AccessAnswer:
+    """GET a package page with the lookup's credential, `login` (username, password), then ask the
+    API with `api_token`'s token (not asked when None), and explain both. `credential` is doctor's
+    credential report: which source and identity the credential is from."""
+    page = repository.page_url(question.package or PROBE_PACKAGE)
+    status = _page_status(page, repository.host, login, question.timeout)
     if status == 401:
         return AccessAnswer(status, False, _refused(credential))
+    api = repository_facts(repository, api_token, question.timeout) if api_token is not None else None
+    if status in (200, 404):
+        return _readable(repository, status, credential, question.purpose, api)
     if status == 403:
-        return AccessAnswer(status, False, _denied(repository, credential, purpose))
-    if status == 404:
-        where = f"at {repository.location}" if repository.location else f"behind {repository.host}"
-        listing = (f"gcloud artifacts repositories list --project={repository.project}"
-                   + (f" --location={repository.location}" if repository.location else ""))
-        return AccessAnswer(status, False, f"Artifact Registry has no repository {repository.repository} in project "
-                                           f"{repository.project} {where} (HTTP 404): check the location, project "
-                                           f"and repository in the URL against `{listing}`")
+        if api is not None and api.missing:
+            return AccessAnswer(status, False, _missing(repository), api)
+        return AccessAnswer(status, False, _denied(repository, credential, question.purpose), api,
+                            _api_warning(api, status))
     if 300 <= status < 400:
-        return AccessAnswer(status, False, f"{repository.index_url} answered with a redirect (HTTP {status}), which "
-                                           "Artifact Registry never sends for an index: not followed, as a credential "
-                                           "must not go elsewhere; check the proxy or host in between")
-    return AccessAnswer(status, False, f"Artifact Registry answered HTTP {status} for {repository.index_url}; "
-                                       "if it is 5xx, try again later")
+        return AccessAnswer(status, False, f"{page} answered with a redirect (HTTP {status}), which Artifact "
+                                           "Registry never sends for a package page: not followed, as a credential "
+                                           "must not go elsewhere; check the proxy or host in between", api)
+    return AccessAnswer(status, False, f"Artifact Registry answered HTTP {status} for {page}; "
+                                       "if it is 5xx, try again later", api)
 
 
-def _index_status(repository: Repository, login: tuple[str, str], timeout: float) -> int:
+def _readable(repository: Repository, status: int, credential: dict[str, Any], purpose: str,
+              api: ApiAnswer | None) -> AccessAnswer:
+    """A package page answered 200 or 404: the identity reads the repository. For an upload, the
+    API's mode and testIamPermissions answer whether it may upload, without uploading."""
+    kind = f"a {mode_name(api.mode)} repository, " if api is not None and api.mode else ""
+    read = (f"Artifact Registry lets this credential read {repository.index_url} ({kind}a package page answered "
+            f"HTTP {status})")
+    warnings = _api_warning(api, status)
+    if purpose != UPLOAD:
+        return AccessAnswer(status, True, read, api, warnings)
+    if api is not None and api.mode is not None and api.mode != STANDARD:
+        return AccessAnswer(status, False, f"{repository.resource} is a {mode_name(api.mode)} repository, which takes "
+                                           "no uploads: publish to the standard repository behind it (`gcloud "
+                                           f"artifacts repositories describe {repository.repository} "
+                                           f"--project={repository.project} --location={repository.location}` "
+                                           "lists its upstreams)", api)
+    if api is None or api.permissions is None:
+        return AccessAnswer(status, True, f"{read}; whether it may upload is unknown (see the warning)", api,
+                            warnings or ("the Artifact Registry API was not asked, so uploading is not checked",))
+    if UPLOAD_PERMISSION in api.permissions:
+        return AccessAnswer(status, True, f"{read}, and may upload to it ({UPLOAD_PERMISSION}, asked with "
+                                          "testIamPermissions: nothing was uploaded)", api, warnings)
+    return AccessAnswer(status, False, _denied(repository, credential, UPLOAD, page_status=status), api, warnings)
+
+
+def _standard_as_only_index(repository: Repository) -> list[str]:
+    """A warning for each installer setting that makes this standard repository the only index."""
+    from pathlib import Path
+
+    from .only_index import only_index_places
+
+    return [f"{place} makes {repository.repository}, a standard repository (its own packages only), the only index: "
+            "public packages will not be found; put it beside PyPI (`keyrings-gar configure TOOL URL --standard` "
+            "after removing that setting), or use a virtual repository in front of it as the only index"
+            for place in only_index_places(repository.index_url, Path.cwd())]
+
+
+def _api_warning(api: ApiAnswer | None, status: int) -> tuple[str, ...]:
+    """The API's refusal as a warning; after a 403 page only when it says more than the 403 does."""
+    if api is None or api.problem is None:
+        return ()
+    if status == 403 and "SERVICE_DISABLED" not in api.problem:
+        return ()
+    return (api.problem,)
+
+
+def _missing(repository: Repository) -> str:
+    listing = f"gcloud artifacts repositories list --project={repository.project} --location={repository.location}"
+    return (f"Artifact Registry has no repository {repository.repository} in project {repository.project} at "
+            f"{repository.location} (the package page answered HTTP 403, and the Artifact Registry API 404 to an "
+            f"identity that may see the project): check the location, project and repository in the URL "
+            f"against `{listing}`")
+
+
+def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -> int:
     """The status of one GET, through the user's proxy and CA bundle; the bounded transport follows
     no redirect (a credential must not go elsewhere) and reports one as its status here."""
     # Here, not at the top: only this check pays for requests and google-auth (start-up time).
@@ -130,8 +257,7 @@ def _index_status(repository: Repository, login: tuple[str, str], timeout: float
     from ..transport import DeadlineRequest, RedirectRefusedError
 
     class StatusOnly(DeadlineRequest):
-        """The bounded transport, reading no body: an index mirroring PyPI is tens of megabytes,
-        and only the status answers the question."""
+        """The bounded transport, reading no body: only the status answers the question."""
 
         def _read(self, response: Any) -> bytes:  # noqa: ARG002 - the body is not wanted
             return b""
@@ -139,12 +265,11 @@ def _index_status(repository: Repository, login: tuple[str, str], timeout: float
     basic = base64.b64encode(":".join(login).encode()).decode("ascii")
     request = StatusOnly(timeout)
     try:
-        response = request(repository.index_url, "GET", headers={"Authorization": f"Basic {basic}",
-                                                                   "Accept": "text/html"})
+        response = request(page, "GET", headers={"Authorization": f"Basic {basic}", "Accept": "text/html"})
     except RedirectRefusedError as exc:
         return exc.status  # the transport follows no redirect, and neither does this check
     except google.auth.exceptions.TransportError as exc:
-        raise GarError(f"could not reach {repository.host}: {scrubbed(str(exc), 400)}; check the network, "
+        raise GarError(f"could not reach {host}: {scrubbed(str(exc), 400)}; check the network, "
                        "HTTPS_PROXY and the CA bundle (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)") from None
     finally:
         request.close()
@@ -161,16 +286,19 @@ def _refused(credential: dict[str, Any]) -> str:
                 "or one without the cloud-platform scope); put a fresh `gcloud auth print-access-token` there, "
                 "or unset it so that keyrings.gar mints and refreshes its own")
     if secret is not None:
+        # Whether the registry needs the key file's exact bytes is not known: both causes are named.
         return (f"Artifact Registry refused the _json_key_base64 secret of {secret['email']} (key "
-                f"{secret['key_id'] or 'without id'}) (HTTP 401): the key or its service account was deleted or "
-                "disabled; create a new key (`gcloud iam service-accounts keys create`) and set it again")
+                f"{secret['key_id'] or 'without id'}) (HTTP 401): either the key or its service account was deleted "
+                "or disabled (create a new key: `gcloud iam service-accounts keys create`), or the secret is not "
+                "the base64 of the key file as it was created (set it to `base64 -w0 KEY.json`)")
     who = f"{source.get('identity')} ({source.get('kind')}: {source.get('origin')})" if source else "this identity"
     return (f"Artifact Registry refused the token of {who} (HTTP 401): it was revoked, or the account disabled; "
             "run `keyrings-gar cache clear` and check again, and if it persists, log in again with that source")
 
 
-def _denied(repository: Repository, credential: dict[str, Any], purpose: str) -> str:
-    """403: a known identity without the role; name both and the command that grants it."""
+def _denied(repository: Repository, credential: dict[str, Any], purpose: str, page_status: int = 403) -> str:
+    """403 (or the API's testIamPermissions without the upload permission after a read answered
+    `page_status`): a known identity without the role; name both and the command that grants it."""
     role = WRITER_ROLE if purpose == UPLOAD else READER_ROLE
     source = credential.get("token_source") or {}
     secret = credential.get("secret")
@@ -178,6 +306,10 @@ def _denied(repository: Repository, credential: dict[str, Any], purpose: str) ->
     location = f" --location={repository.location}" if repository.location else ""
     grant = (f"gcloud artifacts repositories add-iam-policy-binding {repository.repository} "
              f"--project={repository.project}{location} --member={_member(identity)} --role={role}")
+    if page_status != 403:
+        return (f"{identity} may read but not upload to {repository.resource} (testIamPermissions: no "
+                f"{UPLOAD_PERMISSION}; nothing was uploaded): it lacks {role}; someone who administers the "
+                f"repository can grant it: {grant}")
     direction = "to" if purpose == UPLOAD else "from"
     return (f"{identity} may not {purpose} {direction} {repository.resource} (HTTP 403): it lacks {role} on that "
             "repository, or the project or repository does not exist (Artifact Registry does not tell an "
@@ -193,3 +325,25 @@ def _member(identity: str) -> str:
         return "MEMBER"
     kind = "serviceAccount" if email.group().endswith(".gserviceaccount.com") else "user"
     return f"{kind}:{email.group()}"
+
+
+def api_facts(url: str) -> ApiAnswer:
+    """What the API says about the repository `url` names, asked with the identity a lookup for
+    `url` would use (for `configure`); `problem` says why it could not."""
+    from ..backend import credential_for
+    from ..config import load_settings, trusted_hosts
+    from ..hosts import parse_service
+
+    target = parse_service(url, trusted_hosts())
+    repository = Repository.from_target(target) if target is not None else None
+    if target is None or repository is None:
+        return ApiAnswer(None, None, problem="it is not a repository URL")
+    try:
+        login = credential_for(target, None)
+    except GarError as exc:
+        return ApiAnswer(None, None, problem=f"no credential to ask the Artifact Registry API with: {exc}")
+    if login is None:
+        return ApiAnswer(None, None, problem="no credential to ask the Artifact Registry API with (`keyrings-gar "
+                                             "doctor URL` says why)")
+    return repository_facts(repository, lambda: api_token(target, login.username, login.password),
+                            load_settings().timeout)

@@ -59,11 +59,13 @@ def token_for(url: str | None) -> AccessToken:
 def _run_doctor(args: argparse.Namespace) -> int:
     if args.check_access and args.url is None:
         args.parser.error("--check-access needs the repository URL")
+    if args.package is not None and not args.check_access:
+        args.parser.error("--package goes with --check-access")
     report = doctor(args.url)
     if args.check_access and report["ok"]:
         from .access_check import add_access_check  # only this check needs requests (start-up time)
 
-        add_access_check(report, args.url, args.purpose)
+        add_access_check(report, args.url, args.purpose, args.package)
     if args.installer:
         from .installer_reach import add_installer_checks
 
@@ -136,14 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
                                help="the repository URL (default: no URL, the default identity)")
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor_parser.add_argument("--check-access", action="store_true",
-                               help="also send the credential to the repository once and report whether Artifact "
-                                    "Registry accepts it (401, 403, 404 explained with their fixes)")
+                               help="also ask the repository for a package page with the credential, as an "
+                                    "installer does, and the Artifact Registry API for the repository's mode and "
+                                    "the identity's permissions (401 and 403 explained with their fixes)")
+    doctor_parser.add_argument("--package", metavar="NAME",
+                               help="with --check-access: the package page to ask for (default: a name no "
+                                    "repository holds; its 404 proves the read as well)")
     doctor_parser.add_argument("--installer", action="append", choices=INSTALLERS, metavar="TOOL",
                                help=f"also check that TOOL ({', '.join(INSTALLERS)}; repeatable) will reach "
                                     "keyrings.gar where it loads keyring, and say what to install where if not")
     doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
-                               help="with --check-access: the role to name when access is denied (reader to "
-                                    "download, writer to upload; default: download)")
+                               help="with --check-access: what to check the identity may do (upload: asked of "
+                                    "the API's testIamPermissions, nothing is uploaded; default: download)")
     doctor_parser.set_defaults(run=_run_doctor)
 
     settings_parser = _add_command(
@@ -166,10 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
                     "comments stay; running it again changes nothing. pip: the user's pip.conf; uv, pdm: "
                     "./pyproject.toml (uv: ./uv.toml with --uv-toml); poetry: ./pyproject.toml's sources and "
                     "poetry's config.toml (poetry itself is not run); twine: ~/.pypirc. No file is written "
-                    "through a link.")
+                    "through a link. Without --virtual or --standard, each repository's mode is asked of the "
+                    "Artifact Registry API first; when it cannot tell, nothing is written.")
     configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
     configure_parser.add_argument("urls", nargs="+", type=pasted_url, metavar="URL", help="repository URLs")
-    _add_kind_options(configure_parser)
+    _add_kind_options(configure_parser, default=None)
     configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     configure_parser.add_argument("--uv-toml", action="store_true", help="for uv: write ./uv.toml, not pyproject.toml")
     configure_parser.add_argument("--name", help="the index, source or .pypirc section name for the one URL "
@@ -201,15 +208,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_kind_options(parser: argparse.ArgumentParser) -> None:
+def _add_kind_options(parser: argparse.ArgumentParser, default: str | None = DEFAULT_KIND) -> None:
+    """--virtual/--standard; without either, `default` (None: ask the Artifact Registry API)."""
+    asked = " (default: the mode the Artifact Registry API reports)" if default is None else ""
     kinds = parser.add_mutually_exclusive_group()
     kinds.add_argument("--virtual", dest="kind", action="store_const", const=VIRTUAL,
                        help="a virtual repository (it fronts PyPI): the one and only index" +
-                            (" (the default)" if DEFAULT_KIND == VIRTUAL else ""))
+                            (" (the default)" if default == VIRTUAL else asked))
     kinds.add_argument("--standard", dest="kind", action="store_const", const=STANDARD,
                        help="a standard repository (private packages only): added beside PyPI" +
-                            (" (the default)" if DEFAULT_KIND == STANDARD else ""))
-    parser.set_defaults(kind=DEFAULT_KIND)
+                            (" (the default)" if default == STANDARD else ""))
+    parser.set_defaults(kind=default)
 
 
 _VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"

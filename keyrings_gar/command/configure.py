@@ -39,6 +39,7 @@ from .index_rule import (
 from .ini_edit import IniOption, ini_section, ini_values, merge_ini
 from .installer_reach import reach_problem
 from .installer_settings import parse_repository, renamed
+from .mode_choice import KindChoice, choose_kind, refuse_uploads
 from .pip_precedence import pip_overrides
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, poetry_config_file, read_config, write_config
@@ -184,16 +185,19 @@ def _project_file(cwd: Path, tool: str) -> Path:
     return path
 
 
-def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, *, uv_toml: bool) -> Plan:
+def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, *, uv_toml: bool,
+             no_uploads: frozenset[str] = frozenset()) -> Plan:
     table: tuple[str, ...] = () if uv_toml else ("tool", "uv")
     keys = [TomlKey(table, "keyring-provider", "subprocess",
                     "# uv runs the `keyring` command on PATH, which holds keyrings.gar")]
     array = TomlList((*table, "index"), "index")
-    wanted = [TomlEntry(array.path, uv_index(r, kind, first=n == 0), rule_comment("uv", kind, r) if n == 0 else "")
+    wanted = [TomlEntry(array.path, uv_index(r, kind, first=n == 0, publish=r.index_url not in no_uploads),
+                        rule_comment("uv", kind, r) if n == 0 else "")
               for n, r in enumerate(repositories)]
     plan = _toml_plan("uv", file, keys, array, wanted)
     plan.next_steps.append("uv add PACKAGE (or uv sync)")
-    plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in repositories)
+    plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in repositories
+                           if r.index_url not in no_uploads)
     return plan
 
 
@@ -209,7 +213,8 @@ def _pdm_plan(repositories: list[Repository], kind: str, file: ProjectFile) -> P
 # --- poetry: its two files -------------------------------------------------------------------
 
 
-def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path) -> Plan:
+def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path, no_uploads: frozenset[str] = frozenset()
+                 ) -> Plan:
     """The project's `[[tool.poetry.source]]` entries and `repositories.NAME.url` in poetry's own
     config.toml, written as `poetry source add` and `poetry config` write them. poetry itself is
     never run: in the project's folder it loads the project's plugins, which a cloned repository
@@ -225,21 +230,25 @@ def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path) -> Plan:
                         rule_comment("poetry", kind, r) if n == 0 else "") for n, r in enumerate(repositories)]
     plan = _toml_plan("poetry", ProjectFile(path, cwd), [], array, wanted)
     # poetry publish -r NAME needs the repository's upload URL in poetry's own config.
-    config = poetry_config_file()
-    keys = [TomlKey(("repositories", r.name), "url", r.upload_url) for r in repositories]
-    before = read_config(config)
-    plan.files.append(FileChange(config, before, merge_toml(before, keys, [], str(config))))
+    keys = [TomlKey(("repositories", r.name), "url", r.upload_url) for r in repositories
+            if r.index_url not in no_uploads]
+    if keys:
+        config = poetry_config_file()
+        before = read_config(config)
+        plan.files.append(FileChange(config, before, merge_toml(before, keys, [], str(config))))
     plan.next_steps.append("poetry add PACKAGE" if kind == VIRTUAL else
                            f"poetry add --source {repositories[0].name} PACKAGE")
-    plan.next_steps.extend(f"poetry publish -r {r.name}" for r in repositories)
+    plan.next_steps.extend(f"poetry publish -r {r.name}" for r in repositories if r.index_url not in no_uploads)
     return plan
 
 
 # --- the command ----------------------------------------------------------------------------
 
 
-def plan_configure(tool: str, urls: list[str], kind: str, where: Where) -> Plan:
-    """What `configure` would change; nothing is written. GarError when it would not be safe."""
+def plan_configure(tool: str, urls: list[str], kind: str, where: Where, no_uploads: frozenset[str] = frozenset()
+                   ) -> Plan:
+    """What `configure` would change; nothing is written. GarError when it would not be safe.
+    `no_uploads`: the index URLs of repositories that take no uploads (no publish settings)."""
     if where.name is not None and len(urls) != 1:
         raise GarError("--name names one repository: pass one URL with it")
     repositories: list[Repository] = []
@@ -259,13 +268,13 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where) -> Plan:
         path = file or (cwd / "uv.toml" if where.uv_toml else _project_file(cwd, "uv"))
         # The project's own file (not one the user named) must stay inside the project folder.
         plan = _uv_plan(repositories, kind, ProjectFile(path, None if file else cwd),
-                        uv_toml=where.uv_toml or path.name == "uv.toml")
+                        uv_toml=where.uv_toml or path.name == "uv.toml", no_uploads=no_uploads)
     elif tool == "pdm":
         plan = _pdm_plan(repositories, kind, ProjectFile(file or _project_file(cwd, "pdm"), None if file else cwd))
     elif tool == "poetry":
         if file is not None:
             raise GarError("poetry edits its own files: run configure in the project's folder, without --file")
-        plan = _poetry_plan(repositories, kind, cwd)
+        plan = _poetry_plan(repositories, kind, cwd, no_uploads)
     else:
         raise GarError(f"configure knows {', '.join(CONFIGURE_TOOLS)}, not {tool}")
     plan.unchanged.extend(str(change.path) for change in plan.files if not change.changed)
@@ -278,12 +287,16 @@ def apply_plan(plan: Plan) -> None:
             write_config(change)
 
 
-def configure(tool: str, urls: list[str], kind: str, where: Where, *, dry_run: bool) -> str:
-    """Plan, then (without --dry-run) apply; the report for people."""
-    plan = plan_configure(tool, urls, kind, where)
+def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry_run: bool) -> str:
+    """Plan, then (without --dry-run) apply; the report for people. `kind` None: each repository's
+    mode is asked of the Artifact Registry API (mode_choice.py)."""
+    choice = choose_kind(urls, kind)
+    if tool in PUBLISHING_TOOLS:
+        refuse_uploads(tool, urls, choice)
+    plan = plan_configure(tool, urls, choice.kind, where, choice.no_uploads)
     if not dry_run:
         apply_plan(plan)
-    lines = []
+    lines = list(choice.said)
     verb = "would change" if dry_run else "changed"
     for change in plan.files:
         if change.changed:
@@ -297,4 +310,25 @@ def configure(tool: str, urls: list[str], kind: str, where: Where, *, dry_run: b
         lines.append("dry run: nothing written")
     else:
         lines.extend(f"next: {step}" for step in plan.next_steps)
+    lines.extend(_upload_offers(tool, urls, choice))
     return "\n".join(lines)
+
+
+PUBLISHING_TOOLS = ("twine",)
+"""Tools configured only to upload: refused for a repository that takes none."""
+_UPLOADING_TOOLS = ("uv", "poetry", "twine")
+
+
+def _upload_offers(tool: str, urls: list[str], choice: KindChoice) -> list[str]:
+    """Where uploads go: the upload check for a repository that takes them (from tools that
+    publish), and for one that takes none, where they go instead."""
+    lines = []
+    for url in urls:
+        repository = parse_repository(url)
+        if repository.index_url in choice.no_uploads:
+            lines.append(f"note: {repository.name} takes no uploads (a virtual or remote repository): uploads go to a "
+                         "standard repository behind it")
+        elif tool in _UPLOADING_TOOLS:
+            lines.append(f"check uploading without uploading: keyrings-gar doctor --check-access --for upload "
+                         f"{repository.index_url}")
+    return lines

@@ -96,11 +96,14 @@ def pip_index_options(repositories: list[Repository], kind: str) -> tuple[str | 
     return None, urls
 
 
-def uv_index(repository: Repository, kind: str, *, first: bool) -> dict[str, TomlValue]:
+def uv_index(repository: Repository, kind: str, *, first: bool, publish: bool = True) -> dict[str, TomlValue]:
     """One `[[index]]` table. `authenticate = "always"`: uv asks keyring before the first request
-    with no username in the URL (without it uv skips keyring when it has no username)."""
-    entry: dict[str, TomlValue] = {"name": repository.name, "url": repository.index_url,
-                                   "publish-url": repository.upload_url, "authenticate": "always"}
+    with no username in the URL (without it uv skips keyring when it has no username). No
+    `publish-url` for a repository that takes no uploads (`publish` False)."""
+    entry: dict[str, TomlValue] = {"name": repository.name, "url": repository.index_url}
+    if publish:
+        entry["publish-url"] = repository.upload_url
+    entry["authenticate"] = "always"
     if kind == VIRTUAL and first:
         entry["default"] = True
     return entry

@@ -17,6 +17,7 @@ from ..hosts import parse_service, refusal_reason
 from ..redact import safe_url, showable
 from .index_rule import (
     DEFAULT_KIND,
+    VIRTUAL,
     Repository,
     pdm_source,
     pip_index_options,
@@ -143,8 +144,10 @@ def _uv_text(repository: Repository, kind: str, *, uv_toml: bool) -> str:
              "# pyproject.toml (for uv.toml, which has no [tool.uv]: `keyrings-gar settings uv URL --uv-toml`)")
     provider = 'keyring-provider = "subprocess"'
     head = provider if uv_toml else f"[tool.uv]\n{provider}"
+    # A virtual repository takes no uploads: no publish-url.
+    index = uv_index(repository, kind, first=True, publish=kind != VIRTUAL)
     return (f"{rule_comment('uv', kind, repository)}\n{where}\n# keyring on PATH: {install_hint()}\n"
-            f"{head}\n\n{toml_table(f'[[{prefix}index]]', uv_index(repository, kind, first=True))}")
+            f"{head}\n\n{toml_table(f'[[{prefix}index]]', index)}")
 
 
 def _poetry_text(repository: Repository, kind: str) -> str:

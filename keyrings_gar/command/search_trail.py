@@ -21,7 +21,7 @@ from ..config import JSON_KEY_BASE64_VAR, Settings
 from ..config_entries import USE_GCLOUD, RepositoryEntry
 from ..errors import ConfigError
 from ..gcloud import find_gcloud_account, gcloud_config_dir
-from ..provided import ACCESS_TOKEN_FILE_VAR, ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR, find_provided_token
+from ..provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from ..redact import key_material, shown_path
 
 NOT_REACHED = "not reached"
@@ -75,9 +75,12 @@ def _provided_token(environ: Mapping[str, str]) -> tuple[str, str, bool]:
     except ConfigError:
         return "pre-minted token", f"{ACCESS_TOKEN_FILE_VAR} set but empty", True
     if provided is None:
-        names = ", ".join((ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR, GCLOUD_ACCESS_TOKEN_FILE_VAR))
-        return "pre-minted token", f"not set ({names})", False
-    return "pre-minted token", f"{provided.origin}: used as it is", True
+        return "pre-minted token", f"not set ({', '.join(TOKEN_VARIABLES)})", False
+    # The later variables that are set too are named (never their values): they are not used.
+    later = TOKEN_VARIABLES[TOKEN_VARIABLES.index(provided.variable) + 1:]
+    shadowed = [name for name in later if environ.get(name, "").strip()]
+    also = f" ({', '.join(shadowed)} also set, not used)" if shadowed else ""
+    return "pre-minted token", f"{provided.origin}: used as it is{also}", True
 
 
 def _entry_choice(entry: RepositoryEntry) -> str | None:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import trustme
 
+from .arapi import API_HOST, FakeArtifactRegistryApi
 from .federation import GITHUB_TOKEN_HOST, STS_HOST, FakeGithubIdTokens
 from .google import FakeGoogle
 from .keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
@@ -77,15 +78,19 @@ class LoopbackStack:
                                      files=private_packages() if files is None else files,
                                      min_token_life=min_token_life, unknowns=unknowns)
         self.registry.add_json_key(sa_key)
+        # The Artifact Registry API, answering about the registry's repositories.
+        self.api = FakeArtifactRegistryApi(self.registry)
         # GitHub Actions' ID-token endpoint, for the workload identity federation recipes.
         self.github = FakeGithubIdTokens()
         self.proxy = TlsProxy(google_routes(self.google) | {AR_HOST: self.registry.address,
+                                                            API_HOST: self.api.address,
                                                             GITHUB_TOKEN_HOST: self.github.address}, ca)
         self.front: TlsFront | None = None
 
     def start(self) -> LoopbackStack:
         self.google.start()
         self.registry.start()
+        self.api.start()
         self.github.start()
         self.proxy.start()
         return self
@@ -95,6 +100,7 @@ class LoopbackStack:
             self.front.stop()
         self.proxy.stop()
         self.github.stop()
+        self.api.stop()
         self.registry.stop()
         self.google.stop()
 

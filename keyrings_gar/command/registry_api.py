@@ -1,0 +1,123 @@
+"""The Artifact Registry API asked about one repository: its mode (`repositories.get`) and which
+Python permissions the identity holds there (`testIamPermissions`), for `doctor --check-access` and
+`configure`. The Python host itself tells neither: its root listing answers 404 to everyone.
+
+Each call carries the token of the identity a lookup would use, through the bounded transport (one
+deadline, a size bound, no redirect followed), to Google's API host or the one
+KEYRINGS_GAR_API_ENDPOINT names (checked by trust.check_endpoint before anything is sent).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+from ..errors import ConfigError
+from ..redact import scrubbed
+from ..trust import check_endpoint
+
+API_ENDPOINT_VAR = "KEYRINGS_GAR_API_ENDPOINT"
+DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
+STANDARD, VIRTUAL, REMOTE = "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"
+DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
+UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
+_ENABLE_FIX = "enable it: `gcloud services enable artifactregistry.googleapis.com --project={project}`"
+
+
+class ApiAnswer(NamedTuple):
+    """What the API said about a repository; None where it could not say (`problem` says why)."""
+
+    mode: str | None
+    """STANDARD_REPOSITORY, VIRTUAL_REPOSITORY or REMOTE_REPOSITORY."""
+    permissions: frozenset[str] | None
+    """Of DOWNLOAD_PERMISSION and UPLOAD_PERMISSION, those the identity holds there."""
+    missing: bool = False
+    """The API says the repository does not exist (it answers so only to who may see the project)."""
+    problem: str | None = None
+    """Why the API could not tell the mode or the permissions, with the fix; None when it could."""
+
+    @property
+    def takes_uploads(self) -> bool | None:
+        """Whether uploads can go here at all (a standard repository); None when unknown."""
+        return None if self.mode is None else self.mode == STANDARD
+
+
+def mode_name(mode: str) -> str:
+    """`standard` for STANDARD_REPOSITORY, as users and gcloud's --mode flag call it."""
+    return mode.removesuffix("_REPOSITORY").lower()
+
+
+def ask_api(resource: str, token: str, timeout: float, quota_project: str | None = None,
+            environ: Mapping[str, str] = os.environ) -> ApiAnswer:
+    """`repositories.get` and `testIamPermissions` for `resource` (projects/P/locations/L/repositories/R),
+    billed to `quota_project` when given (`x-goog-user-project`, as google-auth sends it)."""
+    base = (environ.get(API_ENDPOINT_VAR, "").strip() or DEFAULT_API_ENDPOINT).rstrip("/")
+    url = f"{base}/v1/{resource}"
+    origin = API_ENDPOINT_VAR if environ.get(API_ENDPOINT_VAR, "").strip() else "the Artifact Registry API URL"
+    try:
+        check_endpoint(url, "artifact_registry_api", origin, environ)
+    except ConfigError as exc:
+        return ApiAnswer(None, None, problem=str(exc))
+    project = resource.split("/")[1]
+    # Here, not at the top: only these checks pay for requests and google-auth (start-up time).
+    import google.auth.exceptions
+
+    from ..transport import DeadlineRequest
+
+    request = DeadlineRequest(timeout)
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if quota_project:
+        headers["x-goog-user-project"] = quota_project
+    try:
+        got = request(url, "GET", headers=headers)
+        body = json.dumps({"permissions": [DOWNLOAD_PERMISSION, UPLOAD_PERMISSION]}).encode()
+        tested = request(f"{url}:testIamPermissions", "POST", body=body,
+                         headers={**headers, "Content-Type": "application/json"})
+    except google.auth.exceptions.TransportError as exc:
+        return ApiAnswer(None, None, problem=f"the Artifact Registry API could not be asked ({scrubbed(str(exc))}); "
+                                             "check the network and HTTPS_PROXY")
+    finally:
+        request.close()
+    mode = _json(got.data).get("mode") if got.status == 200 else None
+    held = _json(tested.data).get("permissions") if tested.status == 200 else None
+    permissions = frozenset(p for p in held if isinstance(p, str)) if isinstance(held, list) else (
+        frozenset() if tested.status == 200 else None)
+    if got.status == 200 and isinstance(mode, str):
+        return ApiAnswer(mode, permissions)
+    if got.status == 404:
+        return ApiAnswer(None, permissions, missing=True)
+    return ApiAnswer(None, permissions, problem=_refusal(got.status, _json(got.data), project))
+
+
+def _json(data: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
+    """Why `repositories.get` answered `status`, with the fix for its cause."""
+    error = answer.get("error")
+    listed = error.get("details") if isinstance(error, dict) else None
+    details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
+    reasons = {str(d.get("reason")) for d in details}
+    if "SERVICE_DISABLED" in reasons:
+        consumer = next((str(d["metadata"].get("consumer", "")) for d in details
+                         if d.get("reason") == "SERVICE_DISABLED" and isinstance(d.get("metadata"), dict)), "")
+        where = scrubbed(consumer.removeprefix("projects/")[:40]) or project
+        return (f"the Artifact Registry API is not enabled in project {where}, which this identity's calls are "
+                f"billed to (HTTP 403 SERVICE_DISABLED), so the repository's mode and roles are unknown; "
+                f"{_ENABLE_FIX.format(project=where)}, or bill the calls to a project of yours where it is "
+                "(GOOGLE_CLOUD_QUOTA_PROJECT, or `gcloud auth application-default set-quota-project PROJECT` "
+                "for a user login)")
+    if status == 403:
+        return ("the Artifact Registry API refused to describe the repository to this identity (HTTP 403): it lacks "
+                "artifactregistry.repositories.get there (roles/artifactregistry.reader grants it), or the "
+                "repository does not exist")
+    if status == 401:
+        return "the Artifact Registry API refused this identity's token (HTTP 401)"
+    return f"the Artifact Registry API answered HTTP {status}; if it is 5xx, try again later"
