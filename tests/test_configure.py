@@ -179,6 +179,28 @@ def test_twine_gets_the_server_the_upload_url_and_the_username(isolated: Path,
     assert dict(parser["team-repo"]) == {"repository": UPLOAD_URL, "username": "oauth2accesstoken"}
 
 
+@pytest.mark.parametrize("tool", ["pip", "uv", "poetry", "pdm", "twine"])
+def test_a_dry_run_runs_no_program(project: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture[str], tool: str) -> None:
+    """--dry-run writes nothing and runs nothing: not poetry, and not the installer's own Python or the
+    `keyring` on PATH that the reach check starts (issue 22: a dry run in a clone must be harmless)."""
+    ran = isolated / "ran"
+    bin_folder = isolated / "bin"
+    bin_folder.mkdir()
+    for name in ("keyring", "pip", "python", "python3", "uv", "poetry", "pdm", "twine", "pipx"):
+        script = bin_folder / name
+        script.write_text(f"#!/bin/sh\necho {name} >> {ran}\n")
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_folder))
+    code, out, err = _run(capsys, "configure", tool, AR_URL, "--dry-run")
+    assert (code, err) == (0, ""), out
+    assert f"was not checked (`keyrings-gar doctor --installer {tool}` checks it)" in out
+    assert not ran.exists(), ran.read_text()
+    if tool == "pip":  # the same without --dry-run does run the reach check: the test can tell
+        assert _run(capsys, "configure", tool, AR_URL)[0] == 0
+        assert ran.exists()
+
+
 @pytest.mark.parametrize("dry_run", [True, False])
 def test_poetry_is_never_run_its_files_are_written(project: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str], dry_run: bool) -> None:

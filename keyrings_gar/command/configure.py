@@ -303,12 +303,14 @@ def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry
             lines.extend([f"{verb} {change.path}:", change.diff().rstrip("\n")])
     lines.extend(f"nothing to change in {what}" for what in plan.unchanged)
     lines.extend(f"warning: {warning}" for warning in plan.warnings)
-    problem = reach_problem(tool)
-    if problem is not None:
-        lines.append(f"warning: {problem}")
     if dry_run:
-        lines.append("dry run: nothing written")
+        # A dry run runs no program, and the reach check starts the installer's own Python.
+        lines.append(f"dry run: nothing written; whether {tool} reaches keyrings.gar was not checked "
+                     f"(`keyrings-gar doctor --installer {tool}` checks it)")
     else:
+        problem = reach_problem(tool)
+        if problem is not None:
+            lines.append(f"warning: {problem}")
         lines.extend(f"next: {step}" for step in plan.next_steps)
     lines.extend(_upload_offers(tool, urls, choice))
     return "\n".join(lines)
