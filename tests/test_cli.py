@@ -4,6 +4,7 @@ and tracebacks; real google-auth against FakeGoogle throughout."""
 from __future__ import annotations
 
 import configparser
+import importlib.util
 import json
 import os
 import subprocess
@@ -372,8 +373,11 @@ def test_doctor_fails_on_google_s_plugin_and_names_who_answers_first(
     assert report["keyring"]["answers_first"] == "keyrings.gar"
     assert [b["priority"] for b in report["keyring"]["chain"]] == [9.5, 9.0]
     [problem] = report["problems"]
-    # This environment is a plain venv with pip: the fix is its own pip, without a prompt to answer.
-    assert f"`{sys.executable} -m pip uninstall -y keyrings.google-artifactregistry-auth`" in problem
+    # The fix is this venv's own pip without a prompt to answer, or uv's where the venv has no pip
+    # (`uv venv` makes none: the newest job's venv).
+    fix = (f"{sys.executable} -m pip uninstall -y" if importlib.util.find_spec("pip") is not None else
+           f"uv pip uninstall --python {sys.executable}")
+    assert f"`{fix} keyrings.google-artifactregistry-auth`" in problem
     assert "http://" in problem
 
 
