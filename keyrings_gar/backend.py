@@ -18,10 +18,10 @@ from .errors import GarError
 from .hosts import RepositoryTarget, parse_service
 
 if TYPE_CHECKING:
+    from .access_token import AccessToken
     from .config import Settings
     from .config_entries import RepositoryEntry
     from .sources import TokenSource
-    from .tokens import AccessToken
 
 log = logging.getLogger("keyrings_gar")
 

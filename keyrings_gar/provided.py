@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from .access_token import AccessToken
 from .errors import ConfigError
 from .redact import describe
 from .safefile import CredentialAsPathError, FileTooLargeError, NotARegularFileError, read_named_file
 from .secret import standard_base64
-from .tokens import AccessToken
 
 # Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
 ACCESS_TOKEN_VAR = "KEYRINGS_GAR_ACCESS_TOKEN"  # noqa: S105

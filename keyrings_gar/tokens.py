@@ -12,8 +12,9 @@ import threading
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
+from .access_token import AccessToken
 from .errors import NoCredentialsError, TokenError
 from .gcloud import gcloud_access_token
 from .mint_problems import refresh_problem, transport_problem
@@ -40,26 +41,6 @@ log = logging.getLogger("keyrings_gar")
 METADATA_PROBE_TIMEOUT = 1.0
 # How long past the deadline we wait for a grant to wind up before abandoning it.
 _DEADLINE_GRACE = 0.5
-
-
-class AccessToken(NamedTuple):
-    """An OAuth access token and when it expires (seconds since the epoch, UTC)."""
-
-    value: str
-    expiry: float
-
-    def remaining(self, now: float | None = None) -> float:
-        return self.expiry - (time.time() if now is None else now)
-
-    @property
-    def fingerprint(self) -> str:
-        return f"…{self.value[-4:]}"
-
-    def __repr__(self) -> str:
-        return f"AccessToken({self.fingerprint}, expires in {self.remaining():.0f} s)"
-
-    def __str__(self) -> str:
-        return repr(self)
 
 
 def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:

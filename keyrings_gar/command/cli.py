@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..access_token import AccessToken
 from ..backend import live_token
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
@@ -25,7 +26,6 @@ from ..errors import GarError
 from ..failures import FailureMemory
 from ..hosts import RepositoryTarget, parse_service, refusal_reason
 from ..redact import censored, safe_url, shown_path
-from ..tokens import AccessToken
 from .diagnosis import cache_report, doctor
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_reach import INSTALLERS

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..access_token import AccessToken
 from ..adcfile import adc_file
 from ..backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
 from ..cache import TokenCache
@@ -29,7 +30,7 @@ from ..json_key import find_json_key
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import censored_report, iso_time, safe_url, shown_path
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
-from ..tokens import AccessToken, identify_subject, mint_access_token
+from ..tokens import identify_subject, mint_access_token
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .search_trail import search_trail
