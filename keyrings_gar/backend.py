@@ -127,7 +127,6 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     # Imported here so that services that are not ours never load them (start-up time).
     from .config import load_settings
     from .configfile import entry_for
-    from .json_key import find_json_key
 
     settings = load_settings()
     entry = entry_for(target)
@@ -136,6 +135,8 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     if username in TOKEN_USERNAMES:
         return SimpleCredential(username, live_token(settings, entry, target.host).value)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
+        from .json_key import find_json_key  # key files: not needed for a token (start-up time)
+
         secret = find_json_key(settings, entry=entry)
         if secret is None:
             log.warning("keyrings.gar: no _json_key_base64 secret for %s: set KEYRINGS_GAR_JSON_KEY_BASE64, "
@@ -155,7 +156,6 @@ def live_token(settings: Settings, entry: RepositoryEntry, host: str = "the defa
     """The token a lookup answers with: a pre-minted one as it is given, else one from the
     entry's (or the default) token source through the cache."""
     from .provided import find_provided_token
-    from .sources import find_token_source
 
     provided = find_provided_token()
     if provided is not None:
@@ -165,6 +165,8 @@ def live_token(settings: Settings, entry: RepositoryEntry, host: str = "the defa
         log.debug("token %s for %s from %s (pre-minted: expiry unknown, not cached)", token.fingerprint, host,
                   provided.origin)
         return token
+    from .sources import find_token_source  # discovery: not needed for a pre-minted token (start-up time)
+
     source = find_token_source(settings, entry=entry)
     token = access_token(source, settings)
     log.debug("token %s for %s as %s (%s)", token.fingerprint, host, source.identity, source.origin)
@@ -189,16 +191,19 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     minting from `source` failed moments ago (then that failure again, at once)."""
     from .cache import TokenCache
     from .failures import FailureMemory
-    from .tokens import identify_subject, mint_access_token
 
     minted: list[AccessToken] = []
     failures = FailureMemory(settings.cache_dir)
     if source.subject_pending:
+        from .mint.deadline import identify_subject  # the cold path's: not for a source whose key is known
+
         # Only the subject token (a URL's or a program's answer) says whose the token would be.
         source = failures.guard(source.cache_key,
                                 functools.partial(identify_subject, source, settings.timeout, settings.cache_dir))
 
     def mint() -> AccessToken:
+        from .mint.deadline import mint_access_token  # the cold path: only after a cache miss
+
         minted.append(mint_access_token(source, settings.timeout))
         return minted[-1]
 

@@ -254,7 +254,7 @@ def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -
     # Here, not at the top: only this check pays for requests and google-auth (start-up time).
     import google.auth.exceptions
 
-    from ..transport import DeadlineRequest, RedirectRefusedError
+    from ..mint.transport import DeadlineRequest, RedirectRefusedError
 
     class StatusOnly(DeadlineRequest):
         """The bounded transport, reading no body: only the status answers the question."""

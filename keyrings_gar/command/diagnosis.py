@@ -27,10 +27,10 @@ from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import parse_service, refusal_reason
 from ..json_key import find_json_key
+from ..mint.deadline import identify_subject, mint_access_token
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import censored_report, iso_time, safe_url, shown_path
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
-from ..tokens import identify_subject, mint_access_token
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .search_trail import search_trail

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..errors import ConfigError
+from ..mint.trust import check_endpoint
 from ..redact import scrubbed
-from ..trust import check_endpoint
 
 API_ENDPOINT_VAR = "KEYRINGS_GAR_API_ENDPOINT"
 DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
@@ -64,7 +64,7 @@ def ask_api(resource: str, token: str, timeout: float, quota_project: str | None
     # Here, not at the top: only these checks pay for requests and google-auth (start-up time).
     import google.auth.exceptions
 
-    from ..transport import DeadlineRequest
+    from ..mint.transport import DeadlineRequest
 
     request = DeadlineRequest(timeout)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}

@@ -14,12 +14,10 @@ import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .access_token import AccessToken
-from .errors import NoCredentialsError, TokenError
-from .gcloud import gcloud_access_token
-from .mint_problems import refresh_problem, transport_problem
-from .quiet import cover_library_loggers, libraries_silenced
-from .sources import (
+from ..access_token import AccessToken
+from ..errors import NoCredentialsError, TokenError, Unreachable
+from ..gcloud import gcloud_access_token
+from ..sources import (
     ADC_FILE,
     CLOUD_PLATFORM_SCOPE,
     GCLOUD,
@@ -27,7 +25,10 @@ from .sources import (
     METADATA_SERVER,
     SERVICE_ACCOUNT_KEY,
     TokenSource,
+    with_subject_token,
 )
+from .problems import refresh_problem, transport_problem
+from .quiet import cover_library_loggers, libraries_silenced
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,7 +54,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         )
     if source.kind == ADC_FILE and _is_federated(source):
         # As the source of a configured impersonation: our own minimal mint, not google-auth's
-        # path with its project-id lookup (see federation.py).
+        # path with its project-id lookup (see sts.py).
         return _as_credentials(_mint_federated(source, request))
     if source.kind == ADC_FILE:
         import google.auth
@@ -185,7 +186,7 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
         credentials = _credentials_for(source, request)
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
         # google-auth reports a malformed or unsupported key or ADC file this way.
-        from .redact import hidden, showable  # only on this error path (start-up time)
+        from ..redact import hidden, showable  # only on this error path (start-up time)
 
         kind = str(source.info.get("type"))
         # A "type" is a word such as service_account; anything else may be a pasted secret.
@@ -212,14 +213,14 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
 def _is_federated(source: TokenSource) -> bool:
     # Imported here, like google-auth: a warm lookup imports this module (for AccessToken) and
     # must not pay for the federation code (subprocess, shlex) it will not run.
-    from .federation import FEDERATED_TYPES
+    from ..external_account import FEDERATED_TYPES
 
     return source.info.get("type") in FEDERATED_TYPES
 
 
 def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
-    """Workload or workforce identity federation: our own minimal exchange (see federation.py)."""
-    from .federation import Unreachable, mint_federated
+    """Workload or workforce identity federation: our own minimal exchange (see sts.py)."""
+    from .sts import mint_federated  # google-auth's exceptions: imported (quietly) by _mint already
 
     try:
         return AccessToken(*mint_federated(source.info, request, subject_token=source.subject_token))
@@ -237,12 +238,11 @@ def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None
     with google-auth and requests imported), and saves the STS exchange and its quota."""
     if not source.subject_pending:
         return source
-    from .sources import with_subject_token
-    from .subject_tokens import Unreachable, retrieve_subject_token
-
     federated = source.via if source.via is not None else source
     _import_google_auth()
-    from .transport import DeadlineRequest  # imports requests: here, for start-up time
+    # google-auth and requests, imported here (quietly, above): gcloud's path never needs them.
+    from .sts import retrieve_subject_token
+    from .transport import DeadlineRequest
 
     with libraries_silenced():
         request = DeadlineRequest(timeout)
