@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from typing import NamedTuple
 
+# A token whose expiry we are not told is treated as this short-lived, so it is never kept for long.
+ASSUMED_LIFETIME = 300.0
+
 
 class AccessToken(NamedTuple):
     """An OAuth access token and when it expires (seconds since the epoch, UTC)."""

@@ -14,6 +14,7 @@ from keyring.credentials import SimpleCredential
 
 from .cleartext import empty_refusal, unsafe_pkg_dev_host
 from .config import trusted_hosts
+from .config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, TOKEN_USERNAMES
 from .errors import GarError
 from .hosts import RepositoryTarget, parse_service
 
@@ -25,9 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keyrings_gar")
 
-TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
-JSON_KEY_BASE64_USERNAME = "_json_key_base64"
-JSON_KEY_USERNAME = "_json_key"
 READ_ONLY = (
     "keyrings.gar is read-only: it mints Artifact Registry credentials at each lookup and stores none, "
     "and keyring has no backend here that stores secrets (a headless machine has no OS keyring). To store "

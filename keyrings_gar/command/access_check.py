@@ -133,8 +133,9 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     or one minted from a json key secret's key: the key never goes to the API), and the project its
     API calls are billed to, as google-auth picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credential
     file's quota_project_id (None: the credential's own default)."""
-    from ..backend import TOKEN_USERNAMES, access_token
+    from ..backend import access_token
     from ..config import load_settings
+    from ..config_entries import TOKEN_USERNAMES
     from ..configfile import entry_for
     from ..json_key import find_json_key
     from ..provided import find_provided_token

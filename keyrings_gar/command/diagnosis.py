@@ -16,12 +16,12 @@ from typing import Any, Callable
 from .. import __version__
 from ..access_token import AccessToken
 from ..adcfile import adc_file
-from ..backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
+from ..backend import default_username
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..cijob import ci_job
 from ..config import Settings, cache_dir, load_settings, trusted_hosts
-from ..config_entries import NO_ENTRY, RepositoryEntry
+from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import NamedTuple, Union
 
+from ..config_entries import TOKEN_USERNAMES
+
 VIRTUAL = "virtual"
 STANDARD = "standard"
 KINDS = (VIRTUAL, STANDARD)
@@ -25,7 +27,7 @@ DEFAULT_KIND = VIRTUAL
 CONFIGURE_TOOLS = ("pip", "uv", "poetry", "pdm", "twine")
 """The tools `keyrings-gar configure` writes configuration for."""
 
-USERNAME = "oauth2accesstoken"
+USERNAME = TOKEN_USERNAMES[0]
 """The username Artifact Registry documents for an access token; not a secret."""
 
 TomlValue = Union[str, bool]

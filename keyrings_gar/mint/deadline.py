@@ -14,7 +14,7 @@ import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..access_token import AccessToken
+from ..access_token import ASSUMED_LIFETIME, AccessToken
 from ..errors import NoCredentialsError, TokenError, Unreachable
 from ..gcloud import gcloud_access_token
 from ..sources import (
@@ -273,7 +273,7 @@ def _import_google_auth() -> None:
 def _expiry_seconds(expiry: datetime | None) -> float:
     if expiry is None:
         # No expiry given: treat it as short-lived, so that it is never cached for long.
-        return time.time() + 300
+        return time.time() + ASSUMED_LIFETIME
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=timezone.utc)
     return expiry.timestamp()

@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from ..access_token import ASSUMED_LIFETIME
 from ..errors import TokenError, Unreachable
 from ..external_account import (
     AWS_SUBJECT_TOKEN_TYPE,
@@ -223,9 +224,9 @@ def _oauth_token(data: Mapping[str, Any], what: str) -> tuple[str, float]:
     if not isinstance(token, str) or not token:
         raise TokenError(f"{what} answered without an access token; try again later")
     try:
-        lifetime = float(expires_in) if expires_in is not None else 300.0
+        lifetime = float(expires_in) if expires_in is not None else ASSUMED_LIFETIME
     except (TypeError, ValueError):
-        lifetime = 300.0
+        lifetime = ASSUMED_LIFETIME
     return token, time.time() + lifetime
 
 
