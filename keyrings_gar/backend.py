@@ -6,7 +6,7 @@ import contextlib
 import functools
 import importlib.util
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from jaraco.classes import properties
 from keyring.backend import KeyringBackend
@@ -14,7 +14,6 @@ from keyring.credentials import SimpleCredential
 
 from .cleartext import empty_refusal, unsafe_pkg_dev_host
 from .config import trusted_hosts
-from .config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, TOKEN_USERNAMES
 from .errors import GarError
 from .hosts import RepositoryTarget, parse_service
 
@@ -22,9 +21,11 @@ if TYPE_CHECKING:
     from .access_token import AccessToken
     from .config import Settings
     from .config_entries import RepositoryEntry
+    from .failures import FailureMemory
     from .sources import TokenSource
 
 log = logging.getLogger("keyrings_gar")
+T = TypeVar("T")
 
 READ_ONLY = (
     "keyrings.gar is read-only: it mints Artifact Registry credentials at each lookup and stores none, "
@@ -124,6 +125,7 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     """The credential for `target` under `username` (None: whichever kind is configured)."""
     # Imported here so that services that are not ours never load them (start-up time).
     from .config import load_settings
+    from .config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, TOKEN_USERNAMES
     from .configfile import entry_for
 
     settings = load_settings()
@@ -175,6 +177,7 @@ def default_username(settings: Settings, entry: RepositoryEntry) -> str:
     """What get_credential answers with when asked without a username: the entry's choice, else
     a token's when a pre-minted token is given, else the secret's username when a secret is
     configured, else a token's."""
+    from .config_entries import JSON_KEY_BASE64_USERNAME, TOKEN_USERNAMES
     from .provided import find_provided_token
 
     if entry.username:
@@ -187,17 +190,27 @@ def default_username(settings: Settings, entry: RepositoryEntry) -> str:
 def access_token(source: TokenSource, settings: Settings) -> AccessToken:
     """A token for `source` through the shared cache, minting one when none has life left, unless
     minting from `source` failed moments ago (then that failure again, at once)."""
-    from .cache import TokenCache
     from .failures import FailureMemory
 
+    return cached_or_minted(source, settings, FailureMemory(settings.cache_dir))[0]
+
+
+def cached_or_minted(source: TokenSource, settings: Settings, failures: FailureMemory | None
+                     ) -> tuple[AccessToken, bool]:
+    """A token for `source` through the shared cache, and whether it was minted now; through
+    `failures` unless None (`doctor` always tries again)."""
+    from .cache import TokenCache
+
+    def guarded(key: str, attempt: Callable[[], T]) -> T:
+        return attempt() if failures is None else failures.guard(key, attempt)
+
     minted: list[AccessToken] = []
-    failures = FailureMemory(settings.cache_dir)
     if source.subject_pending:
         from .mint.deadline import identify_subject  # the cold path's: not for a source whose key is known
 
         # Only the subject token (a URL's or a program's answer) says whose the token would be.
-        source = failures.guard(source.cache_key,
-                                functools.partial(identify_subject, source, settings.timeout, settings.cache_dir))
+        source = guarded(source.cache_key,
+                         functools.partial(identify_subject, source, settings.timeout, settings.cache_dir))
 
     def mint() -> AccessToken:
         from .mint.deadline import mint_access_token  # the cold path: only after a cache miss
@@ -206,11 +219,11 @@ def access_token(source: TokenSource, settings: Settings) -> AccessToken:
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint),
+    token = cache.get_or_mint(source.cache_key, source.identity, lambda: guarded(source.cache_key, mint),
                               source.described)
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
-    return token
+    return token, bool(minted)
 
 
 def _describe(service: object) -> str:

@@ -24,7 +24,7 @@ from ..config_entries import NO_ENTRY
 from ..configfile import entry_for
 from ..errors import GarError
 from ..failures import FailureMemory
-from ..hosts import RepositoryTarget, parse_service, refusal_reason
+from ..hosts import classify_service
 from ..redact import censored, safe_url, shown_path
 from .diagnosis import cache_report, doctor
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
@@ -46,9 +46,9 @@ def token_for(url: str | None) -> AccessToken:
     settings = load_settings()
     entry = NO_ENTRY
     if url is not None:
-        target: RepositoryTarget | None = parse_service(url, trusted_hosts())
-        if target is None:
-            raise GarError(f"{safe_url(url)} is not ours: {refusal_reason(url, trusted_hosts())}")
+        target = classify_service(url, trusted_hosts())
+        if isinstance(target, str):
+            raise GarError(f"{safe_url(url)} is not ours: {target}")
         entry = entry_for(target)
     return live_token(settings, entry)
 
