@@ -22,13 +22,13 @@ from typing import Any, NamedTuple
 
 import google.auth.exceptions
 
-from ..backend import access_token, credential_for
 from ..config import load_settings, trusted_hosts
 from ..config_entries import TOKEN_USERNAMES
 from ..configfile import entry_for
 from ..errors import GarError
 from ..hosts import RepositoryTarget, parse_service
 from ..json_key import find_json_key
+from ..lookup import access_token, credential_for
 from ..mint.transport import DeadlineRequest, RedirectRefusedError
 from ..provided import find_provided_token
 from ..redact import scrubbed

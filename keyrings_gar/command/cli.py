@@ -16,7 +16,6 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..access_token import AccessToken
-from ..backend import live_token
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..config import cache_dir, load_settings, trusted_hosts
@@ -25,6 +24,7 @@ from ..configfile import entry_for
 from ..errors import GarError
 from ..failures import FailureMemory
 from ..hosts import classify_service
+from ..lookup import live_token
 from ..redact import censored, safe_url, shown_path
 from .diagnosis import cache_report, doctor
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL

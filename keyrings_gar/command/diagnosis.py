@@ -16,7 +16,6 @@ from typing import Any, Callable
 from .. import __version__
 from ..access_token import AccessToken
 from ..adcfile import adc_file
-from ..backend import cached_or_minted, default_username
 from ..cache import TokenCache
 from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..cijob import ci_job
@@ -27,6 +26,7 @@ from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import RepositoryTarget, classify_service
 from ..json_key import find_json_key
+from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import censored_report, iso_time, safe_url, shown_path
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
