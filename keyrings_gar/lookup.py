@@ -17,7 +17,7 @@ from .config import Settings, load_settings
 from .config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, TOKEN_USERNAMES, RepositoryEntry
 from .configfile import entry_for
 from .hosts import RepositoryTarget
-from .provided import find_provided_token
+from .provided import ProvidedToken, find_provided_token
 
 if TYPE_CHECKING:
     from .failures import FailureMemory
@@ -31,10 +31,12 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     """The credential for `target` under `username` (None: whichever kind is configured)."""
     settings = load_settings()
     entry = entry_for(target)
+    # Looked for once per lookup, and only when a token may be the answer.
+    provided = find_provided_token() if username is None or username in TOKEN_USERNAMES else None
     if username is None:
-        username = default_username(settings, entry)
+        username = default_username(settings, entry, provided)
     if username in TOKEN_USERNAMES:
-        return SimpleCredential(username, live_token(settings, entry, target.host).value)
+        return SimpleCredential(username, live_token(settings, entry, provided, target.host).value)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         from .json_key import find_json_key  # key files: not needed for a token (start-up time)
 
@@ -53,10 +55,10 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     return None
 
 
-def live_token(settings: Settings, entry: RepositoryEntry, host: str = "the default identity") -> AccessToken:
-    """The token a lookup answers with: a pre-minted one as it is given, else one from the
-    entry's (or the default) token source through the cache."""
-    provided = find_provided_token()
+def live_token(settings: Settings, entry: RepositoryEntry, provided: ProvidedToken | None,
+               host: str = "the default identity") -> AccessToken:
+    """The token a lookup answers with: the pre-minted one `provided` as it is given, else one from
+    the entry's (or the default) token source through the cache."""
     if provided is not None:
         # Re-read on every lookup (a refreshed file is picked up) and never cached: its owner
         # refreshes it, and we cannot know when it expires.
@@ -72,13 +74,13 @@ def live_token(settings: Settings, entry: RepositoryEntry, host: str = "the defa
     return token
 
 
-def default_username(settings: Settings, entry: RepositoryEntry) -> str:
+def default_username(settings: Settings, entry: RepositoryEntry, provided: ProvidedToken | None) -> str:
     """What get_credential answers with when asked without a username: the entry's choice, else
     a token's when a pre-minted token is given, else the secret's username when a secret is
     configured, else a token's."""
     if entry.username:
         return entry.username
-    if find_provided_token() is not None:
+    if provided is not None:
         return TOKEN_USERNAMES[0]
     return JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None or entry.has_secret else TOKEN_USERNAMES[0]
 

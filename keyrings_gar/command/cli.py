@@ -25,6 +25,7 @@ from ..errors import GarError
 from ..failures import FailureMemory
 from ..hosts import classify_service
 from ..lookup import live_token
+from ..provided import find_provided_token
 from ..redact import censored, safe_url, shown_path
 from .diagnosis import cache_report, doctor
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
@@ -50,7 +51,7 @@ def token_for(url: str | None) -> AccessToken:
         if isinstance(target, str):
             raise GarError(f"{safe_url(url)} is not ours: {target}")
         entry = entry_for(target)
-    return live_token(settings, entry)
+    return live_token(settings, entry, find_provided_token())
 
 
 # --- the command line -------------------------------------------------------------------

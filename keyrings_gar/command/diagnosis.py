@@ -136,7 +136,7 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         report["found"] = True
         report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
         return report
-    username = report["username"] = default_username(settings, entry)
+    username = report["username"] = default_username(settings, entry, provided)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         known = len(problems)
         secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
