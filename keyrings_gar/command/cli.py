@@ -26,12 +26,13 @@ from ..failures import FailureMemory
 from ..hosts import classify_service
 from ..lookup import live_token
 from ..provided import find_provided_token
-from ..redact import censored, safe_url, shown_path
+from ..redact import censored, shown_path
 from .diagnosis import cache_report, doctor
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_reach import INSTALLERS
 from .installer_settings import TOOLS, settings_text
 from .render import render_cache, render_doctor
+from .shown import safe_url
 
 
 def _out(text: str = "") -> None:

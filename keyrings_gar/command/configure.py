@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ..errors import EditRefusedError, GarError
-from ..redact import safe_url, shown_path
+from ..redact import shown_path
 from .index_rule import (
     CONFIGURE_TOOLS,
     VIRTUAL,
@@ -41,6 +41,7 @@ from .installer_reach import reach_problem
 from .installer_settings import parse_repository, renamed
 from .mode_choice import PUBLISHING_TOOLS, choose_kind, refuse_uploads, upload_offers
 from .pip_precedence import pip_overrides
+from .shown import safe_url
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, poetry_config_file, read_config, write_config
 

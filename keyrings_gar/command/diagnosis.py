@@ -28,11 +28,12 @@ from ..hosts import RepositoryTarget, classify_service
 from ..json_key import find_json_key
 from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
-from ..redact import censored_report, iso_time, safe_url, shown_path
+from ..redact import shown_path
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .search_trail import search_trail
+from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
 

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlsplit
 from ..config import trusted_hosts
 from ..errors import GarError
 from ..hosts import classify_service, parse_service
-from ..redact import safe_url, showable
+from ..redact import showable
 from .index_rule import (
     DEFAULT_KIND,
     VIRTUAL,
@@ -26,6 +26,7 @@ from .index_rule import (
     toml_table,
     uv_index,
 )
+from .shown import safe_url
 
 DISTRIBUTION = "keyrings.gar"
 UNKNOWN_SOURCE = "<a keyrings.gar checkout or wheel>"
