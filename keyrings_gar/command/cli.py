@@ -17,7 +17,6 @@ from typing import Any, Callable
 from .. import __version__
 from ..access_token import AccessToken
 from ..cache import TokenCache
-from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..config import cache_dir, load_settings, trusted_hosts
 from ..config_entries import NO_ENTRY
 from ..configfile import entry_for
@@ -27,6 +26,7 @@ from ..hosts import classify_service
 from ..lookup import live_token
 from ..provided import find_provided_token
 from ..redact import censored, shown_path
+from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .diagnosis import cache_report, doctor
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_reach import INSTALLERS

@@ -17,7 +17,6 @@ from .. import __version__
 from ..access_token import AccessToken
 from ..adcfile import adc_file
 from ..cache import TokenCache
-from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..cijob import ci_job
 from ..config import Settings, cache_dir, load_settings, trusted_hosts
 from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, RepositoryEntry
@@ -30,6 +29,7 @@ from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
+from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .search_trail import search_trail
