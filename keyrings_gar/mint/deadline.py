@@ -1,11 +1,12 @@
 """Minting access tokens with google-auth, every network call bounded by one deadline.
 
-google-auth and requests are imported inside these functions, never at module level: most
-keyring calls are for other hosts or are answered from the cache, and must not pay for them.
+Only a cache miss imports this module. google-auth and requests are still imported inside the
+functions that use them: a gcloud login mints through gcloud itself and never pays for them.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
@@ -16,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..access_token import ASSUMED_LIFETIME, AccessToken
 from ..errors import NoCredentialsError, TokenError, Unreachable
+from ..external_account import FEDERATED_TYPES
 from ..gcloud import gcloud_access_token
+from ..redact import hidden, showable
 from ..sources import (
     ADC_FILE,
     CLOUD_PLATFORM_SCOPE,
@@ -29,6 +32,7 @@ from ..sources import (
 )
 from .problems import refresh_problem, transport_problem
 from .quiet import cover_library_loggers, libraries_silenced
+from .trust import DEFAULT_UNIVERSE, check_credential_file, check_universe
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -86,10 +90,6 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         # Impersonated credentials read their source's universe_domain, which compute_engine would
         # ask the metadata server for on a requests session of its own: outside our deadline, bounds
         # and redirect refusal. Only the default universe is served (trust.py), so it is stated.
-        import inspect
-
-        from .trust import DEFAULT_UNIVERSE
-
         if "universe_domain" in inspect.signature(compute_engine.Credentials).parameters:
             return compute_engine.Credentials(universe_domain=DEFAULT_UNIVERSE)
         return compute_engine.Credentials()
@@ -169,8 +169,6 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 def _check_trust(source: TokenSource) -> None:
     """ConfigError before anything is read or sent, when `source` or the source it impersonates
     with would send a credential outside Google's default universe (see trust.py)."""
-    from .trust import check_credential_file, check_universe
-
     link: TokenSource | None = source
     while link is not None:
         if link.gcloud is not None:
@@ -186,8 +184,6 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
         credentials = _credentials_for(source, request)
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
         # google-auth reports a malformed or unsupported key or ADC file this way.
-        from ..redact import hidden, showable  # only on this error path (start-up time)
-
         kind = str(source.info.get("type"))
         # A "type" is a word such as service_account; anything else may be a pasted secret.
         described = f'"type": {json.dumps(kind)}' if showable(kind) else f'"type" is {hidden(kind)}'
@@ -211,10 +207,6 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
 
 
 def _is_federated(source: TokenSource) -> bool:
-    # Imported here, like google-auth: a warm lookup imports this module (for AccessToken) and
-    # must not pay for the federation code (subprocess, shlex) it will not run.
-    from ..external_account import FEDERATED_TYPES
-
     return source.info.get("type") in FEDERATED_TYPES
 
 
