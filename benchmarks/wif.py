@@ -31,7 +31,7 @@ OURS = """
 import sys
 from keyrings_gar.adcfile import adc_file
 from keyrings_gar.sources import source_from_adc_file
-from keyrings_gar.tokens import mint_access_token
+from keyrings_gar.mint.deadline import mint_access_token
 print(mint_access_token(source_from_adc_file(*adc_file()), 10.0).value)
 """
 

@@ -12,13 +12,13 @@ from typing import Any
 
 from .config import JSON_KEY_BASE64_VAR
 from .errors import ConfigError
+from .external_account import EXTERNAL_ACCOUNT_AUTHORIZED_USER, FEDERATED_TYPES, impersonation_target
 from .gcloud import gcloud_config_dir
 from .redact import credential_shape, describe, key_material, not_a_path, shown_path, shown_text
 from .safefile import FileTooLargeError, NotARegularFileError, file_problem, read_named_file
 
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
 
-_IMPERSONATION_TARGET = re.compile(r"/serviceAccounts/([^/:]+):generateAccessToken")
 # A service-account key is about 2.3 KiB, an ADC or federation file less: a generous bound.
 MAX_CREDENTIALS_FILE = 64 * 1024
 _FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
@@ -122,20 +122,20 @@ def _is_dir(path: Path) -> bool:
 def describe_identity(info: Mapping[str, Any]) -> str:
     """Who an ADC file authenticates as, without any of its secrets."""
     kind = info.get("type")
-    impersonation = _IMPERSONATION_TARGET.search(str(info.get("service_account_impersonation_url", "")))
-    if impersonation:
-        return f"{impersonation.group(1)} (impersonated, {kind})"
+    impersonated = impersonation_target(str(info.get("service_account_impersonation_url", "")))
+    if impersonated:
+        return f"{impersonated} (impersonated, {kind})"
     if kind == "service_account":
         return str(info.get("client_email", "service account"))
     if kind == "authorized_user":
         account = shown_text(str(info.get("account") or ""), "an account")
         client = str(info.get("client_id", ""))[:12]
         return f"user credentials {account}".rstrip() + f" (client {client}…)"
-    if kind in ("external_account", "external_account_authorized_user"):
+    if kind in FEDERATED_TYPES:
         # The pool and provider from the audience: which federation this is, never a token.
         pool = _FEDERATION_POOL.search(str(info.get("audience", "")))
         where = f" ({'/'.join(part for part in pool.groups() if part)})" if pool else ""
-        who = "workforce identity user" if kind == "external_account_authorized_user" else \
+        who = "workforce identity user" if kind == EXTERNAL_ACCOUNT_AUTHORIZED_USER else \
             "workload identity federation"
         return f"{who}{where}"
     return f"{shown_text(str(kind), 'an unknown type')} credentials"  # "type" may hold anything pasted

@@ -6,28 +6,18 @@ import contextlib
 import functools
 import importlib.util
 import logging
-from typing import TYPE_CHECKING
 
 from jaraco.classes import properties
 from keyring.backend import KeyringBackend
 from keyring.credentials import SimpleCredential
 
 from .cleartext import empty_refusal, unsafe_pkg_dev_host
-from .config import trusted_hosts
+from .config import load_settings, trusted_hosts
 from .errors import GarError
-from .hosts import RepositoryTarget, parse_service
-
-if TYPE_CHECKING:
-    from .config import Settings
-    from .config_entries import RepositoryEntry
-    from .sources import TokenSource
-    from .tokens import AccessToken
+from .hosts import parse_service
 
 log = logging.getLogger("keyrings_gar")
 
-TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
-JSON_KEY_BASE64_USERNAME = "_json_key_base64"
-JSON_KEY_USERNAME = "_json_key"
 READ_ONLY = (
     "keyrings.gar is read-only: it mints Artifact Registry credentials at each lookup and stores none, "
     "and keyring has no backend here that stores secrets (a headless machine has no OS keyring). To store "
@@ -85,6 +75,8 @@ class GarKeyring(KeyringBackend):
                 if unsafe_host is None:
                     return None
                 return empty_refusal(service, username, unsafe_host, explained=_url_failure_explained(unsafe_host))
+            from .lookup import credential_for  # only for a service that is ours (start-up time)
+
             return credential_for(target, username)
         except GarError as exc:
             from .redact import censored  # only on this failure path: start-up time
@@ -102,8 +94,7 @@ class GarKeyring(KeyringBackend):
 
 def _remember_explained(host: str) -> None:
     """After a URL's failure was logged: the bare-host lookup that pip and uv send next stays short."""
-    from .config import load_settings
-    from .failures import note_explained
+    from .failures import note_explained  # only after a failure: start-up time
 
     # A broken setting may be what failed, and that was just logged: nothing to remember it by.
     with contextlib.suppress(GarError):
@@ -113,101 +104,12 @@ def _remember_explained(host: str) -> None:
 def _url_failure_explained(host: str) -> bool:
     """Whether a lookup for a URL on `host` failed moments ago with its reason logged (see
     failures.py): only a bare host, which pip and uv ask right after such a URL, is quieted by it."""
-    from .config import load_settings
-    from .failures import was_explained
+    from .failures import was_explained  # only for a refused pkg.dev host: start-up time
 
     try:
         return was_explained(load_settings().cache_dir, host)
     except GarError:
         return False  # a broken setting: the full explanation, as before
-
-
-def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCredential | None:
-    """The credential for `target` under `username` (None: whichever kind is configured)."""
-    # Imported here so that services that are not ours never load them (start-up time).
-    from .config import load_settings
-    from .configfile import entry_for
-    from .json_key import find_json_key
-
-    settings = load_settings()
-    entry = entry_for(target)
-    if username is None:
-        username = default_username(settings, entry)
-    if username in TOKEN_USERNAMES:
-        return SimpleCredential(username, live_token(settings, entry, target.host).value)
-    if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
-        secret = find_json_key(settings, entry=entry)
-        if secret is None:
-            log.warning("keyrings.gar: no _json_key_base64 secret for %s: set KEYRINGS_GAR_JSON_KEY_BASE64, "
-                        "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or json_key_base64_env "
-                        "or json_key_base64_file in the configuration entry", target.repository_path)
-            return None
-        log.debug("json key %s for %s", secret.fingerprint, target.host)
-        password = secret.base64 if username == JSON_KEY_BASE64_USERNAME else secret.key_json
-        return SimpleCredential(username, password)
-    # Only its length: a token pasted as the username is a secret like any other.
-    log.debug("a %d-character username that is not one of ours; leaving %s to other backends", len(username),
-              target.host)
-    return None
-
-
-def live_token(settings: Settings, entry: RepositoryEntry, host: str = "the default identity") -> AccessToken:
-    """The token a lookup answers with: a pre-minted one as it is given, else one from the
-    entry's (or the default) token source through the cache."""
-    from .provided import find_provided_token
-    from .sources import find_token_source
-
-    provided = find_provided_token()
-    if provided is not None:
-        # Re-read on every lookup (a refreshed file is picked up) and never cached: its owner
-        # refreshes it, and we cannot know when it expires.
-        token = provided.read()
-        log.debug("token %s for %s from %s (pre-minted: expiry unknown, not cached)", token.fingerprint, host,
-                  provided.origin)
-        return token
-    source = find_token_source(settings, entry=entry)
-    token = access_token(source, settings)
-    log.debug("token %s for %s as %s (%s)", token.fingerprint, host, source.identity, source.origin)
-    return token
-
-
-def default_username(settings: Settings, entry: RepositoryEntry) -> str:
-    """What get_credential answers with when asked without a username: the entry's choice, else
-    a token's when a pre-minted token is given, else the secret's username when a secret is
-    configured, else a token's."""
-    from .provided import find_provided_token
-
-    if entry.username:
-        return entry.username
-    if find_provided_token() is not None:
-        return TOKEN_USERNAMES[0]
-    return JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None or entry.has_secret else TOKEN_USERNAMES[0]
-
-
-def access_token(source: TokenSource, settings: Settings) -> AccessToken:
-    """A token for `source` through the shared cache, minting one when none has life left, unless
-    minting from `source` failed moments ago (then that failure again, at once)."""
-    from .cache import TokenCache
-    from .failures import FailureMemory
-    from .tokens import identify_subject, mint_access_token
-
-    minted: list[AccessToken] = []
-    failures = FailureMemory(settings.cache_dir)
-    if source.subject_pending:
-        # Only the subject token (a URL's or a program's answer) says whose the token would be.
-        source = failures.guard(source.cache_key,
-                                functools.partial(identify_subject, source, settings.timeout, settings.cache_dir))
-
-    def mint() -> AccessToken:
-        minted.append(mint_access_token(source, settings.timeout))
-        return minted[-1]
-
-    cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    token = cache.get_or_mint(source.cache_key, source.identity, lambda: failures.guard(source.cache_key, mint),
-                              source.described)
-    log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
-              "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
-    return token
 
 
 def _describe(service: object) -> str:

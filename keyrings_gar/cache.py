@@ -7,20 +7,21 @@ makes N processes that start cold together mint once between them.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import json
 import logging
-import os
-import re
-import stat
-import sys
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Callable, NamedTuple
 
-from .tokens import AccessToken
+from ._privatefiles import (
+    acquire_lock,
+    cache_files,
+    ensure_private_directory,
+    read_json,
+    release_lock,
+    remove_cache_files,
+    write_json,
+)
+from .access_token import AccessToken
 
 log = logging.getLogger("keyrings_gar")
 
@@ -40,11 +41,7 @@ SHORT_LIFE_SHARE = 0.5
 # got it, and a file that claims more was not written by us: it is ignored (and replaced), not
 # capped, since a capped forgery would still be trusted for up to an hour.
 MAX_LIFETIME_SECONDS = 3600.0
-_FORMAT_VERSION = 1
-_MAX_FILE_BYTES = 65536
-# Never follow a link, never wait on open (a FIFO planted at a cache file's name would block
-# O_RDONLY until a writer came), never leak the descriptor into gcloud.
-_SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+FORMAT_VERSION = 1
 
 class HeldToken(NamedTuple):
     """A token and when we received it, which tells how long its whole life was."""
@@ -117,8 +114,8 @@ class TokenCache:
         if held is not None:
             return held
         try:
-            _ensure_private_directory(self.directory)
-            lock = _acquire_lock(path.with_suffix(".lock"), self.lock_timeout)
+            ensure_private_directory(self.directory)
+            lock = acquire_lock(path.with_suffix(".lock"), self.lock_timeout)
         except OSError as exc:
             log.debug("token cache %s not usable (%s); token not cached", self.directory, exc.strerror or exc)
             return mint()
@@ -134,14 +131,14 @@ class TokenCache:
                 log.debug("cannot write token cache %s (%s); token not cached", path, exc.strerror or exc)
             return held
         finally:
-            _release_lock(lock)
+            release_lock(lock)
 
     def entries(self) -> list[CachedEntry]:
         """Every cached identity, for `keyrings-gar cache show`."""
         found = []
         for path in cache_files(self.directory):
             # Through the same checks as a lookup: a FIFO or another user's file is not listed.
-            data = _read_json(path)
+            data = read_json(path, FORMAT_VERSION)
             if data is not None:
                 expiry = data.get("expiry")
                 expiry = float(expiry) if isinstance(expiry, (int, float)) else 0.0
@@ -156,84 +153,12 @@ class TokenCache:
         return remove_cache_files(self.directory)
 
 
-# What we name a cache file (tokens and remembered failures alike): a key's first 32 hex digits.
-_CACHE_FILE_NAME = re.compile(r"[0-9a-f]{32}\.json")
-
-
-def cache_files(directory: Path | None) -> list[Path]:
-    """The files in `directory` named as we name cache files, sorted; anything else there is not ours."""
-    if directory is None or not directory.is_dir():
-        return []
-    return sorted(path for path in directory.iterdir() if _CACHE_FILE_NAME.fullmatch(path.name))
-
-
-def remove_cache_files(directory: Path | None) -> int:
-    """Remove the cache files in `directory` (tokens or remembered failures) that are regular files
-    of this user's; how many went. Nothing else there is touched, whatever its name."""
-    removed = 0
-    for path in cache_files(directory):
-        with contextlib.suppress(FileNotFoundError):
-            info = os.lstat(path)
-            if stat.S_ISREG(info.st_mode) and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
-                path.unlink()
-                removed += 1
-    return removed
-
-
-def _ensure_private_directory(directory: Path, platform: str = sys.platform) -> None:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = os.lstat(directory)
-    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
-        raise OSError(f"{directory} is not a plain directory")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
-        raise OSError(f"{directory} belongs to another user")
-    # Windows has no group/other mode bits (chmod there only sets read-only): the user's own
-    # %LOCALAPPDATA% is private by its ACL.
-    if platform != "win32" and info.st_mode & 0o077:
-        directory.chmod(0o700)
-
-
-def _read_json(path: Path) -> dict[str, object] | None:
-    """A cache file's content if it is ours, private, a regular file and well-formed; else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _SAFE_OPEN)
-    except OSError:
-        return None
-    try:
-        if not _is_our_private_file(os.fstat(fd)):
-            return None
-        data = json.loads(_read_bounded(fd).decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
-    if not isinstance(data, dict) or data.get("version") != _FORMAT_VERSION:
-        return None
-    return data
-
-
-def _is_our_private_file(info: os.stat_result) -> bool:
-    if not stat.S_ISREG(info.st_mode) or info.st_size > _MAX_FILE_BYTES:
-        return False
-    return not hasattr(os, "getuid") or (info.st_uid == os.getuid() and not info.st_mode & 0o077)
-
-
-def _read_bounded(fd: int) -> bytes:
-    """At most _MAX_FILE_BYTES (the file may grow after fstat); ValueError beyond."""
-    data = b""
-    while chunk := os.read(fd, _MAX_FILE_BYTES + 1 - len(data)):
-        data += chunk
-        if len(data) > _MAX_FILE_BYTES:
-            raise ValueError("cache file too large")
-    return data
-
-
 def _too_far_out(expiry: float) -> bool:
     return expiry > time.time() + MAX_LIFETIME_SECONDS
 
 
 def _read(path: Path) -> HeldToken | None:
-    data = _read_json(path)
+    data = read_json(path, FORMAT_VERSION)
     if data is None:
         return None
     token, expiry, obtained = data.get("token"), data.get("expiry"), data.get("obtained")
@@ -246,72 +171,5 @@ def _read(path: Path) -> HeldToken | None:
 
 
 def _write(path: Path, held: HeldToken, identity: str, source: str = "") -> None:
-    _write_json(path, {"version": _FORMAT_VERSION, "identity": identity, "source": source,
+    write_json(path, {"version": FORMAT_VERSION, "identity": identity, "source": source,
                        "expiry": held.token.expiry, "obtained": held.obtained, "token": held.token.value})
-
-
-def _write_json(path: Path, data: dict[str, object]) -> None:
-    """Atomically: a private temporary file in the same folder, then a rename over the old one
-    (which also replaces a symlink planted there instead of writing through it)."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(data, file)
-        Path(temporary).chmod(0o600)
-        Path(temporary).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temporary).unlink()
-        raise
-
-
-def _acquire_lock(path: Path, wait: float, platform: str = sys.platform) -> int:
-    """An exclusive lock on `path` across processes (fcntl on POSIX, msvcrt on Windows); the
-    descriptor to hand to _release_lock. Waits at most `wait` seconds: a stuck holder must not
-    hang every install queued behind it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | _SAFE_OPEN, 0o600)
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
-        os.close(fd)
-        raise OSError(f"{path} is not a regular file of ours")
-    deadline = time.monotonic() + wait
-    while not _try_lock(fd, platform):
-        if time.monotonic() > deadline:
-            os.close(fd)
-            raise OSError(f"timed out waiting for the lock {path}")
-        time.sleep(0.01)
-    return fd
-
-
-def _release_lock(fd: int, platform: str = sys.platform) -> None:
-    """Unlock and close. Closing alone releases an flock at once; a Windows byte-range lock is
-    freed on close only "eventually" (Microsoft asks for an explicit unlock first)."""
-    try:
-        if platform == "win32":
-            with contextlib.suppress(OSError):
-                _msvcrt().locking(fd, _msvcrt().LK_UNLCK, 1)
-    finally:
-        os.close(fd)
-
-
-def _msvcrt() -> Any:
-    # typeshed declares msvcrt for Windows only; the tests run the Windows branch with a stand-in.
-    return importlib.import_module("msvcrt")
-
-
-def _try_lock(fd: int, platform: str = sys.platform) -> bool:
-    if platform == "win32":
-        msvcrt = _msvcrt()
-        try:
-            # One byte from the file's start (the descriptor never moves), never blocking.
-            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True

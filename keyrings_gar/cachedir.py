@@ -27,8 +27,6 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from .redact import shown_path
-
 OWN_FOLDER = "keyrings-gar"
 """The folder we create (and may make private and empty) inside a folder the user names."""
 # Where memory-backed shared files live on Linux; a module attribute so that tests can move it.
@@ -75,29 +73,3 @@ def _is_private_directory(path: str) -> bool:
         return False
     return (stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
             and (not hasattr(os, "getuid") or info.st_uid == os.getuid()))
-
-
-CACHE_EFFECT = ("tokens are not cached, so every process mints its own (a request to Google on every "
-                "install command); fix the folder or set KEYRINGS_GAR_CACHE_DIR to another one")
-
-
-def cache_folder_problem(directory: Path) -> str | None:
-    """Why tokens cannot be cached in `directory`, as the cache itself would fail; None when they
-    can (a folder that does not exist yet is fine when it can be created)."""
-    shown = shown_path(directory)
-    try:
-        existing = directory
-        while not existing.exists() and not existing.is_symlink() and existing.parent != existing:
-            existing = existing.parent
-        if existing.is_symlink() and existing == directory:
-            return f"{shown} is a symbolic link, which the cache refuses to follow"
-        if not existing.is_dir():
-            what = "" if existing == directory else f", so {shown} cannot be created"
-            return f"{shown_path(existing)} is a file, not a folder{what}"
-        if existing == directory and hasattr(os, "getuid") and directory.stat().st_uid != os.getuid():
-            return f"{shown} belongs to another user"
-        if not os.access(existing, os.W_OK | os.X_OK):
-            return f"{shown_path(existing)} is not writable for this user"
-    except OSError as exc:
-        return f"{shown}: {exc.strerror or exc}"
-    return None

@@ -13,7 +13,10 @@ log = logging.getLogger("keyrings_gar")
 
 USE_ADC = "adc"
 USE_GCLOUD = "gcloud"
-USERNAMES = ("oauth2accesstoken", "_token", "_json_key_base64", "_json_key")
+TOKEN_USERNAMES = ("oauth2accesstoken", "_token")
+JSON_KEY_BASE64_USERNAME = "_json_key_base64"
+JSON_KEY_USERNAME = "_json_key"
+USERNAMES = (*TOKEN_USERNAMES, JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME)
 
 # What each key means, for errors and `keyrings-gar doctor`.
 KEYS = {

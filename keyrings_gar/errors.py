@@ -32,3 +32,11 @@ class RememberedFailureError(GarError):
 
 class EditRefusedError(GarError):
     """A file `configure` will not change: unreadable, unparseable, or holding a conflicting value."""
+
+
+class Unreachable(Exception):  # noqa: N818 - it names the situation; the caller words the message
+    """A federation endpoint could not be reached; `what` names it, `cause` is the transport error."""
+
+    def __init__(self, what: str, cause: BaseException) -> None:
+        super().__init__(what)
+        self.what, self.cause = what, cause

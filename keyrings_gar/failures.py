@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple, TypeVar
 
-from .cache import _ensure_private_directory, _read_json, _write_json, cache_files, remove_cache_files
+from ._privatefiles import cache_files, ensure_private_directory, read_json, remove_cache_files, write_json
 from .errors import GarError, RememberedFailureError
 from .redact import censored
 
@@ -33,7 +33,7 @@ MAX_MESSAGE_CHARS = 1000
 FOLDER = "failures"
 EXPLAINED_FOLDER = "explained"
 """Where `explained` notes go: beside the failures, never counted or listed as one."""
-_VERSION = 1  # cache._read_json's format version: failures share the token cache's reader
+_VERSION = 1
 
 T = TypeVar("T")
 
@@ -87,9 +87,9 @@ class FailureMemory:
             return
         try:
             # The cache folder first: mkdir(parents=True) would not make it private.
-            _ensure_private_directory(self.cache_dir)
-            _ensure_private_directory(self.directory)
-            _write_json(self._path(self.directory, key),
+            ensure_private_directory(self.cache_dir)
+            ensure_private_directory(self.directory)
+            write_json(self._path(self.directory, key),
                         {"version": _VERSION, "failed_at": failure.failed_at, "message": failure.message})
         except OSError as exc:
             log.debug("cannot remember the failure in %s (%s)", self.directory, exc.strerror or exc)
@@ -129,7 +129,7 @@ def _explained_key(host: str) -> str:
 
 
 def _read_failure(path: Path) -> Failure | None:
-    data = _read_json(path)
+    data = read_json(path, _VERSION)
     if data is None:
         return None
     failed_at, message = data.get("failed_at"), data.get("message")

@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
+from .access_token import ASSUMED_LIFETIME
 from .errors import ConfigError, TokenError
 from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
 from .redact import key_material, not_a_path, scrubbed, shown_path, shown_text
@@ -195,4 +196,4 @@ def _expiry(text: object) -> float:
     if isinstance(text, str):
         with contextlib.suppress(ValueError):
             return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
-    return time.time() + 300
+    return time.time() + ASSUMED_LIFETIME

@@ -121,13 +121,13 @@ def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> 
     service without a scheme says nothing about how the answer will travel, and pip and uv ask for
     the bare host right after an `http://` URL, then send its answer over that plain http.
     """
-    verdict = _classify(service, trusted_hosts)
+    verdict = classify_service(service, trusted_hosts)
     return verdict if isinstance(verdict, RepositoryTarget) else None
 
 
 def refusal_reason(service: str, trusted_hosts: frozenset[str] = frozenset()) -> str | None:
     """Why `service` is not ours (one sentence with the fix), or None when it is ours."""
-    verdict = _classify(service, trusted_hosts)
+    verdict = classify_service(service, trusted_hosts)
     return None if isinstance(verdict, RepositoryTarget) else verdict
 
 
@@ -141,8 +141,9 @@ _BARE_HOST_REFUSAL = (
     "so that pip asks that URL instead")
 
 
-def _classify(service: str, trusted_hosts: frozenset[str]) -> RepositoryTarget | str:
-    """The repository `service` names, or the reason it is not ours: one parser for both."""
+def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | str:
+    """The repository `service` names, or the reason it is not ours (one sentence with the fix):
+    one parser for both, for a caller that needs either."""
     if not isinstance(service, str):
         return f"a service must be a string, not {type(service).__name__}"
     if len(service) > MAX_SERVICE_LENGTH:

@@ -60,7 +60,7 @@ def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
     ConfigError for a key from another universe: Artifact Registry here could not use it."""
     secret = _json_key(settings, environ, entry)
     if secret is not None:
-        from .trust import check_universe  # only on this path: start-up time
+        from .mint.trust import check_universe  # only on this path: start-up time
 
         check_universe(secret.info().get("universe_domain"), f"the _json_key_base64 secret ({secret.fingerprint})")
     return secret

@@ -23,11 +23,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from .access_token import ASSUMED_LIFETIME, AccessToken
 from .errors import ConfigError
 from .redact import describe
 from .safefile import CredentialAsPathError, FileTooLargeError, NotARegularFileError, read_named_file
 from .secret import standard_base64
-from .tokens import AccessToken
 
 # Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
 ACCESS_TOKEN_VAR = "KEYRINGS_GAR_ACCESS_TOKEN"  # noqa: S105
@@ -41,9 +41,6 @@ TOKEN_VARIABLES = (ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR, GCLOUD_ACCESS_TOKEN_
 MAX_TOKEN_BYTES = 4096
 # RFC 6750's b64token: what an `Authorization: Bearer` token may be made of.
 _B64TOKEN = re.compile(r"[A-Za-z0-9._~+/-]+=*")
-# The token is never cached and its expiry is unknown; this is only what AccessToken needs to
-# say "treat it as short-lived" if anything ever looks at it.
-_ASSUMED_LIFETIME = 300.0
 _FIX = "put an OAuth access token there (`gcloud auth print-access-token`)"
 
 
@@ -65,7 +62,7 @@ class ProvidedToken(NamedTuple):
     def read(self, environ: Mapping[str, str] = os.environ) -> AccessToken:
         """The token as it is now (the file is read again each time); ConfigError if unusable."""
         raw = environ.get(self.variable, "") if self.path is None else _read_token_file(self.path, self.variable)
-        return AccessToken(_validated(raw, self.origin), time.time() + _ASSUMED_LIFETIME)
+        return AccessToken(_validated(raw, self.origin), time.time() + ASSUMED_LIFETIME)
 
 
 def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToken | None:

@@ -12,9 +12,6 @@ from urllib.parse import unquote
 
 from .errors import SecretError
 
-JSON_KEY_BASE64_USERNAME = "_json_key_base64"
-JSON_KEY_USERNAME = "_json_key"
-
 # What `gcloud artifacts print-settings python` prints: the secret as a URL password.
 _SECRET_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://_json_key_base64:(?P<secret>[^@/]*)@", re.DOTALL)
 _REQUIRED_FIELDS = ("client_email", "private_key")

@@ -1,7 +1,7 @@
 """Where a token comes from: which identity a lookup uses, found without importing google-auth.
 
 Finding the source is cheap (environment, one small file read) so that a warm lookup can be
-answered from the cache; minting a token from it is `tokens.py`'s job and needs google-auth.
+answered from the cache; minting a token from it is `mint/deadline.py`'s job and needs google-auth.
 The order is Application Default Credentials' own: the json key secret we were given first,
 then GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file, then the metadata server. A
 configuration entry can choose another identity for a repository (a key, impersonation, gcloud).
@@ -27,6 +27,7 @@ from .adcfile import ADC_VAR, adc_file, describe_identity, read_adc_file
 from .config import JSON_KEY_BASE64_VAR, Settings
 from .config_entries import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import NoCredentialsError
+from .external_account import EXTERNAL_ACCOUNT, is_aws_source
 from .gcloud import GcloudAccount, find_gcloud_account
 from .json_key import entry_key_file, entry_secret, secret_origin
 from .redact import showable, shown_path, shown_text
@@ -38,14 +39,14 @@ log = logging.getLogger("keyrings_gar")
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 NO_GCE_CHECK_VAR = "NO_GCE_CHECK"
 
-# How each kind of token source is minted (see tokens.py).
+# How each kind of token source is minted (see mint/deadline.py).
 SERVICE_ACCOUNT_KEY = "service-account-key"
 ADC_FILE = "adc-file"
 METADATA_SERVER = "metadata-server"
 IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
-# As subject_tokens.py reads it: a CI job's ID token is a few KiB.
+# As mint/identity_pool.py reads it: a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
 # A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
 _MAX_OVERRIDE_FILE = 256 * 1024
@@ -125,11 +126,10 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
     attribute condition) minted. See subject_identity.py."""
     from .subject_identity import keyed_digest, subject_key
 
-    source = info.get("credential_source") if info.get("type") == "external_account" else None
+    source = info.get("credential_source") if info.get("type") == EXTERNAL_ACCOUNT else None
     if not isinstance(source, dict):
         return ""
-    if str(source.get("environment_id", "")).startswith("aws") or \
-            info.get("subject_token_type") == "urn:ietf:params:aws:token-type:aws4_request":
+    if is_aws_source(info):
         # The signed request STS receives is new every second; the credentials signing it say who.
         return keyed_digest("\0".join(environ.get(name, "") for name in (
             "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION",

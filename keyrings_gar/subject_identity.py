@@ -22,8 +22,9 @@ import hmac
 import json
 import logging
 import os
-import stat
 from pathlib import Path
+
+from ._privatefiles import read_private, write_once
 
 log = logging.getLogger("keyrings_gar")
 
@@ -32,7 +33,6 @@ log = logging.getLogger("keyrings_gar")
 PER_ISSUANCE_CLAIMS = frozenset({"jti", "iat", "nbf", "exp", "auth_time", "uti", "rh", "aio"})
 SALT_FILE = "subject-salt"
 _SALT_BYTES = 32
-_SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 # Without a cache folder tokens are only shared within the process: a salt of its own will do.
 _process_salt = os.urandom(_SALT_BYTES)  # os, not secrets: that imports random (start-up time)
 
@@ -65,50 +65,18 @@ def _salt(cache_dir: Path | None) -> bytes:
     if cache_dir is None:
         return _process_salt
     path = cache_dir / SALT_FILE
-    found = _read_salt(path)
+    found = read_salt(path)
     if found is None:
         with contextlib.suppress(OSError):
-            _create_salt(cache_dir, path)
-        found = _read_salt(path)
+            write_once(path, os.urandom(_SALT_BYTES))
+        found = read_salt(path)
     if found is None:
         log.debug("no usable %s in %s; federated tokens are cached for this process only", SALT_FILE, cache_dir)
         return _process_salt
     return found
 
 
-def _read_salt(path: Path) -> bytes | None:
+def read_salt(path: Path) -> bytes | None:
     """The salt if `path` is our own private regular file of the right size (never a link or FIFO)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _SAFE_OPEN)
-    except OSError:
-        return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size != _SALT_BYTES:
-            return None
-        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
-            return None
-        data = os.read(fd, _SALT_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return data if len(data) == _SALT_BYTES else None
-
-
-def _create_salt(cache_dir: Path, path: Path) -> None:
-    """Write a new salt where there is none: written whole in a private temporary file, then
-    linked into place, so a concurrent reader never sees it half-written and the first one wins."""
-    from .cache import _ensure_private_directory  # the cache's folder checks, only when creating
-
-    _ensure_private_directory(cache_dir)
-    temporary = cache_dir / f".tmp-salt-{os.urandom(8).hex()}"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _SAFE_OPEN, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(os.urandom(_SALT_BYTES))
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
-    finally:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+    data = read_private(path, _SALT_BYTES)
+    return data if data is not None and len(data) == _SALT_BYTES else None

@@ -12,17 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.command.installer_reach import (
+from keyrings_gar.command.environments import (
     NOTE,
     OK,
     PROBLEM,
     Environment,
     Finding,
-    _broken_tool,
-    check_installer,
     script_interpreter,
     uninstall_command,
 )
+from keyrings_gar.command.installer_reach import _broken_tool, check_installer
 from keyrings_gar.command.installer_settings import install_hint, install_source
 from tests.conftest import console_script
 
@@ -224,7 +223,7 @@ def test_a_fifo_planted_as_an_installer_on_path_does_not_hang_the_probe(tmp_path
     fifo = tmp_path / "poetry"
     os.mkfifo(fifo)
     code = ("import sys; from pathlib import Path; "
-            "from keyrings_gar.command.installer_reach import script_interpreter; "
+            "from keyrings_gar.command.environments import script_interpreter; "
             "print(script_interpreter(Path(sys.argv[1])))")
     try:
         result = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True, timeout=30,

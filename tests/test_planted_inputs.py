@@ -245,7 +245,7 @@ def test_a_file_that_is_no_regular_file_of_a_sensible_size_is_one_line_at_once(
 ) -> None:
     make, said = HOSTILE_FILES[hostile]
     if (where, hostile) == ("external_account credential_source.file", "/dev/zero"):
-        said = "is under /dev"  # trust.py refuses a subject-token file that resolves under /dev before reading
+        said = "is under /dev"  # mint/trust.py refuses a subject-token file that resolves under /dev before reading
     FILE_INPUTS[where](planting, make)
     lookup = _promptly(KEYRING, "get", AR_URL, "oauth2accesstoken")
     assert (lookup.returncode, lookup.stdout) == (1, "")

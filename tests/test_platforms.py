@@ -19,7 +19,7 @@ import pytest
 from google.auth import _cloud_sdk
 from keyring.util import platform_ as keyring_platform
 
-from keyrings_gar import cache, configfile
+from keyrings_gar import _privatefiles, cache, configfile
 from keyrings_gar.adcfile import gcloud_adc_path
 from keyrings_gar.gcloud import gcloud_config_dir
 
@@ -123,16 +123,16 @@ def test_windows_lock_refuses_a_second_holder_and_is_unlocked_before_closing(
     locks = WindowsLocks()
     monkeypatch.setitem(sys.modules, "msvcrt", locks)
     path = tmp_path / "token.lock"
-    first = cache._acquire_lock(path, 1.0, "win32")
+    first = _privatefiles.acquire_lock(path, 1.0, "win32")
     with pytest.raises(OSError, match="timed out waiting for the lock"):
-        cache._acquire_lock(path, 0.05, "win32")
-    cache._release_lock(first, "win32")
+        _privatefiles.acquire_lock(path, 0.05, "win32")
+    _privatefiles.release_lock(first, "win32")
     assert locks.calls[-1] == ("unlock", first)
     assert not locks.held
     with pytest.raises(OSError, match="Bad file descriptor"):
         os.fstat(first)  # closed too
-    second = cache._acquire_lock(path, 0.05, "win32")
-    cache._release_lock(second, "win32")
+    second = _privatefiles.acquire_lock(path, 0.05, "win32")
+    _privatefiles.release_lock(second, "win32")
     assert not locks.held
 
 
@@ -143,9 +143,10 @@ def test_windows_cache_file_is_read_although_its_mode_bits_look_open(
     path = tmp_path / "entry.json"
     path.write_text(json.dumps({"version": 1, "identity": "dev@example.com", "expiry": 2e9, "token": "t"}))
     path.chmod(0o666)
-    assert cache._read_json(path) is None  # on POSIX a file others can read is not ours to trust
+    # on POSIX a file others can read is not ours to trust
+    assert _privatefiles.read_json(path, cache.FORMAT_VERSION) is None
     monkeypatch.delattr(os, "getuid")
-    assert cache._read_json(path) is not None
+    assert _privatefiles.read_json(path, cache.FORMAT_VERSION) is not None
 
 
 @pytest.mark.parametrize(("platform", "mode"), [("win32", 0o755), ("darwin", 0o700), ("linux", 0o700)])
@@ -155,5 +156,5 @@ def test_cache_folder_is_made_private_by_mode_bits_except_on_windows(
     folder = tmp_path / "keyrings-gar"
     folder.mkdir(mode=0o755)
     folder.chmod(0o755)
-    cache._ensure_private_directory(folder, platform)
+    _privatefiles.ensure_private_directory(folder, platform)
     assert stat.S_IMODE(folder.stat().st_mode) == mode

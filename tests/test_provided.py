@@ -333,3 +333,26 @@ def test_doctor_reports_an_empty_token_file_variable_as_a_problem(
     monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN_FILE", "")
     assert cli.main(["doctor", AR_URL]) == 1
     assert "KEYRINGS_GAR_ACCESS_TOKEN_FILE is set but empty" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("username", [None, "oauth2accesstoken"])
+def test_the_pre_minted_token_is_looked_for_once_per_lookup(
+    backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, username: str | None
+) -> None:
+    # The username the answer goes under and the token itself come from one look at the
+    # environment: two looks could see two different inputs.
+    from keyrings_gar import lookup, provided
+
+    looks: list[object] = []
+    real = provided.find_provided_token
+
+    def counted() -> object:
+        looks.append(None)
+        return real()
+
+    monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN", "ya29.looked-for-once")
+    monkeypatch.setattr(lookup, "find_provided_token", counted)
+    credential = backend.get_credential(AR_URL, username)
+    assert credential is not None
+    assert credential.password == "ya29.looked-for-once"
+    assert len(looks) == 1

@@ -27,11 +27,15 @@ NEVER_LOADED = ("google.auth", "google.oauth2", "requests", "urllib3", "charset_
 # keyring's own SecretService backend loads cryptography (through secretstorage) while looking
 # for backends; the lookup itself must not.
 NOT_LOADED_BY_THE_LOOKUP = (*NEVER_LOADED, "cryptography", "jwt")
-TOKEN_MACHINERY = ("keyrings_gar.cache", "keyrings_gar.tokens", "keyrings_gar.sources", "keyrings_gar.adcfile",
-                   "keyrings_gar.json_key", "keyrings_gar.secret")
+TOKEN_MACHINERY = ("keyrings_gar.cache", "keyrings_gar.mint", "keyrings_gar.sources", "keyrings_gar.adcfile",
+                   "keyrings_gar.json_key", "keyrings_gar.secret", "keyrings_gar.config_entries",
+                   "keyrings_gar.lookup")
 # The layout's promise: what runs inside every installer sits at the top of the package, and what
 # only serves the `keyrings-gar` command sits in its own subpackage that no lookup reaches.
 COMMAND_ONLY = ("keyrings_gar.command",)
+# And what runs only after a cache miss (minting: google-auth, STS, IAM, subject tokens, gcloud's
+# run) sits in a subpackage of its own that a lookup answered without minting never reaches.
+MINTING = ("keyrings_gar.mint",)
 
 # keyring as an installer runs it: every plugin loaded, then one lookup.
 _PROBE = """
@@ -87,6 +91,15 @@ def test_warm_lookup_answers_from_the_cache_without_importing_google_auth(
     assert len(google.google.grants) == 1
     assert _loaded(NEVER_LOADED, after) == []
     assert _loaded(NOT_LOADED_BY_THE_LOOKUP, after - with_plugins) == []
+    assert _loaded(MINTING, after) == []
+
+
+def test_a_pre_minted_token_imports_nothing_of_minting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN", "ya29.pre-minted-token")
+    answer, _, after = _lookup_in_a_fresh_process(AR_URL, "oauth2accesstoken")
+    assert answer == "ya29.pre-minted-token"
+    assert _loaded((*MINTING, *NEVER_LOADED, "keyrings_gar.cache", "keyrings_gar.failures", "keyrings_gar.gcloud",
+                    "keyrings_gar.programs"), after) == []
 
 
 @pytest.mark.parametrize("lookup", ["another host", "no credentials", "minted"])
@@ -97,6 +110,8 @@ def test_a_lookup_never_imports_the_command(google: Identities, monkeypatch: pyt
     answer, _, after = _lookup_in_a_fresh_process(service, "oauth2accesstoken")
     assert (answer is not None) == (lookup == "minted")
     assert _loaded(COMMAND_ONLY, after) == []
+    # The probe sees minting when a lookup mints: the assertions above can fail.
+    assert bool(_loaded(MINTING, after)) == (lookup != "another host")
 
 
 def test_viability_is_checked_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:

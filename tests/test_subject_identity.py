@@ -73,4 +73,4 @@ def test_a_salt_planted_as_a_link_or_open_to_others_is_not_used(tmp_path: Path) 
     (readable / SALT_FILE).write_bytes(b"k" * 32)
     (readable / SALT_FILE).chmod(0o644)
     assert subject_key(token, readable) == subject_key(token, None)
-    assert subject_identity._read_salt(planted) == b"k" * 32  # the same bytes, where they may be trusted
+    assert subject_identity.read_salt(planted) == b"k" * 32  # the same bytes, where they may be trusted

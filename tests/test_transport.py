@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.transport import RESPONSE_LIMIT
+from keyrings_gar.mint.transport import RESPONSE_LIMIT
 from tests.conftest import AR_URL, Identities, console_script, use_metadata_server
 from tests.loopback.federation import WORKLOAD_AUDIENCE, OidcIssuer, file_sourced_config
 from tests.loopback.google import FakeGoogle

@@ -19,7 +19,7 @@ import pytest
 
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.errors import ConfigError
-from keyrings_gar.trust import check_credential_file, check_endpoint
+from keyrings_gar.mint.trust import check_credential_file, check_endpoint
 from tests.conftest import AR_URL, Identities, assert_no_secrets, console_script
 from tests.loopback.federation import (
     STS_HOST,

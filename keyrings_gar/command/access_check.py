@@ -17,12 +17,24 @@ import base64
 import os
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
+import google.auth.exceptions
+
+from ..config import load_settings, trusted_hosts
+from ..config_entries import TOKEN_USERNAMES
+from ..configfile import entry_for
 from ..errors import GarError
-from ..hosts import RepositoryTarget
+from ..hosts import RepositoryTarget, parse_service
+from ..json_key import find_json_key
+from ..lookup import access_token, credential_for
+from ..mint.transport import DeadlineRequest, RedirectRefusedError
+from ..provided import find_provided_token
 from ..redact import scrubbed
-from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, ask_api, mode_name
+from ..sources import find_token_source, source_from_secret
+from .only_index import only_index_places
+from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, Repository, mode_name, repository_facts
 
 READER_ROLE = "roles/artifactregistry.reader"
 WRITER_ROLE = "roles/artifactregistry.writer"
@@ -33,38 +45,8 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}")
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
 
 
-class Repository(NamedTuple):
-    """The parts of a repository URL that Artifact Registry's answers are about."""
-
-    host: str
-    location: str
-    project: str
-    repository: str
-
-    @classmethod
-    def from_target(cls, target: RepositoryTarget) -> Repository | None:
-        """None when the URL does not name both a project and a repository (a bare host)."""
-        segments = target.repository_path.split("/")[1:]
-        if len(segments) < 2:
-            return None
-        return cls(target.host, target.location, segments[0], segments[1])
-
-    @property
-    def index_url(self) -> str:
-        return f"https://{self.host}/{self.project}/{self.repository}/simple/"
-
-    def page_url(self, package: str) -> str:
-        """The package's page, its name normalized as PEP 503 and installers write it."""
-        return f"{self.index_url}{re.sub(r'[-_.]+', '-', package).lower()}/"
-
-    @property
-    def resource(self) -> str:
-        return f"projects/{self.project}/locations/{self.location or 'LOCATION'}/repositories/{self.repository}"
-
-
 class Question(NamedTuple):
     """What to ask: whether the identity may `purpose` (DOWNLOAD or UPLOAD), by which package page."""
-
     purpose: str
     package: str | None
     timeout: float
@@ -72,7 +54,6 @@ class Question(NamedTuple):
 
 class AccessAnswer(NamedTuple):
     """What the registry answered (None: no answer) and what that means for the user."""
-
     status: int | None
     ok: bool
     text: str
@@ -109,11 +90,6 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
 
 def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, package: str | None
                       ) -> tuple[Repository, AccessAnswer]:
-    # Here, not at the top: `doctor` without --check-access never needs them.
-    from ..backend import credential_for
-    from ..config import load_settings, trusted_hosts
-    from ..hosts import parse_service
-
     target = parse_service(url, trusted_hosts())
     repository = Repository.from_target(target) if target is not None else None
     if target is None or repository is None:
@@ -133,13 +109,6 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     or one minted from a json key secret's key: the key never goes to the API), and the project its
     API calls are billed to, as google-auth picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credential
     file's quota_project_id (None: the credential's own default)."""
-    from ..backend import TOKEN_USERNAMES, access_token
-    from ..config import load_settings
-    from ..configfile import entry_for
-    from ..json_key import find_json_key
-    from ..provided import find_provided_token
-    from ..sources import find_token_source, source_from_secret
-
     settings = load_settings()
     entry = entry_for(target)
     if username in TOKEN_USERNAMES:
@@ -154,19 +123,6 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     quota = os.environ.get("GOOGLE_CLOUD_QUOTA_PROJECT", "").strip() or (
         str(source.info.get("quota_project_id") or "") if source is not None else "")
     return token, quota or None
-
-
-def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, str | None]], timeout: float
-                     ) -> ApiAnswer:
-    """What the API says about `repository`, asked with the token `api_token` gives."""
-    if not repository.location:
-        return ApiAnswer(None, None, problem=f"{repository.host} names no location (a host from KEYRINGS_GAR_HOSTS), "
-                                             "so the Artifact Registry API cannot be asked about the repository")
-    try:
-        token, quota_project = api_token()
-    except GarError as exc:
-        return ApiAnswer(None, None, problem=f"no token to ask the Artifact Registry API with: {exc}")
-    return ask_api(repository.resource, token, timeout, quota_project)
 
 
 def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], question: Question,
@@ -221,10 +177,6 @@ def _readable(repository: Repository, status: int, credential: dict[str, Any], p
 
 def _standard_as_only_index(repository: Repository) -> list[str]:
     """A warning for each installer setting that makes this standard repository the only index."""
-    from pathlib import Path
-
-    from .only_index import only_index_places
-
     return [f"{place} makes {repository.repository}, a standard repository (its own packages only), the only index: "
             "public packages will not be found; put it beside PyPI (`keyrings-gar configure TOOL URL --standard` "
             "after removing that setting), or use a virtual repository in front of it as the only index"
@@ -251,11 +203,6 @@ def _missing(repository: Repository) -> str:
 def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -> int:
     """The status of one GET, through the user's proxy and CA bundle; the bounded transport follows
     no redirect (a credential must not go elsewhere) and reports one as its status here."""
-    # Here, not at the top: only this check pays for requests and google-auth (start-up time).
-    import google.auth.exceptions
-
-    from ..transport import DeadlineRequest, RedirectRefusedError
-
     class StatusOnly(DeadlineRequest):
         """The bounded transport, reading no body: only the status answers the question."""
 
@@ -330,10 +277,6 @@ def _member(identity: str) -> str:
 def api_facts(url: str) -> ApiAnswer:
     """What the API says about the repository `url` names, asked with the identity a lookup for
     `url` would use (for `configure`); `problem` says why it could not."""
-    from ..backend import credential_for
-    from ..config import load_settings, trusted_hosts
-    from ..hosts import parse_service
-
     target = parse_service(url, trusted_hosts())
     repository = Repository.from_target(target) if target is not None else None
     if target is None or repository is None:

@@ -15,22 +15,24 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
-from ..backend import live_token
+from ..access_token import AccessToken
 from ..cache import TokenCache
-from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..config import cache_dir, load_settings, trusted_hosts
 from ..config_entries import NO_ENTRY
 from ..configfile import entry_for
 from ..errors import GarError
 from ..failures import FailureMemory
-from ..hosts import RepositoryTarget, parse_service, refusal_reason
-from ..redact import censored, safe_url, shown_path
-from ..tokens import AccessToken
+from ..hosts import classify_service
+from ..lookup import live_token
+from ..provided import find_provided_token
+from ..redact import censored, shown_path
+from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .diagnosis import cache_report, doctor
 from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
 from .installer_reach import INSTALLERS
 from .installer_settings import TOOLS, settings_text
 from .render import render_cache, render_doctor
+from .shown import safe_url
 
 
 def _out(text: str = "") -> None:
@@ -46,11 +48,11 @@ def token_for(url: str | None) -> AccessToken:
     settings = load_settings()
     entry = NO_ENTRY
     if url is not None:
-        target: RepositoryTarget | None = parse_service(url, trusted_hosts())
-        if target is None:
-            raise GarError(f"{safe_url(url)} is not ours: {refusal_reason(url, trusted_hosts())}")
+        target = classify_service(url, trusted_hosts())
+        if isinstance(target, str):
+            raise GarError(f"{safe_url(url)} is not ours: {target}")
         entry = entry_for(target)
-    return live_token(settings, entry)
+    return live_token(settings, entry, find_provided_token())
 
 
 # --- the command line -------------------------------------------------------------------

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from ..errors import EditRefusedError, GarError
-from ..redact import safe_url, shown_path
+from ..redact import shown_path
 from .index_rule import (
     CONFIGURE_TOOLS,
     VIRTUAL,
     Repository,
-    TomlValue,
+    new_entries,
     pdm_source,
     pip_index_options,
     poetry_priority,
@@ -39,8 +39,9 @@ from .index_rule import (
 from .ini_edit import IniOption, ini_section, ini_values, merge_ini
 from .installer_reach import reach_problem
 from .installer_settings import parse_repository, renamed
-from .mode_choice import KindChoice, choose_kind, refuse_uploads
+from .mode_choice import PUBLISHING_TOOLS, choose_kind, refuse_uploads, upload_offers
 from .pip_precedence import pip_overrides
+from .shown import safe_url
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
 from .tool_files import FileChange, pip_config_file, poetry_config_file, read_config, write_config
 
@@ -138,29 +139,6 @@ def _twine_section_is_free(text: str, repository: Repository, path: Path) -> Non
 # --- uv and pdm: TOML files -----------------------------------------------------------------
 
 
-def _new_entries(existing: Any, wanted: list[dict[str, TomlValue]], what: str, where: str
-                 ) -> list[dict[str, TomlValue]]:
-    """The wanted entries not there yet. One there with the same URL or name but other settings
-    is refused, not rewritten: it was written by someone, for a reason we cannot see."""
-    present = existing if isinstance(existing, list) else []
-    missing = []
-    for entry in wanted:
-        url = str(entry["url"]).rstrip("/")
-        same = [e for e in present if isinstance(e, dict) and
-                (str(e.get("url", "")).rstrip("/") == url or e.get("name") == entry["name"])]
-        if not same:
-            if entry.get("default") and any(isinstance(e, dict) and e.get("default") for e in present):
-                raise EditRefusedError(f"{where}: another {what} is already the default; a virtual repository "
-                                       "replaces it: remove its `default = true`, or pass --standard")
-            missing.append(entry)
-            continue
-        if any(e.get(key) != value for e in same for key, value in entry.items()):
-            raise EditRefusedError(
-                f"{where}: a {what} named {same[0].get('name')!r} or for {entry['url']} is there with other settings; "
-                f"change or remove it by hand (`keyrings-gar settings` prints the entry), then run this again")
-    return missing
-
-
 class ProjectFile(NamedTuple):
     """A TOML file to edit, and the project folder it must stay inside (None: a file the user named)."""
 
@@ -172,7 +150,7 @@ def _toml_plan(tool: str, file: ProjectFile, keys: list[TomlKey], array: TomlLis
     path, project = file
     before = read_config(path, project)
     document = load_toml(before, str(path))
-    missing = _new_entries(lookup(document, array.path), [w.entry for w in wanted], array.what, str(path))
+    missing = new_entries(lookup(document, array.path), [w.entry for w in wanted], array.what, str(path))
     entries = [w for w in wanted if w.entry in missing]
     return Plan(tool, [FileChange(path, before, merge_toml(before, keys, entries, str(path)), project=project)])
 
@@ -312,25 +290,5 @@ def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry
         if problem is not None:
             lines.append(f"warning: {problem}")
         lines.extend(f"next: {step}" for step in plan.next_steps)
-    lines.extend(_upload_offers(tool, urls, choice))
+    lines.extend(upload_offers(tool, urls, choice))
     return "\n".join(lines)
-
-
-PUBLISHING_TOOLS = ("twine",)
-"""Tools configured only to upload: refused for a repository that takes none."""
-_UPLOADING_TOOLS = ("uv", "poetry", "twine")
-
-
-def _upload_offers(tool: str, urls: list[str], choice: KindChoice) -> list[str]:
-    """Where uploads go: the upload check for a repository that takes them (from tools that
-    publish), and for one that takes none, where they go instead."""
-    lines = []
-    for url in urls:
-        repository = parse_repository(url)
-        if repository.index_url in choice.no_uploads:
-            lines.append(f"note: {repository.name} takes no uploads (a virtual or remote repository): uploads go to a "
-                         "standard repository behind it")
-        elif tool in _UPLOADING_TOOLS:
-            lines.append(f"check uploading without uploading: keyrings-gar doctor --check-access --for upload "
-                         f"{repository.index_url}")
-    return lines

@@ -14,25 +14,26 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..access_token import AccessToken
 from ..adcfile import adc_file
-from ..backend import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, default_username
 from ..cache import TokenCache
-from ..cachedir import CACHE_EFFECT, cache_folder_problem
 from ..cijob import ci_job
 from ..config import Settings, cache_dir, load_settings, trusted_hosts
-from ..config_entries import NO_ENTRY, RepositoryEntry
+from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
-from ..hosts import parse_service, refusal_reason
+from ..hosts import RepositoryTarget, classify_service
 from ..json_key import find_json_key
+from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
-from ..redact import censored_report, iso_time, safe_url, shown_path
+from ..redact import shown_path
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
-from ..tokens import AccessToken, identify_subject, mint_access_token
+from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
 from .search_trail import search_trail
+from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
 
@@ -55,8 +56,8 @@ def doctor(url: str | None) -> Report:
     report["config"] = _config_report(problems)
     target = None
     if url is not None:
-        target = parse_service(url, trusted_hosts())
-        reason = refusal_reason(url, trusted_hosts())
+        verdict = classify_service(url, trusted_hosts())
+        target, reason = (verdict, None) if isinstance(verdict, RepositoryTarget) else (None, verdict)
         report["url"] = {"service": safe_url(url), "ours": target is not None, "reason": reason,
                          "repository": target.repository_path if target is not None else None}
         if reason is not None:
@@ -136,7 +137,7 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         report["found"] = True
         report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
         return report
-    username = report["username"] = default_username(settings, entry)
+    username = report["username"] = default_username(settings, entry, provided)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         known = len(problems)
         secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
@@ -183,26 +184,11 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
         notes.append(f"lookups repeat this source's failure from {now - remembered.failed_at:.0f} s ago for "
                      f"{remembered.failed_at + FAILURE_TTL - now:.0f} s more without trying it; this check tried "
                      "again (`keyrings-gar cache clear` forgets the failure)")
-    minted: list[bool] = []
     try:
-        # As a lookup: the subject token first when only it says whose the token is.
-        identified = identify_subject(source, settings.timeout, settings.cache_dir)
+        token, minted = cached_or_minted(source, settings, failures=None)
     except GarError as exc:
         problems.append(str(exc))
         return None, exc
-
-    def mint() -> AccessToken:
-        minted.append(True)
-        return mint_access_token(identified, settings.timeout)
-
-    cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
-    try:
-        token = cache.get_or_mint(identified.cache_key, identified.identity, mint, identified.described)
-    except GarError as exc:
-        problems.append(str(exc))
-        return None, exc
-    log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
-              "minted a new token" if minted else f"{token.fingerprint} from the cache")
     return {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
             "expires_in": round(token.remaining()), "cached": not minted}, None
 

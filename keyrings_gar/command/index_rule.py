@@ -12,7 +12,10 @@ Nothing here can tell the two kinds apart from a URL: the user says which.
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import Any, NamedTuple, Union
+
+from ..config_entries import TOKEN_USERNAMES
+from ..errors import EditRefusedError
 
 VIRTUAL = "virtual"
 STANDARD = "standard"
@@ -25,7 +28,7 @@ DEFAULT_KIND = VIRTUAL
 CONFIGURE_TOOLS = ("pip", "uv", "poetry", "pdm", "twine")
 """The tools `keyrings-gar configure` writes configuration for."""
 
-USERNAME = "oauth2accesstoken"
+USERNAME = TOKEN_USERNAMES[0]
 """The username Artifact Registry documents for an access token; not a secret."""
 
 TomlValue = Union[str, bool]
@@ -134,3 +137,26 @@ def toml_value(value: TomlValue) -> str:
 
 def toml_table(header: str, entry: dict[str, TomlValue]) -> str:
     return "\n".join([header, *(f"{key} = {toml_value(value)}" for key, value in entry.items())])
+
+
+def new_entries(existing: Any, wanted: list[dict[str, TomlValue]], what: str, where: str
+                 ) -> list[dict[str, TomlValue]]:
+    """The wanted entries not there yet. One there with the same URL or name but other settings
+    is refused, not rewritten: it was written by someone, for a reason we cannot see."""
+    present = existing if isinstance(existing, list) else []
+    missing = []
+    for entry in wanted:
+        url = str(entry["url"]).rstrip("/")
+        same = [e for e in present if isinstance(e, dict) and
+                (str(e.get("url", "")).rstrip("/") == url or e.get("name") == entry["name"])]
+        if not same:
+            if entry.get("default") and any(isinstance(e, dict) and e.get("default") for e in present):
+                raise EditRefusedError(f"{where}: another {what} is already the default; a virtual repository "
+                                       "replaces it: remove its `default = true`, or pass --standard")
+            missing.append(entry)
+            continue
+        if any(e.get(key) != value for e in same for key, value in entry.items()):
+            raise EditRefusedError(
+                f"{where}: a {what} named {same[0].get('name')!r} or for {entry['url']} is there with other settings; "
+                f"change or remove it by hand (`keyrings-gar settings` prints the entry), then run this again")
+    return missing

@@ -13,8 +13,8 @@ from urllib.parse import unquote, urlsplit
 
 from ..config import trusted_hosts
 from ..errors import GarError
-from ..hosts import parse_service, refusal_reason
-from ..redact import safe_url, showable
+from ..hosts import classify_service, parse_service
+from ..redact import showable
 from .index_rule import (
     DEFAULT_KIND,
     VIRTUAL,
@@ -26,6 +26,7 @@ from .index_rule import (
     toml_table,
     uv_index,
 )
+from .shown import safe_url
 
 DISTRIBUTION = "keyrings.gar"
 UNKNOWN_SOURCE = "<a keyrings.gar checkout or wheel>"
@@ -64,12 +65,11 @@ def install_hint() -> str:
 
 def parse_repository(url: str) -> Repository:
     """The repository a URL in any form we accept names; GarError with the reason otherwise."""
-    target = parse_service(url, trusted_hosts())
-    if target is None and "://" not in url:
-        target = parse_service(f"https://{url}", trusted_hosts())
-    if target is None:
-        raise GarError(f"{safe_url(url)} is not an Artifact Registry Python repository: "
-                       f"{refusal_reason(url, trusted_hosts())}")
+    target = classify_service(url, trusted_hosts())
+    if isinstance(target, str) and "://" not in url:
+        target = parse_service(f"https://{url}", trusted_hosts()) or target
+    if isinstance(target, str):
+        raise GarError(f"{safe_url(url)} is not an Artifact Registry Python repository: {target}")
     segments = target.repository_path.split("/")
     if len(segments) < 3:
         raise GarError("give the repository's URL: https://<location>-python.pkg.dev/<project>/<repository>/")

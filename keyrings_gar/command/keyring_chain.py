@@ -4,6 +4,7 @@ Google's own plugin sits, and which `keyring` command installers on PATH would r
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 from ..backend import GarKeyring
 from ..redact import describe, scrubbed
-from ..safefile import read_regular_file
+from .environments import script_interpreter, uninstall_command
 from .installer_settings import install_hint
 
 GOOGLE_PLUGIN_DISTRIBUTION = "keyrings.google-artifactregistry-auth"
@@ -66,7 +67,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
                         "any *.pkg.dev URL (http:// too) or raises, which turns keyring off for the rest of a pip "
                         f"run; remove it from the environment this keyring runs in: `{_uninstall_google_plugin()}`")
     keyring_command = shutil.which("keyring")
-    same = keyring_command is not None and _script_python(Path(keyring_command)) == Path(sys.executable)
+    same = keyring_command is not None and script_interpreter(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
         notes.append(f"no `keyring` command on PATH: pip's subprocess provider and uv need one ({install_hint()})")
     elif not same:
@@ -87,10 +88,6 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
 
 def _uninstall_google_plugin() -> str:
     """The uninstall command that fits how this environment (keyring's here) was installed."""
-    import importlib.util
-
-    from .installer_reach import uninstall_command
-
     return uninstall_command(Path(sys.executable), GOOGLE_PLUGIN_DISTRIBUTION,
                              has_pip=importlib.util.find_spec("pip") is not None)
 
@@ -108,14 +105,3 @@ def _distribution_installed() -> bool:
     except metadata.PackageNotFoundError:
         return False
     return True
-
-
-def _script_python(script: Path) -> Path | None:
-    """The interpreter a console script runs with (its `#!` line), when it has one."""
-    try:
-        first = read_regular_file(script, 512).split(b"\n", 1)[0]
-    except OSError:
-        return None
-    if not first.startswith(b"#!"):
-        return None
-    return Path(first[2:].decode("utf-8", "replace").strip().split(" ")[0])

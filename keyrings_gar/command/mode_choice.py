@@ -65,3 +65,23 @@ def refuse_uploads(tool: str, urls: list[str], choice: KindChoice) -> None:
         if repository.index_url in choice.no_uploads:
             raise GarError(f"{repository.name} is a virtual (or remote) repository, which takes no uploads: configure "
                            f"{tool} for the standard repository behind it; nothing was written")
+
+
+PUBLISHING_TOOLS = ("twine",)
+"""Tools configured only to upload: refused for a repository that takes none."""
+_UPLOADING_TOOLS = ("uv", "poetry", "twine")
+
+
+def upload_offers(tool: str, urls: list[str], choice: KindChoice) -> list[str]:
+    """Where uploads go: the upload check for a repository that takes them (from tools that
+    publish), and for one that takes none, where they go instead."""
+    lines = []
+    for url in urls:
+        repository = parse_repository(url)
+        if repository.index_url in choice.no_uploads:
+            lines.append(f"note: {repository.name} takes no uploads (a virtual or remote repository): uploads go to a "
+                         "standard repository behind it")
+        elif tool in _UPLOADING_TOOLS:
+            lines.append(f"check uploading without uploading: keyrings-gar doctor --check-access --for upload "
+                         f"{repository.index_url}")
+    return lines

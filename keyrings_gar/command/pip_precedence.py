@@ -11,8 +11,9 @@ import sys
 from pathlib import Path
 
 from ..errors import EditRefusedError
-from ..redact import safe_url, shown_path, shown_text
+from ..redact import shown_path, shown_text
 from .ini_edit import ini_values
+from .shown import safe_url
 from .tool_files import pip_config_file, read_config
 
 WRITTEN = ("index-url", "extra-index-url", "keyring-provider")

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ..errors import ConfigError
+from ..errors import ConfigError, GarError
+from ..hosts import RepositoryTarget
+from ..mint.trust import check_endpoint
 from ..redact import scrubbed
-from ..trust import check_endpoint
 
 API_ENDPOINT_VAR = "KEYRINGS_GAR_API_ENDPOINT"
 DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
@@ -44,6 +46,35 @@ class ApiAnswer(NamedTuple):
         return None if self.mode is None else self.mode == STANDARD
 
 
+class Repository(NamedTuple):
+    """The parts of a repository URL that Artifact Registry's answers are about."""
+
+    host: str
+    location: str
+    project: str
+    repository: str
+
+    @classmethod
+    def from_target(cls, target: RepositoryTarget) -> Repository | None:
+        """None when the URL does not name both a project and a repository (a bare host)."""
+        segments = target.repository_path.split("/")[1:]
+        if len(segments) < 2:
+            return None
+        return cls(target.host, target.location, segments[0], segments[1])
+
+    @property
+    def index_url(self) -> str:
+        return f"https://{self.host}/{self.project}/{self.repository}/simple/"
+
+    def page_url(self, package: str) -> str:
+        """The package's page, its name normalized as PEP 503 and installers write it."""
+        return f"{self.index_url}{re.sub(r'[-_.]+', '-', package).lower()}/"
+
+    @property
+    def resource(self) -> str:
+        return f"projects/{self.project}/locations/{self.location or 'LOCATION'}/repositories/{self.repository}"
+
+
 def mode_name(mode: str) -> str:
     """`standard` for STANDARD_REPOSITORY, as users and gcloud's --mode flag call it."""
     return mode.removesuffix("_REPOSITORY").lower()
@@ -64,7 +95,7 @@ def ask_api(resource: str, token: str, timeout: float, quota_project: str | None
     # Here, not at the top: only these checks pay for requests and google-auth (start-up time).
     import google.auth.exceptions
 
-    from ..transport import DeadlineRequest
+    from ..mint.transport import DeadlineRequest
 
     request = DeadlineRequest(timeout)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
@@ -121,3 +152,16 @@ def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
     if status == 401:
         return "the Artifact Registry API refused this identity's token (HTTP 401)"
     return f"the Artifact Registry API answered HTTP {status}; if it is 5xx, try again later"
+
+
+def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, str | None]], timeout: float
+                     ) -> ApiAnswer:
+    """What the API says about `repository`, asked with the token `api_token` gives."""
+    if not repository.location:
+        return ApiAnswer(None, None, problem=f"{repository.host} names no location (a host from KEYRINGS_GAR_HOSTS), "
+                                             "so the Artifact Registry API cannot be asked about the repository")
+    try:
+        token, quota_project = api_token()
+    except GarError as exc:
+        return ApiAnswer(None, None, problem=f"no token to ask the Artifact Registry API with: {exc}")
+    return ask_api(repository.resource, token, timeout, quota_project)

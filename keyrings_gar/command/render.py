@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..cachedir import CACHE_EFFECT
+from .cache_folder import CACHE_EFFECT
 from .diagnosis import Report
 
 

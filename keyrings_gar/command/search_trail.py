@@ -23,6 +23,7 @@ from ..errors import ConfigError
 from ..gcloud import find_gcloud_account, gcloud_config_dir
 from ..provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from ..redact import key_material, shown_path
+from ..sources import metadata_host
 
 NOT_REACHED = "not reached"
 
@@ -64,7 +65,7 @@ def _places(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, st
         present = adc.exists() and not adc.is_dir()
         places.append((f"gcloud's ADC file {shown_path(adc)}", "found" if present else "not found", present))
         places.append(_gcloud_login(environ))
-    host = environ.get("GCE_METADATA_HOST") or environ.get("GCE_METADATA_ROOT") or "metadata.google.internal"
+    host = metadata_host(environ)
     places.append((f"metadata server {host}", metadata_result, not metadata_result.startswith("no answer")))
     return places
 

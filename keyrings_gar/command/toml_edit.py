@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 from ..errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
+from .toml_scan import BARE, Scan, UnscannableError, Value
 from .tool_files import line_ending
 
 
@@ -152,8 +153,8 @@ def _array(document: dict[str, Any], table: tuple[str, ...], key: str, where: st
 
 def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
     try:
-        scan = _Scan(text)
-    except (_UnscannableError, RecursionError):  # a form the scanner does not follow: only edits at the ends
+        scan = Scan(text)
+    except (UnscannableError, RecursionError):  # a form the scanner does not follow: only edits at the ends
         scan = None
     path = (*change.table, change.key)
     if change.entry is None:
@@ -169,7 +170,7 @@ def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
     yield from _key_edits(text, scan, change._replace(value=f"[{inline}]", entry=None), newline, at_end=False)
 
 
-def _key_edits(text: str, scan: _Scan | None, change: _Change, newline: str, *, at_end: bool = True
+def _key_edits(text: str, scan: Scan | None, change: _Change, newline: str, *, at_end: bool = True
                ) -> Iterator[str]:
     table, key, value, comment = change.table, change.key, change.value, change.comment
     line = f"{_dotted((key,))} = {value}"
@@ -200,7 +201,7 @@ def _key_edits(text: str, scan: _Scan | None, change: _Change, newline: str, *, 
         yield _apply(text, [_at_end(text, f"[{_dotted(table)}]\n{_comment_lines(comment)}{line}\n")], newline)
 
 
-def _array_edit(text: str, array: _Value, inline: str, comment: str) -> list[tuple[int, str]]:
+def _array_edit(text: str, array: Value, inline: str, comment: str) -> list[tuple[int, str]]:
     """One more element in an inline array, in the array's own layout: on a line of its own (with
     the comment above it) where the closing bracket has its own line, else after the last element."""
     close = array.end - 1
@@ -224,11 +225,11 @@ def _array_edit(text: str, array: _Value, inline: str, comment: str) -> list[tup
     return [(array.last, f", {inline}"), _above(array, comment)]
 
 
-def _inside_braces(table: _Value, line: str) -> tuple[int, str]:
+def _inside_braces(table: Value, line: str) -> tuple[int, str]:
     return (table.last, f" {line} ") if table.last == table.start + 1 else (table.last, f", {line}")
 
 
-def _above(value: _Value, comment: str) -> tuple[int, str]:
+def _above(value: Value, comment: str) -> tuple[int, str]:
     """Comment lines above the statement that holds `value` (nothing fits inside one line)."""
     return value.line, "".join(f"{value.indent}{c}\n" for c in comment.splitlines())
 
@@ -260,14 +261,14 @@ def _inline_table(entry: dict[str, TomlValue]) -> str:
 
 
 def _dotted(path: tuple[str, ...]) -> str:
-    return ".".join(part if _BARE.fullmatch(part) else toml_value(part) for part in path)
+    return ".".join(part if BARE.fullmatch(part) else toml_value(part) for part in path)
 
 
 def _by_hand(text: str, changes: list[_Change]) -> str:
     """The lines each change needs, in the form the file holds its table or array."""
     try:
-        scan: _Scan | None = _Scan(text)
-    except (_UnscannableError, RecursionError):
+        scan: Scan | None = Scan(text)
+    except (UnscannableError, RecursionError):
         scan = None
     lines = []
     for change in changes:
@@ -280,204 +281,3 @@ def _by_hand(text: str, changes: list[_Change]) -> str:
         else:
             lines.extend(f"  {line}" for line in toml_table(f"[[{_dotted(path)}]]", change.entry).splitlines())
     return "\n".join(lines)
-
-
-# --- where each key and value is: a scanner for TOML's layout, not its values ----------------
-
-_BARE = re.compile(r"[A-Za-z0-9_-]+")
-_SCALAR = re.compile(r"[^,\]}#\r\n]+")
-_ARRAY_ELEMENT = "[]"
-"""A path part standing for "an element of": such paths are never a target of ours."""
-
-
-class _UnscannableError(Exception):
-    """The scanner met a layout it does not follow (tomllib read the file, so this is its gap)."""
-
-
-class _Header(NamedTuple):
-    path: tuple[str, ...]
-    array: bool
-    after: int
-    """Where the line after the header starts."""
-
-
-class _Value(NamedTuple):
-    path: tuple[str, ...]
-    container: tuple[str, ...]
-    """The table whose statement (or inline table) holds the key."""
-    inline: bool
-    """The container is an inline table."""
-    kind: str
-    """`array`, `table` (an inline one) or `scalar`."""
-    start: int
-    end: int
-    last: int
-    """Arrays and inline tables: after the last element, or after the opening bracket when empty."""
-    trailing_comma: bool
-    line: int
-    """Where the line of the top-level statement holding the value starts."""
-    indent: str
-    after: int
-    """Where the line after the top-level statement starts."""
-
-
-class _Scan:
-    """Every header and every key's value with its position, tables in `[[...]]` marked."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.headers: list[_Header] = []
-        self.values: list[_Value] = []
-        table: tuple[str, ...] = ()
-        position = 0
-        while True:
-            position = self._blank(position, newlines=True)
-            if position >= len(text):
-                return
-            line = text.rfind("\n", 0, position) + 1
-            if text[position] == "[":
-                array = text.startswith("[[", position)
-                path, position = self._key(position + (2 if array else 1))
-                position = self._expect(position, "]]" if array else "]")
-                position = self._line_end(position)
-                self.headers.append(_Header(path, array, position))
-                table = (*path, _ARRAY_ELEMENT) if array else path
-                continue
-            first = len(self.values)
-            key, position = self._key(position)
-            position = self._blank(self._expect(position, "="), newlines=False)
-            position = self._value(position, (*table, *key), table, False, (line, _indent(text, line)))
-            position = self._line_end(position)
-            self.values[first:] = [value._replace(after=position) for value in self.values[first:]]
-
-    def value(self, path: tuple[str, ...], kind: str) -> _Value | None:
-        return next((v for v in self.values if v.path == path and v.kind == kind), None)
-
-    def _blank(self, position: int, *, newlines: bool) -> int:
-        text = self.text
-        while position < len(text):
-            char = text[position]
-            if char in " \t" or (newlines and char in "\r\n"):
-                position += 1
-            elif char == "#":
-                end = text.find("\n", position)
-                position = len(text) if end < 0 else end
-                if not newlines:
-                    return position
-            else:
-                break
-        return position
-
-    def _expect(self, position: int, token: str) -> int:
-        position = self._blank(position, newlines=False)
-        if not self.text.startswith(token, position):
-            raise _UnscannableError(position)
-        return position + len(token)
-
-    def _line_end(self, position: int) -> int:
-        position = self._blank(position, newlines=False)
-        if self.text.startswith("\r\n", position):
-            return position + 2
-        if self.text.startswith("\n", position) or position == len(self.text):
-            return position + (position < len(self.text))
-        raise _UnscannableError(position)
-
-    def _key(self, position: int) -> tuple[tuple[str, ...], int]:
-        parts = []
-        while True:
-            position = self._blank(position, newlines=False)
-            char = self.text[position:position + 1]
-            if char in ('"', "'"):
-                end = self._string(position)
-                # Escapes are not decoded: a key written with one is not matched, and the edit at
-                # the end that follows is parsed again like any other.
-                parts.append(self.text[position + 1:end - 1] if char == "'" or "\\" not in self.text[position:end]
-                             else self.text[position:end])
-                position = end
-            else:
-                match = _BARE.match(self.text, position)
-                if match is None:
-                    raise _UnscannableError(position)
-                parts.append(match.group())
-                position = match.end()
-            position = self._blank(position, newlines=False)
-            if not self.text.startswith(".", position):
-                return tuple(parts), position
-            position += 1
-
-    def _string(self, position: int) -> int:
-        """After the string that starts at `position` (any of TOML's four kinds)."""
-        text = self.text
-        quote = text[position]
-        if text.startswith(quote * 3, position):
-            end = position + 3
-            while True:
-                if quote == '"' and text.startswith("\\", end):
-                    end += 2
-                    continue
-                if end >= len(text):
-                    raise _UnscannableError(position)
-                if text.startswith(quote * 3, end):
-                    end += 3
-                    for _ in range(2):  # `""""` ends with a quote of the content
-                        if text.startswith(quote, end):
-                            end += 1
-                    return end
-                end += 1
-        end = position + 1
-        while end < len(text) and text[end] not in (quote, "\n"):
-            end += 2 if quote == '"' and text[end] == "\\" else 1
-        if end >= len(text) or text[end] != quote:
-            raise _UnscannableError(position)
-        return end + 1
-
-    def _value(self, position: int, path: tuple[str, ...], container: tuple[str, ...], inline: bool,
-               statement: tuple[int, str]) -> int:
-        """After the value at `position`, recording it and every value inside it; `statement` is
-        the line start and indentation of the top-level statement that holds it."""
-        text = self.text
-        char = text[position:position + 1]
-        start, last, trailing = position, position + 1, False
-        if char == "[":
-            kind = "array"
-            position += 1
-            while True:
-                position = self._blank(position, newlines=True)
-                if text.startswith("]", position):
-                    break
-                position = self._value(position, (*path, _ARRAY_ELEMENT), path, False, statement)
-                last, trailing = position, False
-                position = self._blank(position, newlines=True)
-                if text.startswith(",", position):
-                    position, trailing = position + 1, True
-                elif not text.startswith("]", position):
-                    raise _UnscannableError(position)
-            position += 1
-        elif char == "{":
-            kind = "table"
-            position = self._blank(position + 1, newlines=False)
-            while not text.startswith("}", position):
-                key, position = self._key(position)
-                position = self._blank(self._expect(position, "="), newlines=False)
-                position = self._value(position, (*path, *key), path, True, statement)
-                last = position
-                position = self._blank(position, newlines=False)
-                if text.startswith(",", position):
-                    position = self._blank(position + 1, newlines=False)
-                elif not text.startswith("}", position):
-                    raise _UnscannableError(position)
-            position += 1
-        elif char in ('"', "'"):
-            kind, position = "scalar", self._string(position)
-        else:
-            match = _SCALAR.match(text, position)
-            if match is None or not match.group().strip():
-                raise _UnscannableError(position)
-            kind, position = "scalar", position + len(match.group().rstrip(" \t"))
-        self.values.append(_Value(path, container, inline, kind, start, position, last, trailing, *statement, -1))
-        return position
-
-
-def _indent(text: str, line: int) -> str:
-    match = re.match(r"[ \t]*", text[line:])
-    return match.group() if match else ""

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EditRefusedError, GarError
-from ..redact import config_line, showable, shown_path
+from ..redact import showable, shown_path
 from ..safefile import FileTooLargeError, read_named_file
+from .shown import config_line
 
 MAX_CONFIG_BYTES = 1024 * 1024
 """Far above any real pip.conf, .pypirc or pyproject.toml; a bigger file is not one to edit."""

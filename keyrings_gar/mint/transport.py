@@ -67,7 +67,7 @@ def _endpoint(url: str) -> str:
     """`host[:port]` of `url`: never its path or query, which can carry request identifiers."""
     from urllib.parse import urlsplit
 
-    from .redact import shown_text
+    from ..redact import shown_text
 
     try:
         netloc = urlsplit(url).netloc.rpartition("@")[2]

@@ -5,7 +5,7 @@ when the file asks for impersonation), every call through the caller's deadline 
 google-auth's own path (load_credentials_from_dict, then refresh) also asks Cloud Resource
 Manager for the project id, which costs a second STS exchange (or IAM call) and a CRM call on a
 requests session of its own, outside our proxy, CA and deadline settings. Here the subject token
-is read (subject_tokens.py), exchanged and (optionally) impersonated, and nothing else.
+is read (identity_pool.py, pluggable.py, aws.py), exchanged and (optionally) impersonated, and nothing else.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from .errors import TokenError
-from .sources import CLOUD_PLATFORM_SCOPE
-from .subject_tokens import (
+from ..access_token import ASSUMED_LIFETIME
+from ..errors import TokenError, Unreachable
+from ..external_account import (
     AWS_SUBJECT_TOKEN_TYPE,
-    Transport,
-    Unreachable,
+    EXTERNAL_ACCOUNT_AUTHORIZED_USER,
     impersonation_target,
-    retrieve_subject_token,
+    is_aws_source,
 )
-
-EXTERNAL_ACCOUNT = "external_account"
-EXTERNAL_ACCOUNT_AUTHORIZED_USER = "external_account_authorized_user"
-FEDERATED_TYPES = (EXTERNAL_ACCOUNT, EXTERNAL_ACCOUNT_AUTHORIZED_USER)
+from ..redact import shown_path
+from ..sources import CLOUD_PLATFORM_SCOPE
+from .aws import aws_subject_token
+from .identity_pool import Transport, extract_subject_token, fetch_subject_token, host_of, read_subject_token_file
+from .pluggable import executable_subject_token
 
 STS_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 STS_REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a type name
@@ -41,9 +41,6 @@ _DEFAULT_IMPERSONATION_LIFETIME = 3600
 # google-auth's test for a workforce pool (external_account.is_workforce_pool).
 _WORKFORCE_AUDIENCE = re.compile(r"//iam\.googleapis\.com/locations/[^/]+/workforcePools/")
 _RELOGIN_FIX = "re-run `gcloud auth application-default login --login-config=<your login config>`"
-
-__all__ = ["FEDERATED_TYPES", "Unreachable", "mint_federated"]
-
 
 def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str] = os.environ,
                    subject_token: str | None = None) -> tuple[str, float]:
@@ -68,6 +65,35 @@ def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping
     if impersonation_url:
         return _impersonate(info, request, str(impersonation_url), token)
     return token, expiry
+
+
+def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
+                           environ: Mapping[str, str] = os.environ) -> str:
+    """The external identity's token, from the credential_source the file names."""
+    source = info.get("credential_source")
+    if not isinstance(source, dict):
+        raise TokenError("the workload identity federation file has no credential_source; recreate it with "
+                         "`gcloud iam workload-identity-pools create-cred-config`")
+    if is_aws_source(info):
+        return aws_subject_token(info, request, environ)
+    if isinstance(source.get("executable"), dict):
+        return executable_subject_token(info, source["executable"], request, environ)
+    if source.get("file"):
+        text = read_subject_token_file(str(source["file"]))
+        where = f"subject token file {shown_path(str(source['file']))}"
+    elif source.get("url"):
+        text = fetch_subject_token(str(source["url"]), source.get("headers"), request)
+        where = f"subject token URL {host_of(str(source['url']))}"
+    elif "certificate" in source:
+        # Minting needs mutual TLS to sts.mtls.googleapis.com with the workload's certificate, which
+        # our transport does not present; gcloud does, and its login is a source of ours.
+        raise TokenError("X.509 certificate workload identity federation (credential_source.certificate) needs "
+                         "mutual TLS, which keyrings.gar does not do: run `gcloud auth login --cred-file=FILE` "
+                         "and set `token = gcloud` in the repository's entry")
+    else:
+        raise TokenError("the workload identity federation file's credential_source names no file, url, "
+                         "executable or AWS environment; recreate it")
+    return extract_subject_token(text, source.get("format"), where)
 
 
 def _required(info: Mapping[str, Any], name: str) -> str:
@@ -198,9 +224,9 @@ def _oauth_token(data: Mapping[str, Any], what: str) -> tuple[str, float]:
     if not isinstance(token, str) or not token:
         raise TokenError(f"{what} answered without an access token; try again later")
     try:
-        lifetime = float(expires_in) if expires_in is not None else 300.0
+        lifetime = float(expires_in) if expires_in is not None else ASSUMED_LIFETIME
     except (TypeError, ValueError):
-        lifetime = 300.0
+        lifetime = ASSUMED_LIFETIME
     return token, time.time() + lifetime
 
 

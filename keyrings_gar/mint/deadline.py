@@ -1,24 +1,26 @@
 """Minting access tokens with google-auth, every network call bounded by one deadline.
 
-google-auth and requests are imported inside these functions, never at module level: most
-keyring calls are for other hosts or are answered from the cache, and must not pay for them.
+Only a cache miss imports this module. google-auth and requests are still imported inside the
+functions that use them: a gcloud login mints through gcloud itself and never pays for them.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import threading
 import time
 import warnings
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
-from .errors import NoCredentialsError, TokenError
-from .gcloud import gcloud_access_token
-from .mint_problems import refresh_problem, transport_problem
-from .quiet import cover_library_loggers, libraries_silenced
-from .sources import (
+from ..access_token import ASSUMED_LIFETIME, AccessToken
+from ..errors import NoCredentialsError, TokenError, Unreachable
+from ..external_account import FEDERATED_TYPES
+from ..gcloud import gcloud_access_token
+from ..redact import hidden, showable
+from ..sources import (
     ADC_FILE,
     CLOUD_PLATFORM_SCOPE,
     GCLOUD,
@@ -26,7 +28,11 @@ from .sources import (
     METADATA_SERVER,
     SERVICE_ACCOUNT_KEY,
     TokenSource,
+    with_subject_token,
 )
+from .problems import refresh_problem, transport_problem
+from .quiet import cover_library_loggers, libraries_silenced
+from .trust import DEFAULT_UNIVERSE, check_credential_file, check_universe
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -42,26 +48,6 @@ METADATA_PROBE_TIMEOUT = 1.0
 _DEADLINE_GRACE = 0.5
 
 
-class AccessToken(NamedTuple):
-    """An OAuth access token and when it expires (seconds since the epoch, UTC)."""
-
-    value: str
-    expiry: float
-
-    def remaining(self, now: float | None = None) -> float:
-        return self.expiry - (time.time() if now is None else now)
-
-    @property
-    def fingerprint(self) -> str:
-        return f"…{self.value[-4:]}"
-
-    def __repr__(self) -> str:
-        return f"AccessToken({self.fingerprint}, expires in {self.remaining():.0f} s)"
-
-    def __str__(self) -> str:
-        return repr(self)
-
-
 def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
     """google-auth credentials for `source`, scoped for Artifact Registry."""
     if source.kind == SERVICE_ACCOUNT_KEY:
@@ -72,7 +58,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         )
     if source.kind == ADC_FILE and _is_federated(source):
         # As the source of a configured impersonation: our own minimal mint, not google-auth's
-        # path with its project-id lookup (see federation.py).
+        # path with its project-id lookup (see sts.py).
         return _as_credentials(_mint_federated(source, request))
     if source.kind == ADC_FILE:
         import google.auth
@@ -104,10 +90,6 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         # Impersonated credentials read their source's universe_domain, which compute_engine would
         # ask the metadata server for on a requests session of its own: outside our deadline, bounds
         # and redirect refusal. Only the default universe is served (trust.py), so it is stated.
-        import inspect
-
-        from .trust import DEFAULT_UNIVERSE
-
         if "universe_domain" in inspect.signature(compute_engine.Credentials).parameters:
             return compute_engine.Credentials(universe_domain=DEFAULT_UNIVERSE)
         return compute_engine.Credentials()
@@ -187,8 +169,6 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 def _check_trust(source: TokenSource) -> None:
     """ConfigError before anything is read or sent, when `source` or the source it impersonates
     with would send a credential outside Google's default universe (see trust.py)."""
-    from .trust import check_credential_file, check_universe
-
     link: TokenSource | None = source
     while link is not None:
         if link.gcloud is not None:
@@ -204,8 +184,6 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
         credentials = _credentials_for(source, request)
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
         # google-auth reports a malformed or unsupported key or ADC file this way.
-        from .redact import hidden, showable  # only on this error path (start-up time)
-
         kind = str(source.info.get("type"))
         # A "type" is a word such as service_account; anything else may be a pasted secret.
         described = f'"type": {json.dumps(kind)}' if showable(kind) else f'"type" is {hidden(kind)}'
@@ -229,16 +207,12 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
 
 
 def _is_federated(source: TokenSource) -> bool:
-    # Imported here, like google-auth: a warm lookup imports this module (for AccessToken) and
-    # must not pay for the federation code (subprocess, shlex) it will not run.
-    from .federation import FEDERATED_TYPES
-
     return source.info.get("type") in FEDERATED_TYPES
 
 
 def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
-    """Workload or workforce identity federation: our own minimal exchange (see federation.py)."""
-    from .federation import Unreachable, mint_federated
+    """Workload or workforce identity federation: our own minimal exchange (see sts.py)."""
+    from .sts import mint_federated  # google-auth's exceptions: imported (quietly) by _mint already
 
     try:
         return AccessToken(*mint_federated(source.info, request, subject_token=source.subject_token))
@@ -256,12 +230,11 @@ def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None
     with google-auth and requests imported), and saves the STS exchange and its quota."""
     if not source.subject_pending:
         return source
-    from .sources import with_subject_token
-    from .subject_tokens import Unreachable, retrieve_subject_token
-
     federated = source.via if source.via is not None else source
     _import_google_auth()
-    from .transport import DeadlineRequest  # imports requests: here, for start-up time
+    # google-auth and requests, imported here (quietly, above): gcloud's path never needs them.
+    from .sts import retrieve_subject_token
+    from .transport import DeadlineRequest
 
     with libraries_silenced():
         request = DeadlineRequest(timeout)
@@ -292,7 +265,7 @@ def _import_google_auth() -> None:
 def _expiry_seconds(expiry: datetime | None) -> float:
     if expiry is None:
         # No expiry given: treat it as short-lived, so that it is never cached for long.
-        return time.time() + 300
+        return time.time() + ASSUMED_LIFETIME
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=timezone.utc)
     return expiry.timestamp()

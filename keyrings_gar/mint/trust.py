@@ -4,7 +4,7 @@ and what it sends as a subject token is never a kernel file.
 
 Credential files are committed to repositories (the GitLab recipe's `external_account` file), where a
 merge request can change a `token_url` or a `credential_source.file`. The token exchange is our own
-code (federation.py), so google-auth's checks, such as they are, do not apply. Everything here is
+code (sts.py), so google-auth's checks, such as they are, do not apply. Everything here is
 checked before anything is read or sent, on a cold lookup only: it costs a warm lookup nothing.
 """
 
@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import SplitResult, urlsplit
 
-from .errors import ConfigError
-from .hosts import HTTPS_PORT, is_unambiguous, parse_trusted_hosts
-from .redact import shown_path, shown_text
-from .subject_tokens import is_aws_source
+from ..errors import ConfigError
+from ..external_account import is_aws_source
+from ..hosts import HTTPS_PORT, is_unambiguous, parse_trusted_hosts
+from ..redact import shown_path, shown_text
 
 TOKEN_HOSTS_VAR = "KEYRINGS_GAR_TOKEN_HOSTS"  # noqa: S105 - a variable's name
 DEFAULT_UNIVERSE = "googleapis.com"

@@ -1,0 +1,179 @@
+"""Private files in the token cache's folder: the folder's checks, a safe bounded read, an atomic
+write, a write-once, a cross-process lock, and the listing and removal of our cache files.
+
+The token cache, the failure memory and the subject-token salt all keep their files here, and
+`doctor` checks the folder as the cache itself would use it: one set of rules for all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import re
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+# Never follow a link, never wait on open (a FIFO planted at a cache file's name would block
+# O_RDONLY until a writer came), never leak the descriptor into gcloud.
+SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+MAX_FILE_BYTES = 65536
+# What we name a cache file (tokens and remembered failures alike): a key's first 32 hex digits.
+_CACHE_FILE_NAME = re.compile(r"[0-9a-f]{32}\.json")
+
+
+def ensure_private_directory(directory: Path, platform: str = sys.platform) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(directory)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise OSError(f"{directory} is not a plain directory")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise OSError(f"{directory} belongs to another user")
+    # Windows has no group/other mode bits (chmod there only sets read-only): the user's own
+    # %LOCALAPPDATA% is private by its ACL.
+    if platform != "win32" and info.st_mode & 0o077:
+        directory.chmod(0o700)
+
+
+def read_private(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
+    """The file's bytes if it is a regular file of ours that others cannot read, of at most
+    `limit` bytes (it may grow after fstat: the read is bounded too); else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | SAFE_OPEN)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+            return None
+        data = b""
+        while chunk := os.read(fd, limit + 1 - len(data)):
+            data += chunk
+            if len(data) > limit:
+                return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return data
+
+
+def read_json(path: Path, version: int) -> dict[str, object] | None:
+    """A cache file's content if it is ours, private, a regular file, well-formed and of `version`."""
+    content = read_private(path)
+    try:
+        data = json.loads(content.decode("utf-8")) if content is not None else None
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) and data.get("version") == version else None
+
+
+def write_json(path: Path, data: dict[str, object]) -> None:
+    """Atomically: a private temporary file in the same folder, then a rename over the old one
+    (which also replaces a symlink planted there instead of writing through it)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            json.dump(data, file)
+        Path(temporary).chmod(0o600)
+        Path(temporary).replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            Path(temporary).unlink()
+        raise
+
+
+def write_once(path: Path, data: bytes) -> None:
+    """Write `data` at `path` unless something is there: written whole in a private temporary
+    file, then linked into place, so a concurrent reader never sees it half-written and the first
+    writer wins."""
+    ensure_private_directory(path.parent)
+    temporary = path.parent / f".tmp-{path.name}-{os.urandom(8).hex()}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+        with contextlib.suppress(FileExistsError):
+            os.link(temporary, path)
+    finally:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+
+
+def cache_files(directory: Path | None) -> list[Path]:
+    """The files in `directory` named as we name cache files, sorted; anything else there is not ours."""
+    if directory is None or not directory.is_dir():
+        return []
+    return sorted(path for path in directory.iterdir() if _CACHE_FILE_NAME.fullmatch(path.name))
+
+
+def remove_cache_files(directory: Path | None) -> int:
+    """Remove the cache files in `directory` (tokens or remembered failures) that are regular files
+    of this user's; how many went. Nothing else there is touched, whatever its name."""
+    removed = 0
+    for path in cache_files(directory):
+        with contextlib.suppress(FileNotFoundError):
+            info = os.lstat(path)
+            if stat.S_ISREG(info.st_mode) and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
+                path.unlink()
+                removed += 1
+    return removed
+
+
+def acquire_lock(path: Path, wait: float, platform: str = sys.platform) -> int:
+    """An exclusive lock on `path` across processes (fcntl on POSIX, msvcrt on Windows); the
+    descriptor to hand to release_lock. Waits at most `wait` seconds: a stuck holder must not
+    hang every install queued behind it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | SAFE_OPEN, 0o600)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+        os.close(fd)
+        raise OSError(f"{path} is not a regular file of ours")
+    deadline = time.monotonic() + wait
+    while not _try_lock(fd, platform):
+        if time.monotonic() > deadline:
+            os.close(fd)
+            raise OSError(f"timed out waiting for the lock {path}")
+        time.sleep(0.01)
+    return fd
+
+
+def release_lock(fd: int, platform: str = sys.platform) -> None:
+    """Unlock and close. Closing alone releases an flock at once; a Windows byte-range lock is
+    freed on close only "eventually" (Microsoft asks for an explicit unlock first)."""
+    try:
+        if platform == "win32":
+            with contextlib.suppress(OSError):
+                _msvcrt().locking(fd, _msvcrt().LK_UNLCK, 1)
+    finally:
+        os.close(fd)
+
+
+def _msvcrt() -> Any:
+    # typeshed declares msvcrt for Windows only; the tests run the Windows branch with a stand-in.
+    return importlib.import_module("msvcrt")
+
+
+def _try_lock(fd: int, platform: str) -> bool:
+    if platform == "win32":
+        msvcrt = _msvcrt()
+        try:
+            # One byte from the file's start (the descriptor never moves), never blocking.
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl  # POSIX only: Windows has none
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
