@@ -251,8 +251,6 @@ def test_a_deleted_key_is_401_naming_the_key(stack: LoopbackStack, tmp_path: Pat
         result.stdout)
 
 
-@pytest.mark.xfail(strict=False, reason="w21-doctor rewrites check-access: a missing repository is 403 "
-                   "(or it may not exist) on the real registry, never 404")
 def test_json_report_carries_the_status(stack: LoopbackStack, tmp_path: Path) -> None:
     result = _doctor(stack, tmp_path, SERVICE_ACCOUNT_KEY, "--json", "--check-access", OTHER_REPOSITORY_URL)
     report = json.loads(result.stdout)
