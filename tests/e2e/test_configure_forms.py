@@ -11,7 +11,7 @@ import pytest
 
 from tests.e2e.installers import Installers
 from tests.e2e.runs import run_installer, secrets_written
-from tests.e2e.test_configure import PROJECT, assert_only, configure_twice, installed
+from tests.e2e.test_configure import PROJECT, assert_only, configure_twice, installed, virtual_repository
 from tests.loopback.stack import SERVICE_ACCOUNT_KEY, LoopbackStack
 
 pytestmark = pytest.mark.e2e
@@ -23,6 +23,7 @@ def _crlf(text: str) -> bytes:
 
 def test_configure_uv_into_an_inline_array_in_a_crlf_file_then_uv_add(installers: Installers, stack: LoopbackStack,
                                                                        home: Path) -> None:
+    virtual_repository(stack)  # configure_twice configures the virtual repository's URL
     credential = stack.credential(SERVICE_ACCOUNT_KEY, home)
     env = {**stack.environ(home, [installers.keyring_bin]), **credential.environ, "UV_PYTHON": sys.executable,
            "UV_PYTHON_DOWNLOADS": "never"}
@@ -44,6 +45,7 @@ def test_configure_uv_into_an_inline_array_in_a_crlf_file_then_uv_add(installers
 
 def test_configure_pdm_into_an_inline_array_then_pdm_add(pdm_with_plugin: Path, installers: Installers,
                                                          stack: LoopbackStack, home: Path) -> None:
+    virtual_repository(stack)  # configure_twice configures the virtual repository's URL
     credential = stack.credential(SERVICE_ACCOUNT_KEY, home)
     project = home / "consumer"
     project.mkdir()
