@@ -68,7 +68,7 @@ def _endpoint_fault(fault: str) -> Setup:
 
 def _trickle(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
     _endpoint_fault("trickle")(google, monkeypatch, tmp)
-    monkeypatch.setenv("KEYRINGS_GAR_TIMEOUT", "2")
+    monkeypatch.setenv("KEYRINGS_GAR_TIMEOUT", "1")
 
 
 def _refused(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
@@ -77,7 +77,7 @@ def _refused(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> 
 
 def _hang(google: Identities, monkeypatch: pytest.MonkeyPatch, tmp: Path) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
-    monkeypatch.setenv("KEYRINGS_GAR_TIMEOUT", "2")
+    monkeypatch.setenv("KEYRINGS_GAR_TIMEOUT", "1")
     google.google.fault = "hang"
     google.google.hang_seconds = 30
 
@@ -176,10 +176,10 @@ FAULTS = [
           bound=5.0 if _RETRIES_QUICKLY else 9.0),
     Fault("endpoint answers invalid JSON", _endpoint_fault("invalid_json"), "unreadable response"),
     Fault("revoked key: invalid_grant", _endpoint_fault("invalid_grant"), "create a new key"),
-    Fault("endpoint hangs past the timeout", _hang, "timed out", bound=4.0),
+    Fault("endpoint hangs past the timeout", _hang, "timed out", bound=3.0),
     Fault("endpoint sends an endless body", _endpoint_fault("endless"), "larger than 1024 KiB"),
     Fault("endpoint declares an oversized body", _endpoint_fault("oversized"), "larger than 1024 KiB"),
-    Fault("endpoint trickles an endless body", _trickle, "timed out", bound=4.0),
+    Fault("endpoint trickles an endless body", _trickle, "timed out", bound=3.0),
     Fault("proxy unreachable", _proxy_unreachable, "HTTPS_PROXY"),
     Fault("TLS: unknown CA", _unknown_ca, "REQUESTS_CA_BUNDLE or SSL_CERT_FILE"),
     Fault("ADC file missing", _adc_missing, "file not found"),
@@ -204,8 +204,8 @@ FAULTS = [
           "no Google credentials found", bound=2.0),
     # google-auth retries a failing metadata server for 15 s; the timeout holds regardless.
     Fault("metadata server errors", _metadata("vm@acme.iam.gserviceaccount.com", fault="500", fault_on="/token",
-                                              timeout="2"),
-          "timed out after 2 s" if _RETRIES_QUICKLY else "answered with an error", bound=4.0),
+                                              timeout="1"),
+          "timed out after 1 s" if _RETRIES_QUICKLY else "answered with an error", bound=3.0),
 ]
 
 _CLEANUPS: list[Callable[[], None]] = []
