@@ -108,9 +108,15 @@ class PipxApp:
     """The environment pipx ran in: `pipx` on PATH, PIPX_HOME and its bin folder under the one folder."""
 
 
+_PIPX: dict[Path, Path] = {}
+"""pipx itself, one venv per run (by the uv that built it): each app still has a home of its own."""
+
+
 def pipx_app(installers: Installers, where: Path, app: str, *injects: str | Path) -> PipxApp:
-    """`pipx install app` and `pipx inject app *injects` with a pipx of its own under `where`."""
-    pipx = _venv(installers.uv, where / "pipx-itself", "pipx").with_name("pipx")
+    """`pipx install app` and `pipx inject app *injects` with its own pipx home under `where`."""
+    if installers.uv not in _PIPX:
+        _PIPX[installers.uv] = _venv(installers.uv, where / "pipx-itself", "pipx").with_name("pipx")
+    pipx = _PIPX[installers.uv]
     home = where / "pipx"
     environ = {**os.environ, "PIPX_HOME": str(home), "PIPX_BIN_DIR": str(home / "bin"),
                "PIPX_MAN_DIR": str(home / "man"), "PATH": f"{pipx.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
