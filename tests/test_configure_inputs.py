@@ -26,6 +26,10 @@ def home(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The command in this process; configure names the repository's kind, virtual (as the default
+    was), instead of asking the Artifact Registry API (test_configure_mode.py does that)."""
+    if args[0] == "configure" and not {"--virtual", "--standard"} & set(args):
+        args = (*args, "--virtual")
     code = cli.main(list(args))
     captured = capsys.readouterr()
     return code, captured.out, captured.err

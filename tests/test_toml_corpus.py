@@ -185,7 +185,7 @@ def test_configure_merges_into_the_inline_array_the_user_reported(
             f'{array} = [{{ name = "other", url = "https://other.example/simple/", explicit = true }}]\n')
     (project / "pyproject.toml").write_text(text)
     monkeypatch.chdir(project)
-    code = cli.main(["configure", tool, AR_URL])
+    code = cli.main(["configure", tool, AR_URL, "--virtual"])  # the kind named: the API is not asked here
     captured = capsys.readouterr()
     assert (code, captured.err) == (0, "")
     written = toml_reader().loads((project / "pyproject.toml").read_text())
