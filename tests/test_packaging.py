@@ -79,15 +79,23 @@ def test_unpacked_sdist_collects_the_same_tests_as_the_checkout(dists: Dists, tm
             sdist.extractall(tmp_path)  # noqa: S202 - our own freshly built archive
     [unpacked] = tmp_path.iterdir()
 
-    def collected(where: Path) -> str:
-        result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
-                                cwd=where, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False,
+    def collect(where: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                                cwd=where, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 stdin=subprocess.DEVNULL)
-        assert result.returncode == 0, result.stdout[-3000:]
-        [count] = re.findall(r"^(\d+) tests? collected", result.stdout, re.MULTILINE)
-        return str(count)
 
-    assert collected(unpacked) == collected(REPO)
+    def count(process: subprocess.Popen[str]) -> str:
+        try:
+            out, _ = process.communicate(timeout=BUILD_TIMEOUT)
+        finally:
+            process.kill()
+        assert process.returncode == 0, out[-3000:]
+        [collected] = re.findall(r"^(\d+) tests? collected", out, re.MULTILINE)
+        return str(collected)
+
+    # Both collections at once: each is a process importing the whole suite.
+    from_sdist, from_checkout = collect(unpacked), collect(REPO)
+    assert count(from_sdist) == count(from_checkout)
 
 
 def test_metadata_has_one_version_the_three_runtime_dependencies_and_project_urls(dists: Dists) -> None:
