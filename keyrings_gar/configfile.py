@@ -146,10 +146,10 @@ def _syntax_problem(path: Path, exc: configparser.Error) -> str:
     shown = shown_path(path)
     # A pasted secret reads as a key (base64 ends in `=`) or a section: named only when it is safe to.
     if isinstance(exc, configparser.DuplicateOptionError):
-        return (f"{shown} [{shown_text(exc.section, 'an entry')}] {shown_text(exc.option, 'a key')}: set twice in "
+        return (f"{shown} [{shown_text(str(exc.section), 'an entry')}] {shown_text(exc.option, 'a key')}: set twice in "
                 "the entry; keep one")
     if isinstance(exc, configparser.DuplicateSectionError):
-        return f"{shown} [{shown_text(exc.section, 'an entry')}]: the entry appears twice; merge them"
+        return f"{shown} [{shown_text(str(exc.section), 'an entry')}]: the entry appears twice; merge them"
     if isinstance(exc, configparser.MissingSectionHeaderError):
         return f"{shown} line {exc.lineno}: a key before the first [entry]; start with [<host or repository>]"
     if isinstance(exc, configparser.ParsingError):

@@ -122,9 +122,9 @@ def _read_properties(path: Path) -> configparser.ConfigParser:
         properties.read_string(_read_text(path, _MAX_PROPERTIES_BYTES))
     except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as exc:
         where = f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)}"
-        what = (f"sets {shown_text(exc.option, 'a property')} twice in [{shown_text(exc.section, 'a section')}]"
+        what = (f"sets {shown_text(exc.option, 'a property')} twice in [{shown_text(str(exc.section), 'a section')}]"
                 if isinstance(exc, configparser.DuplicateOptionError)
-                else f"has the section [{shown_text(exc.section, 'a section')}] twice")
+                else f"has the section [{shown_text(str(exc.section), 'a section')}] twice")
         raise ConfigError(f"{where} {what} (line {exc.lineno}), which gcloud itself refuses to read; delete "
                           "the repeated line") from None
     except configparser.Error:

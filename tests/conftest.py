@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,6 +39,68 @@ _ISOLATED_VARS = (
 def console_script(name: str) -> str:
     """A command installed beside this interpreter, as the installer made it (`name.exe` on Windows)."""
     return str(Path(sys.executable).with_name(f"{name}.exe" if sys.platform == "win32" else name))
+
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+BUILD_TIMEOUT = 300
+DIST_VARIABLE = "KEYRINGS_GAR_DIST"
+"""A folder holding the sdist and the wheel of this checkout, built once per CI run by
+scripts/check-release (`.ci/run` sets it); unset, the suite builds its own once per session."""
+
+
+@pytest.fixture(scope="session")
+def dist_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This checkout's sdist and wheel, as `uv build` makes them for a release (the wheel from the
+    unpacked sdist); the packaging tests read them and the e2e installers install the wheel."""
+    given = os.environ.get(DIST_VARIABLE)
+    if given:
+        if not list(Path(given).glob("keyrings_gar-*.whl")):
+            pytest.fail(f"{DIST_VARIABLE}={given} holds no keyrings_gar wheel: scripts/check-release builds it "
+                        "there (see its output), or unset the variable to build one here", pytrace=False)
+        return Path(given)
+    # From a clean copy: setuptools adds whatever an old *.egg-info/SOURCES.txt in the checkout
+    # lists (an editable install leaves one), which would hide a file missing from MANIFEST.in.
+    source = tmp_path_factory.mktemp("source") / "keyrings.gar"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", ".demo-venv", "*.egg-info", "build", "dist", "__pycache__", ".*_cache", ".hypothesis"))
+    out = tmp_path_factory.mktemp("dist")
+    result = subprocess.run([console_script("uv"), "build", "--quiet", "--out-dir", str(out), str(source)],
+                            capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False,
+                            stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+# The tests `scripts/test-versions lowest` runs at the dependency floors (`pytest -m floor`): those
+# whose outcome depends on what keyring or google-auth do, i.e. that go through keyring's API
+# (backend, chainer, credentials) or its `keyring` command, mint or refresh through google-auth's
+# credentials and transport (service-account keys, user and impersonated ADC, federation, the
+# metadata server, gcloud), show google-auth's errors and logs, or parse TOML with tomli (Python
+# < 3.11). What is the plugin's own logic on the standard library alone (host grammar, secret
+# decoding, file and INI editing, the command's messages, docs, packaging, the loopback stand-ins)
+# and the e2e tests (installers at their newest) run once, in the main job. A whole module is named
+# by its file; a test by file::function.
+FLOOR = frozenset({
+    "test_backend.py", "test_cache.py", "test_cijob.py", "test_cleartext.py", "test_configfile.py",
+    "test_configure.py", "test_executable_source.py", "test_failures.py", "test_faults.py",
+    "test_federation.py", "test_gcloud.py", "test_google_variables.py", "test_hostile.py", "test_hygiene.py",
+    "test_keyring_cli.py", "test_no_dead_ends.py", "test_planted_inputs.py", "test_platforms.py",
+    "test_provided.py", "test_redact.py", "test_shared_cache_folder.py", "test_startup.py",
+    "test_toml_corpus.py", "test_toml_edit.py", "test_transport.py", "test_trust.py",
+    # doctor reading keyring's own chain and PYTHON_KEYRING_BACKEND
+    "test_cli.py::test_doctor_fails_on_google_s_plugin_and_names_who_answers_first",
+    "test_cli.py::test_doctor_fails_when_keyring_is_set_to_another_backend",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.parent != TESTS:
+            continue  # tests/e2e/ has modules of the same names
+        name = getattr(item, "originalname", item.name)
+        if item.path.name in FLOOR or f"{item.path.name}::{name}" in FLOOR:
+            item.add_marker(pytest.mark.floor)
 
 
 @pytest.fixture(scope="session")

@@ -559,13 +559,14 @@ def test_settings_for_a_url_that_is_not_a_repository_exits_1(
 # --- token and cache --------------------------------------------------------------------
 
 
-def test_token_prints_a_token_the_registry_accepts(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_token_prints_a_token_the_registry_accepts(google: Identities, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
-    result = _command("token", AR_URL)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.count("\n") == 1
-    assert google.google.identity_of(result.stdout.strip()) == google.sa_key.email
-    assert result.stderr == ""
+    code, out, err = _run(capsys, "token", AR_URL)
+    assert code == 0, err
+    assert out.count("\n") == 1
+    assert google.google.identity_of(out.strip()) == google.sa_key.email
+    assert err == ""
 
 
 def test_token_uses_the_repository_s_entry_and_the_shared_cache(
@@ -583,10 +584,10 @@ def test_token_uses_the_repository_s_entry_and_the_shared_cache(
     assert len(google.google.grants) == 2
 
 
-def test_token_without_credentials_exits_1_with_one_line(isolated: Path) -> None:
-    result = _command("token", AR_URL)
-    assert (result.returncode, result.stdout) == (1, "")
-    [line] = result.stderr.splitlines()
+def test_token_without_credentials_exits_1_with_one_line(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, "token", AR_URL)
+    assert (code, out) == (1, "")
+    [line] = err.splitlines()
     assert line.startswith("keyrings-gar: no Google credentials found")
 
 

@@ -1,4 +1,5 @@
-"""No secret anywhere: every fault scenario and every happy path, with every logger at DEBUG.
+"""No secret anywhere: every happy path here, and every fault scenario inside the fault matrix
+(tests/test_faults.py, with these helpers), with every logger at DEBUG.
 
 Captured: all log records (message, arguments, any traceback, and every other attribute: the
 `extra` fields where google-auth puts request bodies and headers), the plugin's stdout/stderr, the
@@ -33,7 +34,6 @@ from keyrings_gar.failures import FailureMemory
 from keyrings_gar.hosts import parse_service
 from keyrings_gar.json_key import find_json_key
 from keyrings_gar.sources import find_token_source
-from tests import test_faults
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script, use_metadata_server
 
 
@@ -59,7 +59,7 @@ _USER_DEBUG_LOGGERS = ("", "google", "google.auth", "google.auth.transport.reque
 
 
 @contextlib.contextmanager
-def _all_loggers_at_debug() -> Iterator[_Everything]:
+def all_loggers_at_debug() -> Iterator[_Everything]:
     handler = _Everything()
     # google-auth stops propagation at "google" unless that logger is configured: configure it.
     targets = [logging.getLogger(name) for name in _USER_DEBUG_LOGGERS]
@@ -76,7 +76,7 @@ def _all_loggers_at_debug() -> Iterator[_Everything]:
             logger.setLevel(level)
 
 
-def _fresh_start() -> None:
+def fresh_start() -> None:
     """Each scenario starts with no cached token and no remembered failure (its sources may be
     the previous scenario's, which failed on purpose)."""
     cache._memory.clear()
@@ -97,7 +97,7 @@ def _impersonated_adc(google: Identities, directory: Path) -> Path:
     return path
 
 
-def _observe(texts: list[str]) -> None:
+def observe(texts: list[str]) -> None:
     """One lookup of each kind, plus the repr/str of every object the plugin builds on the way."""
     backend = GarKeyring()
     texts.append(repr(backend))
@@ -119,20 +119,11 @@ def _observe(texts: list[str]) -> None:
             texts += [repr(made), str(made)]
 
 
-def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
+def test_no_secret_in_logs_output_errors_or_reprs_on_every_happy_path(
     google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     texts: list[str] = []
-    garbage_secrets = ("%%%garbage, not base64%%%",)
-    with _all_loggers_at_debug() as handler:
-        for number, fault in enumerate(test_faults.FAULTS):
-            with monkeypatch.context() as patch:
-                scenario_dir = tmp_path / f"fault-{number}"
-                scenario_dir.mkdir()
-                fault.setup(google, patch, scenario_dir)
-                _fresh_start()
-                _observe(texts)
-            google.google.fault, google.google.latency, google.google.metadata_email = None, 0.0, None
+    with all_loggers_at_debug() as handler:
         token_file = tmp_path / "gar_token"
         token_file.write_text(google.google.issue("ci@acme-prod.iam.gserviceaccount.com").value + "\n")
         happy_paths = {
@@ -152,8 +143,8 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
             with monkeypatch.context() as patch:
                 for name, value in environ.items():
                     patch.setenv(name, value)
-                _fresh_start()
-                _observe(texts)
+                fresh_start()
+                observe(texts)
                 for args in (["-v", "doctor", AR_URL], ["doctor", "--json", AR_URL], ["cache", "show"],
                              ["cache", "show", "--json"], ["settings", "pip", AR_URL], ["settings", "uv", AR_URL],
                              ["settings", "poetry", AR_URL], ["settings", "twine", AR_URL]):
@@ -161,17 +152,14 @@ def test_no_secret_in_logs_output_errors_or_reprs_across_all_scenarios(
         with monkeypatch.context() as patch:
             google.google.metadata_email = "vm@acme-prod.iam.gserviceaccount.com"
             use_metadata_server(patch, f"127.0.0.1:{google.google.port}")
-            _fresh_start()
-            _observe(texts)
+            fresh_start()
+            observe(texts)
     captured = capfd.readouterr()
-    while test_faults._CLEANUPS:
-        test_faults._CLEANUPS.pop()()
 
-    # The scenarios really ran: tokens were minted and refusals were logged.
+    # The scenarios really ran: tokens were minted.
     assert len(google.google.tokens) >= 6  # key file, user, impersonation (two), secret, metadata
     assert google.google.assertions  # signed JWTs were sent, and looked for
-    assert sum("keyrings.gar:" in line for line in handler.lines) >= len(test_faults.FAULTS)
-    assert_no_secrets(google, *handler.lines, *texts, captured.out, captured.err, extra=garbage_secrets)
+    assert_no_secrets(google, *handler.lines, *texts, captured.out, captured.err)
 
 
 # --- a key pasted where a path belongs (GOOGLE_APPLICATION_CREDENTIALS, key_file, ...) ---------
@@ -263,7 +251,7 @@ def test_a_pasted_key_is_never_echoed_by_lookups_doctor_or_the_keyring_command(
                 cache._memory.clear()
                 before = len(handler.lines)
                 try:
-                    _observe(texts)
+                    observe(texts)
                 # An escaping exception is a failure too, but its text may be the secret: it is
                 # searched like every other text, so that pytest never prints it.
                 except Exception as exc:
@@ -306,7 +294,7 @@ def test_library_records_made_while_minting_carry_no_secret_and_others_pass(
     """google-auth puts the JWT assertion and the impersonation source token in `extra` fields at
     DEBUG; none of those records may come out of a grant, while the same loggers still work for
     the rest of the program (their levels untouched)."""
-    with _all_loggers_at_debug() as handler:
+    with all_loggers_at_debug() as handler:
         for credentials in (google.sa_key_file, _impersonated_adc(google, tmp_path)):
             monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(credentials))
             cache._memory.clear()

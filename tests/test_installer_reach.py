@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from keyrings_gar.command import cli
 from keyrings_gar.command.environments import (
     NOTE,
     OK,
@@ -23,7 +24,6 @@ from keyrings_gar.command.environments import (
 )
 from keyrings_gar.command.installer_reach import _broken_tool, check_installer
 from keyrings_gar.command.installer_settings import install_hint, install_source
-from tests.conftest import console_script
 
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
 PLUGIN_ENTRIES = ("keyrings_gar", "__editable__.keyrings_gar", "__editable___keyrings_gar")
@@ -167,15 +167,17 @@ def test_the_interpreter_of_a_long_path_script_is_read_from_its_exec_line(tmp_pa
     assert script_interpreter(script) == Path("/opt/venv/bin/python3")
 
 
-def test_doctor_installer_exits_1_with_the_fix(tmp_path: Path, isolated: Path) -> None:
+def test_doctor_installer_exits_1_with_the_fix(tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     bin_dir = make_venv(tmp_path / "pipx" / "venvs" / "poetry", scripts=("poetry",))
-    env = dict(os.environ) | on_path(tmp_path, bin_dir / "poetry")
-    result = subprocess.run([console_script("keyrings-gar"), "doctor", "--installer", "poetry"], capture_output=True,
-                            text=True, timeout=120, env=env, stdin=subprocess.DEVNULL, check=False)
-    assert result.returncode == 1
-    assert "problem          poetry will not reach keyrings.gar" in result.stdout
-    assert "install it there: pipx inject poetry " in result.stdout
-    assert "Traceback" not in result.stderr
+    for name, value in on_path(tmp_path, bin_dir / "poetry").items():
+        monkeypatch.setenv(name, value)
+    code = cli.main(["doctor", "--installer", "poetry"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "problem          poetry will not reach keyrings.gar" in out
+    assert "install it there: pipx inject poetry " in out
+    assert "Traceback" not in err
 
 
 def test_a_keyring_module_planted_in_the_current_folder_is_not_run(tmp_path: Path,

@@ -8,7 +8,6 @@ everywhere. Building needs the build backend from the package index (uv caches i
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -20,10 +19,7 @@ from pathlib import Path
 import pytest
 
 import keyrings_gar
-from tests.conftest import console_script
-
-REPO = Path(__file__).resolve().parents[1]
-BUILD_TIMEOUT = 300
+from tests.conftest import BUILD_TIMEOUT, FLOOR, REPO
 
 
 class Dists:
@@ -43,18 +39,8 @@ class Dists:
 
 
 @pytest.fixture(scope="module")
-def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
-    # From a clean copy: setuptools adds whatever an old *.egg-info/SOURCES.txt in the checkout
-    # lists (an editable install leaves one), which would hide a file missing from MANIFEST.in.
-    source = tmp_path_factory.mktemp("source") / "keyrings.gar"
-    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", ".demo-venv", "*.egg-info", "build", "dist", "__pycache__", ".*_cache", ".hypothesis"))
-    out = tmp_path_factory.mktemp("dist")
-    result = subprocess.run([console_script("uv"), "build", "--quiet", "--out-dir", str(out), str(source)],
-                            capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False,
-                            stdin=subprocess.DEVNULL)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return Dists(out)
+def dists(dist_folder: Path) -> Dists:
+    return Dists(dist_folder)
 
 
 def _source_files(folder: str) -> set[str]:
@@ -93,15 +79,23 @@ def test_unpacked_sdist_collects_the_same_tests_as_the_checkout(dists: Dists, tm
             sdist.extractall(tmp_path)  # noqa: S202 - our own freshly built archive
     [unpacked] = tmp_path.iterdir()
 
-    def collected(where: Path) -> str:
-        result = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
-                                cwd=where, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False,
+    def collect(where: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"],
+                                cwd=where, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 stdin=subprocess.DEVNULL)
-        assert result.returncode == 0, result.stdout[-3000:]
-        [count] = re.findall(r"^(\d+) tests? collected", result.stdout, re.MULTILINE)
-        return str(count)
 
-    assert collected(unpacked) == collected(REPO)
+    def count(process: subprocess.Popen[str]) -> str:
+        try:
+            out, _ = process.communicate(timeout=BUILD_TIMEOUT)
+        finally:
+            process.kill()
+        assert process.returncode == 0, out[-3000:]
+        [collected] = re.findall(r"^(\d+) tests? collected", out, re.MULTILINE)
+        return str(collected)
+
+    # Both collections at once: each is a process importing the whole suite.
+    from_sdist, from_checkout = collect(unpacked), collect(REPO)
+    assert count(from_sdist) == count(from_checkout)
 
 
 def test_metadata_has_one_version_the_three_runtime_dependencies_and_project_urls(dists: Dists) -> None:
@@ -148,3 +142,13 @@ def _classified_pythons(metadata: Message) -> list[str]:
     found = [c.rsplit(" :: ", 1)[1] for c in metadata.get_all("Classifier", [])
              if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)]
     return sorted(found, key=lambda v: int(v.split(".")[1]))
+
+
+def test_every_floor_entry_names_a_test_module_or_function() -> None:
+    """A renamed or moved test module must not silently leave the dependency-floor job (`-m floor`)."""
+    for entry in FLOOR:
+        module, _, function = entry.partition("::")
+        path = REPO / "tests" / module
+        assert path.is_file(), f"FLOOR in tests/conftest.py names {module}, which is not in tests/"
+        if function:
+            assert re.search(rf"^def {function}\(", path.read_text(encoding="utf-8"), re.MULTILINE), entry

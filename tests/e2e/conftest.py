@@ -27,8 +27,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def installers(tmp_path_factory: pytest.TempPathFactory) -> Installers:
-    built = build_installers(tmp_path_factory.mktemp("installers"))
+def installers(tmp_path_factory: pytest.TempPathFactory, dist_folder: Path) -> Installers:
+    built = build_installers(tmp_path_factory.mktemp("installers"), dist_folder)
     _installers.append(built)
     return built
 

@@ -1,8 +1,9 @@
 """The installers under test, each in its own venv as users set them up, built once per run.
 
 Current pip, uv, twine and poetry from the package index (nothing pinned; pdm, hatch and pip-tools
-on first use), plus keyrings.gar as a wheel built from this checkout, so packaging mistakes (a
-missing module, a broken entry point) fail here as they would for users.
+on first use), plus keyrings.gar as the wheel built from this checkout (once per run: tests/conftest.py's
+`dist_folder`), so packaging mistakes (a missing module, a broken entry point) fail here as they
+would for users.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SETUP_TIMEOUT = 300
-REPO = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -60,14 +60,11 @@ def _version(python: Path, distribution: str) -> str:
     return _run(python, "-c", code).strip()
 
 
-def build_installers(workdir: Path) -> Installers:
-    """Build the plugin wheel and every installer's venv under `workdir`."""
+def build_installers(workdir: Path, dist_folder: Path) -> Installers:
+    """Every installer's venv under `workdir`, with the plugin wheel from `dist_folder` (the run's
+    one build, tests/conftest.py's `dist_folder`)."""
     uv = Path(sys.executable).with_name("uv")
-    wheels = workdir / "wheels"
-    # sdist first, then the wheel from the unpacked sdist, as for a release: a stale build/ folder
-    # in the checkout cannot leak into it.
-    _run(uv, "build", "--quiet", "--out-dir", wheels, REPO)
-    [plugin] = wheels.glob("keyrings_gar-*.whl")
+    [plugin] = dist_folder.glob("keyrings_gar-*.whl")
     pipx_keyring = _venv(uv, workdir / "pipx-keyring", "keyring", plugin)
     keyring_bin = workdir / "pipx-bin"
     keyring_bin.mkdir()
@@ -111,9 +108,15 @@ class PipxApp:
     """The environment pipx ran in: `pipx` on PATH, PIPX_HOME and its bin folder under the one folder."""
 
 
+_PIPX: dict[Path, Path] = {}
+"""pipx itself, one venv per run (by the uv that built it): each app still has a home of its own."""
+
+
 def pipx_app(installers: Installers, where: Path, app: str, *injects: str | Path) -> PipxApp:
-    """`pipx install app` and `pipx inject app *injects` with a pipx of its own under `where`."""
-    pipx = _venv(installers.uv, where / "pipx-itself", "pipx").with_name("pipx")
+    """`pipx install app` and `pipx inject app *injects` with its own pipx home under `where`."""
+    if installers.uv not in _PIPX:
+        _PIPX[installers.uv] = _venv(installers.uv, where / "pipx-itself", "pipx").with_name("pipx")
+    pipx = _PIPX[installers.uv]
     home = where / "pipx"
     environ = {**os.environ, "PIPX_HOME": str(home), "PIPX_BIN_DIR": str(home / "bin"),
                "PIPX_MAN_DIR": str(home / "man"), "PATH": f"{pipx.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
