@@ -190,12 +190,12 @@ def _unknown_location(location: str) -> str:
     """A `<location>-python.pkg.dev` host whose location no region or multi-region can be: a typo, so
     the nearest known location by edit distance is named."""
     shown = location if len(location) <= 40 else location[:40] + "…"
-    nearest = min(KNOWN_LOCATIONS, key=lambda known: (_edit_distance(location[:64], known), known))
+    nearest = min(KNOWN_LOCATIONS, key=lambda known: (edit_distance(location[:64], known), known))
     return (f"{shown} is not an Artifact Registry location; did you mean {nearest}-python.pkg.dev? "
             "(`gcloud artifacts locations list` lists them)")
 
 
-def _edit_distance(a: str, b: str) -> int:
+def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance; a and b are short (a location), so the plain table is enough."""
     previous = list(range(len(b) + 1))
     for i, char_a in enumerate(a, 1):

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config_entries import NO_ENTRY, Config, RepositoryEntry
-from ..hosts import RepositoryTarget
+from ..hosts import RepositoryTarget, edit_distance
 
 # Up to this many single-character edits in the part of a section that differs from the URL's
 # own: `acme-prd`, `team_repo`, `team-rpeo` (a swap is two edits).
@@ -77,10 +77,4 @@ def _edit_distance(a: str, b: str) -> int:
     """Levenshtein distance, stopping early: only 0, 1, 2 or "more" (3) matter here."""
     if abs(len(a) - len(b)) > MAX_TYPO_EDITS:
         return MAX_TYPO_EDITS + 1
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, 1):
-        current = [i]
-        for j, char_b in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return min(previous[-1], MAX_TYPO_EDITS + 1)
+    return min(edit_distance(a, b), MAX_TYPO_EDITS + 1)
