@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import trustme
 
 from keyrings_gar import cache, failures
 from tests.loopback.gcloud import FakeGcloud
 from tests.loopback.google import FakeGoogle
 from tests.loopback.keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
+from tests.loopback.stack import new_identities
 
 AR_URL = "https://us-central1-python.pkg.dev/acme-prod/team-repo/simple/"
 AR_HOST = "us-central1-python.pkg.dev"
@@ -109,6 +111,19 @@ def sa_key_material() -> tuple[ServiceAccountKey, UserCredentials]:
     placeholder_uri = "http://127.0.0.1:1/token"
     return make_service_account_key("builder@acme-prod.iam.gserviceaccount.com", placeholder_uri), \
         make_user_credentials("dev@example.com")
+
+
+@pytest.fixture(scope="session")
+def identities() -> tuple[ServiceAccountKey, UserCredentials]:
+    """A key file as Google issues it and a gcloud user login, for the loopback stack: once a run
+    (RSA key generation is slow), shared by the stack fixtures of the tests and of tests/e2e."""
+    return new_identities()
+
+
+@pytest.fixture(scope="session")
+def private_ca() -> trustme.CA:
+    """The private CA the loopback stack's TLS proxy serves Google's and the registry's names with."""
+    return trustme.CA()
 
 
 @dataclass

@@ -27,21 +27,11 @@ from tests.loopback.stack import (
     SERVICE_ACCOUNT_KEY,
     USER_ADC,
     LoopbackStack,
-    new_identities,
 )
 
 COMMAND = console_script("keyrings-gar")
 OTHER_REPOSITORY_URL = f"https://{AR_HOST}/acme-prod/no-such-repo/simple/"
 
-
-@pytest.fixture(scope="module")
-def identities() -> tuple[ServiceAccountKey, UserCredentials]:
-    return new_identities()
-
-
-@pytest.fixture(scope="module")
-def private_ca() -> trustme.CA:
-    return trustme.CA()
 
 
 @pytest.fixture

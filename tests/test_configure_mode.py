@@ -22,7 +22,6 @@ from tests.loopback.stack import (
     REPOSITORY,
     SERVICE_ACCOUNT_KEY,
     LoopbackStack,
-    new_identities,
 )
 from tests.toml_reader import toml_reader
 
@@ -31,15 +30,6 @@ STANDARD_URL = f"https://{AR_HOST}/{PROJECT}/{REPOSITORY}/simple/"
 VIRTUAL_URL = f"https://{AR_HOST}/{PROJECT}/all-python/simple/"
 PYPROJECT = '[project]\nname = "consumer"\nversion = "0.1.0"\n'
 
-
-@pytest.fixture(scope="module")
-def identities() -> tuple[ServiceAccountKey, UserCredentials]:
-    return new_identities()
-
-
-@pytest.fixture(scope="module")
-def private_ca() -> trustme.CA:
-    return trustme.CA()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from tests.e2e.installers import Installers, build_installers, build_tool, pipx_
 from tests.e2e.runs import apply_doctors_pin, doctor_installer
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
 from tests.loopback.registry import VARIANTS
-from tests.loopback.stack import LoopbackStack, new_identities
+from tests.loopback.stack import LoopbackStack
 
 _versions: dict[str, str] = {}
 _installers: list[Installers] = []
@@ -38,15 +38,6 @@ def hatch(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> P
     """`hatch` in a venv with keyrings.gar (`pipx inject hatch keyrings.gar`): hatch imports keyring."""
     return build_tool(installers, tmp_path_factory.mktemp("hatch"), "hatch", installers.plugin).with_name("hatch")
 
-
-@pytest.fixture(scope="session")
-def identities() -> tuple[ServiceAccountKey, UserCredentials]:
-    return new_identities()
-
-
-@pytest.fixture(scope="session")
-def private_ca() -> trustme.CA:
-    return trustme.CA()
 
 
 UNKNOWNS_VARIABLE = "LOOPBACK_AR_UNKNOWNS"
