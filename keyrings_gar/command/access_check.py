@@ -33,8 +33,9 @@ from ..mint.transport import DeadlineRequest, RedirectRefusedError
 from ..provided import find_provided_token
 from ..redact import scrubbed
 from ..sources import find_token_source, source_from_secret
+from .index_rule import Repository
 from .only_index import only_index_places
-from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, Repository, mode_name, repository_facts
+from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, mode_name, repository_facts
 
 READER_ROLE = "roles/artifactregistry.reader"
 WRITER_ROLE = "roles/artifactregistry.writer"
@@ -274,13 +275,10 @@ def _member(identity: str) -> str:
     return f"{kind}:{email.group()}"
 
 
-def api_facts(url: str) -> ApiAnswer:
-    """What the API says about the repository `url` names, asked with the identity a lookup for
-    `url` would use (for `configure`); `problem` says why it could not."""
-    target = parse_service(url, trusted_hosts())
-    repository = Repository.from_target(target) if target is not None else None
-    if target is None or repository is None:
-        return ApiAnswer(None, None, problem="it is not a repository URL")
+def api_facts(repository: Repository) -> ApiAnswer:
+    """What the API says about `repository`, asked with the identity a lookup for its index URL
+    would use (for `configure`); `problem` says why it could not."""
+    target = repository.target
     try:
         login = credential_for(target, None)
     except GarError as exc:

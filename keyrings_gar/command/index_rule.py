@@ -12,10 +12,15 @@ Nothing here can tell the two kinds apart from a URL: the user says which.
 
 from __future__ import annotations
 
+import re
 from typing import Any, NamedTuple, Union
 
+from ..config import trusted_hosts
 from ..config_entries import TOKEN_USERNAMES
-from ..errors import EditRefusedError
+from ..errors import EditRefusedError, GarError
+from ..hosts import RepositoryTarget, classify_service, parse_service
+from ..redact import showable
+from .shown import safe_url
 
 VIRTUAL = "virtual"
 STANDARD = "standard"
@@ -25,8 +30,8 @@ KINDS = (VIRTUAL, STANDARD)
 # dependency-confusion risk that a virtual repository exists to remove.
 DEFAULT_KIND = VIRTUAL
 
-CONFIGURE_TOOLS = ("pip", "uv", "poetry", "pdm", "twine")
-"""The tools `keyrings-gar configure` writes configuration for."""
+INSTALLERS = ("pip", "uv", "poetry", "pdm", "twine")
+"""The tools `configure` writes configuration for and `doctor --installer` checks."""
 
 USERNAME = TOKEN_USERNAMES[0]
 """The username Artifact Registry documents for an access token; not a secret."""
@@ -35,19 +40,81 @@ TomlValue = Union[str, bool]
 
 
 class Repository(NamedTuple):
-    """An Artifact Registry Python repository, in the forms installers take."""
+    """An Artifact Registry Python repository, in the forms installers and its API take."""
 
-    index_url: str
-    """`https://<location>-python.pkg.dev/<project>/<repository>/simple/`"""
-    upload_url: str
-    """The same without `simple/`: twine's and `publish`'s URL."""
+    host: str
+    location: str
+    """`us-central1`; `""` on a host from KEYRINGS_GAR_HOSTS."""
+    project: str
+    repository: str
     name: str
-    """The repository's own name: the index, source or server name in each installer."""
+    """The index, source or server name in each installer: the repository's own, or --name."""
+
+    @classmethod
+    def from_target(cls, target: RepositoryTarget) -> Repository | None:
+        """None when the URL does not name both a project and a repository (a bare host)."""
+        segments = target.repository_path.split("/")[1:]
+        if len(segments) < 2:
+            return None
+        return cls(target.host, target.location, segments[0], segments[1], segments[1])
+
+    @property
+    def target(self) -> RepositoryTarget:
+        """What a lookup for the index URL is about: whose credential the repository gets."""
+        return RepositoryTarget(self.host, f"/{self.project}/{self.repository}/simple/")
+
+    @property
+    def upload_url(self) -> str:
+        """twine's and `publish`'s URL."""
+        return f"https://{self.host}/{self.project}/{self.repository}/"
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.upload_url}simple/"
 
     @property
     def user_index_url(self) -> str:
         """The index URL with the username: pip before 26.2 asks keyring only when it has one."""
         return self.index_url.replace("https://", f"https://{USERNAME}@", 1)
+
+    def page_url(self, package: str) -> str:
+        """The package's page, its name normalized as PEP 503 and installers write it."""
+        return f"{self.index_url}{re.sub(r'[-_.]+', '-', package).lower()}/"
+
+    @property
+    def resource(self) -> str:
+        """The Artifact Registry API's name for it."""
+        return f"projects/{self.project}/locations/{self.location or 'LOCATION'}/repositories/{self.repository}"
+
+
+# Artifact Registry's own names are this plain; anything else would need quoting in an INI section
+# or a shell command, and is not a repository.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def parse_repository(url: str) -> Repository:
+    """The repository a URL in any form we accept names; GarError with the reason otherwise."""
+    target = classify_service(url, trusted_hosts())
+    if isinstance(target, str) and "://" not in url:
+        target = parse_service(f"https://{url}", trusted_hosts()) or target
+    if isinstance(target, str):
+        raise GarError(f"{safe_url(url)} is not an Artifact Registry Python repository: {target}")
+    repository = Repository.from_target(target)
+    if repository is None:
+        raise GarError("give the repository's URL: https://<location>-python.pkg.dev/<project>/<repository>/")
+    if not (_PLAIN_NAME.fullmatch(repository.project) and _PLAIN_NAME.fullmatch(repository.repository)):
+        raise GarError(f"{safe_url(url)} does not name a repository: project and repository names are letters, "
+                       "digits, `-`, `.` and `_`")
+    return repository
+
+
+def renamed(repository: Repository, name: str) -> Repository:
+    """The repository under the index, source or section name the user chose (`configure --name`)."""
+    if not showable(name):
+        raise GarError("--name holds what looks like a key or token, not a name")
+    if not _PLAIN_NAME.fullmatch(name):
+        raise GarError(f"--name {name!r} is not a name: use letters, digits, `-`, `.` and `_`")
+    return repository._replace(name=name)
 
 
 # What each snippet says about the rule, as comment lines (the same text `configure` reports).

@@ -7,18 +7,15 @@ whose URLs carry the secret itself.
 from __future__ import annotations
 
 import json
-import re
 import shlex
+from importlib import metadata
 from urllib.parse import unquote, urlsplit
 
-from ..config import trusted_hosts
-from ..errors import GarError
-from ..hosts import classify_service, parse_service
-from ..redact import showable
 from .index_rule import (
     DEFAULT_KIND,
     VIRTUAL,
     Repository,
+    parse_repository,
     pdm_source,
     pip_index_options,
     poetry_priority,
@@ -39,8 +36,6 @@ def install_source() -> str:
     checkout or a wheel (PEP 610's direct_url.json says which) means the name may not be on any
     index yet, and a hint naming it would fail. Then the hint names that checkout or wheel.
     """
-    from importlib import metadata
-
     try:
         recorded = metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
     except metadata.PackageNotFoundError:
@@ -62,37 +57,6 @@ def install_hint() -> str:
     beside it: without --include-apps pipx does not link the plugin's own command)."""
     return f"pipx install keyring && pipx inject --include-apps keyring {install_source()}"
 
-
-def parse_repository(url: str) -> Repository:
-    """The repository a URL in any form we accept names; GarError with the reason otherwise."""
-    target = classify_service(url, trusted_hosts())
-    if isinstance(target, str) and "://" not in url:
-        target = parse_service(f"https://{url}", trusted_hosts()) or target
-    if isinstance(target, str):
-        raise GarError(f"{safe_url(url)} is not an Artifact Registry Python repository: {target}")
-    segments = target.repository_path.split("/")
-    if len(segments) < 3:
-        raise GarError("give the repository's URL: https://<location>-python.pkg.dev/<project>/<repository>/")
-    host, project, repository = segments
-    # Artifact Registry's own names are this plain; anything else would need quoting in an INI
-    # section or a shell command, and is not a repository.
-    if not (_PLAIN_NAME.fullmatch(project) and _PLAIN_NAME.fullmatch(repository)):
-        raise GarError(f"{safe_url(url)} does not name a repository: project and repository names are letters, "
-                       "digits, `-`, `.` and `_`")
-    return Repository(f"https://{host}/{project}/{repository}/simple/", f"https://{host}/{project}/{repository}/",
-                      repository)
-
-
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def renamed(repository: Repository, name: str) -> Repository:
-    """The repository under the index, source or section name the user chose (`configure --name`)."""
-    if not showable(name):
-        raise GarError("--name holds what looks like a key or token, not a name")
-    if not _PLAIN_NAME.fullmatch(name):
-        raise GarError(f"--name {name!r} is not a name: use letters, digits, `-`, `.` and `_`")
-    return repository._replace(name=name)
 
 # Publishing commands, one template each; each gets {upload_url}, {name}, {install_hint} and
 # {source}. Braces that belong to the text are doubled. Every command here is run by an e2e test in

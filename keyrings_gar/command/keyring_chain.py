@@ -8,8 +8,13 @@ import importlib.util
 import os
 import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import keyring
+from keyring.backends.chainer import ChainerBackend
+from keyring.util import platform_
 
 from ..backend import GarKeyring
 from ..redact import describe, scrubbed
@@ -24,10 +29,6 @@ Report = dict[str, Any]
 
 def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     """Which backend keyring uses, whether keyrings.gar is in it and where Google's plugin is."""
-    import keyring
-    from keyring.backends.chainer import ChainerBackend
-    from keyring.util import platform_
-
     configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
                   if os.environ.get("PYTHON_KEYRING_BACKEND")
                   else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
@@ -98,8 +99,6 @@ def _backend_name(backend: object) -> str:
 
 
 def _distribution_installed() -> bool:
-    from importlib import metadata
-
     try:
         metadata.version(GOOGLE_PLUGIN_DISTRIBUTION)
     except metadata.PackageNotFoundError:

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import google.auth.exceptions
+
 from ..errors import ConfigError, GarError
-from ..hosts import RepositoryTarget
+from ..mint.transport import DeadlineRequest
 from ..mint.trust import check_endpoint
 from ..redact import scrubbed
+from .index_rule import Repository
 
 API_ENDPOINT_VAR = "KEYRINGS_GAR_API_ENDPOINT"
 DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
@@ -46,35 +48,6 @@ class ApiAnswer(NamedTuple):
         return None if self.mode is None else self.mode == STANDARD
 
 
-class Repository(NamedTuple):
-    """The parts of a repository URL that Artifact Registry's answers are about."""
-
-    host: str
-    location: str
-    project: str
-    repository: str
-
-    @classmethod
-    def from_target(cls, target: RepositoryTarget) -> Repository | None:
-        """None when the URL does not name both a project and a repository (a bare host)."""
-        segments = target.repository_path.split("/")[1:]
-        if len(segments) < 2:
-            return None
-        return cls(target.host, target.location, segments[0], segments[1])
-
-    @property
-    def index_url(self) -> str:
-        return f"https://{self.host}/{self.project}/{self.repository}/simple/"
-
-    def page_url(self, package: str) -> str:
-        """The package's page, its name normalized as PEP 503 and installers write it."""
-        return f"{self.index_url}{re.sub(r'[-_.]+', '-', package).lower()}/"
-
-    @property
-    def resource(self) -> str:
-        return f"projects/{self.project}/locations/{self.location or 'LOCATION'}/repositories/{self.repository}"
-
-
 def mode_name(mode: str) -> str:
     """`standard` for STANDARD_REPOSITORY, as users and gcloud's --mode flag call it."""
     return mode.removesuffix("_REPOSITORY").lower()
@@ -92,11 +65,6 @@ def ask_api(resource: str, token: str, timeout: float, quota_project: str | None
     except ConfigError as exc:
         return ApiAnswer(None, None, problem=str(exc))
     project = resource.split("/")[1]
-    # Here, not at the top: only these checks pay for requests and google-auth (start-up time).
-    import google.auth.exceptions
-
-    from ..mint.transport import DeadlineRequest
-
     request = DeadlineRequest(timeout)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if quota_project:
