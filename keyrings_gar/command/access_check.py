@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -79,8 +78,8 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
         report["access"] = {"url": repository.page_url(package or PROBE_PACKAGE), "status": answer.status,
                             "ok": answer.ok, "purpose": purpose, "text": answer.text,
                             "api": None if api is None else {
-                                "mode": api.mode, "missing": api.missing, "problem": api.problem,
-                                "permissions": None if api.permissions is None else sorted(api.permissions)}}
+                                **api._asdict(), "permissions": None if api.permissions is None else
+                                sorted(api.permissions)}}
         report["warnings"].extend(answer.warnings)
         if api is not None and api.mode == STANDARD:
             report["warnings"].extend(_standard_as_only_index(repository))
@@ -100,9 +99,7 @@ def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, packag
     if login is None:
         raise GarError("no credential to check: a lookup for this URL answers nothing")
     question = Question(purpose, package, load_settings().timeout)
-    answer = check_access(repository, (login.username, login.password), credential, question,
-                          lambda: api_token(target, login.username, login.password))
-    return repository, answer
+    return repository, check_access(repository, (login.username, login.password), credential, question)
 
 
 def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
@@ -126,20 +123,20 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     return token, quota or None
 
 
-def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], question: Question,
-                 api_token: Callable[[], tuple[str, str | None]] | None = None) -> AccessAnswer:
+def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], question: Question
+                 ) -> AccessAnswer:
     """GET a package page with the lookup's credential, `login` (username, password), then ask the
-    API with `api_token`'s token (not asked when None), and explain both. `credential` is doctor's
-    credential report: which source and identity the credential is from."""
+    API with the same identity's token, and explain both. `credential` is doctor's credential
+    report: which source and identity the credential is from."""
     page = repository.page_url(question.package or PROBE_PACKAGE)
     status = _page_status(page, repository.host, login, question.timeout)
     if status == 401:
         return AccessAnswer(status, False, _refused(credential))
-    api = repository_facts(repository, api_token, question.timeout) if api_token is not None else None
+    api = repository_facts(repository, lambda: api_token(repository.target, *login), question.timeout)
     if status in (200, 404):
         return _readable(repository, status, credential, question.purpose, api)
     if status == 403:
-        if api is not None and api.missing:
+        if api.missing:
             return AccessAnswer(status, False, _missing(repository), api)
         return AccessAnswer(status, False, _denied(repository, credential, question.purpose), api,
                             _api_warning(api, status))
@@ -152,22 +149,22 @@ def check_access(repository: Repository, login: tuple[str, str], credential: dic
 
 
 def _readable(repository: Repository, status: int, credential: dict[str, Any], purpose: str,
-              api: ApiAnswer | None) -> AccessAnswer:
+              api: ApiAnswer) -> AccessAnswer:
     """A package page answered 200 or 404: the identity reads the repository. For an upload, the
     API's mode and testIamPermissions answer whether it may upload, without uploading."""
-    kind = f"a {mode_name(api.mode)} repository, " if api is not None and api.mode else ""
+    kind = f"a {mode_name(api.mode)} repository, " if api.mode else ""
     read = (f"Artifact Registry lets this credential read {repository.index_url} ({kind}a package page answered "
             f"HTTP {status})")
     warnings = _api_warning(api, status)
     if purpose != UPLOAD:
         return AccessAnswer(status, True, read, api, warnings)
-    if api is not None and api.mode is not None and api.mode != STANDARD:
+    if api.mode is not None and api.mode != STANDARD:
         return AccessAnswer(status, False, f"{repository.resource} is a {mode_name(api.mode)} repository, which takes "
                                            "no uploads: publish to the standard repository behind it (`gcloud "
                                            f"artifacts repositories describe {repository.repository} "
                                            f"--project={repository.project} --location={repository.location}` "
                                            "lists its upstreams)", api)
-    if api is None or api.permissions is None:
+    if api.permissions is None:
         return AccessAnswer(status, True, f"{read}; whether it may upload is unknown (see the warning)", api,
                             warnings or ("the Artifact Registry API was not asked, so uploading is not checked",))
     if UPLOAD_PERMISSION in api.permissions:
@@ -184,11 +181,9 @@ def _standard_as_only_index(repository: Repository) -> list[str]:
             for place in only_index_places(repository.index_url, Path.cwd())]
 
 
-def _api_warning(api: ApiAnswer | None, status: int) -> tuple[str, ...]:
+def _api_warning(api: ApiAnswer, status: int) -> tuple[str, ...]:
     """The API's refusal as a warning; after a 403 page only when it says more than the 403 does."""
-    if api is None or api.problem is None:
-        return ()
-    if status == 403 and "SERVICE_DISABLED" not in api.problem:
+    if api.problem is None or (status == 403 and "SERVICE_DISABLED" not in api.problem):
         return ()
     return (api.problem,)
 

@@ -60,13 +60,6 @@ class Where(NamedTuple):
     """--name: the index, source or section name for the one repository, instead of its own."""
 
 
-class TomlList(NamedTuple):
-    """An array of tables `configure` adds entries to, and what to call one in a message."""
-
-    path: tuple[str, ...]
-    what: str
-
-
 @dataclass
 class Plan:
     """What `configure` would do: the files to change (it runs no program)."""
@@ -148,13 +141,14 @@ class ProjectFile(NamedTuple):
     project: Path | None
 
 
-def _toml_change(file: ProjectFile, keys: list[TomlKey], array: TomlList, entries: list[dict[str, TomlValue]],
+def _toml_change(file: ProjectFile, keys: list[TomlKey], array: tuple[str, ...], entries: list[dict[str, TomlValue]],
                  comment: str) -> FileChange:
-    """`keys` set and `entries` added to `array` (`comment` above the first), those not there yet."""
+    """`keys` set and `entries` added to the array of tables `array` (`comment` above the first),
+    those not there yet (a message calls one by the array's last name: an index, a source)."""
     path, project = file
-    wanted = [TomlEntry(array.path, entry, comment if n == 0 else "") for n, entry in enumerate(entries)]
+    wanted = [TomlEntry(array, entry, comment if n == 0 else "") for n, entry in enumerate(entries)]
     before = read_config(path, project)
-    missing = new_entries(lookup(load_toml(before, str(path)), array.path), entries, array.what, str(path))
+    missing = new_entries(lookup(load_toml(before, str(path)), array), entries, array[-1], str(path))
     added = [w for w in wanted if w.entry in missing]
     return FileChange(path, before, merge_toml(before, keys, added, str(path)), project=project)
 
@@ -173,7 +167,7 @@ def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, uploa
     keys = [TomlKey(table, "keyring-provider", "subprocess",
                     "# uv runs the `keyring` command on PATH, which holds keyrings.gar")]
     indexes = [uv_index(r, kind, first=n == 0, publish=r in uploads) for n, r in enumerate(repositories)]
-    plan = Plan("uv", [_toml_change(file, keys, TomlList((*table, "index"), "index"), indexes,
+    plan = Plan("uv", [_toml_change(file, keys, (*table, "index"), indexes,
                                     rule_comment("uv", kind, repositories[0]))])
     plan.next_steps.append("uv add PACKAGE (or uv sync)")
     plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in uploads)
@@ -182,7 +176,7 @@ def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, uploa
 
 def _pdm_plan(repositories: list[Repository], kind: str, file: ProjectFile) -> Plan:
     sources = [pdm_source(r, kind, first=n == 0) for n, r in enumerate(repositories)]
-    plan = Plan("pdm", [_toml_change(file, [], TomlList(("tool", "pdm", "source"), "source"), sources,
+    plan = Plan("pdm", [_toml_change(file, [], ("tool", "pdm", "source"), sources,
                                      rule_comment("pdm", kind, repositories[0]))])
     plan.next_steps.append("pdm add PACKAGE")
     return plan
@@ -203,7 +197,7 @@ def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path, uploads: 
     sources: list[dict[str, TomlValue]] = [{"name": r.name, "url": r.index_url, "priority": poetry_priority(kind)}
                                            for r in repositories]
     plan = Plan("poetry", [_toml_change(ProjectFile(_project_file(cwd, "poetry"), cwd), [],
-                                        TomlList(("tool", "poetry", "source"), "source"), sources,
+                                        ("tool", "poetry", "source"), sources,
                                         rule_comment("poetry", kind, repositories[0]))])
     # poetry publish -r NAME needs the repository's upload URL in poetry's own config.
     keys = [TomlKey(("repositories", r.name), "url", r.upload_url) for r in uploads]

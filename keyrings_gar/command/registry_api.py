@@ -27,7 +27,6 @@ DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
 STANDARD, VIRTUAL, REMOTE = "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"
 DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
 UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
-_ENABLE_FIX = "enable it: `gcloud services enable artifactregistry.googleapis.com --project={project}`"
 
 
 class ApiAnswer(NamedTuple):
@@ -53,18 +52,55 @@ def mode_name(mode: str) -> str:
     return mode.removesuffix("_REPOSITORY").lower()
 
 
-def ask_api(resource: str, token: str, timeout: float, quota_project: str | None = None,
-            environ: Mapping[str, str] = os.environ) -> ApiAnswer:
-    """`repositories.get` and `testIamPermissions` for `resource` (projects/P/locations/L/repositories/R),
-    billed to `quota_project` when given (`x-goog-user-project`, as google-auth sends it)."""
-    base = (environ.get(API_ENDPOINT_VAR, "").strip() or DEFAULT_API_ENDPOINT).rstrip("/")
-    url = f"{base}/v1/{resource}"
-    origin = API_ENDPOINT_VAR if environ.get(API_ENDPOINT_VAR, "").strip() else "the Artifact Registry API URL"
+def _json(data: bytes) -> dict[str, Any]:
     try:
-        check_endpoint(url, "artifact_registry_api", origin, environ)
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
+    """Why `repositories.get` answered `status`, with the fix for its cause."""
+    error = answer.get("error")
+    listed = error.get("details") if isinstance(error, dict) else None
+    details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
+    reasons = {str(d.get("reason")) for d in details}
+    if "SERVICE_DISABLED" in reasons:
+        consumer = next((str(d["metadata"].get("consumer", "")) for d in details
+                         if d.get("reason") == "SERVICE_DISABLED" and isinstance(d.get("metadata"), dict)), "")
+        where = scrubbed(consumer.removeprefix("projects/")[:40]) or project
+        return (f"the Artifact Registry API is not enabled in project {where}, where this identity's calls are "
+                f"billed (HTTP 403 SERVICE_DISABLED); enable it: `gcloud services enable "
+                f"artifactregistry.googleapis.com --project={where}`, or bill them to a project where it is "
+                "(GOOGLE_CLOUD_QUOTA_PROJECT, or `gcloud auth application-default set-quota-project PROJECT`)")
+    if status == 403:
+        return ("the Artifact Registry API refused this identity (HTTP 403): it lacks "
+                "artifactregistry.repositories.get there (roles/artifactregistry.reader grants it), or the "
+                "repository does not exist")
+    if status == 401:
+        return "the Artifact Registry API refused this identity's token (HTTP 401)"
+    return f"the Artifact Registry API answered HTTP {status}; if it is 5xx, try again later"
+
+
+def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, str | None]], timeout: float
+                     ) -> ApiAnswer:
+    """`repositories.get` and `testIamPermissions` for `repository`, with the token `api_token` gives,
+    billed to the project it names, if any (`x-goog-user-project`, as google-auth sends it)."""
+    if not repository.location:
+        return ApiAnswer(None, None, problem=f"{repository.host} names no location (a host from KEYRINGS_GAR_HOSTS), "
+                                             "so the Artifact Registry API cannot be asked about the repository")
+    try:
+        token, quota_project = api_token()
+    except GarError as exc:
+        return ApiAnswer(None, None, problem=f"no token to ask the Artifact Registry API with: {exc}")
+    endpoint = os.environ.get(API_ENDPOINT_VAR, "").strip()
+    url = f"{(endpoint or DEFAULT_API_ENDPOINT).rstrip('/')}/v1/{repository.resource}"
+    try:
+        check_endpoint(url, "artifact_registry_api", API_ENDPOINT_VAR if endpoint else "the Artifact Registry API URL",
+                       os.environ)
     except ConfigError as exc:
         return ApiAnswer(None, None, problem=str(exc))
-    project = resource.split("/")[1]
     request = DeadlineRequest(timeout)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if quota_project:
@@ -87,49 +123,4 @@ def ask_api(resource: str, token: str, timeout: float, quota_project: str | None
         return ApiAnswer(mode, permissions)
     if got.status == 404:
         return ApiAnswer(None, permissions, missing=True)
-    return ApiAnswer(None, permissions, problem=_refusal(got.status, _json(got.data), project))
-
-
-def _json(data: bytes) -> dict[str, Any]:
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
-    """Why `repositories.get` answered `status`, with the fix for its cause."""
-    error = answer.get("error")
-    listed = error.get("details") if isinstance(error, dict) else None
-    details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
-    reasons = {str(d.get("reason")) for d in details}
-    if "SERVICE_DISABLED" in reasons:
-        consumer = next((str(d["metadata"].get("consumer", "")) for d in details
-                         if d.get("reason") == "SERVICE_DISABLED" and isinstance(d.get("metadata"), dict)), "")
-        where = scrubbed(consumer.removeprefix("projects/")[:40]) or project
-        return (f"the Artifact Registry API is not enabled in project {where}, which this identity's calls are "
-                f"billed to (HTTP 403 SERVICE_DISABLED), so the repository's mode and roles are unknown; "
-                f"{_ENABLE_FIX.format(project=where)}, or bill the calls to a project of yours where it is "
-                "(GOOGLE_CLOUD_QUOTA_PROJECT, or `gcloud auth application-default set-quota-project PROJECT` "
-                "for a user login)")
-    if status == 403:
-        return ("the Artifact Registry API refused to describe the repository to this identity (HTTP 403): it lacks "
-                "artifactregistry.repositories.get there (roles/artifactregistry.reader grants it), or the "
-                "repository does not exist")
-    if status == 401:
-        return "the Artifact Registry API refused this identity's token (HTTP 401)"
-    return f"the Artifact Registry API answered HTTP {status}; if it is 5xx, try again later"
-
-
-def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, str | None]], timeout: float
-                     ) -> ApiAnswer:
-    """What the API says about `repository`, asked with the token `api_token` gives."""
-    if not repository.location:
-        return ApiAnswer(None, None, problem=f"{repository.host} names no location (a host from KEYRINGS_GAR_HOSTS), "
-                                             "so the Artifact Registry API cannot be asked about the repository")
-    try:
-        token, quota_project = api_token()
-    except GarError as exc:
-        return ApiAnswer(None, None, problem=f"no token to ask the Artifact Registry API with: {exc}")
-    return ask_api(repository.resource, token, timeout, quota_project)
+    return ApiAnswer(None, permissions, problem=_refusal(got.status, _json(got.data), repository.project))

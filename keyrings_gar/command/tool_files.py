@@ -201,6 +201,13 @@ def line_ending(text: str) -> str:
     return "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"
 
 
+def _config_home() -> Path:
+    """Where platformdirs puts a user's configuration on Windows (roaming) and Linux."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    return Path(os.environ.get("XDG_CONFIG_HOME", "").strip() or Path.home() / ".config")
+
+
 def pip_config_file() -> Path:
     """The file `pip config --user` edits on this platform, or PIP_CONFIG_FILE when set."""
     named = os.environ.get("PIP_CONFIG_FILE")
@@ -210,26 +217,18 @@ def pip_config_file() -> Path:
                            "pass --file")
         return Path(named).expanduser()
     if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "pip" / "pip.ini"
-    if sys.platform == "darwin":
-        legacy_mac = Path.home() / "Library" / "Application Support" / "pip"
-        if legacy_mac.is_dir():  # pip keeps using this folder where it exists
-            return legacy_mac / "pip.conf"
-    config_home = os.environ.get("XDG_CONFIG_HOME", "").strip() or str(Path.home() / ".config")
-    return Path(config_home) / "pip" / "pip.conf"
+        return _config_home() / "pip" / "pip.ini"
+    legacy_mac = Path.home() / "Library" / "Application Support" / "pip"
+    if sys.platform == "darwin" and legacy_mac.is_dir():  # pip keeps using this folder where it exists
+        return legacy_mac / "pip.conf"
+    return _config_home() / "pip" / "pip.conf"
 
 
 def poetry_config_file() -> Path:
     """poetry's config.toml (`poetry config` writes it): in POETRY_CONFIG_DIR when set, else in
-    platformdirs' user config folder for `pypoetry` (roaming on Windows), as poetry's
-    locations.py finds it."""
+    platformdirs' user config folder for `pypoetry`, as poetry's locations.py finds it."""
     named = os.environ.get("POETRY_CONFIG_DIR")
     if named:
         return Path(named) / "config.toml"
-    if sys.platform == "win32":
-        folder = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        folder = Path.home() / "Library" / "Application Support"
-    else:
-        folder = Path(os.environ.get("XDG_CONFIG_HOME", "").strip() or Path.home() / ".config")
+    folder = Path.home() / "Library" / "Application Support" if sys.platform == "darwin" else _config_home()
     return folder / "pypoetry" / "config.toml"
