@@ -142,8 +142,8 @@ def check_access(repository: Repository, login: tuple[str, str], credential: dic
                             _api_warning(api, status))
     if 300 <= status < 400:
         return AccessAnswer(status, False, f"{page} answered with a redirect (HTTP {status}), which Artifact "
-                                           "Registry never sends for a package page: not followed, as a credential "
-                                           "must not go elsewhere; check the proxy or host in between", api)
+                                           "Registry never sends for a package page: not followed; check the proxy "
+                                           "or host in between", api)
     return AccessAnswer(status, False, f"Artifact Registry answered HTTP {status} for {page}; "
                                        "if it is 5xx, try again later", api)
 
@@ -176,8 +176,8 @@ def _readable(repository: Repository, status: int, credential: dict[str, Any], p
 def _standard_as_only_index(repository: Repository) -> list[str]:
     """A warning for each installer setting that makes this standard repository the only index."""
     return [f"{place} makes {repository.repository}, a standard repository (its own packages only), the only index: "
-            "public packages will not be found; put it beside PyPI (`keyrings-gar configure TOOL URL --standard` "
-            "after removing that setting), or use a virtual repository in front of it as the only index"
+            "public packages will not be found; remove that setting and add it beside PyPI (`keyrings-gar configure "
+            "TOOL URL --standard`), or make a virtual repository in front of it the only index"
             for place in only_index_places(repository.index_url, Path.cwd())]
 
 
@@ -191,9 +191,8 @@ def _api_warning(api: ApiAnswer, status: int) -> tuple[str, ...]:
 def _missing(repository: Repository) -> str:
     listing = f"gcloud artifacts repositories list --project={repository.project} --location={repository.location}"
     return (f"Artifact Registry has no repository {repository.repository} in project {repository.project} at "
-            f"{repository.location} (the package page answered HTTP 403, and the Artifact Registry API 404 to an "
-            f"identity that may see the project): check the location, project and repository in the URL "
-            f"against `{listing}`")
+            f"{repository.location} (the package page answered HTTP 403, and the Artifact Registry API 404): check "
+            f"the URL against `{listing}`")
 
 
 def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -> int:
@@ -225,9 +224,8 @@ def _refused(credential: dict[str, Any]) -> str:
     secret = credential.get("secret")
     if source.get("kind") == "pre-minted token":
         return (f"Artifact Registry refused the pre-minted token from {source['origin']} (HTTP 401): it has "
-                "expired (an access token lives about an hour) or is not an OAuth access token (an ID token, "
-                "or one without the cloud-platform scope); put a fresh `gcloud auth print-access-token` there, "
-                "or unset it so that keyrings.gar mints and refreshes its own")
+                "expired (tokens live about an hour) or is no OAuth access token with the cloud-platform scope; "
+                "put a fresh `gcloud auth print-access-token` there, or unset it so that keyrings.gar mints its own")
     if secret is not None:
         # Whether the registry needs the key file's exact bytes is not known: both causes are named.
         return (f"Artifact Registry refused the _json_key_base64 secret of {secret['email']} (key "
@@ -236,7 +234,7 @@ def _refused(credential: dict[str, Any]) -> str:
                 "the base64 of the key file as it was created (set it to `base64 -w0 KEY.json`)")
     who = f"{source.get('identity')} ({source.get('kind')}: {source.get('origin')})" if source else "this identity"
     return (f"Artifact Registry refused the token of {who} (HTTP 401): it was revoked, or the account disabled; "
-            "run `keyrings-gar cache clear` and check again, and if it persists, log in again with that source")
+            "run `keyrings-gar cache clear` and check again, then log in again with that source")
 
 
 def _denied(repository: Repository, credential: dict[str, Any], purpose: str, page_status: int = 403) -> str:
@@ -251,12 +249,12 @@ def _denied(repository: Repository, credential: dict[str, Any], purpose: str, pa
              f"--project={repository.project}{location} --member={_member(identity)} --role={role}")
     if page_status != 403:
         return (f"{identity} may read but not upload to {repository.resource} (testIamPermissions: no "
-                f"{UPLOAD_PERMISSION}; nothing was uploaded): it lacks {role}; someone who administers the "
-                f"repository can grant it: {grant}")
+                f"{UPLOAD_PERMISSION}; nothing was uploaded): it lacks {role}; an administrator of the repository "
+                f"grants it: {grant}")
     direction = "to" if purpose == UPLOAD else "from"
     return (f"{identity} may not {purpose} {direction} {repository.resource} (HTTP 403): it lacks {role} on that "
-            "repository, or the project or repository does not exist (Artifact Registry does not tell an "
-            f"identity without access which); someone who administers the repository can grant it: {grant}")
+            "repository, or the project or repository does not exist (Artifact Registry does not say which); an "
+            f"administrator of the repository grants it: {grant}")
 
 
 def _member(identity: str) -> str:

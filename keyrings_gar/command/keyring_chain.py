@@ -63,10 +63,10 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     if google_index is not None:
         # A problem, not a note: keyring asks it whenever keyrings.gar has no answer, it answers any
         # *.pkg.dev service over any scheme, and its exception turns keyring off for pip's whole run.
-        problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: {first} answers first, but "
-                        "keyring asks Google's plugin whenever keyrings.gar has no answer, and it hands a token to "
-                        "any *.pkg.dev URL (http:// too) or raises, which turns keyring off for the rest of a pip "
-                        f"run; remove it from the environment this keyring runs in: `{_uninstall_google_plugin()}`")
+        problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: keyring asks it whenever "
+                        "keyrings.gar has no answer, and it hands a token to any *.pkg.dev URL (http:// too) or "
+                        "raises, turning keyring off for the rest of a pip run; remove it: "
+                        f"`{_uninstall_google_plugin()}`")
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and script_interpreter(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
