@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     doctor_parser = _add_command(
-        commands, "doctor", help="explain what a lookup for URL would do, and whether it works",
+        commands, "doctor", _run_doctor, help="explain what a lookup for URL would do, and whether it works",
         description="Explain what a keyring lookup for URL would do and really get a token; with --check-access, "
                     "also ask the repository whether it accepts it, and with --installer, whether that installer "
                     "will reach keyrings.gar at all. Exit status 0 when all is well, 1 otherwise (the problems and "
@@ -151,10 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
                                help="with --check-access: what to check the identity may do (upload: asked of "
                                     "the API's testIamPermissions, nothing is uploaded; default: download)")
-    doctor_parser.set_defaults(run=_run_doctor)
 
     settings_parser = _add_command(
-        commands, "settings", help="print installer configuration that uses keyring (no credential in it)",
+        commands, "settings", _run_settings,
+        help="print installer configuration that uses keyring (no credential in it)",
         description="Print ready-to-paste configuration for an installer (pip, uv, poetry, pdm) or a publishing "
                     "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
                     "the keyring-based answer to `gcloud artifacts print-settings python`.")
@@ -163,10 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kind_options(settings_parser)
     settings_parser.add_argument("--uv-toml", action="store_true",
                                  help="for uv: the uv.toml form (default: the pyproject.toml form)")
-    settings_parser.set_defaults(run=_run_settings)
 
     configure_parser = _add_command(
-        commands, "configure", help="write an installer's configuration for repositories (no credential in it)",
+        commands, "configure", _run_configure,
+        help="write an installer's configuration for repositories (no credential in it)",
         description="Write or merge the configuration that makes the plain command work afterwards (pip install, "
                     "uv add, poetry add, pdm add, twine upload -r NAME), as `gcloud auth configure-docker` does: "
                     "index entries, the keyring provider and the username, never a credential. Other entries and "
@@ -184,28 +184,24 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: the repository's own name)")
     configure_parser.add_argument("--file", type=Path, help="the file to edit instead of the tool's usual one "
                                   "(not for poetry)")
-    configure_parser.set_defaults(run=_run_configure)
 
     token_parser = _add_command(
-        commands, "token", help="print a live access token (for scripts)",
+        commands, "token", _run_token, help="print a live access token (for scripts)",
         description="Print a live OAuth access token for URL's identity (or the default identity), through the "
                     "same cache as keyring lookups. The only command that prints a credential.")
     token_parser.add_argument("url", nargs="?", type=pasted_url, metavar="URL", help="the repository URL")
-    token_parser.set_defaults(run=_run_token)
 
-    cache_parser = _add_command(commands, "cache", help="show or clear the token cache",
+    cache_parser = _add_command(commands, "cache", None, help="show or clear the token cache",
                                 description="Show or clear the shared token cache.")
     cache_commands = cache_parser.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    show_parser = _add_command(cache_commands, "show", help="list cached identities and expiries (never tokens)",
+    show_parser = _add_command(cache_commands, "show", _run_cache_show,
+                               help="list cached identities and expiries (never tokens)",
                                description="List the cached identities and their expiry.")
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
-    show_parser.set_defaults(run=_run_cache_show)
-    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token and remembered failure",
-                                description="Remove every cached token (the next lookup mints one) and forget "
-                                            "remembered failures (the next lookup tries its credentials again at "
-                                            "once). Only the cache's own files go: nothing else in the folder is "
-                                            "touched.")
-    clear_parser.set_defaults(run=_run_cache_clear)
+    _add_command(cache_commands, "clear", _run_cache_clear, help="remove every cached token and remembered failure",
+                 description="Remove every cached token (the next lookup mints one) and forget remembered failures "
+                             "(the next lookup tries its credentials again at once). Only the cache's own files go: "
+                             "nothing else in the folder is touched.")
     return parser
 
 
@@ -225,14 +221,15 @@ def _add_kind_options(parser: argparse.ArgumentParser, default: str | None = DEF
 _VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"
 
 
-def _add_command(commands: Any, name: str, **options: Any) -> argparse.ArgumentParser:
-    """A subcommand that takes -v after its name too (`keyrings-gar doctor URL -v`) and knows its
-    own parser, so that a usage error shows this command's usage rather than the top level's."""
+def _add_command(commands: Any, name: str, run: Callable[[argparse.Namespace], int] | None, **options: Any
+                 ) -> argparse.ArgumentParser:
+    """A subcommand that `run`s, takes -v after its name too (`keyrings-gar doctor URL -v`) and knows
+    its own parser, so that a usage error shows this command's usage rather than the top level's."""
     # SUPPRESS: absent after the subcommand, the -v given before it (or False) stays.
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
     command: argparse.ArgumentParser = commands.add_parser(name, parents=[verbose], **options)
-    command.set_defaults(parser=command)
+    command.set_defaults(parser=command, run=run)
     return command
 
 

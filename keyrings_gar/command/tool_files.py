@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import EditRefusedError, GarError
 from ..redact import showable, shown_path
-from ..safefile import FileTooLargeError, read_named_file
+from ..safefile import file_problem, read_named_file
 from .shown import config_line
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -58,16 +58,11 @@ def read_config(path: Path, project: Path | None = None) -> str:
     if problem is not None:
         raise EditRefusedError(problem)
     try:
-        data = read_named_file(path, MAX_CONFIG_BYTES)
+        return read_named_file(path, MAX_CONFIG_BYTES).decode("utf-8")
     except FileNotFoundError:
         return ""
-    except FileTooLargeError:
-        raise EditRefusedError(f"{path} is over {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file to edit"
-                               ) from None
     except OSError as exc:
-        raise EditRefusedError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
+        raise EditRefusedError(f"{path} {file_problem(exc)}") from None
     except UnicodeDecodeError:
         raise EditRefusedError(f"{path} is not UTF-8 text; fix it, then run this again") from None
 
