@@ -45,13 +45,6 @@ _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}")
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
 
 
-class Question(NamedTuple):
-    """What to ask: whether the identity may `purpose` (DOWNLOAD or UPLOAD), by which package page."""
-    purpose: str
-    package: str | None
-    timeout: float
-
-
 class AccessAnswer(NamedTuple):
     """What the registry answered (None: no answer) and what that means for the user."""
     status: int | None
@@ -98,8 +91,7 @@ def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, packag
     login = credential_for(target, None)
     if login is None:
         raise GarError("no credential to check: a lookup for this URL answers nothing")
-    question = Question(purpose, package, load_settings().timeout)
-    return repository, check_access(repository, (login.username, login.password), credential, question)
+    return repository, check_access(repository, (login.username, login.password), credential, purpose, package)
 
 
 def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
@@ -123,22 +115,23 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     return token, quota or None
 
 
-def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], question: Question
-                 ) -> AccessAnswer:
-    """GET a package page with the lookup's credential, `login` (username, password), then ask the
-    API with the same identity's token, and explain both. `credential` is doctor's credential
-    report: which source and identity the credential is from."""
-    page = repository.page_url(question.package or PROBE_PACKAGE)
-    status = _page_status(page, repository.host, login, question.timeout)
+def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], purpose: str,
+                 package: str | None) -> AccessAnswer:
+    """GET `package`'s page with the lookup's credential, `login` (username, password), then ask the
+    API with the same identity's token, and explain both for `purpose` (DOWNLOAD or UPLOAD).
+    `credential` is doctor's credential report: which source and identity the credential is from."""
+    timeout = load_settings().timeout
+    page = repository.page_url(package or PROBE_PACKAGE)
+    status = _page_status(page, repository.host, login, timeout)
     if status == 401:
         return AccessAnswer(status, False, _refused(credential))
-    api = repository_facts(repository, lambda: api_token(repository.target, *login), question.timeout)
+    api = repository_facts(repository, lambda: api_token(repository.target, *login), timeout)
     if status in (200, 404):
-        return _readable(repository, status, credential, question.purpose, api)
+        return _readable(repository, status, credential, purpose, api)
     if status == 403:
         if api.missing:
             return AccessAnswer(status, False, _missing(repository), api)
-        return AccessAnswer(status, False, _denied(repository, credential, question.purpose), api,
+        return AccessAnswer(status, False, _denied(repository, credential, purpose), api,
                             _api_warning(api, status))
     if 300 <= status < 400:
         return AccessAnswer(status, False, f"{page} answered with a redirect (HTTP {status}), which Artifact "

@@ -24,7 +24,6 @@ from .shown import safe_url
 
 VIRTUAL = "virtual"
 STANDARD = "standard"
-KINDS = (VIRTUAL, STANDARD)
 # The default fails closed: a standard repository configured as the only index shows at once as a
 # public package that cannot be found; a virtual one configured beside PyPI would quietly keep the
 # dependency-confusion risk that a virtual repository exists to remove.

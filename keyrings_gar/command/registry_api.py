@@ -24,7 +24,7 @@ from .index_rule import Repository
 
 API_ENDPOINT_VAR = "KEYRINGS_GAR_API_ENDPOINT"
 DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
-STANDARD, VIRTUAL, REMOTE = "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"
+STANDARD = "STANDARD_REPOSITORY"
 DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
 UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
 
@@ -40,11 +40,6 @@ class ApiAnswer(NamedTuple):
     """The API says the repository does not exist (it answers so only to who may see the project)."""
     problem: str | None = None
     """Why the API could not tell the mode or the permissions, with the fix; None when it could."""
-
-    @property
-    def takes_uploads(self) -> bool | None:
-        """Whether uploads can go here at all (a standard repository); None when unknown."""
-        return None if self.mode is None else self.mode == STANDARD
 
 
 def mode_name(mode: str) -> str:
