@@ -94,8 +94,7 @@ TOOLS = (*INDEX_TOOLS, *PUBLISH_TEMPLATES)
 def _pip_text(repository: Repository, kind: str) -> str:
     index_url, extra = pip_index_options([repository], kind)
     option = f"index-url = {index_url}" if index_url else f"extra-index-url = {extra[0]}"
-    return (f"{rule_comment('pip', kind, repository)}\n"
-            f"# pip.conf (`keyrings-gar configure pip URL` writes it; keyring on PATH: {install_hint()})\n"
+    return (f"# pip.conf (`keyrings-gar configure pip URL` writes it; keyring on PATH: {install_hint()})\n"
             "[global]\n"
             f"{option}\n"
             "keyring-provider = subprocess\n\n"
@@ -110,20 +109,18 @@ def _uv_text(repository: Repository, kind: str, *, uv_toml: bool) -> str:
     head = provider if uv_toml else f"[tool.uv]\n{provider}"
     # A virtual repository takes no uploads: no publish-url.
     index = uv_index(repository, kind, first=True, publish=kind != VIRTUAL)
-    return (f"{rule_comment('uv', kind, repository)}\n{where}\n# keyring on PATH: {install_hint()}\n"
+    return (f"{where}\n# keyring on PATH: {install_hint()}\n"
             f"{head}\n\n{toml_table(f'[[{prefix}index]]', index)}")
 
 
 def _poetry_text(repository: Repository, kind: str) -> str:
-    return (f"{rule_comment('poetry', kind, repository)}\n"
-            "# poetry asks keyring when the source URL has no username: keep it out of the URL\n"
+    return ("# poetry asks keyring when the source URL has no username: keep it out of the URL\n"
             f"poetry self add {install_source()}\n"
             f"poetry source add --priority={poetry_priority(kind)} {repository.name} {repository.index_url}")
 
 
 def _pdm_text(repository: Repository, kind: str) -> str:
-    return (f"{rule_comment('pdm', kind, repository)}\n"
-            "# pyproject.toml: pdm asks keyring after the first 401, so the source carries no credential.\n"
+    return ("# pyproject.toml: pdm asks keyring after the first 401, so the source carries no credential.\n"
             f"# keyring in pdm's environment: pdm self add keyring {install_source()}\n"
             f"# (or a keyring command on PATH: {install_hint()})\n"
             f"{toml_table('[[tool.pdm.source]]', pdm_source(repository, kind, first=True))}")
@@ -132,13 +129,11 @@ def _pdm_text(repository: Repository, kind: str) -> str:
 def settings_text(tool: str, url: str, kind: str = DEFAULT_KIND, *, uv_toml: bool = False) -> str:
     """Ready-to-paste configuration for `tool` that gets credentials from keyring: none in it."""
     repository = parse_repository(url)
-    if tool == "pip":
-        return _pip_text(repository, kind)
+    if tool in PUBLISH_TEMPLATES:
+        return PUBLISH_TEMPLATES[tool].format(upload_url=repository.upload_url, name=repository.name,
+                                              install_hint=install_hint(), source=install_source())
     if tool == "uv":
-        return _uv_text(repository, kind, uv_toml=uv_toml)
-    if tool == "poetry":
-        return _poetry_text(repository, kind)
-    if tool == "pdm":
-        return _pdm_text(repository, kind)
-    return PUBLISH_TEMPLATES[tool].format(upload_url=repository.upload_url, name=repository.name,
-                                          install_hint=install_hint(), source=install_source())
+        body = _uv_text(repository, kind, uv_toml=uv_toml)
+    else:
+        body = {"pip": _pip_text, "poetry": _poetry_text, "pdm": _pdm_text}[tool](repository, kind)
+    return f"{rule_comment(tool, kind, repository)}\n{body}"
