@@ -66,8 +66,6 @@ class Plan:
 
     tool: str
     files: list[FileChange] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    """What is already configured as it should be (`nothing to change in ...`)."""
     next_steps: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """What would override or add to what is written (`configure pip`: PIP_* variables, older files)."""
@@ -247,14 +245,7 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where, no_uploa
         plan = _poetry_plan(repositories, kind, cwd, uploads)
     else:
         raise GarError(f"configure knows {', '.join(INSTALLERS)}, not {tool}")
-    plan.unchanged.extend(str(change.path) for change in plan.files if not change.changed)
     return plan
-
-
-def apply_plan(plan: Plan) -> None:
-    for change in plan.files:
-        if change.changed:
-            write_config(change)
 
 
 def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry_run: bool) -> str:
@@ -265,14 +256,15 @@ def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry
     if tool in PUBLISHING_TOOLS:
         refuse_uploads(tool, repositories, choice)
     plan = plan_configure(tool, urls, choice.kind, where, choice.no_uploads)
-    if not dry_run:
-        apply_plan(plan)
+    for change in plan.files:
+        if change.changed and not dry_run:
+            write_config(change)
     lines = list(choice.said)
     verb = "would change" if dry_run else "changed"
     for change in plan.files:
         if change.changed:
             lines.extend([f"{verb} {change.path}:", change.diff().rstrip("\n")])
-    lines.extend(f"nothing to change in {what}" for what in plan.unchanged)
+    lines.extend(f"nothing to change in {change.path}" for change in plan.files if not change.changed)
     lines.extend(f"warning: {warning}" for warning in plan.warnings)
     if dry_run:
         # A dry run runs no program, and the reach check starts the installer's own Python.

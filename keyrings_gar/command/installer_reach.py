@@ -39,6 +39,8 @@ from .installer_settings import install_hint, install_source
 
 CREDS_MODE_KEYRING = (25, 2, 1)
 """The first keyring with `keyring --mode creds`."""
+
+
 def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Finding]:
     """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
     env = dict(os.environ if environ is None else environ)
