@@ -13,6 +13,7 @@ Nothing here can tell the two kinds apart from a URL: the user says which.
 from __future__ import annotations
 
 import re
+import textwrap
 from typing import Any, NamedTuple, Union
 
 from ..config import trusted_hosts
@@ -116,45 +117,35 @@ def renamed(repository: Repository, name: str) -> Repository:
     return repository._replace(name=name)
 
 
-# What each snippet says about the rule, as comment lines (the same text `configure` reports).
-RULE_COMMENTS: dict[tuple[str, str], str] = {
-    ("pip", VIRTUAL): (
-        "# A virtual repository is the only index: it fronts PyPI under its own upstream policy, so no\n"
-        "# public package can take a private one's name (dependency confusion). For a standard\n"
-        "# repository use --standard: it is then added beside PyPI."),
-    ("pip", STANDARD): (
-        "# A standard repository beside PyPI: pip takes the highest version from either index, so whoever\n"
-        "# publishes a private package's name on PyPI wins (dependency confusion). A virtual repository\n"
-        "# in front of both, configured with --virtual as the only index, closes that."),
-    ("uv", VIRTUAL): (
-        "# A virtual repository is the only index (default = true replaces PyPI): it fronts PyPI under\n"
-        "# its own upstream policy, so no public package can take a private one's name\n"
-        "# (dependency confusion). For a standard repository use --standard: it is then asked before PyPI."),
-    ("uv", STANDARD): (
-        "# A standard repository, asked before PyPI: with uv's first-index strategy a name found here is\n"
-        "# never taken from PyPI, so a public package cannot take a private one's name\n"
-        "# (dependency confusion); every other name still comes from PyPI."),
-    ("poetry", VIRTUAL): (
-        "# A virtual repository is the only source (priority primary turns the implicit PyPI off): it\n"
-        "# fronts PyPI under its own upstream policy, so no public package can take a private one's name\n"
-        "# (dependency confusion). For a standard repository use --standard: it is then explicit."),
-    ("poetry", STANDARD): (
-        "# A standard repository, explicit: only packages added with `poetry add --source {name} PACKAGE`\n"
-        "# come from it, so a public package cannot take a private one's name (dependency confusion);\n"
-        "# the rest come from PyPI."),
-    ("pdm", VIRTUAL): (
-        "# A virtual repository is the only source (a source named pypi replaces PyPI): it fronts PyPI\n"
-        "# under its own upstream policy, so no public package can take a private one's name\n"
-        "# (dependency confusion). For a standard repository use --standard: it is then added beside PyPI."),
-    ("pdm", STANDARD): (
-        "# A standard repository beside PyPI: pdm takes the best version from either, so whoever publishes\n"
-        "# a private package's name on PyPI can win (dependency confusion). A virtual repository in\n"
-        "# front of both, configured with --virtual as the only source, closes that."),
+_NO_CONFUSION = ("it fronts PyPI under its own upstream policy, so no public package can take a private one's name "
+                 "(dependency confusion)")
+_EITHER = ("takes the {best} version from either index, so whoever publishes a private package's name on PyPI {wins} "
+           "(dependency confusion). A virtual repository in front of both, configured with --virtual as the only "
+           "{what}, closes that.")
+# Per tool: what a virtual repository becomes there and how it replaces PyPI, where --standard puts a
+# standard one instead, and what guards that standard one.
+_RULES = {
+    "pip": ("index", "", "added beside PyPI",
+            "A standard repository beside PyPI: pip " + _EITHER.format(best="highest", wins="wins", what="index")),
+    "uv": ("index", " (default = true replaces PyPI)", "asked before PyPI",
+           ("A standard repository, asked before PyPI: with uv's first-index strategy a name found here is never "
+            "taken from PyPI, so a public package cannot take a private one's name (dependency confusion); every "
+            "other name still comes from PyPI.")),
+    "poetry": ("source", " (priority primary turns the implicit PyPI off)", "explicit",
+               ("A standard repository, explicit: only packages added with `poetry add --source {name} PACKAGE` come "
+                "from it, so a public package cannot take a private one's name (dependency confusion); the rest come "
+                "from PyPI.")),
+    "pdm": ("source", " (a source named pypi replaces PyPI)", "added beside PyPI",
+            "A standard repository beside PyPI: pdm " + _EITHER.format(best="best", wins="can win", what="source")),
 }
 
 
 def rule_comment(tool: str, kind: str, repository: Repository) -> str:
-    return RULE_COMMENTS[(tool, kind)].format(name=repository.name)
+    """The rule for `kind` in `tool` and why, as the comment lines `settings` prints and `configure` writes."""
+    what, replaces, placed, standard = _RULES[tool]
+    text = (f"A virtual repository is the only {what}{replaces}: {_NO_CONFUSION}. For a standard repository use "
+            f"--standard: it is then {placed}." if kind == VIRTUAL else standard.format(name=repository.name))
+    return "\n".join(f"# {line}" for line in textwrap.wrap(text, 98, break_on_hyphens=False))
 
 
 def pip_index_options(repositories: list[Repository], kind: str) -> tuple[str | None, list[str]]:
