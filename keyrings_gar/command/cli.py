@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
-from ..access_token import AccessToken
 from ..cache import TokenCache
 from ..config import cache_dir, load_settings, trusted_hosts
 from ..config_entries import NO_ENTRY
@@ -41,18 +40,6 @@ def _out(text: str = "") -> None:
 
 def _err(text: str) -> None:
     sys.stderr.write(f"keyrings-gar: {censored(text)}\n")
-
-
-def token_for(url: str | None) -> AccessToken:
-    """A live token for `url`'s identity (the default identity without one), through the cache."""
-    settings = load_settings()
-    entry = NO_ENTRY
-    if url is not None:
-        target = classify_service(url, trusted_hosts())
-        if isinstance(target, str):
-            raise GarError(f"{safe_url(url)} is not ours: {target}")
-        entry = entry_for(target)
-    return live_token(settings, entry, find_provided_token())
 
 
 # --- the command line -------------------------------------------------------------------
@@ -90,7 +77,14 @@ def _run_configure(args: argparse.Namespace) -> int:
 
 
 def _run_token(args: argparse.Namespace) -> int:
-    _out(token_for(args.url).value)
+    """A live token for URL's identity (the default identity without one), through the cache."""
+    entry = NO_ENTRY
+    if args.url is not None:
+        target = classify_service(args.url, trusted_hosts())
+        if isinstance(target, str):
+            raise GarError(f"{safe_url(args.url)} is not ours: {target}")
+        entry = entry_for(target)
+    _out(live_token(load_settings(), entry, find_provided_token()).value)
     return 0
 
 
