@@ -32,7 +32,7 @@ from .index_rule import (
     new_entries,
     parse_repository,
     pdm_source,
-    pip_index_options,
+    pip_options,
     poetry_priority,
     pypirc_section,
     renamed,
@@ -75,18 +75,11 @@ class Plan:
 
 
 def _pip_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
-    index_url, extra = pip_index_options(repositories, kind)
-    comment = rule_comment("pip", kind, repositories[0])
-    options = [IniOption("global", "index-url", (index_url,), comment=comment)] if index_url else []
-    if extra:
-        options.append(IniOption("global", "extra-index-url", tuple(extra), is_list=True,
-                                 comment="" if index_url else comment))
-    options.append(IniOption("global", "keyring-provider", ("subprocess",),
-                             comment="# pip runs the `keyring` command on PATH, which holds keyrings.gar"))
+    options = pip_options(repositories, kind)
     before = read_config(path)
     # The same repository as the only index and beside PyPI would be neither rule: one kind at a time.
-    other_kind = "extra-index-url" if index_url else "index-url"
-    moved = repositories[:1] if index_url else repositories
+    other_kind = "extra-index-url" if kind == VIRTUAL else "index-url"
+    moved = repositories[:1] if kind == VIRTUAL else repositories
     if {url for r in moved for url in (r.user_index_url, r.index_url)} & set(
             ini_values(before, "global", other_kind, str(path))):
         raise EditRefusedError(f"{path} already has this repository as {other_kind}, the other kind's setting; "

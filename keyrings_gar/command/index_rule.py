@@ -21,6 +21,7 @@ from ..config_entries import TOKEN_USERNAMES
 from ..errors import EditRefusedError, GarError
 from ..hosts import RepositoryTarget, classify_service, parse_service
 from ..redact import showable
+from .ini_edit import IniOption
 from .shown import safe_url
 
 VIRTUAL = "virtual"
@@ -148,12 +149,17 @@ def rule_comment(tool: str, kind: str, repository: Repository) -> str:
     return "\n".join(f"# {line}" for line in textwrap.wrap(text, 98, break_on_hyphens=False))
 
 
-def pip_index_options(repositories: list[Repository], kind: str) -> tuple[str | None, list[str]]:
-    """(index-url, extra-index-url values) for pip: with the username (see `user_index_url`)."""
+def pip_options(repositories: list[Repository], kind: str) -> list[IniOption]:
+    """pip.conf's `[global]` options: the index URLs with the username (see `user_index_url`), the
+    rule's comment above the first, and the keyring provider."""
     urls = [r.user_index_url for r in repositories]
-    if kind == VIRTUAL:
-        return urls[0], urls[1:]
-    return None, urls
+    comment = rule_comment("pip", kind, repositories[0])
+    options = [IniOption("global", "index-url", (urls.pop(0),), comment=comment)] if kind == VIRTUAL else []
+    if urls:
+        options.append(IniOption("global", "extra-index-url", tuple(urls), is_list=True,
+                                 comment="" if options else comment))
+    return [*options, IniOption("global", "keyring-provider", ("subprocess",),
+                                comment="# pip runs the `keyring` command on PATH, which holds keyrings.gar")]
 
 
 def uv_index(repository: Repository, kind: str, *, first: bool, publish: bool = True) -> dict[str, TomlValue]:

@@ -17,7 +17,7 @@ from .index_rule import (
     Repository,
     parse_repository,
     pdm_source,
-    pip_index_options,
+    pip_options,
     poetry_priority,
     rule_comment,
     toml_table,
@@ -92,12 +92,9 @@ TOOLS = (*INDEX_TOOLS, *PUBLISH_TEMPLATES)
 
 
 def _pip_text(repository: Repository, kind: str) -> str:
-    index_url, extra = pip_index_options([repository], kind)
-    option = f"index-url = {index_url}" if index_url else f"extra-index-url = {extra[0]}"
+    options = "\n".join(f"{option.key} = {' '.join(option.values)}" for option in pip_options([repository], kind))
     return (f"# pip.conf (`keyrings-gar configure pip URL` writes it; keyring on PATH: {install_hint()})\n"
-            "[global]\n"
-            f"{option}\n"
-            "keyring-provider = subprocess\n\n"
+            f"[global]\n{options}\n\n"
             "# (the username in the URL is not a secret: pip before 26.2 asks keyring only when there is one)")
 
 
