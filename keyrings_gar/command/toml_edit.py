@@ -13,14 +13,13 @@ either, a file is refused rather than edited blind.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from ..errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
-from .toml_scan import BARE, Scan, UnscannableError, Value
+from .toml_scan import BARE, Scan, UnscannableError, Value, indent_at
 from .tool_files import line_ending
 
 
@@ -210,11 +209,8 @@ def _array_edit(text: str, array: Value, inline: str, comment: str) -> list[tupl
     close_line = text.rfind("\n", 0, close) + 1
     empty = array.last == array.start + 1
     if "\n" in text[array.start:array.end] and not text[close_line:close].strip():
-        if empty:
-            indent = text[close_line:close] + "    "
-        else:
-            last_line = text.rfind("\n", 0, array.last) + 1
-            indent = re.match(r"[ \t]*", text[last_line:]).group()  # type: ignore[union-attr]
+        last_line = text.rfind("\n", 0, array.last) + 1
+        indent = text[close_line:close] + "    " if empty else indent_at(text, last_line)
         block = _comment_lines(comment, indent)
         edits = [(close_line, f"{block}{indent}{inline}{',' if array.trailing_comma else ''}\n")]
         if not empty and not array.trailing_comma:
