@@ -14,6 +14,7 @@ is a warning: it never turns a proven read into a failure.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
 from pathlib import Path
@@ -198,17 +199,14 @@ def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -
             return b""
 
     basic = base64.b64encode(":".join(login).encode()).decode("ascii")
-    request = StatusOnly(timeout)
-    try:
-        response = request(page, "GET", headers={"Authorization": f"Basic {basic}", "Accept": "text/html"})
-    except RedirectRefusedError as exc:
-        return exc.status  # the transport follows no redirect, and neither does this check
-    except google.auth.exceptions.TransportError as exc:
-        raise GarError(f"could not reach {host}: {scrubbed(str(exc), 400)}; check the network, "
-                       "HTTPS_PROXY and the CA bundle (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)") from None
-    finally:
-        request.close()
-    return response.status
+    with contextlib.closing(StatusOnly(timeout)) as request:
+        try:
+            return request(page, "GET", headers={"Authorization": f"Basic {basic}", "Accept": "text/html"}).status
+        except RedirectRefusedError as exc:
+            return exc.status  # the transport follows no redirect, and neither does this check
+        except google.auth.exceptions.TransportError as exc:
+            raise GarError(f"could not reach {host}: {scrubbed(str(exc), 400)}; check the network, "
+                           "HTTPS_PROXY and the CA bundle (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)") from None
 
 
 def _refused(credential: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ KEYRINGS_GAR_API_ENDPOINT names (checked by trust.check_endpoint before anything
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Callable, Mapping
@@ -96,20 +97,18 @@ def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, 
                        os.environ)
     except ConfigError as exc:
         return ApiAnswer(None, None, problem=str(exc))
-    request = DeadlineRequest(timeout)
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if quota_project:
         headers["x-goog-user-project"] = quota_project
-    try:
-        got = request(url, "GET", headers=headers)
-        body = json.dumps({"permissions": [DOWNLOAD_PERMISSION, UPLOAD_PERMISSION]}).encode()
-        tested = request(f"{url}:testIamPermissions", "POST", body=body,
-                         headers={**headers, "Content-Type": "application/json"})
-    except google.auth.exceptions.TransportError as exc:
-        return ApiAnswer(None, None, problem=f"the Artifact Registry API could not be asked ({scrubbed(str(exc))}); "
-                                             "check the network and HTTPS_PROXY")
-    finally:
-        request.close()
+    body = json.dumps({"permissions": [DOWNLOAD_PERMISSION, UPLOAD_PERMISSION]}).encode()
+    with contextlib.closing(DeadlineRequest(timeout)) as request:  # one deadline for both calls
+        try:
+            got = request(url, "GET", headers=headers)
+            tested = request(f"{url}:testIamPermissions", "POST", body=body,
+                             headers={**headers, "Content-Type": "application/json"})
+        except google.auth.exceptions.TransportError as exc:
+            return ApiAnswer(None, None, problem=f"the Artifact Registry API could not be asked "
+                                                 f"({scrubbed(str(exc))}); check the network and HTTPS_PROXY")
     mode = _json(got.data).get("mode") if got.status == 200 else None
     held = _json(tested.data).get("permissions") if tested.status == 200 else None
     permissions = frozenset(p for p in held if isinstance(p, str)) if isinstance(held, list) else (
