@@ -1,4 +1,5 @@
-"""How a repository joins each installer's indexes: the one rule per repository kind that `settings`
+"""An Artifact Registry repository, parsed once from its URL into the forms installers and the API
+take, and how it joins each installer's indexes: the one rule per repository kind that `settings`
 prints and `configure` writes, so that the two can never disagree.
 
 - A *virtual* repository fronts PyPI (or other upstreams) with its own priorities and policy: it is

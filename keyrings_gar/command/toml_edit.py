@@ -39,6 +39,8 @@ class TomlEntry(NamedTuple):
 
 
 def _toml_module(where: str) -> ModuleType:
+    """tomllib, or tomli before Python 3.11: no dependency of ours, so looked for only when a file
+    must be read, and its absence refuses that edit rather than the whole command."""
     try:
         import tomllib as toml  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Python before 3.11
