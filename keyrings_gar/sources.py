@@ -46,7 +46,7 @@ METADATA_SERVER = "metadata-server"
 IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
-# As mint/identity_pool.py reads it: a CI job's ID token is a few KiB.
+# As mint/identity_pool.py reads it (MAX_SUBJECT_TOKEN_BYTES): a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
 # A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
 _MAX_OVERRIDE_FILE = 256 * 1024
@@ -142,21 +142,32 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
             content = read_named_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)
         except OSError:
             return "unreadable"  # minting says why
-        return subject_key(_file_subject_token(content, source.get("format")), cache_dir)
+        text = content.decode("utf-8", "replace")
+        try:
+            token = subject_token_in(text, source.get("format"))
+        except ValueError:
+            token = text  # minting says what is wrong
+        return subject_key(token, cache_dir)
     return ""
 
 
-def _file_subject_token(content: bytes, token_format: object) -> str:
-    """The token in a subject token file as minting reads it (all of it, or one JSON field);
-    the whole content when it has no such field (minting then says what is wrong)."""
-    text = content.decode("utf-8", "replace")
-    if isinstance(token_format, dict) and token_format.get("type") == "json":
+def subject_token_in(text: str, token_format: object) -> str:
+    """The subject token in a file or URL body as credential_source.format says: all of it, or one
+    JSON field. ValueError says what is wrong, to follow the body's name in a message."""
+    fmt = token_format if isinstance(token_format, dict) else {}
+    if fmt.get("type", "text") == "json":
+        field = str(fmt.get("subject_token_field_name", ""))
         try:
-            value = json.loads(text).get(str(token_format.get("subject_token_field_name", "")))
-        except (ValueError, AttributeError):
-            value = None
-        return value if isinstance(value, str) else text
-    return text
+            parsed = json.loads(text)
+        except ValueError:
+            raise ValueError("is not JSON, but the file's credential_source.format says it is") from None
+        value = parsed.get(field) if isinstance(parsed, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"has no {field!r} field holding the token")
+        return value
+    if not text.strip():
+        raise ValueError("is empty: the step that writes the job's ID token did not write it")
+    return text.strip()
 
 
 def with_subject_token(source: TokenSource, subject_token: str, cache_dir: Path | None) -> TokenSource:
