@@ -10,6 +10,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,15 +26,14 @@ from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import RepositoryTarget, classify_service
-from ..json_key import find_json_key
 from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
-from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
+from ..search import PRE_MINTED, Step, Stop, find_json_key, find_token_source, search
+from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
-from .search_trail import search_trail
 from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
@@ -40,7 +41,8 @@ log = logging.getLogger("keyrings_gar")
 GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 Report = dict[str, Any]
-PROVIDED_TOKEN = "pre-minted token"  # noqa: S105 - a kind of source, not a secret
+NOT_REACHED = "not reached"
+NO_METADATA_ANSWER = "no answer: not on Google Cloud, or unreachable"
 
 
 def doctor(url: str | None) -> Report:
@@ -104,8 +106,6 @@ def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
 
 
 def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
     found: dict[str, str | None] = {"keyrings.gar": __version__, "python": sys.version.split()[0]}
     for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION):
         try:
@@ -128,50 +128,65 @@ def _config_report(problems: list[str]) -> Report:
 def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str], notes: list[str]
                        ) -> Report:
     """What a lookup would answer, proven by really getting a token (through the cache, but never
-    through the failure memory: doctor always tries again)."""
-    report: Report = {"username": None, "token_source": None, "secret": None, "token": None, "found": False,
-                      "searched": []}
+    through the failure memory: doctor always tries again), and the search that found it."""
+    report: Report = {"username": None, "token_source": None, "secret": None, "token": None, "found": False}
     known = len(problems)
     provided = _guarded(find_provided_token, problems)
-    if len(problems) > known:
-        report["found"] = True
-        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
-        return report
-    username = report["username"] = default_username(settings, entry, provided)
-    if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
-        known = len(problems)
-        secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
-        if secret is not None:
-            report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
-        elif len(problems) == known:  # no secret, and no error saying why
-            problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
-                            "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
-    if provided is not None:
-        _provided_token_report(provided, report, problems, notes)
-        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
-        report["found"] = True
-        return report
-    source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
-    base = source.via if source is not None and source.via is not None else source
-    asks_metadata = base is not None and base.kind == METADATA_SERVER
-    if source is not None:
-        endpoint = _token_endpoint(source)
-        report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
-                                  "endpoint": safe_url(endpoint) if endpoint else None,
-                                  **_network(endpoint)}
-        report["token"], failure = _token_report(settings, source, problems, notes)
-        if asks_metadata and isinstance(failure, NoCredentialsError):
-            # The search ended at a metadata server that is not there: no credentials at all,
-            # not "the metadata server's service account".
-            report["token_source"] = None
-    metadata_result = "would be asked"
-    if asks_metadata and base is not None:
-        metadata_result = (f"answered for {base.identity}" if report["token"] is not None
-                           else "no answer: not on Google Cloud, or unreachable")
-    trail = search_trail(settings, entry, metadata_result=metadata_result)
-    report["searched"] = [step._asdict() for step in trail]
-    report["found"] = any(step.used for step in trail)
+    metadata_answer = None
+    if len(problems) == known:
+        username = report["username"] = default_username(settings, entry, provided)
+        if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
+            _secret_report(settings, entry, report, problems)
+        if provided is not None:
+            _provided_token_report(provided, report, problems, notes)
+        else:
+            metadata_answer = _source_report(settings, entry, report, problems, notes)
+    report["searched"] = searched(search(settings, entry), metadata_answer)
+    report["found"] = any(step["used"] for step in report["searched"])
     return report
+
+
+def searched(steps: Iterable[Step | Stop], metadata_answer: str | None = None) -> list[Report]:
+    """The search's steps as the report lists them, every one after the step used not reached;
+    `metadata_answer` is what the metadata server answered when it was asked."""
+    shown: list[Report] = []
+    for step in steps:
+        result, used = step.result, step.used
+        if metadata_answer is not None and step.place.startswith("metadata server"):
+            result, used = metadata_answer, metadata_answer != NO_METADATA_ANSWER
+        stopped = any(earlier["used"] for earlier in shown)
+        shown.append({"place": step.place, "result": NOT_REACHED if stopped else result, "used": used and not stopped})
+    return shown
+
+
+def _secret_report(settings: Settings, entry: RepositoryEntry, report: Report, problems: list[str]) -> None:
+    known = len(problems)
+    secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
+    if secret is not None:
+        report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
+    elif len(problems) == known:  # no secret, and no error saying why
+        problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
+                        "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
+
+
+def _source_report(settings: Settings, entry: RepositoryEntry, report: Report, problems: list[str],
+                   notes: list[str]) -> str | None:
+    """The token source and a real token from it; what the metadata server answered, if it was asked."""
+    source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
+    if source is None:
+        return None
+    base = source.via or source
+    endpoint = _token_endpoint(source)
+    report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
+                              "endpoint": safe_url(endpoint) if endpoint else None, **_network(endpoint)}
+    report["token"], failure = _token_report(settings, source, problems, notes)
+    if base.kind != METADATA_SERVER:
+        return None
+    if isinstance(failure, NoCredentialsError):
+        # The search ended at a metadata server that is not there: no credentials at all,
+        # not "the metadata server's service account".
+        report["token_source"] = None
+    return f"answered for {base.identity}" if report["token"] is not None else NO_METADATA_ANSWER
 
 
 def _token_report(settings: Settings, source: TokenSource, problems: list[str], notes: list[str]
@@ -195,7 +210,7 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
 
 def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]) -> None:
     """A pre-minted token: read and checked as a lookup would, but nothing to mint or prove."""
-    report["token_source"] = {"kind": PROVIDED_TOKEN, "origin": provided.origin,
+    report["token_source"] = {"kind": PRE_MINTED, "origin": provided.origin,
                               "identity": "unknown: a pre-minted token does not say whose it is",
                               "endpoint": None, "proxy": None, "ca_bundle": None}
     token: AccessToken | None = _guarded(provided.read, problems)
@@ -222,7 +237,7 @@ def _network(endpoint: str | None) -> Report:
     """The proxy and CA bundle the token request goes through (as requests will choose them)."""
     if endpoint is None:
         return {"proxy": "gcloud's own settings (gcloud config get proxy/address)", "ca_bundle": None}
-    import requests.utils
+    import requests.utils  # only for this report: the command's other uses need no requests (start-up time)
 
     proxy = requests.utils.select_proxy(endpoint, requests.utils.get_environ_proxies(endpoint))
     ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
