@@ -19,7 +19,7 @@ import functools
 import logging
 import os
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Callable, NamedTuple, NoReturn
 
@@ -85,26 +85,26 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
     else:
         yield Stop(JSON_KEY_BASE64_VAR, "set: tokens are minted from its key",
                    lambda: source_from_secret(decode_json_key_secret(secret)), lambda: decode_json_key_secret(secret))
-    mint: FileSource = functools.partial(source_from_adc_file, environ=environ, cache_dir=settings.cache_dir)
-    choice = _entry_choice(entry, environ, mint)
+    from_file: FileSource = functools.partial(source_from_adc_file, environ=environ, cache_dir=settings.cache_dir)
+    choice = _entry_choice(entry, environ, from_file)
     if choice is not None:
         yield choice
-    yield _explicit_adc(entry, environ, mint)
-    yield from _gcloud(environ, mint)
+    yield _explicit_adc(entry, environ, from_file)
+    yield from _gcloud(environ, from_file)
     yield Stop(f"metadata server {metadata_host(environ)}", "would be asked", lambda: _metadata_server(environ))
 
 
-def stop(steps: Iterable[Step | Stop]) -> Stop:
-    """The place a search without a pre-minted token stops at: there is always one, the metadata
-    server being the last."""
-    return next(step for step in steps if isinstance(step, Stop))
+def _stop(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, str]) -> Stop:
+    """Where the search stops when a pre-minted token is not one of the places: there is always
+    such a place, the metadata server being the last."""
+    return next(step for step in search(settings, entry, environ, pre_minted=False) if isinstance(step, Stop))
 
 
 def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ,
                       entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
     """The identity a token lookup mints with (a pre-minted token aside), impersonated when the
     entry says so."""
-    place = stop(search(settings, entry, environ, pre_minted=False))
+    place = _stop(settings, entry, environ)
     source = place.look()
     log.debug("token source %s for %s, because the search stops at %s: %s", source.kind, source.identity,
               place.place, place.result)
@@ -119,7 +119,7 @@ def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
     token aside), when that is a key a user gave (the variable, the entry's secret or key file, a
     service-account key in GOOGLE_APPLICATION_CREDENTIALS unless the entry impersonates).
     ConfigError for a key from another universe: Artifact Registry here could not use it."""
-    place = stop(search(settings, entry, environ, pre_minted=False))
+    place = _stop(settings, entry, environ)
     secret = place.key() if place.key is not None else None
     if secret is not None:
         from .mint.trust import check_universe  # only on this path: start-up time
@@ -148,12 +148,11 @@ def _pre_minted(environ: Mapping[str, str]) -> Step | Stop:
     return Step(PRE_MINTED, f"{provided.origin}: used as it is{also}", used=True)
 
 
-def _entry_choice(entry: RepositoryEntry, environ: Mapping[str, str], mint: FileSource) -> Stop | None:
+def _entry_choice(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Stop | None:
     """The entry's own choice of identity, which comes before Application Default Credentials'."""
     place = f"config entry [{entry.name}]"
     if entry.has_secret:
-        def secret() -> JsonKeySecret:
-            return _entry_secret(entry, environ)
+        secret = functools.partial(_entry_secret, entry, environ)
         return Stop(place, "its _json_key_base64 secret",
                     lambda: source_from_secret(secret(), origin=_secret_origin(entry)), secret)
     key_file = entry.key_file
@@ -163,7 +162,7 @@ def _entry_choice(entry: RepositoryEntry, environ: Mapping[str, str], mint: File
                 raise ConfigError(f"{entry.where('key_file')}: {shown_path(key_file)} does not exist; fix the path "
                                   "or download the key")
             return key_file, f"{shown_path(key_file)} (from {entry.where('key_file')})"
-        return _file_stop(place, f"key_file {shown_path(key_file)}", found, mint)
+        return _file_stop(place, f"key_file {shown_path(key_file)}", found, from_file)
     if entry.token == USE_GCLOUD:
         def gcloud() -> TokenSource:
             account = find_gcloud_account(environ)
@@ -201,7 +200,7 @@ def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKey
     return decode_json_key_secret(text, origin=_secret_origin(entry))
 
 
-def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], mint: FileSource,
+def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], from_file: FileSource,
                holds_key: bool = True) -> Stop:
     """A place naming a credentials file (and how to name it): tokens are minted from it, and when
     `holds_key`, a service-account key there is the `_json_key_base64` secret."""
@@ -210,15 +209,15 @@ def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], m
         if info.get("type") != "service_account":  # user ADC, federation: no key to answer with
             return None
         return JsonKeySecret(content, parse_service_account_key(content, found()[1]))
-    return Stop(place, result, lambda: mint(*found()), key if holds_key else None)
+    return Stop(place, result, lambda: from_file(*found()), key if holds_key else None)
 
 
-def _explicit_adc(entry: RepositoryEntry, environ: Mapping[str, str], mint: FileSource) -> Step | Stop:
+def _explicit_adc(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Step | Stop:
     value = environ.get(ADC_VAR)
     if not value:
         return Step(ADC_VAR, "not set")
     # An entry that impersonates chose another identity than this file's key.
-    return _file_stop(ADC_VAR, _adc_var_result(value), lambda: adc_var_path(value), mint, not entry.impersonate)
+    return _file_stop(ADC_VAR, _adc_var_result(value), lambda: adc_var_path(value), from_file, not entry.impersonate)
 
 
 def _adc_var_result(value: str) -> str:
@@ -237,7 +236,7 @@ def _adc_var_result(value: str) -> str:
     return "set, but names no file (nothing exists at that path)"
 
 
-def _gcloud(environ: Mapping[str, str], mint: FileSource) -> Iterator[Step | Stop]:
+def _gcloud(environ: Mapping[str, str], from_file: FileSource) -> Iterator[Step | Stop]:
     """gcloud's ADC file, then gcloud's login."""
     try:
         adc = gcloud_adc_path(environ)
@@ -247,7 +246,7 @@ def _gcloud(environ: Mapping[str, str], mint: FileSource) -> Iterator[Step | Sto
     place = f"gcloud's ADC file {shown_path(adc)}"
     # Anything there but a folder is read (and a FIFO or a device refused with one line), not skipped.
     if path_exists(adc) and not adc.is_dir():
-        yield _file_stop(place, "found", lambda: (adc, f"gcloud ADC file {shown_path(adc)}"), mint, holds_key=False)
+        yield _file_stop(place, "found", lambda: (adc, f"gcloud ADC file {shown_path(adc)}"), from_file, False)
     else:
         yield Step(place, "not found")
     try:
