@@ -122,7 +122,7 @@ def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
     place = _stop(settings, entry, environ)
     secret = place.key() if place.key is not None else None
     if secret is not None:
-        from .mint.trust import check_universe  # only on this path: start-up time
+        from .mint.trust import check_universe  # mint/ stays out of a token lookup (test_startup, start-up time)
 
         check_universe(secret.info().get("universe_domain"), f"the _json_key_base64 secret ({secret.fingerprint})")
     return secret

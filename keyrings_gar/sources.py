@@ -110,11 +110,11 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
     executable, that it is only known once the token is retrieved. A committed config on a
     shared runner must not be answered with the token another job (another branch, another
     attribute condition) minted. See subject_identity.py."""
-    from .subject_identity import keyed_digest, subject_key  # only for federation files (start-up time)
-
     source = info.get("credential_source") if info.get("type") == EXTERNAL_ACCOUNT else None
     if not isinstance(source, dict):
         return ""
+    from .subject_identity import keyed_digest, subject_key  # only for federation files (start-up time)
+
     if is_aws_source(info):
         # The signed request STS receives is new every second; the credentials signing it say who.
         return keyed_digest("\0".join(environ.get(name, "") for name in (
