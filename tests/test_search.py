@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.command.diagnosis import NO_METADATA_ANSWER, NOT_REACHED, searched
+from keyrings_gar.command.diagnosis import NO_METADATA_ANSWER, NOT_REACHED, with_search
 from keyrings_gar.config import load_settings
 from keyrings_gar.config_entries import NO_ENTRY, RepositoryEntry
-from keyrings_gar.search import find_json_key, find_token_source, search
+from keyrings_gar.search import find_json_key, find_token_source
 from tests.conftest import Identities
 from tests.loopback.gcloud import FakeGcloud
 
@@ -20,7 +20,7 @@ PLACES = ["pre-minted token", "KEYRINGS_GAR_JSON_KEY_BASE64", "GOOGLE_APPLICATIO
 
 def _stops(entry: RepositoryEntry = NO_ENTRY) -> tuple[str, str]:
     """(place, result) of the step the search stops at, checked against find_token_source's choice."""
-    steps = searched(search(load_settings(), entry))
+    steps = with_search({}, load_settings(), entry)["searched"]
     [stop] = [step for step in steps if step["used"]]
     after = steps[steps.index(stop) + 1:]
     assert {step["result"] for step in after} <= {NOT_REACHED}
@@ -64,7 +64,7 @@ def test_a_pre_minted_token_comes_before_everything(
 
 def test_with_nothing_the_places_are_listed_in_adc_order(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(isolated / "no-bin"))
-    steps = searched(search(load_settings(), NO_ENTRY), metadata_answer=NO_METADATA_ANSWER)
+    steps = with_search({}, load_settings(), NO_ENTRY, metadata_answer=NO_METADATA_ANSWER)["searched"]
     assert [next(p for p in PLACES if step["place"].startswith(p)) for step in steps] == PLACES
     assert not any(step["used"] for step in steps)
     assert steps[3]["place"].endswith(str(Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"))

@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -29,7 +28,7 @@ from ..hosts import RepositoryTarget, classify_service
 from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
-from ..search import PRE_MINTED, Step, Stop, find_json_key, find_token_source, search
+from ..search import PRE_MINTED, find_json_key, find_token_source, search
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
@@ -129,64 +128,54 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
                        ) -> Report:
     """What a lookup would answer, proven by really getting a token (through the cache, but never
     through the failure memory: doctor always tries again), and the search that found it."""
-    report: Report = {"username": None, "token_source": None, "secret": None, "token": None, "found": False}
+    report: Report = {"username": None, "token_source": None, "secret": None, "token": None}
     known = len(problems)
     provided = _guarded(find_provided_token, problems)
-    metadata_answer = None
-    if len(problems) == known:
-        username = report["username"] = default_username(settings, entry, provided)
-        if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
-            _secret_report(settings, entry, report, problems)
-        if provided is not None:
-            _provided_token_report(provided, report, problems, notes)
-        else:
-            metadata_answer = _source_report(settings, entry, report, problems, notes)
-    report["searched"] = searched(search(settings, entry), metadata_answer)
-    report["found"] = any(step["used"] for step in report["searched"])
-    return report
-
-
-def searched(steps: Iterable[Step | Stop], metadata_answer: str | None = None) -> list[Report]:
-    """The search's steps as the report lists them, every one after the step used not reached;
-    `metadata_answer` is what the metadata server answered when it was asked."""
-    shown: list[Report] = []
-    for step in steps:
-        result, used = step.result, step.used
-        if metadata_answer is not None and step.place.startswith("metadata server"):
-            result, used = metadata_answer, metadata_answer != NO_METADATA_ANSWER
-        stopped = any(earlier["used"] for earlier in shown)
-        shown.append({"place": step.place, "result": NOT_REACHED if stopped else result, "used": used and not stopped})
-    return shown
-
-
-def _secret_report(settings: Settings, entry: RepositoryEntry, report: Report, problems: list[str]) -> None:
-    known = len(problems)
-    secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
-    if secret is not None:
-        report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
-    elif len(problems) == known:  # no secret, and no error saying why
-        problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
-                        "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
-
-
-def _source_report(settings: Settings, entry: RepositoryEntry, report: Report, problems: list[str],
-                   notes: list[str]) -> str | None:
-    """The token source and a real token from it; what the metadata server answered, if it was asked."""
+    if len(problems) > known:
+        return with_search(report, settings, entry)
+    username = report["username"] = default_username(settings, entry, provided)
+    if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
+        known = len(problems)
+        secret = _guarded(lambda: find_json_key(settings, entry=entry), problems)
+        if secret is not None:
+            report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
+        elif len(problems) == known:  # no secret, and no error saying why
+            problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
+                            "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
+    if provided is not None:
+        _provided_token_report(provided, report, problems, notes)
+        return with_search(report, settings, entry)
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
     if source is None:
-        return None
+        return with_search(report, settings, entry)
     base = source.via or source
     endpoint = _token_endpoint(source)
     report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
                               "endpoint": safe_url(endpoint) if endpoint else None, **_network(endpoint)}
     report["token"], failure = _token_report(settings, source, problems, notes)
     if base.kind != METADATA_SERVER:
-        return None
+        return with_search(report, settings, entry)
     if isinstance(failure, NoCredentialsError):
         # The search ended at a metadata server that is not there: no credentials at all,
         # not "the metadata server's service account".
         report["token_source"] = None
-    return f"answered for {base.identity}" if report["token"] is not None else NO_METADATA_ANSWER
+    answer = f"answered for {base.identity}" if report["token"] is not None else NO_METADATA_ANSWER
+    return with_search(report, settings, entry, answer)
+
+
+def with_search(report: Report, settings: Settings, entry: RepositoryEntry, metadata_answer: str | None = None
+              ) -> Report:
+    """`report` with where the search found credentials, and its steps, every one after the step
+    used not reached; `metadata_answer` is what the metadata server answered when it was asked."""
+    report["found"], report["searched"] = False, []
+    for step in search(settings, entry):
+        result, used = step.result, step.used
+        if metadata_answer is not None and step.place.startswith("metadata server"):
+            result, used = metadata_answer, metadata_answer != NO_METADATA_ANSWER
+        report["searched"].append({"place": step.place, "result": NOT_REACHED if report["found"] else result,
+                                   "used": used and not report["found"]})
+        report["found"] = report["found"] or used
+    return report
 
 
 def _token_report(settings: Settings, source: TokenSource, problems: list[str], notes: list[str]
