@@ -4,7 +4,6 @@ named. The executable (pluggable.py) and AWS (aws.py) kinds have modules of thei
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -13,6 +12,7 @@ import google.auth.exceptions
 from ..errors import TokenError, Unreachable
 from ..redact import shown_path
 from ..safefile import CredentialAsPathError, FileTooLargeError, NotARegularFileError, read_named_file
+from ..sources import subject_token_in
 
 # A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
 # larger is not one, and is not read further.
@@ -76,20 +76,7 @@ def fetch_subject_token(url: str, headers: object, request: Transport) -> str:
 
 def extract_subject_token(text: str, token_format: object, where: str) -> str:
     """The token from the file or URL body: all of it, or one field of its JSON."""
-    fmt = token_format if isinstance(token_format, dict) else {}
-    if fmt.get("type", "text") == "json":
-        field = str(fmt.get("subject_token_field_name", ""))
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            raise TokenError(f"{where} is not JSON, but the file's credential_source.format says it is") from None
-        value = parsed.get(field) if isinstance(parsed, dict) else None
-        if not isinstance(value, str) or not value:
-            raise TokenError(f"{where} has no {field!r} field holding the token")
-        return value
-    token = text.strip()
-    if not token:
-        raise TokenError(f"{where} is empty: the step that writes the job's ID token did not write it")
-    return token
-
-
+    try:
+        return subject_token_in(text, token_format)
+    except ValueError as exc:
+        raise TokenError(f"{where} {exc}") from None
