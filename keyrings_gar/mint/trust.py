@@ -140,9 +140,8 @@ def check_universe(universe: object, origin: str) -> None:
     if universe is None or universe in ("", DEFAULT_UNIVERSE):
         return
     shown = shown_text(str(universe), "another universe") if isinstance(universe, str) else "not a name"
-    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}), "
-                      "where keyrings.gar knows Artifact Registry's hosts; nothing was sent. Use credentials "
-                      f"from {DEFAULT_UNIVERSE}")
+    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}); "
+                      f"nothing was sent. Use credentials from {DEFAULT_UNIVERSE}")
 
 
 def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) -> None:
@@ -168,8 +167,8 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     # there travels off this machine.
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
-        raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}), and a credential never "
-                          "travels without TLS; nothing was sent. Use its https:// URL")
+        raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}); nothing was sent. Use its "
+                          "https:// URL")
 
 
 def _check_google_endpoint(text: str, parts: SplitResult, field: str, origin: str) -> None:
@@ -219,6 +218,5 @@ def _check_subject_token_file(path: str, origin: str) -> None:
     for folder in _KERNEL_FOLDERS:
         if os.sep == "/" and (real == folder or real.startswith(folder + "/")):
             raise ConfigError(f"{origin}: its credential_source.file {shown_path(Path(path))} is under {folder}, "
-                              "which holds no ID token; nothing was read or sent. Point it at the file the CI "
-                              "step writes the job's ID token to")
+                              "which holds no ID token; nothing was sent. Name the file the CI job writes it to")
 
