@@ -135,17 +135,26 @@ def _exchange(info: Mapping[str, Any], request: Transport, audience: str, subjec
 
 
 def _sts_refusal(info: Mapping[str, Any], refused: RefusedError) -> RefusedError:
-    """What an STS refusal means for this file, when the file says more than the error code."""
-    if refused.code == "invalid_grant" and info.get("subject_token_type") == AWS_SUBJECT_TOKEN_TYPE:
-        return RefusedError("STS", refused.code, "refused the signed AWS request (invalid_grant): AWS did not accept "
-                            "the credentials (AWS_ACCESS_KEY_ID, its secret, AWS_SESSION_TOKEN), or the provider's "
-                            "attribute condition excludes this role; check the job's AWS credentials")
-    if refused.code == "invalid_request" and _WORKFORCE_AUDIENCE.match(str(info.get("audience", ""))) \
+    """What an STS error code means for this file, with the fix that fits it."""
+    code = refused.code
+    if code == "invalid_grant" and info.get("subject_token_type") == AWS_SUBJECT_TOKEN_TYPE:
+        why = ("refused the signed AWS request (invalid_grant): AWS did not accept the credentials (AWS_ACCESS_KEY_ID, "
+               "its secret, AWS_SESSION_TOKEN), or the provider's attribute condition excludes this role; check the "
+               "job's AWS credentials")
+    elif code == "invalid_grant":
+        why = ("refused the subject token (invalid_grant): it expired, or its issuer, audience or attribute condition "
+               "does not match the provider; fetch a fresh ID token in the same job")
+    elif code == "invalid_request" and _WORKFORCE_AUDIENCE.match(str(info.get("audience", ""))) \
             and not info.get("client_id") and not info.get("workforce_pool_user_project"):
-        return RefusedError("STS", refused.code, "refused the exchange (invalid_request): the workforce identity "
-                            "config has no workforce_pool_user_project; recreate it with `gcloud iam workforce-pools "
-                            "create-cred-config ... --workforce-pool-user-project=PROJECT_NUMBER`")
-    return refused
+        why = ("refused the exchange (invalid_request): the workforce identity config has no "
+               "workforce_pool_user_project; recreate it with `gcloud iam workforce-pools create-cred-config ... "
+               "--workforce-pool-user-project=PROJECT_NUMBER`")
+    elif code in ("invalid_request", "invalid_target", "unauthorized_client", "invalid_client"):
+        why = (f"rejected the audience or provider ({code}): the file's audience must name an enabled provider "
+               "(//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID)")
+    else:
+        return refused
+    return RefusedError(refused.endpoint, code, why)
 
 
 def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[str, float]:
@@ -156,8 +165,14 @@ def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "Authorization": _basic_auth(str(info["client_id"]), str(info["client_secret"]))}
     body = urlencode({"grant_type": "refresh_token", "refresh_token": str(info["refresh_token"])}).encode("utf-8")
-    data = _post(request, str(info["token_url"]), body, headers, "the workforce identity token endpoint")
-    return _oauth_token(data, "the workforce identity token endpoint")
+    what = "the workforce identity token endpoint"
+    try:
+        return _oauth_token(_post(request, str(info["token_url"]), body, headers, what), what)
+    except RefusedError as exc:
+        if exc.code != "invalid_grant":
+            raise
+        raise RefusedError(what, exc.code, f"refused the login (invalid_grant: expired or revoked); {_RELOGIN_FIX}"
+                           ) from None
 
 
 def _impersonate(info: Mapping[str, Any], request: Transport, url: str, sts_token: str) -> tuple[str, float]:
@@ -177,6 +192,7 @@ def _impersonate(info: Mapping[str, Any], request: Transport, url: str, sts_toke
     except ValueError:
         raise TokenError(f"IAM (impersonating {target}) answered with an unreadable expiry") from None
     return token, expiry
+
 
 def _basic_auth(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
@@ -223,14 +239,4 @@ def _refusal(what: str, status: int, body: Mapping[str, Any]) -> RefusedError:
                                 "Account Credentials API")
         return RefusedError(what, code, f"refused the request ({code})")
     code = str(error or f"HTTP {status}")[:60]
-    if code == "invalid_grant" and what.startswith("the workforce"):
-        return RefusedError(what, code, f"refused the login (invalid_grant: expired or revoked); {_RELOGIN_FIX}")
-    if code == "invalid_grant":
-        return RefusedError(what, code, "refused the subject token (invalid_grant): it expired, or its issuer, "
-                            "audience or attribute condition does not match the provider; fetch a fresh ID token in "
-                            "the same job")
-    if code in ("invalid_request", "invalid_target", "unauthorized_client", "invalid_client"):
-        return RefusedError(what, code, f"rejected the audience or provider ({code}): the file's audience must name "
-                            "an enabled provider (//iam.googleapis.com/projects/NUMBER/locations/global/"
-                            "workloadIdentityPools/POOL/providers/ID)")
     return RefusedError(what, code, f"refused the request ({code}); try again later")
