@@ -55,9 +55,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
     if source.kind == SERVICE_ACCOUNT_KEY:
         from google.oauth2 import service_account
 
-        return service_account.Credentials.from_service_account_info(
-            dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
-        )
+        return service_account.Credentials.from_service_account_info(dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE])
     if source.kind == ADC_FILE and _is_federated(source):
         # As the source of a configured impersonation: our own minimal mint, not google-auth's
         # path with its project-id lookup (see sts.py).
@@ -68,9 +66,8 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         with warnings.catch_warnings():
             # It warns that configs from untrusted sources need checking; this is the user's own ADC file.
             warnings.simplefilter("ignore", DeprecationWarning)
-            credentials, _project = google.auth.load_credentials_from_dict(
-                dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
-            )
+            credentials, _project = google.auth.load_credentials_from_dict(dict(source.info),
+                                                                           scopes=[CLOUD_PLATFORM_SCOPE])
         return credentials
     if source.kind == METADATA_SERVER:
         from google.auth import compute_engine
@@ -95,11 +92,9 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
     if source.kind == IMPERSONATED and source.via is not None:
         from google.auth import impersonated_credentials
 
-        return impersonated_credentials.Credentials(
-            source_credentials=_credentials_for(source.via, request),
-            target_principal=source.info["target_principal"],
-            target_scopes=[CLOUD_PLATFORM_SCOPE],
-        )
+        return impersonated_credentials.Credentials(source_credentials=_credentials_for(source.via, request),
+                                                    target_principal=source.info["target_principal"],
+                                                    target_scopes=[CLOUD_PLATFORM_SCOPE])
     if source.kind == GCLOUD and source.gcloud is not None:
         # As the source of an impersonation: gcloud's token, already valid, as google-auth credentials.
         return _as_credentials(AccessToken(*gcloud_access_token(source.gcloud, request.remaining())))

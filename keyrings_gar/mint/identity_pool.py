@@ -33,8 +33,8 @@ def read_subject_token_file(path: str) -> str:
         data = read_named_file(path, MAX_SUBJECT_TOKEN_BYTES)
     except OSError as exc:
         # Missing, most often: the step that writes the token has not run (yet, or in this job).
-        raise TokenError(f"subject token file {shown_path(path)} {file_problem(exc)}: credential_source.file must "
-                         "name the file the CI job writes its ID token to, before the install") from None
+        raise TokenError(f"subject token file {shown_path(path)} {file_problem(exc)}: the step that writes the "
+                         "job's ID token must run first, in the same job") from None
     return data.decode("utf-8", "replace")
 
 
