@@ -101,8 +101,7 @@ def _chain(exc: BaseException | None) -> Iterator[BaseException]:
 
 
 def _cause(exc: BaseException) -> str:
-    links = list(_chain(exc))
-    return next((cause for cause, types in _CAUSES if any(isinstance(link, types) for link in links)), "network")
+    return next((cause for cause, types in _CAUSES if any(isinstance(link, types) for link in _chain(exc))), "network")
 
 
 def unreachable(exc: BaseException, endpoint: str) -> TokenError:
