@@ -1,7 +1,7 @@
 """A lookup for a service that is ours, as the data flows: repository -> configuration entry ->
 username -> credential, a token coming as it was given (pre-minted) or from its source through
 the cache. backend.py imports this only once parse_service said the service is ours; what only
-some lookups need (a key file, discovery, the cache, minting) is imported where it is used.
+some lookups need (the search, the cache, minting) is imported where it is used.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
     if username in TOKEN_USERNAMES:
         return SimpleCredential(username, live_token(settings, entry, provided, target.host).value)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
-        from .json_key import find_json_key  # key files: not needed for a token (start-up time)
+        from .search import find_json_key  # key files, gcloud: not for a pre-minted token (start-up time)
 
         secret = find_json_key(settings, entry=entry)
         if secret is None:
@@ -47,8 +47,7 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
                         "or json_key_base64_file in the configuration entry", target.repository_path)
             return None
         log.debug("json key %s for %s", secret.fingerprint, target.host)
-        password = secret.base64 if username == JSON_KEY_BASE64_USERNAME else secret.key_json
-        return SimpleCredential(username, password)
+        return SimpleCredential(username, secret.base64 if username == JSON_KEY_BASE64_USERNAME else secret.key_json)
     # Only its length: a token pasted as the username is a secret like any other.
     log.debug("a %d-character username that is not one of ours; leaving %s to other backends", len(username),
               target.host)
@@ -66,7 +65,7 @@ def live_token(settings: Settings, entry: RepositoryEntry, provided: ProvidedTok
         log.debug("token %s for %s from %s (pre-minted: expiry unknown, not cached)", token.fingerprint, host,
                   provided.origin)
         return token
-    from .sources import find_token_source  # discovery: not needed for a pre-minted token (start-up time)
+    from .search import find_token_source  # key files, gcloud: not for a pre-minted token (start-up time)
 
     source = find_token_source(settings, entry=entry)
     token = access_token(source, settings)
@@ -97,7 +96,7 @@ def cached_or_minted(source: TokenSource, settings: Settings, failures: FailureM
                      ) -> tuple[AccessToken, bool]:
     """A token for `source` through the shared cache, and whether it was minted now; through
     `failures` unless None (`doctor` always tries again)."""
-    from .cache import TokenCache
+    from .cache import TokenCache  # its private files: not for a pre-minted token (start-up time)
 
     def guarded(key: str, attempt: Callable[[], T]) -> T:
         return attempt() if failures is None else failures.guard(key, attempt)

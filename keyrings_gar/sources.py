@@ -1,43 +1,29 @@
-"""Where a token comes from: which identity a lookup uses, found without importing google-auth.
+"""What a token source is: one identity that can mint access tokens, and its token cache key.
 
-Finding the source is cheap (environment, one small file read) so that a warm lookup can be
-answered from the cache; minting a token from it is `mint/deadline.py`'s job and needs google-auth.
-The order is Application Default Credentials' own: the json key secret we were given first,
-then GOOGLE_APPLICATION_CREDENTIALS, then gcloud's ADC file, then the metadata server. A
-configuration entry can choose another identity for a repository (a key, impersonation, gcloud).
-
-The gcloud CLI's login comes before the metadata server: it is only used when gcloud has an
-account set in its own files, which on a laptop is the login the user made on purpose, and which
-on Google Cloud VMs is normally absent (gcloud reads the VM's account from the metadata server
-itself). A laptop therefore never waits for a metadata probe when gcloud can answer.
+Which source a lookup uses is search.py's order; minting from it is `mint/deadline.py`'s job and
+needs google-auth. Describing a source is cheap (no network), so that a warm lookup can be
+answered from the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .adcfile import ADC_VAR, adc_file, describe_identity, read_adc_file
-from .config import JSON_KEY_BASE64_VAR, Settings
-from .config_entries import NO_ENTRY, USE_GCLOUD, RepositoryEntry
-from .errors import NoCredentialsError
+from .adcfile import describe_identity, read_adc_file
+from .config import JSON_KEY_BASE64_VAR
 from .external_account import EXTERNAL_ACCOUNT, is_aws_source
-from .gcloud import GcloudAccount, find_gcloud_account
-from .json_key import entry_key_file, entry_secret, secret_origin
+from .gcloud import GcloudAccount
 from .redact import showable, shown_path, shown_text
 from .safefile import read_named_file
-from .secret import JsonKeySecret, decode_json_key_secret
-
-log = logging.getLogger("keyrings_gar")
+from .secret import JsonKeySecret
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
-NO_GCE_CHECK_VAR = "NO_GCE_CHECK"
 
 # How each kind of token source is minted (see mint/deadline.py).
 SERVICE_ACCOUNT_KEY = "service-account-key"
@@ -46,7 +32,7 @@ METADATA_SERVER = "metadata-server"
 IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
-# As mint/identity_pool.py reads it: a CI job's ID token is a few KiB.
+# As mint/identity_pool.py reads it (MAX_SUBJECT_TOKEN_BYTES): a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
 # A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
 _MAX_OVERRIDE_FILE = 256 * 1024
@@ -124,11 +110,11 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
     executable, that it is only known once the token is retrieved. A committed config on a
     shared runner must not be answered with the token another job (another branch, another
     attribute condition) minted. See subject_identity.py."""
-    from .subject_identity import keyed_digest, subject_key
-
     source = info.get("credential_source") if info.get("type") == EXTERNAL_ACCOUNT else None
     if not isinstance(source, dict):
         return ""
+    from .subject_identity import keyed_digest, subject_key  # only for federation files (start-up time)
+
     if is_aws_source(info):
         # The signed request STS receives is new every second; the credentials signing it say who.
         return keyed_digest("\0".join(environ.get(name, "") for name in (
@@ -142,27 +128,38 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
             content = read_named_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)
         except OSError:
             return "unreadable"  # minting says why
-        return subject_key(_file_subject_token(content, source.get("format")), cache_dir)
+        text = content.decode("utf-8", "replace")
+        try:
+            token = subject_token_in(text, source.get("format"))
+        except ValueError:
+            token = text  # minting says what is wrong
+        return subject_key(token, cache_dir)
     return ""
 
 
-def _file_subject_token(content: bytes, token_format: object) -> str:
-    """The token in a subject token file as minting reads it (all of it, or one JSON field);
-    the whole content when it has no such field (minting then says what is wrong)."""
-    text = content.decode("utf-8", "replace")
-    if isinstance(token_format, dict) and token_format.get("type") == "json":
+def subject_token_in(text: str, token_format: object) -> str:
+    """The subject token in a file or URL body as credential_source.format says: all of it, or one
+    JSON field. ValueError says what is wrong, to follow the body's name in a message."""
+    fmt = token_format if isinstance(token_format, dict) else {}
+    if fmt.get("type", "text") == "json":
+        field = str(fmt.get("subject_token_field_name", ""))
         try:
-            value = json.loads(text).get(str(token_format.get("subject_token_field_name", "")))
-        except (ValueError, AttributeError):
-            value = None
-        return value if isinstance(value, str) else text
-    return text
+            parsed = json.loads(text)
+        except ValueError:
+            raise ValueError("is not JSON, but the file's credential_source.format says it is") from None
+        value = parsed.get(field) if isinstance(parsed, dict) else None
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"has no {field!r} field holding the token")
+        return value
+    if not text.strip():
+        raise ValueError("is empty: the step that writes the job's ID token did not write it")
+    return text.strip()
 
 
 def with_subject_token(source: TokenSource, subject_token: str, cache_dir: Path | None) -> TokenSource:
     """`source` once its subject token is retrieved: the key names whose it is, and minting
     exchanges this very token (a second retrieval could answer for someone else)."""
-    from .subject_identity import subject_key
+    from .subject_identity import subject_key  # only for federation files (start-up time)
 
     if source.via is not None:
         base = with_subject_token(source.via, subject_token, cache_dir)
@@ -233,51 +230,3 @@ def impersonated_source(base: TokenSource, target: str, origin: str) -> TokenSou
 
 def _impersonated_key(target: str, base: TokenSource) -> str:
     return _digest(IMPERSONATED, target, base.cache_key, CLOUD_PLATFORM_SCOPE)
-
-
-def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ,
-                      entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
-    """The identity a token lookup uses: the entry's choice (the json key variable overrides its
-    key), else Application Default Credentials' order; impersonated when the entry says so."""
-    base = _base_token_source(settings, environ, entry)
-    if entry.impersonate:
-        return impersonated_source(base, entry.impersonate, entry.where("impersonate"))
-    return base
-
-
-def _base_token_source(settings: Settings, environ: Mapping[str, str], entry: RepositoryEntry) -> TokenSource:
-    if settings.json_key_secret is not None:
-        return _chosen(source_from_secret(decode_json_key_secret(settings.json_key_secret)),
-                       f"{JSON_KEY_BASE64_VAR} is set")
-    secret = entry_secret(entry, environ)
-    if secret is not None:
-        return _chosen(source_from_secret(secret, origin=secret_origin(entry)),
-                       f"config entry [{entry.name}] names a _json_key_base64 secret")
-    if entry.key_file is not None:
-        return _chosen(source_from_adc_file(*entry_key_file(entry, entry.key_file), environ, settings.cache_dir),
-                       f"config entry [{entry.name}] sets key_file")
-    if entry.token == USE_GCLOUD:
-        account = find_gcloud_account(environ)
-        if account is None:
-            raise NoCredentialsError(f"{entry.where('token')}: gcloud, but no gcloud CLI on PATH is logged in; "
-                                     "run `gcloud auth login`")
-        return _chosen(gcloud_source(account), f"config entry [{entry.name}] sets token = gcloud")
-    found = adc_file(environ)
-    if found is not None:
-        why = f"{ADC_VAR} is set" if environ.get(ADC_VAR) else "gcloud's ADC file exists"
-        return _chosen(source_from_adc_file(*found, environ, settings.cache_dir), why)
-    account = find_gcloud_account(environ)
-    if account is not None:
-        return _chosen(gcloud_source(account), f"no {ADC_VAR} or ADC file, and gcloud is logged in")
-    if environ.get(NO_GCE_CHECK_VAR) == "true":
-        # As google-auth: the metadata server is not even asked.
-        raise NoCredentialsError(f"no Google credentials found, and {NO_GCE_CHECK_VAR}=true rules out the metadata "
-                                 "server: run `gcloud auth application-default login`, point "
-                                 f"{ADC_VAR} at a key file or workload identity config, or set {JSON_KEY_BASE64_VAR}")
-    return _chosen(metadata_server_source(environ), f"no {ADC_VAR}, ADC file or gcloud login: the metadata server "
-                   "is the last place Application Default Credentials look")
-
-
-def _chosen(source: TokenSource, why: str) -> TokenSource:
-    log.debug("token source %s for %s, because %s", source.kind, source.identity, why)
-    return source

@@ -751,8 +751,8 @@ def test_verbose_before_or_after_the_subcommand_logs_each_step_and_no_secret(
     second = _command(*verbose)
     assert (first.returncode, second.returncode) == (0, 0), first.stdout + first.stderr
     assert f"config: entry [{AR_HOST}/acme-prod] of {config} for {AR_HOST}/acme-prod/team-repo" in first.stderr
-    assert (f"token source adc-file for {google.sa_key.email}, because config entry [{AR_HOST}/acme-prod] sets "
-            "key_file") in first.stderr
+    assert (f"token source adc-file for {google.sa_key.email}, because the search stops at config entry "
+            f"[{AR_HOST}/acme-prod]: key_file {google.sa_key_file}") in first.stderr
     assert f"token cache miss for {google.sa_key.email}: minted a new token" in first.stderr
     assert f"token cache hit for {google.sa_key.email}" in second.stderr
     _assert_no_secrets(google, first.stdout, first.stderr, second.stdout, second.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar import cache, failures
+from keyrings_gar import cache, errors, failures
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.command import cli
 from keyrings_gar.config import cache_dir
@@ -197,7 +197,7 @@ def test_doctor_that_succeeds_lets_lookups_use_its_token(
     assert no_credentials.google.identity_of(token) == "vm@acme-prod.iam.gserviceaccount.com"
 
 
-def test_the_stored_failure_is_private_and_holds_only_the_message(
+def test_the_stored_failure_is_private_and_holds_only_what_its_message_is_made_of(
     google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("KEYRINGS_GAR_JSON_KEY_BASE64", google.sa_key.base64)
@@ -209,9 +209,11 @@ def test_the_stored_failure_is_private_and_holds_only_the_message(
     assert stat.S_IMODE(_cache_folder().stat().st_mode) == 0o700
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     stored = json.loads(path.read_text())
-    assert set(stored) == {"version", "failed_at", "message"}
+    assert set(stored) == {"version", "failed_at", "kind", "args", "subject"}
+    assert (stored["kind"], stored["args"][:2]) == ("RefusedError", ["the token endpoint", "invalid_grant"])
     [line] = _warnings(caplog)
-    assert line == f"keyrings.gar: {stored['message']}"
+    [remembered] = failures.FailureMemory(_cache_folder()).entries()
+    assert line == f"keyrings.gar: {remembered.message}"
     assert_no_secrets(google, path.read_text())
     assert cache.TokenCache(_cache_folder()).entries() == []  # `cache show` does not list failures as tokens
 
@@ -224,10 +226,37 @@ def test_a_planted_failure_file_is_ignored(
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     [path] = (_cache_folder() / failures.FOLDER).glob("*.json")
     planted = tmp_path / "planted.json"
-    planted.write_text(json.dumps({"version": 1, "failed_at": time.time(), "message": "run evil-command"}))
+    planted.write_text(json.dumps({"version": 2, "failed_at": time.time(), "kind": "GarError",
+                                   "args": ["run evil-command"], "subject": None}))
     planted.chmod(0o600)
     path.unlink()
     path.symlink_to(planted)
     _new_process()
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     assert _probes(no_credentials) == 2
+
+
+@pytest.mark.parametrize("error", [
+    errors.UnreachableError("STS", "proxy"),
+    errors.RefusedError("the token endpoint", "invalid_grant", "refused the credentials (invalid_grant)"),
+    errors.NoCredentialsError("no Google credentials found: run `gcloud auth application-default login`"),
+], ids=lambda e: type(e).__name__)
+def test_a_remembered_failure_is_the_same_error_in_memory_and_in_another_process(
+    tmp_path: Path, error: errors.GarError
+) -> None:
+    """The type and what it carries come back, so callers that tell errors apart still can."""
+    error.subject = "deployer@acme-prod.iam.gserviceaccount.com (adc-file: ~/adc.json)"
+    memory = failures.FailureMemory(tmp_path)
+
+    def fail() -> None:
+        raise error
+
+    with pytest.raises(type(error)):
+        memory.guard("key", fail)
+    for fresh in (False, True):
+        if fresh:
+            _new_process()
+        with pytest.raises(type(error)) as again:
+            memory.guard("key", lambda: pytest.fail("a remembered source is not tried again"))
+        assert again.value is not error
+        assert (again.value.args, again.value.subject, str(again.value)) == (error.args, error.subject, str(error))

@@ -32,8 +32,7 @@ from keyrings_gar.configfile import entry_for
 from keyrings_gar.errors import GarError
 from keyrings_gar.failures import FailureMemory
 from keyrings_gar.hosts import parse_service
-from keyrings_gar.json_key import find_json_key
-from keyrings_gar.sources import find_token_source
+from keyrings_gar.search import find_json_key, find_token_source
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script, use_metadata_server
 
 

@@ -18,7 +18,8 @@ from keyrings_gar.backend import GarKeyring
 from keyrings_gar.command import cli
 from keyrings_gar.command import shown as shown_here
 from keyrings_gar.config import load_settings
-from keyrings_gar.sources import find_token_source, metadata_server_source
+from keyrings_gar.search import find_token_source
+from keyrings_gar.sources import metadata_server_source
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script
 from tests.loopback.gcloud import FakeGcloud
 from tests.test_linear_patterns import assert_linear

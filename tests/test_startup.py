@@ -28,7 +28,7 @@ NEVER_LOADED = ("google.auth", "google.oauth2", "requests", "urllib3", "charset_
 # for backends; the lookup itself must not.
 NOT_LOADED_BY_THE_LOOKUP = (*NEVER_LOADED, "cryptography", "jwt")
 TOKEN_MACHINERY = ("keyrings_gar.cache", "keyrings_gar.mint", "keyrings_gar.sources", "keyrings_gar.adcfile",
-                   "keyrings_gar.json_key", "keyrings_gar.secret", "keyrings_gar.config_entries",
+                   "keyrings_gar.search", "keyrings_gar.secret", "keyrings_gar.config_entries",
                    "keyrings_gar.lookup")
 # The layout's promise: what runs inside every installer sits at the top of the package, and what
 # only serves the `keyrings-gar` command sits in its own subpackage that no lookup reaches.

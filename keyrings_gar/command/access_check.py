@@ -27,12 +27,12 @@ from ..config_entries import TOKEN_USERNAMES
 from ..configfile import entry_for
 from ..errors import GarError
 from ..hosts import RepositoryTarget, parse_service
-from ..json_key import find_json_key
 from ..lookup import access_token, credential_for
 from ..mint.transport import DeadlineRequest, RedirectRefusedError
 from ..provided import find_provided_token
 from ..redact import scrubbed
-from ..sources import find_token_source, source_from_secret
+from ..search import find_json_key, find_token_source
+from ..sources import source_from_secret
 from .index_rule import Repository
 from .only_index import only_index_places
 from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, mode_name, repository_facts

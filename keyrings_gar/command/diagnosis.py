@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -24,15 +25,14 @@ from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import RepositoryTarget, classify_service
-from ..json_key import find_json_key
 from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
-from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, find_token_source, metadata_host
+from ..search import PRE_MINTED, find_json_key, find_token_source, search
+from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
 from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
-from .search_trail import search_trail
 from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
@@ -40,7 +40,8 @@ log = logging.getLogger("keyrings_gar")
 GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 Report = dict[str, Any]
-PROVIDED_TOKEN = "pre-minted token"  # noqa: S105 - a kind of source, not a secret
+NOT_REACHED = "not reached"
+NO_METADATA_ANSWER = "no answer: not on Google Cloud, or unreachable"
 
 
 def doctor(url: str | None) -> Report:
@@ -104,8 +105,6 @@ def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
 
 
 def _versions() -> dict[str, str | None]:
-    from importlib import metadata
-
     found: dict[str, str | None] = {"keyrings.gar": __version__, "python": sys.version.split()[0]}
     for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION):
         try:
@@ -128,15 +127,12 @@ def _config_report(problems: list[str]) -> Report:
 def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str], notes: list[str]
                        ) -> Report:
     """What a lookup would answer, proven by really getting a token (through the cache, but never
-    through the failure memory: doctor always tries again)."""
-    report: Report = {"username": None, "token_source": None, "secret": None, "token": None, "found": False,
-                      "searched": []}
+    through the failure memory: doctor always tries again), and the search that found it."""
+    report: Report = {"username": None, "token_source": None, "secret": None, "token": None}
     known = len(problems)
     provided = _guarded(find_provided_token, problems)
     if len(problems) > known:
-        report["found"] = True
-        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
-        return report
+        return with_search(report, settings, entry)
     username = report["username"] = default_username(settings, entry, provided)
     if username in (JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME):
         known = len(problems)
@@ -148,29 +144,37 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
                             "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
     if provided is not None:
         _provided_token_report(provided, report, problems, notes)
-        report["searched"] = [step._asdict() for step in search_trail(settings, entry)]
-        report["found"] = True
-        return report
+        return with_search(report, settings, entry)
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
-    base = source.via if source is not None and source.via is not None else source
-    asks_metadata = base is not None and base.kind == METADATA_SERVER
-    if source is not None:
-        endpoint = _token_endpoint(source)
-        report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
-                                  "endpoint": safe_url(endpoint) if endpoint else None,
-                                  **_network(endpoint)}
-        report["token"], failure = _token_report(settings, source, problems, notes)
-        if asks_metadata and isinstance(failure, NoCredentialsError):
-            # The search ended at a metadata server that is not there: no credentials at all,
-            # not "the metadata server's service account".
-            report["token_source"] = None
-    metadata_result = "would be asked"
-    if asks_metadata and base is not None:
-        metadata_result = (f"answered for {base.identity}" if report["token"] is not None
-                           else "no answer: not on Google Cloud, or unreachable")
-    trail = search_trail(settings, entry, metadata_result=metadata_result)
-    report["searched"] = [step._asdict() for step in trail]
-    report["found"] = any(step.used for step in trail)
+    if source is None:
+        return with_search(report, settings, entry)
+    base = source.via or source
+    endpoint = _token_endpoint(source)
+    report["token_source"] = {"kind": source.kind, "origin": source.origin, "identity": source.identity,
+                              "endpoint": safe_url(endpoint) if endpoint else None, **_network(endpoint)}
+    report["token"], failure = _token_report(settings, source, problems, notes)
+    if base.kind != METADATA_SERVER:
+        return with_search(report, settings, entry)
+    if isinstance(failure, NoCredentialsError):
+        # The search ended at a metadata server that is not there: no credentials at all,
+        # not "the metadata server's service account".
+        report["token_source"] = None
+    answer = f"answered for {base.identity}" if report["token"] is not None else NO_METADATA_ANSWER
+    return with_search(report, settings, entry, answer)
+
+
+def with_search(report: Report, settings: Settings, entry: RepositoryEntry, metadata_answer: str | None = None
+              ) -> Report:
+    """`report` with where the search found credentials, and its steps, every one after the step
+    used not reached; `metadata_answer` is what the metadata server answered when it was asked."""
+    report["found"], report["searched"] = False, []
+    for step in search(settings, entry):
+        result, used = step.result, step.used
+        if metadata_answer is not None and step.place.startswith("metadata server"):
+            result, used = metadata_answer, metadata_answer != NO_METADATA_ANSWER
+        report["searched"].append({"place": step.place, "result": NOT_REACHED if report["found"] else result,
+                                   "used": used and not report["found"]})
+        report["found"] = report["found"] or used
     return report
 
 
@@ -195,7 +199,7 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
 
 def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]) -> None:
     """A pre-minted token: read and checked as a lookup would, but nothing to mint or prove."""
-    report["token_source"] = {"kind": PROVIDED_TOKEN, "origin": provided.origin,
+    report["token_source"] = {"kind": PRE_MINTED, "origin": provided.origin,
                               "identity": "unknown: a pre-minted token does not say whose it is",
                               "endpoint": None, "proxy": None, "ca_bundle": None}
     token: AccessToken | None = _guarded(provided.read, problems)
@@ -222,7 +226,7 @@ def _network(endpoint: str | None) -> Report:
     """The proxy and CA bundle the token request goes through (as requests will choose them)."""
     if endpoint is None:
         return {"proxy": "gcloud's own settings (gcloud config get proxy/address)", "ca_bundle": None}
-    import requests.utils
+    import requests.utils  # only for this report: the command's other uses need no requests (start-up time)
 
     proxy = requests.utils.select_proxy(endpoint, requests.utils.get_environ_proxies(endpoint))
     ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")

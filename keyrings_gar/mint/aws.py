@@ -9,8 +9,9 @@ from typing import Any
 import google.auth.exceptions
 from google.auth import aws
 
-from ..errors import TokenError, Unreachable
+from ..errors import TokenError
 from .identity_pool import Transport
+from .transport import unreachable
 
 
 def aws_subject_token(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str]) -> str:
@@ -23,15 +24,14 @@ def aws_subject_token(info: Mapping[str, Any], request: Transport, environ: Mapp
     # say the grant is invalid. Said here, before anything is sent, with the fix that fits.
     if environ.get("AWS_ACCESS_KEY_ID", "").startswith("ASIA") and environ.get("AWS_SECRET_ACCESS_KEY") \
             and not environ.get("AWS_SESSION_TOKEN"):
-        raise TokenError("AWS_ACCESS_KEY_ID is a temporary key (ASIA…), which AWS accepts only with its session "
-                         "token, and AWS_SESSION_TOKEN is not set: set it too (the role's credentials come as three "
-                         "values)")
+        raise TokenError("AWS_ACCESS_KEY_ID is a temporary key (ASIA…) and AWS_SESSION_TOKEN is not set: set it "
+                         "too (a role's credentials are three values)")
     try:
         credentials = aws.Credentials.from_info(dict(info))
         return str(credentials.retrieve_subject_token(request))
     except google.auth.exceptions.TransportError as exc:
-        raise Unreachable("the AWS metadata server", exc) from None
+        raise unreachable(exc, "the AWS metadata server") from None
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
-        raise TokenError(f"cannot sign the AWS caller-identity request ({type(exc).__name__}): set "
-                         "AWS_REGION, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for "
-                         "temporary credentials), or run on EC2 with an instance role") from None
+        raise TokenError(f"cannot sign the AWS caller-identity request ({type(exc).__name__}): set AWS_REGION, "
+                         "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN), or run on EC2 with "
+                         "an instance role") from None

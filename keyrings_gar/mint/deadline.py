@@ -1,22 +1,25 @@
 """Minting access tokens with google-auth, every network call bounded by one deadline.
 
-Only a cache miss imports this module. google-auth and requests are still imported inside the
-functions that use them: a gcloud login mints through gcloud itself and never pays for them.
+Only a cache miss imports this module. google-auth and requests (about 0.3 s to import, measured
+with -X importtime) are still imported inside the functions that use them: a gcloud login mints
+through gcloud itself and never pays for them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..access_token import ASSUMED_LIFETIME, AccessToken
-from ..errors import NoCredentialsError, TokenError, Unreachable
+from ..errors import GarError, NoCredentialsError, RefusedError, TokenError, UnreachableError
 from ..external_account import FEDERATED_TYPES
 from ..gcloud import gcloud_access_token
 from ..redact import hidden, showable
@@ -30,7 +33,6 @@ from ..sources import (
     TokenSource,
     with_subject_token,
 )
-from .problems import refresh_problem, transport_problem
 from .quiet import cover_library_loggers, libraries_silenced
 from .trust import DEFAULT_UNIVERSE, check_credential_file, check_universe
 
@@ -53,9 +55,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
     if source.kind == SERVICE_ACCOUNT_KEY:
         from google.oauth2 import service_account
 
-        return service_account.Credentials.from_service_account_info(
-            dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
-        )
+        return service_account.Credentials.from_service_account_info(dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE])
     if source.kind == ADC_FILE and _is_federated(source):
         # As the source of a configured impersonation: our own minimal mint, not google-auth's
         # path with its project-id lookup (see sts.py).
@@ -66,27 +66,23 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         with warnings.catch_warnings():
             # It warns that configs from untrusted sources need checking; this is the user's own ADC file.
             warnings.simplefilter("ignore", DeprecationWarning)
-            credentials, _project = google.auth.load_credentials_from_dict(
-                dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE]
-            )
+            credentials, _project = google.auth.load_credentials_from_dict(dict(source.info),
+                                                                           scopes=[CLOUD_PLATFORM_SCOPE])
         return credentials
     if source.kind == METADATA_SERVER:
         from google.auth import compute_engine
         from google.auth.compute_engine import _metadata
 
         if not _metadata.ping(request, timeout=min(METADATA_PROBE_TIMEOUT, request.timeout), retry_count=1):
-            if request.refused_redirect is not None:
+            redirect = request.refused_redirect
+            if redirect is not None:
                 # The real metadata server never redirects: something else answers its address.
-                raise TokenError(
-                    f"the metadata server address {request.refused_redirect.endpoint} answered with a redirect "
-                    f"(HTTP {request.refused_redirect.status}), which the real one never sends (a captive portal or "
-                    "another machine on this network?); it was not followed. Log in to the network, or use other "
-                    "credentials: run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS")
+                raise TokenError(f"the metadata server address {redirect.endpoint} answered with a redirect (HTTP "
+                                 f"{redirect.status}), not followed (a captive portal?): log in to the network, or "
+                                 "run `gcloud auth application-default login`")
             raise NoCredentialsError(
-                "no Google credentials found: run `gcloud auth application-default login`, point "
-                "GOOGLE_APPLICATION_CREDENTIALS at a key file or workload identity config, or set "
-                "KEYRINGS_GAR_JSON_KEY_BASE64 or KEYRINGS_GAR_ACCESS_TOKEN_FILE"
-            )
+                "no Google credentials found: run `gcloud auth application-default login`, or set "
+                "GOOGLE_APPLICATION_CREDENTIALS, KEYRINGS_GAR_JSON_KEY_BASE64 or KEYRINGS_GAR_ACCESS_TOKEN_FILE")
         # Impersonated credentials read their source's universe_domain, which compute_engine would
         # ask the metadata server for on a requests session of its own: outside our deadline, bounds
         # and redirect refusal. Only the default universe is served (trust.py), so it is stated.
@@ -96,11 +92,9 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
     if source.kind == IMPERSONATED and source.via is not None:
         from google.auth import impersonated_credentials
 
-        return impersonated_credentials.Credentials(
-            source_credentials=_credentials_for(source.via, request),
-            target_principal=source.info["target_principal"],
-            target_scopes=[CLOUD_PLATFORM_SCOPE],
-        )
+        return impersonated_credentials.Credentials(source_credentials=_credentials_for(source.via, request),
+                                                    target_principal=source.info["target_principal"],
+                                                    target_scopes=[CLOUD_PLATFORM_SCOPE])
     if source.kind == GCLOUD and source.gcloud is not None:
         # As the source of an impersonation: gcloud's token, already valid, as google-auth credentials.
         return _as_credentials(AccessToken(*gcloud_access_token(source.gcloud, request.remaining())))
@@ -129,8 +123,7 @@ def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
     worker.start()
     worker.join(timeout + _DEADLINE_GRACE)
     if not outcome:
-        raise TokenError(f"{source.identity} ({source.origin}): token endpoint unreachable: "
-                         f"timed out after {timeout:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)")
+        raise _about(source, UnreachableError("token endpoint", "timeout", timeout))
     result = outcome[0]
     if isinstance(result, BaseException):
         raise result
@@ -151,19 +144,32 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
     if source.kind == GCLOUD and source.gcloud is not None:
         # gcloud is its own OAuth client: no google-auth (nor its import) needed.
         return AccessToken(*gcloud_access_token(source.gcloud, timeout))
-    _import_google_auth()
+    with _grant(timeout) as request:
+        if source.kind == ADC_FILE and _is_federated(source):
+            return _mint_federated(source, request)
+        credentials = _refreshed_credentials(source, request)
+    return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
+
+
+@contextlib.contextmanager
+def _grant(timeout: float) -> Iterator[DeadlineRequest]:
+    """The bounded transport for one grant, with google-auth imported and its records dropped, and
+    closed once the grant is over (done, failed or past its deadline): no connection stays open.
+
+    google-auth's packages are imported quietly: on Python 3.9 they warn at import that it is past
+    its end of life, noise in the middle of someone's `pip install` about a choice made elsewhere."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import google.auth
+        import google.oauth2  # noqa: F401 - imported for its side effect of warning, here silenced
     from .transport import DeadlineRequest  # imports requests: here, for start-up time
 
     with libraries_silenced():
         request = DeadlineRequest(timeout)
         try:
-            if source.kind == ADC_FILE and _is_federated(source):
-                return _mint_federated(source, request)
-            credentials = _refreshed_credentials(source, request)
+            yield request
         finally:
-            # The grant is over (done, failed or past its deadline): no connection stays open.
             request.close()
-    return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
 
 
 def _check_trust(source: TokenSource) -> None:
@@ -180,6 +186,8 @@ def _check_trust(source: TokenSource) -> None:
 def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any:
     import google.auth.exceptions
 
+    from .transport import unreachable
+
     try:
         credentials = _credentials_for(source, request)
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
@@ -187,23 +195,49 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
         kind = str(source.info.get("type"))
         # A "type" is a word such as service_account; anything else may be a pasted secret.
         described = f'"type": {json.dumps(kind)}' if showable(kind) else f'"type" is {hidden(kind)}'
-        raise TokenError(
-            f"{source.origin}: google-auth cannot use these credentials ({described}, {type(exc).__name__}); "
-            "download a new key or re-run `gcloud auth application-default login`"
-        ) from None
+        raise TokenError(f"{source.origin}: google-auth cannot use these credentials ({described}, "
+                         f"{type(exc).__name__}); download a new key or re-run `gcloud auth application-default login`"
+                         ) from None
     cover_library_loggers()  # the modules this source needs are imported now, with their loggers
     try:
         credentials.refresh(request)
     except google.auth.exceptions.RefreshError as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {refresh_problem(exc)}") from None
+        raise _about(source, _refused(exc)) from None
     except google.auth.exceptions.TransportError as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {transport_problem(exc)}") from None
+        raise _about(source, unreachable(exc, "token endpoint")) from None
     except (google.auth.exceptions.GoogleAuthError, ValueError, KeyError, TypeError) as exc:
-        raise TokenError(
-            f"{source.identity} ({source.origin}): the token endpoint sent an unreadable response "
-            f"({type(exc).__name__}); try again later"
-        ) from None
+        raise _about(source, TokenError(f"the token endpoint sent an unreadable response ({type(exc).__name__}); "
+                                        "try again later")) from None
     return credentials
+
+
+def _refused(exc: Exception) -> TokenError:
+    """google-auth's RefreshError carries the endpoint's JSON: only its error code is kept."""
+    details = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
+    if len(exc.args) > 1 and isinstance(exc.args[1], str):
+        # IAM (impersonation) hands back its response body: {"error": {"status": ...}}.
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(exc.args[1])
+            details = parsed if isinstance(parsed, dict) else {}
+    if isinstance(details.get("error"), dict):
+        status = str(details["error"].get("status", "error"))[:40]
+        return RefusedError("IAM", status, f"refused the impersonated token ({status}): the caller needs "
+                            "roles/iam.serviceAccountTokenCreator on the target, and the IAM Credentials API enabled")
+    code = str(details.get("error", ""))[:60] if details else ""
+    if code == "invalid_grant":
+        return RefusedError("the token endpoint", code, "refused the credentials (invalid_grant: key deleted or "
+                            "disabled, or login expired); create a new key or re-run "
+                            "`gcloud auth application-default login`")
+    if code:
+        return RefusedError("the token endpoint", code, f"refused the request ({code})")
+    return TokenError("the token endpoint answered with an error or an unreadable response; try again later")
+
+
+def _about(source: TokenSource, error: GarError) -> GarError:
+    """`error`, said of `source` unless it names its own subject already (an impersonation's source)."""
+    if error.subject is None:
+        error.subject = f"{source.identity} ({source.origin})"
+    return error
 
 
 def _is_federated(source: TokenSource) -> bool:
@@ -216,10 +250,8 @@ def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToke
 
     try:
         return AccessToken(*mint_federated(source.info, request, subject_token=source.subject_token))
-    except Unreachable as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {transport_problem(exc.cause, exc.what)}") from None
     except TokenError as exc:
-        raise TokenError(f"{source.identity} ({source.origin}): {exc}") from None
+        raise _about(source, exc) from None
 
 
 def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None) -> TokenSource:
@@ -231,35 +263,14 @@ def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None
     if not source.subject_pending:
         return source
     federated = source.via if source.via is not None else source
-    _import_google_auth()
-    # google-auth and requests, imported here (quietly, above): gcloud's path never needs them.
-    from .sts import retrieve_subject_token
-    from .transport import DeadlineRequest
+    with _grant(timeout) as request:
+        from .sts import retrieve_subject_token  # google-auth's: imported (quietly) by _grant
 
-    with libraries_silenced():
-        request = DeadlineRequest(timeout)
         try:
             subject_token = retrieve_subject_token(federated.info, request)
-        except Unreachable as exc:
-            raise TokenError(f"{federated.identity} ({federated.origin}): "
-                             f"{transport_problem(exc.cause, exc.what)}") from None
         except TokenError as exc:
-            raise TokenError(f"{federated.identity} ({federated.origin}): {exc}") from None
-        finally:
-            request.close()
+            raise _about(federated, exc) from None
     return with_subject_token(source, subject_token, cache_dir)
-
-
-def _import_google_auth() -> None:
-    """Import google-auth's packages once, quietly.
-
-    On Python 3.9 they warn at import that it is past its end of life: in the middle of
-    someone's `pip install` that is noise on every cold lookup, about a choice made elsewhere.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        import google.auth
-        import google.oauth2  # noqa: F401 - imported for its side effect of warning, here silenced
 
 
 def _expiry_seconds(expiry: datetime | None) -> float:

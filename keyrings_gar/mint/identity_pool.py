@@ -4,15 +4,15 @@ named. The executable (pluggable.py) and AWS (aws.py) kinds have modules of thei
 
 from __future__ import annotations
 
-import json
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 import google.auth.exceptions
 
-from ..errors import TokenError, Unreachable
+from ..errors import TokenError
 from ..redact import shown_path
-from ..safefile import CredentialAsPathError, FileTooLargeError, NotARegularFileError, read_named_file
+from ..safefile import file_problem, read_named_file
+from ..sources import subject_token_in
+from .transport import host_of, unreachable
 
 # A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
 # larger is not one, and is not read further.
@@ -28,34 +28,13 @@ class Transport(Protocol):
     def remaining(self) -> float: ...
 
 
-def host_of(url: str) -> str:
-    # The host name only: the query can carry request identifiers and the userinfo a password.
-    try:
-        return urlsplit(url).hostname or "(no host)"
-    except ValueError:
-        return "(unreadable URL)"
-
-
 def read_subject_token_file(path: str) -> str:
-    shown = f"subject token file {shown_path(path)}"
     try:
         data = read_named_file(path, MAX_SUBJECT_TOKEN_BYTES)
-    except FileNotFoundError:
-        raise TokenError(f"{shown} does not exist: the CI step that writes the job's ID "
-                         "token must run before the install, in the same job") from None
-    except CredentialAsPathError:
-        # `--credential-source-file="$ID_TOKEN"` writes the token's value where its file's name belongs.
-        raise TokenError("the workload identity federation file's credential_source.file holds what looks like a "
-                         "token itself, not a path: recreate it with --credential-source-file naming the file the "
-                         "CI job writes its ID token to") from None
-    except NotARegularFileError:
-        raise TokenError(f"{shown} cannot be read (a folder, a FIFO or a device, not a regular file); "
-                         "point credential_source.file at the token file itself") from None
-    except FileTooLargeError:
-        raise TokenError(f"{shown} is larger than any ID token; point credential_source.file "
-                         "at the token itself") from None
     except OSError as exc:
-        raise TokenError(f"{shown} cannot be read ({exc.strerror}); fix its permissions") from None
+        # Missing, most often: the step that writes the token has not run (yet, or in this job).
+        raise TokenError(f"subject token file {shown_path(path)} {file_problem(exc)}: the step that writes the "
+                         "job's ID token must run first, in the same job") from None
     return data.decode("utf-8", "replace")
 
 
@@ -64,11 +43,10 @@ def fetch_subject_token(url: str, headers: object, request: Transport) -> str:
     try:
         response = request(url, method="GET", headers=sent)
     except google.auth.exceptions.TransportError as exc:
-        raise Unreachable(f"the subject token URL {host_of(url)}", exc) from None
+        raise unreachable(exc, f"the subject token URL {host_of(url)}") from None
     if response.status != 200:
-        hint = ("its request token (in the file's headers) was refused or has expired: on GitHub Actions, "
-                "give the job `permissions: id-token: write` and run the auth step in the same job"
-                if response.status in (401, 403) else "try again later")
+        hint = ("its request token (in the file's headers) was refused or expired: on GitHub Actions, give "
+                "the job `permissions: id-token: write`" if response.status in (401, 403) else "try again later")
         raise TokenError(f"the subject token URL {host_of(url)} answered HTTP {response.status}; {hint}")
     data = response.data
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
@@ -76,20 +54,7 @@ def fetch_subject_token(url: str, headers: object, request: Transport) -> str:
 
 def extract_subject_token(text: str, token_format: object, where: str) -> str:
     """The token from the file or URL body: all of it, or one field of its JSON."""
-    fmt = token_format if isinstance(token_format, dict) else {}
-    if fmt.get("type", "text") == "json":
-        field = str(fmt.get("subject_token_field_name", ""))
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            raise TokenError(f"{where} is not JSON, but the file's credential_source.format says it is") from None
-        value = parsed.get(field) if isinstance(parsed, dict) else None
-        if not isinstance(value, str) or not value:
-            raise TokenError(f"{where} has no {field!r} field holding the token")
-        return value
-    token = text.strip()
-    if not token:
-        raise TokenError(f"{where} is empty: the step that writes the job's ID token did not write it")
-    return token
-
-
+    try:
+        return subject_token_in(text, token_format)
+    except ValueError as exc:
+        raise TokenError(f"{where} {exc}") from None

@@ -15,7 +15,8 @@ from typing import Any
 from ..errors import TokenError
 from ..external_account import impersonation_target
 from ..programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
-from ..safefile import FileTooLargeError, read_named_file
+from ..redact import shown_path
+from ..safefile import file_problem, read_named_file
 from .identity_pool import MAX_SUBJECT_TOKEN_BYTES, Transport
 
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
@@ -32,34 +33,34 @@ def executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, A
     the response on stdout or else in output_file."""
     argv = _executable_argv(str(executable.get("command", "")))
     program = argv[0]
+    who = f"{program} (credential_source.executable)"
     limit = _executable_timeout(executable.get("timeout_millis"))
     if environ.get(ALLOW_EXECUTABLES_VAR) != "1":
-        raise TokenError(f"the workload identity federation file runs {program} for its subject token, which "
-                         f"only happens with {ALLOW_EXECUTABLES_VAR}=1; set it if you trust that program")
+        raise TokenError(f"the workload identity federation file runs {program}, which only happens with "
+                         f"{ALLOW_EXECUTABLES_VAR}=1; set it if you trust that program")
     output_file = str(executable.get("output_file") or "")
     if output_file:
         cached = _cached_executable_response(output_file)
         if cached is not None:
             return cached
     argv[0] = _program_path(program, environ)
-    output = _run_executable(argv, _executable_environ(info, output_file, environ),
-                             min(limit, request.remaining()), program)
+    output = _run_executable(argv, _executable_environ(info, output_file, environ), min(limit, request.remaining()),
+                             who)
     if not output.strip() and output_file:
         # As google-auth: a program may answer in its output_file alone.
-        return _executable_response_token(_read_executable_response(output_file, program), program)
+        return _executable_response_token(_read_executable_response(output_file, who), who)
     try:
         response = json.loads(output.decode("utf-8", "replace"))
     except ValueError:
-        raise TokenError(f"{program} (credential_source.executable) printed no JSON response") from None
-    return _executable_response_token(response, program)
+        raise TokenError(f"{who} printed no JSON response") from None
+    return _executable_response_token(response, who)
 
 
 def _executable_argv(command: str) -> list[str]:
     try:
         argv = shlex.split(command)
     except ValueError:
-        raise TokenError("credential_source.executable.command cannot be split into words (an unclosed quote); "
-                         "recreate the file") from None
+        raise TokenError("credential_source.executable.command has an unclosed quote; recreate the file") from None
     if not argv:
         raise TokenError("credential_source.executable has no command; recreate the file")
     return argv
@@ -72,9 +73,9 @@ def _executable_timeout(timeout_millis: object) -> float:
     if isinstance(timeout_millis, bool) or not isinstance(timeout_millis, (int, float)) or not \
             _EXECUTABLE_TIMEOUT_MILLIS_MIN <= timeout_millis <= _EXECUTABLE_TIMEOUT_MILLIS_MAX:
         shown = timeout_millis if isinstance(timeout_millis, (int, float)) else type(timeout_millis).__name__
-        raise TokenError(f"credential_source.executable.timeout_millis is {shown}, and google-auth accepts only "
-                         f"{_EXECUTABLE_TIMEOUT_MILLIS_MIN} to {_EXECUTABLE_TIMEOUT_MILLIS_MAX} (5 s to 2 min); "
-                         "set it in that range, or leave it out for 30 s")
+        raise TokenError(f"credential_source.executable.timeout_millis is {shown}, not "
+                         f"{_EXECUTABLE_TIMEOUT_MILLIS_MIN} to {_EXECUTABLE_TIMEOUT_MILLIS_MAX} as google-auth "
+                         "requires; fix it, or leave it out for 30 s")
     return timeout_millis / 1000
 
 
@@ -86,7 +87,7 @@ def _program_path(program: str, environ: Mapping[str, str]) -> str:
     found = find_executable(program, environ)
     if found is None:
         raise TokenError(f"{program} (credential_source.executable) is not in any absolute PATH entry; write its "
-                         "absolute path in the file's command")
+                         "absolute path in the command")
     return found
 
 
@@ -118,55 +119,48 @@ def _cached_executable_response(path: str) -> str | None:
     return None
 
 
-def _read_executable_response(path: str, program: str) -> object:
+def _read_executable_response(path: str, who: str) -> object:
+    said = f"{who} printed nothing, and its output_file {shown_path(path)}"
     try:
-        data = read_named_file(path, MAX_SUBJECT_TOKEN_BYTES)
-    except FileTooLargeError:
-        raise TokenError(f"{program} (credential_source.executable) left more than any subject token in its "
-                         "output_file") from None
-    except OSError:
-        raise TokenError(f"{program} (credential_source.executable) printed nothing and left no readable "
-                         "response in its output_file") from None
-    try:
-        return json.loads(data.decode("utf-8", "replace"))
+        return json.loads(read_named_file(path, MAX_SUBJECT_TOKEN_BYTES).decode("utf-8", "replace"))
+    except OSError as exc:
+        raise TokenError(f"{said} {file_problem(exc)}") from None
     except ValueError:
-        raise TokenError(f"{program} (credential_source.executable) printed nothing, and its output_file holds "
-                         "no JSON response") from None
+        raise TokenError(f"{said} holds no JSON response") from None
 
 
-def _executable_response_token(response: object, program: str) -> str:
+def _executable_response_token(response: object, who: str) -> str:
     if not isinstance(response, dict) or response.get("version") != 1 or "success" not in response:
-        raise TokenError(f"{program} (credential_source.executable) printed a response without version 1 "
-                         "and success fields")
+        raise TokenError(f"{who} printed a response without version 1 and success fields")
     if not response["success"]:
         code = str(response.get("code", "no code"))[:60]
-        raise TokenError(f"{program} (credential_source.executable) reported a failure ({code})")
+        raise TokenError(f"{who} reported a failure ({code})")
     expiration = response.get("expiration_time")
     if isinstance(expiration, (int, float)) and expiration < time.time():
-        raise TokenError(f"{program} (credential_source.executable) returned an expired subject token")
+        raise TokenError(f"{who} returned an expired subject token")
     token_type = response.get("token_type")
     field = {"urn:ietf:params:oauth:token-type:jwt": "id_token",
              "urn:ietf:params:oauth:token-type:id_token": "id_token",
              "urn:ietf:params:oauth:token-type:saml2": "saml_response"}.get(str(token_type))
     value = response.get(field) if field else None
     if not isinstance(value, str) or not value:
-        raise TokenError(f"{program} (credential_source.executable) returned no token of a supported type")
+        raise TokenError(f"{who} returned no token of a supported type")
     return value
 
 
-def _run_executable(argv: list[str], env: dict[str, str], timeout: float, program: str) -> bytes:
+def _run_executable(argv: list[str], env: dict[str, str], timeout: float, who: str) -> bytes:
     """stdout (at most MAX_SUBJECT_TOKEN_BYTES), through the runner gcloud uses: killed at the
     deadline, and never waited on for a child it leaves holding its output."""
     try:
         # stderr is the program's own diagnostics, as long as it likes: neither read nor bounded.
         stdout, _stderr, returncode = run_bounded(argv, timeout, MAX_SUBJECT_TOKEN_BYTES, env, keep_stderr=False)
     except OSError as exc:
-        raise TokenError(f"cannot run {program} (credential_source.executable): {exc.strerror}") from None
+        raise TokenError(f"cannot run {who}: {exc.strerror}") from None
     except OutputTooLargeError:
-        raise TokenError(f"{program} (credential_source.executable) printed more than any subject token") from None
+        raise TokenError(f"{who} printed more than any subject token") from None
     except ProgramTimeoutError:
-        raise TokenError(f"{program} (credential_source.executable) did not finish within {timeout:.1f} s "
-                         "(its timeout_millis, or KEYRINGS_GAR_TIMEOUT)") from None
+        raise TokenError(f"{who} did not finish within {timeout:.1f} s (its timeout_millis, or KEYRINGS_GAR_TIMEOUT)"
+                         ) from None
     if returncode != 0:
-        raise TokenError(f"{program} (credential_source.executable) exited with status {returncode}")
+        raise TokenError(f"{who} exited with status {returncode}")
     return stdout

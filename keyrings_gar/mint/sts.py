@@ -10,6 +10,7 @@ is read (identity_pool.py, pluggable.py, aws.py), exchanged and (optionally) imp
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -19,8 +20,10 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import google.auth.exceptions
+
 from ..access_token import ASSUMED_LIFETIME
-from ..errors import TokenError, Unreachable
+from ..errors import RefusedError, TokenError
 from ..external_account import (
     AWS_SUBJECT_TOKEN_TYPE,
     EXTERNAL_ACCOUNT_AUTHORIZED_USER,
@@ -30,8 +33,9 @@ from ..external_account import (
 from ..redact import shown_path
 from ..sources import CLOUD_PLATFORM_SCOPE
 from .aws import aws_subject_token
-from .identity_pool import Transport, extract_subject_token, fetch_subject_token, host_of, read_subject_token_file
+from .identity_pool import Transport, extract_subject_token, fetch_subject_token, read_subject_token_file
 from .pluggable import executable_subject_token
+from .transport import host_of, unreachable
 
 STS_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 STS_REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a type name
@@ -41,6 +45,7 @@ _DEFAULT_IMPERSONATION_LIFETIME = 3600
 # google-auth's test for a workforce pool (external_account.is_workforce_pool).
 _WORKFORCE_AUDIENCE = re.compile(r"//iam\.googleapis\.com/locations/[^/]+/workforcePools/")
 _RELOGIN_FIX = "re-run `gcloud auth application-default login --login-config=<your login config>`"
+_RECREATE_FIX = "recreate it with `gcloud iam workload-identity-pools create-cred-config`"
 
 def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str] = os.environ,
                    subject_token: str | None = None) -> tuple[str, float]:
@@ -52,9 +57,7 @@ def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping
     if info.get("workforce_pool_user_project") and not _WORKFORCE_AUDIENCE.match(audience):
         # google-auth refuses this file when it loads it: a workload pool has no user project.
         raise TokenError("the workload identity federation file sets workforce_pool_user_project, but its audience "
-                         "names a workload identity pool, not a workforce pool (google-auth refuses this file too): "
-                         "remove workforce_pool_user_project, or recreate the file with "
-                         "`gcloud iam workload-identity-pools create-cred-config`")
+                         f"names a workload identity pool: remove workforce_pool_user_project, or {_RECREATE_FIX}")
     if subject_token is None:
         subject_token = retrieve_subject_token(info, request, environ)
     impersonation_url = info.get("service_account_impersonation_url")
@@ -72,8 +75,7 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
     """The external identity's token, from the credential_source the file names."""
     source = info.get("credential_source")
     if not isinstance(source, dict):
-        raise TokenError("the workload identity federation file has no credential_source; recreate it with "
-                         "`gcloud iam workload-identity-pools create-cred-config`")
+        raise TokenError(f"the workload identity federation file has no credential_source; {_RECREATE_FIX}")
     if is_aws_source(info):
         return aws_subject_token(info, request, environ)
     if isinstance(source.get("executable"), dict):
@@ -88,19 +90,17 @@ def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
         # Minting needs mutual TLS to sts.mtls.googleapis.com with the workload's certificate, which
         # our transport does not present; gcloud does, and its login is a source of ours.
         raise TokenError("X.509 certificate workload identity federation (credential_source.certificate) needs "
-                         "mutual TLS, which keyrings.gar does not do: run `gcloud auth login --cred-file=FILE` "
-                         "and set `token = gcloud` in the repository's entry")
+                         "mutual TLS: run `gcloud auth login --cred-file=FILE` and set `token = gcloud` in the entry")
     else:
         raise TokenError("the workload identity federation file's credential_source names no file, url, "
-                         "executable or AWS environment; recreate it")
+                         f"executable or AWS environment; {_RECREATE_FIX}")
     return extract_subject_token(text, source.get("format"), where)
 
 
 def _required(info: Mapping[str, Any], name: str) -> str:
     value = info.get(name)
     if not isinstance(value, str) or not value:
-        raise TokenError(f"the workload identity federation file has no {name!r}; recreate it with "
-                         "`gcloud iam workload-identity-pools create-cred-config`")
+        raise TokenError(f"the workload identity federation file has no {name!r}; {_RECREATE_FIX}")
     return value
 
 
@@ -129,30 +129,32 @@ def _exchange(info: Mapping[str, Any], request: Transport, audience: str, subjec
     token_url = str(info.get("token_url") or _DEFAULT_STS_URL)
     try:
         data = _post(request, token_url, urlencode(body).encode("utf-8"), headers, "STS")
-    except _RefusedError as exc:
-        cause = _sts_refusal_cause(info, exc.answer)
-        if cause is None:
-            raise
-        raise TokenError(cause) from None
+    except RefusedError as exc:
+        raise _sts_refusal(info, exc) from None
     return _oauth_token(data, "STS")
 
 
-def _sts_refusal_cause(info: Mapping[str, Any], answer: Mapping[str, Any]) -> str | None:
-    """What an STS refusal means for this file when the file itself says more than the error code."""
-    code = str(answer.get("error", ""))[:60]
+def _sts_refusal(info: Mapping[str, Any], refused: RefusedError) -> RefusedError:
+    """What an STS error code means for this file, with the fix that fits it."""
+    code = refused.code
     if code == "invalid_grant" and info.get("subject_token_type") == AWS_SUBJECT_TOKEN_TYPE:
-        return ("STS refused the signed AWS request (invalid_grant): AWS did not accept the credentials it was signed "
-                "with (a wrong or deleted AWS_ACCESS_KEY_ID, a secret that is not its own, or a temporary key without "
-                "its AWS_SESSION_TOKEN), or the provider's attribute condition does not allow this AWS role; check "
-                "the AWS credentials this job has, then the provider")
-    audience = str(info.get("audience", ""))
-    if code == "invalid_request" and _WORKFORCE_AUDIENCE.match(audience) and not info.get("client_id") \
-            and not info.get("workforce_pool_user_project"):
-        return ("STS refused the exchange (invalid_request): the workforce identity config has no "
-                "workforce_pool_user_project, which a workforce pool needs (the project billed for the calls); "
-                "recreate it with `gcloud iam workforce-pools create-cred-config ... "
-                "--workforce-pool-user-project=PROJECT_NUMBER`")
-    return None
+        why = ("refused the signed AWS request (invalid_grant): AWS did not accept the credentials (AWS_ACCESS_KEY_ID, "
+               "its secret, AWS_SESSION_TOKEN), or the provider's attribute condition excludes this role; check the "
+               "job's AWS credentials")
+    elif code == "invalid_grant":
+        why = ("refused the subject token (invalid_grant): it expired, or its issuer, audience or attribute condition "
+               "does not match the provider; fetch a fresh ID token in the same job")
+    elif code == "invalid_request" and _WORKFORCE_AUDIENCE.match(str(info.get("audience", ""))) \
+            and not info.get("client_id") and not info.get("workforce_pool_user_project"):
+        why = ("refused the exchange (invalid_request): the workforce identity config has no "
+               "workforce_pool_user_project; recreate it with `gcloud iam workforce-pools create-cred-config ... "
+               "--workforce-pool-user-project=PROJECT_NUMBER`")
+    elif code in ("invalid_request", "invalid_target", "unauthorized_client", "invalid_client"):
+        why = (f"rejected the audience or provider ({code}): the file's audience must name an enabled provider "
+               "(//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID)")
+    else:
+        return refused
+    return RefusedError(refused.endpoint, code, why)
 
 
 def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[str, float]:
@@ -163,8 +165,14 @@ def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[
     headers = {"Content-Type": "application/x-www-form-urlencoded",
                "Authorization": _basic_auth(str(info["client_id"]), str(info["client_secret"]))}
     body = urlencode({"grant_type": "refresh_token", "refresh_token": str(info["refresh_token"])}).encode("utf-8")
-    data = _post(request, str(info["token_url"]), body, headers, "the workforce identity token endpoint")
-    return _oauth_token(data, "the workforce identity token endpoint")
+    what = "the workforce identity token endpoint"
+    try:
+        return _oauth_token(_post(request, str(info["token_url"]), body, headers, what), what)
+    except RefusedError as exc:
+        if exc.code != "invalid_grant":
+            raise
+        raise RefusedError(what, exc.code, f"refused the login (invalid_grant: expired or revoked); {_RELOGIN_FIX}"
+                           ) from None
 
 
 def _impersonate(info: Mapping[str, Any], request: Transport, url: str, sts_token: str) -> tuple[str, float]:
@@ -185,27 +193,16 @@ def _impersonate(info: Mapping[str, Any], request: Transport, url: str, sts_toke
         raise TokenError(f"IAM (impersonating {target}) answered with an unreadable expiry") from None
     return token, expiry
 
-def _basic_auth(client_id: str, client_secret: str) -> str:
-    import base64
 
+def _basic_auth(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
 
 
-class _RefusedError(TokenError):
-    """An endpoint said no: the line for its error code, and its answer for a caller that knows more."""
-
-    def __init__(self, message: str, answer: Mapping[str, Any]) -> None:
-        super().__init__(message)
-        self.answer = answer
-
-
 def _post(request: Transport, url: str, body: bytes, headers: dict[str, str], what: str) -> dict[str, Any]:
-    import google.auth.exceptions
-
     try:
         response = request(url, method="POST", body=body, headers=headers)
     except google.auth.exceptions.TransportError as exc:
-        raise Unreachable(what, exc) from None
+        raise unreachable(exc, what) from None
     data = response.data
     try:
         parsed = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
@@ -215,7 +212,7 @@ def _post(request: Transport, url: str, body: bytes, headers: dict[str, str], wh
         raise TokenError(f"{what} answered HTTP {response.status} with something other than JSON (a proxy's "
                          "page?); check HTTPS_PROXY and NO_PROXY, or try again later")
     if response.status != 200:
-        raise _RefusedError(_refusal(what, response.status, parsed), parsed)
+        raise _refusal(what, response.status, parsed)
     return parsed
 
 
@@ -230,26 +227,16 @@ def _oauth_token(data: Mapping[str, Any], what: str) -> tuple[str, float]:
     return token, time.time() + lifetime
 
 
-def _refusal(what: str, status: int, body: Mapping[str, Any]) -> str:
+def _refusal(what: str, status: int, body: Mapping[str, Any]) -> RefusedError:
     """Why STS or IAM said no, as the cause a user can fix; never their description text."""
     error = body.get("error")
     if isinstance(error, dict):
         # IAM: {"error": {"code": 403, "status": "PERMISSION_DENIED", ...}}
         code = str(error.get("status", status))[:40]
         if code == "PERMISSION_DENIED" or status == 403:
-            return (f"{what} was denied ({code}): the workload identity pool's principal needs "
-                    "roles/iam.workloadIdentityUser (or Service Account Token Creator) on that service account, "
-                    "and the IAM Service Account Credentials API must be enabled")
-        return f"{what} refused the request ({code})"
+            return RefusedError(what, code, f"was denied ({code}): grant the pool's principal "
+                                "roles/iam.workloadIdentityUser on that service account, and enable the IAM Service "
+                                "Account Credentials API")
+        return RefusedError(what, code, f"refused the request ({code})")
     code = str(error or f"HTTP {status}")[:60]
-    if code == "invalid_grant":
-        if what.startswith("the workforce"):
-            return f"{what} refused the login (invalid_grant: expired or revoked); {_RELOGIN_FIX}"
-        return (f"{what} refused the subject token (invalid_grant): it has expired, or is not the one the "
-                "provider expects (its issuer, audience or attribute condition); fetch a fresh ID token in the "
-                "same job, and check the provider's attribute condition")
-    if code in ("invalid_request", "invalid_target", "unauthorized_client", "invalid_client"):
-        return (f"{what} rejected the audience or provider ({code}): check that the file's audience names an "
-                "existing, enabled workload identity pool provider "
-                "(//iam.googleapis.com/projects/NUMBER/locations/global/workloadIdentityPools/POOL/providers/ID)")
-    return f"{what} refused the request ({code}); try again later"
+    return RefusedError(what, code, f"refused the request ({code}); try again later")

@@ -16,10 +16,14 @@ points, even from https to http. A 3xx is refused unread.
 
 from __future__ import annotations
 
+import http.client
 import os
+import socket
+import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import google.auth.exceptions
 import google.auth.transport
@@ -27,12 +31,16 @@ import requests
 import requests.auth
 import urllib3.exceptions
 
+from ..errors import AnswerTooLargeError, RedirectedError, TokenError, UnreachableError
+from ..redact import shown_text
+
 # A token answer is about 1 KiB, a metadata-server answer less; an IAM error a few KiB.
 RESPONSE_LIMIT = 1024 * 1024
 _CHUNK = 16 * 1024
 # Without any read1 (urllib3 before 2.3 on a compressed body), read(n) waits for all n bytes:
 # small pieces keep a trickling body close to the deadline.
 _SLOW_CHUNK = 1024
+_TOO_LARGE = f"the answer is larger than {RESPONSE_LIMIT // 1024} KiB"
 
 
 class BoundedResponse(google.auth.transport.Response):
@@ -54,21 +62,62 @@ class BoundedResponse(google.auth.transport.Response):
         return self._data
 
 
-class RedirectRefusedError(google.auth.exceptions.TransportError):
+class BoundedTransportError(google.auth.exceptions.TransportError):
+    """Why this transport gave up: `cause` is an errors.UnreachableError's, "too large" (past
+    RESPONSE_LIMIT) or "redirect"; the message is the library's own, as google-auth's would be."""
+
+    def __init__(self, cause: str, message: object) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+class RedirectRefusedError(BoundedTransportError):
     """An endpoint answered with a redirect, which no Google token endpoint sends; its body is unread."""
 
     def __init__(self, url: str, status: int) -> None:
-        self.endpoint, self.status = _endpoint(url), status
-        super().__init__(f"{self.endpoint} answered HTTP {status} (a redirect), which Google's token endpoints "
-                         "never send; it was not followed")
+        self.endpoint, self.status = host_of(url), status
+        super().__init__("redirect", f"{self.endpoint} answered HTTP {status} (a redirect), not followed")
 
 
-def _endpoint(url: str) -> str:
-    """`host[:port]` of `url`: never its path or query, which can carry request identifiers."""
-    from urllib.parse import urlsplit
+# The first of these types in an error's chain names its cause (proxy before TLS: a proxy's TLS).
+_CAUSES: tuple[tuple[str, tuple[type[BaseException], ...]], ...] = (
+    ("proxy", (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError)),
+    ("tls", (requests.exceptions.SSLError, urllib3.exceptions.SSLError, ssl.SSLError)),
+    ("refused", (ConnectionRefusedError,)),
+    # Not urllib3's TimeoutError: its NewConnectionError (refused, no such host) is one since urllib3 2.
+    ("timeout", (requests.exceptions.Timeout, urllib3.exceptions.ReadTimeoutError, TimeoutError, socket.timeout)),
+    ("closed", (http.client.RemoteDisconnected, ConnectionResetError, ConnectionAbortedError,
+                urllib3.exceptions.ProtocolError, requests.exceptions.ChunkedEncodingError)),
+)
 
-    from ..redact import shown_text
 
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
+    """`exc` and what it was raised from or during, a few links deep."""
+    for _ in range(10):
+        if exc is None:
+            return
+        yield exc
+        exc = exc.__cause__ or exc.__context__
+
+
+def _cause(exc: BaseException) -> str:
+    return next((cause for cause, types in _CAUSES if any(isinstance(link, types) for link in _chain(exc))), "network")
+
+
+def unreachable(exc: BaseException, endpoint: str) -> TokenError:
+    """The TokenError for a transport failure reaching `endpoint`, by the cause this transport gave it."""
+    for link in _chain(exc):
+        if isinstance(link, RedirectRefusedError):
+            return RedirectedError(endpoint, link.endpoint, link.status)
+        if isinstance(link, BoundedTransportError):
+            if link.cause == "too large":
+                return AnswerTooLargeError(endpoint, RESPONSE_LIMIT // 1024)
+            return UnreachableError(endpoint, link.cause)
+    return UnreachableError(endpoint, _cause(exc))
+
+
+def host_of(url: str) -> str:
+    """`host[:port]` of `url`, to name it: never its userinfo, path or query (a password, request ids)."""
     try:
         netloc = urlsplit(url).netloc.rpartition("@")[2]
     except ValueError:
@@ -127,7 +176,7 @@ class DeadlineRequest(google.auth.transport.Request):
                  timeout: float | None = None, **kwargs: Any) -> BoundedResponse:
         remaining = self._deadline - time.monotonic()
         if remaining <= 0:
-            raise google.auth.exceptions.TransportError(f"timed out after {self.timeout:g} s")
+            raise BoundedTransportError("timeout", f"timed out after {self.timeout:g} s")
         timeout = remaining if timeout is None else min(timeout, remaining)
         kwargs["allow_redirects"] = False
         try:
@@ -139,7 +188,7 @@ class DeadlineRequest(google.auth.transport.Request):
                     raise self.refused_redirect
                 return BoundedResponse(response.status_code, response.headers, self._read(response))
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise google.auth.exceptions.TransportError(exc) from exc
+            raise BoundedTransportError(_cause(exc), exc) from exc
 
     def _read(self, response: requests.Response) -> bytes:
         """The body, piece by piece, while it stays under RESPONSE_LIMIT and the deadline holds.
@@ -149,7 +198,7 @@ class DeadlineRequest(google.auth.transport.Request):
         """
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > RESPONSE_LIMIT:
-            raise google.auth.exceptions.TransportError(_too_large())
+            raise BoundedTransportError("too large", _TOO_LARGE)
         raw = response.raw
         read1 = getattr(raw, "read1", None)  # urllib3 >= 2.3: whatever has arrived, without waiting for more
         if read1 is None and response.headers.get("Content-Encoding", "identity").lower() == "identity":
@@ -162,14 +211,11 @@ class DeadlineRequest(google.auth.transport.Request):
         body = bytearray()
         while True:
             if time.monotonic() > self._deadline:
-                raise google.auth.exceptions.TransportError(f"timed out after {self.timeout:g} s reading the answer")
+                raise BoundedTransportError("timeout", f"timed out after {self.timeout:g} s reading the answer")
             chunk = read1(_CHUNK, decode_content=True) if read1 else raw.read(_SLOW_CHUNK, decode_content=True)
             if not chunk:
                 return bytes(body)
             body += chunk
             if len(body) > RESPONSE_LIMIT:
-                raise google.auth.exceptions.TransportError(_too_large())
+                raise BoundedTransportError("too large", _TOO_LARGE)
 
-
-def _too_large() -> str:
-    return f"the answer is larger than {RESPONSE_LIMIT // 1024} KiB, which no token answer is"

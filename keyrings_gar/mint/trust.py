@@ -140,9 +140,8 @@ def check_universe(universe: object, origin: str) -> None:
     if universe is None or universe in ("", DEFAULT_UNIVERSE):
         return
     shown = shown_text(str(universe), "another universe") if isinstance(universe, str) else "not a name"
-    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}), "
-                      "where keyrings.gar knows Artifact Registry's hosts; nothing was sent. Use credentials "
-                      f"from {DEFAULT_UNIVERSE}")
+    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}); "
+                      f"nothing was sent. Use credentials from {DEFAULT_UNIVERSE}")
 
 
 def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) -> None:
@@ -162,39 +161,39 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     at_port = f"[{host}]" if ":" in host else host
     opted_in = host in allowed or (port not in (None, HTTPS_PORT) and f"{at_port}:{port}" in allowed)
     if not opted_in:
-        _check_google_endpoint(text, parts, field, origin)
+        _check_google_endpoint(text, parts, field, f"{origin}: its {name}", shown)
     aws_metadata = field.startswith("aws_") and host in _AWS_METADATA_HOSTS
     # Plain http only to a loopback address the user named, or to the EC2 metadata address: nothing
     # there travels off this machine.
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
-        raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}), and a credential never "
-                          "travels without TLS; nothing was sent. Use its https:// URL")
+        raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}); nothing was sent. Use its "
+                          "https:// URL")
 
 
-def _check_google_endpoint(text: str, parts: SplitResult, field: str, origin: str) -> None:
-    """ConfigError unless `parts` is Google's endpoint for `field`, at its exact path, with nothing after it."""
-    name, host = _SHOWN_FIELD.get(field, field), parts.hostname or ""
-    shown = shown_text(parts.netloc.rpartition("@")[2].lower(), "a host")
-    fix = f"If that is your own private endpoint, add its host to {TOKEN_HOSTS_VAR}"
+def _check_google_endpoint(text: str, parts: SplitResult, field: str, its: str, shown: str) -> None:
+    """ConfigError unless `parts` is Google's endpoint for `field`, at its exact path, with nothing after it;
+    `its` names the field where it came from, `shown` the host."""
+    host, fix = parts.hostname or "", f"If that is your own private endpoint, add its host to {TOKEN_HOSTS_VAR}"
     if field.startswith("aws_"):
         if host not in _AWS_METADATA_HOSTS or parts.username is not None:
-            raise ConfigError(f"{origin}: its {name} sends a request to {shown}, which is not the EC2 metadata "
-                              "server (169.254.169.254 or [fd00:ec2::254]); nothing was sent. " + fix)
+            raise ConfigError(f"{its} sends a request to {shown}, which is not the EC2 metadata server "
+                              "(169.254.169.254 or [fd00:ec2::254]); nothing was sent. " + fix)
         return
     endpoints = [e for e in _ENDPOINTS[field] if e.hosts.fullmatch(host)]
     if not endpoints or parts.username is not None:
         what = "Google's Artifact Registry API" if field == "artifact_registry_api" else "a Google token endpoint"
-        raise ConfigError(f"{origin}: its {name} sends credentials to {shown}, which is not {what}; nothing was "
-                          f"sent. Google's is {_expected(field)}. {fix}")
+        raise ConfigError(f"{its} sends credentials to {shown}, which is not {what}; nothing was sent. Google's is "
+                          f"{_expected(field)}. {fix}")
     # The path exactly as written: no query, fragment, percent-encoding or dot segment, which a server
     # could read as another path on the same host (www.googleapis.com also serves Cloud Storage uploads).
     path = parts.path
     plain = text.partition("://")[2] == parts.netloc + path and not any(c in text for c in "?#%") and \
         not any(segment in (".", "..") for segment in path.split("/"))
     if not plain or not any(e.paths.fullmatch(path) for e in endpoints):
-        raise ConfigError(f"{origin}: its {name} sends credentials to {shown} at a path that is not its {name} "
-                          f"endpoint; nothing was sent. Google's is {_expected(field)}. {fix}")
+        name = _SHOWN_FIELD.get(field, field)
+        raise ConfigError(f"{its} sends credentials to {shown} at a path that is not its {name} endpoint; nothing "
+                          f"was sent. Google's is {_expected(field)}. {fix}")
 
 
 def _expected(field: str) -> str:
@@ -219,6 +218,5 @@ def _check_subject_token_file(path: str, origin: str) -> None:
     for folder in _KERNEL_FOLDERS:
         if os.sep == "/" and (real == folder or real.startswith(folder + "/")):
             raise ConfigError(f"{origin}: its credential_source.file {shown_path(Path(path))} is under {folder}, "
-                              "which holds no ID token; nothing was read or sent. Point it at the file the CI "
-                              "step writes the job's ID token to")
+                              "which holds no ID token; nothing was sent. Name the file the CI job writes it to")
 

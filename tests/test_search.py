@@ -1,4 +1,4 @@
-"""Where a lookup searches for credentials, as doctor lists it: the order of find_token_source."""
+"""Where a lookup searches for credentials, as doctor lists it: one order, the one find_token_source takes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.command.search_trail import NOT_REACHED, search_trail
+from keyrings_gar.command.diagnosis import NO_METADATA_ANSWER, NOT_REACHED, with_search
 from keyrings_gar.config import load_settings
 from keyrings_gar.config_entries import NO_ENTRY, RepositoryEntry
-from keyrings_gar.sources import find_token_source
+from keyrings_gar.search import find_json_key, find_token_source
 from tests.conftest import Identities
 from tests.loopback.gcloud import FakeGcloud
 
@@ -20,11 +20,11 @@ PLACES = ["pre-minted token", "KEYRINGS_GAR_JSON_KEY_BASE64", "GOOGLE_APPLICATIO
 
 def _stops(entry: RepositoryEntry = NO_ENTRY) -> tuple[str, str]:
     """(place, result) of the step the search stops at, checked against find_token_source's choice."""
-    steps = search_trail(load_settings(), entry)
-    [stop] = [step for step in steps if step.used]
+    steps = with_search({}, load_settings(), entry)["searched"]
+    [stop] = [step for step in steps if step["used"]]
     after = steps[steps.index(stop) + 1:]
-    assert {step.result for step in after} <= {NOT_REACHED}
-    return stop.place, stop.result
+    assert {step["result"] for step in after} <= {NOT_REACHED}
+    return stop["place"], stop["result"]
 
 
 def test_a_gcloud_login_is_where_the_search_stops_without_adc(gcloud: FakeGcloud, google: Identities) -> None:
@@ -64,7 +64,38 @@ def test_a_pre_minted_token_comes_before_everything(
 
 def test_with_nothing_the_places_are_listed_in_adc_order(isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(isolated / "no-bin"))
-    steps = search_trail(load_settings(), NO_ENTRY, metadata_result="no answer: not on Google Cloud, or unreachable")
-    assert [next(p for p in PLACES if step.place.startswith(p)) for step in steps] == PLACES
-    assert not any(step.used for step in steps)
-    assert steps[3].place.endswith(str(Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"))
+    steps = with_search({}, load_settings(), NO_ENTRY, metadata_answer=NO_METADATA_ANSWER)["searched"]
+    assert [next(p for p in PLACES if step["place"].startswith(p)) for step in steps] == PLACES
+    assert not any(step["used"] for step in steps)
+    assert steps[3]["place"].endswith(str(Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"))
+
+
+ENTRY = "us-central1-python.pkg.dev/acme-prod"
+
+
+@pytest.mark.parametrize(("entry", "answers"), [
+    (NO_ENTRY, True),
+    (RepositoryEntry(ENTRY, impersonate="target@acme-prod.iam.gserviceaccount.com"), False),
+    (RepositoryEntry(ENTRY, token="gcloud"), False),
+])
+def test_the_json_key_is_the_key_of_the_place_the_search_stops_at(
+    google: Identities, monkeypatch: pytest.MonkeyPatch, entry: RepositoryEntry, answers: bool
+) -> None:
+    # GOOGLE_APPLICATION_CREDENTIALS holds a service-account key; an entry that chose another
+    # identity (impersonation, gcloud) is not answered with it.
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    secret = find_json_key(load_settings(), entry=entry)
+    assert (secret.base64 if secret is not None else None) == (google.sa_key.base64 if answers else None)
+
+
+def test_the_json_key_comes_only_from_a_key_the_user_named(google: Identities) -> None:
+    # gcloud's ADC file is where the token search stops, but it is no key a user gave for `_json_key_base64`.
+    adc = Path(os.environ["CLOUDSDK_CONFIG"]) / "application_default_credentials.json"
+    adc.parent.mkdir(parents=True)
+    adc.write_bytes(google.sa_key_file.read_bytes())
+    assert _stops()[0].startswith("gcloud's ADC file")
+    assert find_json_key(load_settings()) is None
+    entry = RepositoryEntry(ENTRY, key_file=google.sa_key_file)
+    secret = find_json_key(load_settings(), entry=entry)
+    assert secret is not None
+    assert secret.base64 == google.sa_key.base64
