@@ -26,6 +26,7 @@ from ..lookup import live_token
 from ..provided import find_provided_token
 from ..redact import censored, shown_path
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
+from .configure import Where, configure
 from .diagnosis import cache_report, doctor
 from .index_rule import DEFAULT_KIND, INSTALLERS, STANDARD, VIRTUAL
 from .installer_reach import add_installer_checks
@@ -68,9 +69,6 @@ def _run_settings(args: argparse.Namespace) -> int:
 
 
 def _run_configure(args: argparse.Namespace) -> int:
-    # Here: the file editors cost every other command start-up time (about 40 ms of imports).
-    from .configure import Where, configure
-
     where = Where(Path.cwd(), args.file, args.uv_toml, args.name)
     _out(configure(args.tool, args.urls, args.kind, where, dry_run=args.dry_run))
     return 0
