@@ -56,10 +56,9 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     elif gar_index is None:
         problems.append(f"keyring uses {_backend_name(active)} alone ({configured}), so it never asks "
                         "keyrings.gar; remove that setting to let keyring chain its backends")
-    first = None
-    if gar_index is not None or google_index is not None:
-        candidates = [i for i in (gar_index, google_index) if i is not None]
-        first = "keyrings.gar" if min(candidates) == gar_index else GOOGLE_PLUGIN_DISTRIBUTION
+    placed = sorted((i, name) for i, name in ((gar_index, "keyrings.gar"), (google_index, GOOGLE_PLUGIN_DISTRIBUTION))
+                    if i is not None)
+    first = placed[0][1] if placed else None
     if google_index is not None:
         # A problem, not a note: keyring asks it whenever keyrings.gar has no answer, it answers any
         # *.pkg.dev service over any scheme, and its exception turns keyring off for pip's whole run.
