@@ -89,10 +89,11 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
 def _shared_cache_dir(environ: Mapping[str, str], platform: str) -> Path | None:
     override = environ.get(CACHE_DIR_VAR)
     if override:
-        from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)
+        from .redact import not_a_path  # here, not at the top: start-up time (see _timeout)
 
-        if key_material(override) is not None:
-            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it", value=override))
+        pasted = not_a_path(CACHE_DIR_VAR, override, "point it at a folder, or unset it")
+        if pasted is not None:
+            raise ConfigError(pasted)
         # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
         # workspace), and only a folder we create is ever made private or emptied.
         return Path(override).expanduser() / OWN_FOLDER

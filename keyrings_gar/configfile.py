@@ -27,8 +27,8 @@ from pathlib import Path
 from .config_entries import KEYS, USE_ADC, USE_GCLOUD, USERNAMES, Config, RepositoryEntry
 from .errors import ConfigError
 from .hosts import RepositoryTarget
-from .redact import credential_shape, key_material, not_a_path, shown_path, shown_text
-from .safefile import file_problem, read_named_file
+from .redact import not_a_path, shown_path, shown_text
+from .safefile import file_problem, read_named_text
 
 log = logging.getLogger("keyrings_gar")
 
@@ -36,6 +36,7 @@ CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
 # A file of a few entries is well under a KiB; a bound that no hand-written file reaches.
 MAX_CONFIG_BYTES = 256 * 1024
+_FILE_FIX = f"point {CONFIG_VAR} at the configuration file itself"
 
 # Patterns as strings, compiled (and cached by `re`) only when a file is parsed: start-up time.
 # A section is `host[:port]`, optionally followed by `/project` and `/repository`.
@@ -60,9 +61,9 @@ def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
     if path is None:
         override = environ.get(CONFIG_VAR, "").strip()
         if override:
-            if key_material(override) is not None:
-                raise ConfigError(not_a_path(CONFIG_VAR, f"point it at a {CONFIG_FILE_NAME} file, or unset it",
-                                                  value=override))
+            pasted = not_a_path(CONFIG_VAR, override, f"point it at a {CONFIG_FILE_NAME} file, or unset it")
+            if pasted is not None:
+                raise ConfigError(pasted)
             path = Path(override)
             with contextlib.suppress(RuntimeError):  # a `~user` that does not exist: then not found
                 path = path.expanduser()
@@ -86,7 +87,7 @@ def load_config(path: Path) -> Config:
     except FileNotFoundError:
         return Config(path, exists=False, entries=(), problems=())
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(f"{shown}: cannot read it ({exc.strerror})",))
+        return Config(path, exists=True, entries=(), problems=(f"{shown} {file_problem(exc, _FILE_FIX)}",))
     stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
     cached = _parsed.get(path)
     if cached is not None and cached[0] == stamp:
@@ -113,12 +114,9 @@ def _parse(path: Path) -> Config:
     # Keys are matched exactly: a misspelt key must be an error, not a new option.
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
-        parser.read_string(read_named_file(path, MAX_CONFIG_BYTES).decode("utf-8"))
+        parser.read_string(read_named_text(path, MAX_CONFIG_BYTES))
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(
-            f"{shown} {file_problem(exc)}; point {CONFIG_VAR} at the configuration file itself",))
-    except UnicodeDecodeError:
-        return Config(path, exists=True, entries=(), problems=(f"{shown}: not UTF-8 text",))
+        return Config(path, exists=True, entries=(), problems=(f"{shown} {file_problem(exc, _FILE_FIX)}",))
     except configparser.Error as exc:
         return Config(path, exists=True, entries=(), problems=(_syntax_problem(path, exc),))
     entries: list[RepositoryEntry] = []
@@ -187,11 +185,12 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
             shown = key if len(key) <= 40 else f"a {len(key)}-character key"
             problems.append(f"{entry.where(shown)}: unknown key; the keys are {', '.join(KEYS)}")
             continue
-        if key in _PASTED_KEY_FIX and key_material(value) is not None:
-            # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
-            instead = "a variable name" if key.endswith("_env") else "a path"
-            fix = _FIX_FOR_A_PASTED_CREDENTIAL if credential_shape(value) else _PASTED_KEY_FIX[key]
-            problems.append(not_a_path(entry.where(key), fix, instead, value=value))
+        # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
+        pasted = None if key not in _PASTED_KEY_FIX else not_a_path(
+            entry.where(key), value, {"": _PASTED_KEY_FIX[key], **_PASTED_TOKEN_FIX},
+            "a variable name" if key.endswith("_env") else "a path")
+        if pasted is not None:
+            problems.append(pasted)
             continue
         problem = _value_problem(key, value)
         if problem is not None:
@@ -220,9 +219,9 @@ _PASTED_KEY_FIX = {
 
 
 # A token is no key: it expires within the hour, and it is not this file's business to hold one.
-_FIX_FOR_A_PASTED_CREDENTIAL = ("name a credentials file here (a service-account key or an ADC file); a "
-                                "pre-minted access token goes in KEYRINGS_GAR_ACCESS_TOKEN or "
-                                "KEYRINGS_GAR_ACCESS_TOKEN_FILE instead")
+_PASTED_TOKEN_FIX = dict.fromkeys(("a JWT", "an access token"), (
+    "name a credentials file here (a service-account key or an ADC file); a pre-minted access token goes in "
+    "KEYRINGS_GAR_ACCESS_TOKEN or KEYRINGS_GAR_ACCESS_TOKEN_FILE instead"))
 
 
 def _file_path(config_file: Path, value: str) -> Path:

@@ -24,8 +24,8 @@ from typing import NamedTuple
 from .access_token import ASSUMED_LIFETIME
 from .errors import ConfigError, TokenError
 from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
-from .redact import key_material, not_a_path, scrubbed, shown_path, shown_text
-from .safefile import CredentialAsPathError, file_problem, read_named_file
+from .redact import not_a_path, scrubbed, shown_path, shown_text
+from .safefile import CredentialAsPathError, NotTextError, file_problem, read_named_text
 
 # gcloud refreshes its own token when less than this is left, so that ours has the life our
 # cache requires (cache.MIN_REMAINING_SECONDS, 15 min) for a good while after we receive it.
@@ -72,9 +72,9 @@ def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = s
     A `~` in CLOUDSDK_CONFIG is a folder of that name, as both read it: the same folder, so the same login."""
     override = environ.get("CLOUDSDK_CONFIG")
     if override:
-        if key_material(override) is not None:
-            raise ConfigError(not_a_path("CLOUDSDK_CONFIG", "point it at gcloud's configuration folder, or unset it",
-                                         value=override))
+        pasted = not_a_path("CLOUDSDK_CONFIG", override, "point it at gcloud's configuration folder, or unset it")
+        if pasted is not None:
+            raise ConfigError(pasted)
         return Path(override)
     if platform == "win32":
         appdata = environ.get("APPDATA")
@@ -136,14 +136,14 @@ def _read_text(path: Path, limit: int) -> str:
     """One of gcloud's small files, or "" when it is not there (gcloud's defaults apply); anything
     else there that cannot be gcloud's file (a FIFO, a device, a huge file) is a ConfigError."""
     try:
-        return read_named_file(path, limit).decode("utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, CredentialAsPathError):
+        return read_named_text(path, limit).strip()
+    except (FileNotFoundError, NotADirectoryError, NotTextError, CredentialAsPathError):
         # A configuration named by a pasted token is never opened: as if it did not exist.
         return ""
     except OSError as exc:
+        fix = "remove it, or run `gcloud config configurations activate default` to write it again"
         raise ConfigError(f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)} "
-                          f"{file_problem(exc)}; remove it, or run `gcloud config configurations activate "
-                          "default` to write it again") from None
+                          f"{file_problem(exc, fix)}") from None
 
 
 def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, float]:

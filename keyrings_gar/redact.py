@@ -21,6 +21,7 @@ cut out there.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 MAX_SHOWN = 255
@@ -103,12 +104,16 @@ def showable(value: str) -> bool:
             and _longest_run(value) < SECRET_RUN)
 
 
-def not_a_path(name: str, fix: str, instead: str = "a path", value: str = "") -> str:
-    """The one line for a setting that holds key material where a path (or a name) belongs; with
-    `value`, it says which kind of credential when that is a token rather than a key."""
-    shape = credential_shape(value) if value else None
-    what = shape if shape is not None else "a key"
-    return f"{name} holds what looks like {what} itself, not {instead}: {fix}"
+def not_a_path(name: str, value: str, fix: str | Mapping[str, str], instead: str = "a path") -> str | None:
+    """The one line for a setting `name` whose `value` is key material where a path (or a name)
+    belongs, saying which kind of credential; None when it could be a path. `fix` may depend on
+    what was pasted: by `credential_shape` (`a JWT`, `an access token`), "" for a key."""
+    if key_material(value) is None:
+        return None
+    shape = credential_shape(value)
+    if not isinstance(fix, str):
+        fix = fix.get(shape or "", fix[""])
+    return f"{name} holds what looks like {shape or 'a key'} itself, not {instead}: {fix}"
 
 
 def describe(name: str, value: str) -> str:
