@@ -24,6 +24,8 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from keyring.util import platform_
+
 from .config_entries import KEYS, USE_ADC, USE_GCLOUD, USERNAMES, Config, RepositoryEntry
 from .errors import ConfigError
 from .hosts import RepositoryTarget
@@ -69,8 +71,6 @@ def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
                 path = path.expanduser()
         else:
             # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
-            from keyring.util import platform_
-
             path = Path(platform_.config_root()) / CONFIG_FILE_NAME
         _paths[inputs] = path
     return path
