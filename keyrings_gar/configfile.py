@@ -242,8 +242,7 @@ def _value_problem(key: str, value: str) -> str | None:
     if key == "impersonate" and not re.fullmatch(_EMAIL, value):
         return "not a service-account email (NAME@PROJECT.iam.gserviceaccount.com)"
     if key == "json_key_base64_env" and (not re.fullmatch(_ENV_NAME, value) or len(value) > 100):
-        return ("not an environment variable name; put the secret in a variable (or in a file named by "
-                "json_key_base64_file) and name the variable here, never the secret itself")
+        return "not an environment variable name; name the variable that holds the secret, never the secret itself"
     if key == "username" and value not in USERNAMES:
         return f"not one of {', '.join(USERNAMES)}"
     return None

@@ -158,9 +158,8 @@ def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, fl
         raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` timed out after "
                          f"{timeout:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)") from None
     except OutputTooLargeError:
-        raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` printed more than "
-                         f"{OUTPUT_LIMIT // 1024} KiB, which is no token answer; check which gcloud is "
-                         f"{account.executable} and reinstall the gcloud CLI") from None
+        raise TokenError(f"gcloud ({account.identity}) printed over {OUTPUT_LIMIT // 1024} KiB, no token answer; "
+                         f"check {account.executable} and reinstall the gcloud CLI") from None
     if returncode != 0:
         raise TokenError(f"gcloud ({account.identity}) could not print a token: "
                          f"{_error_line(stderr)}; {_NOT_LOGGED_IN_FIX}")
@@ -186,8 +185,8 @@ def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, fl
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         token = None
     if not isinstance(token, str) or not token:
-        raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` printed no access token; "
-                         f"update the gcloud CLI or {_NOT_LOGGED_IN_FIX}")
+        raise TokenError(f"gcloud ({account.identity}) printed no access token; update the gcloud CLI or "
+                         f"{_NOT_LOGGED_IN_FIX}")
     return token, _expiry(expiry_text)
 
 

@@ -135,10 +135,8 @@ def refusal_reason(service: str, trusted_hosts: frozenset[str] = frozenset()) ->
 # URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
 # install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
 _BARE_HOST_REFUSAL = (
-    "a bare host name carries no scheme, so its answer could travel over plain http (pip and uv ask for it "
-    "right after an http:// URL); installers ask the https:// index URL first, and for pip's --find-links "
-    "or a direct `name @ https://...` URL, add the repository's https://.../simple/ URL as --extra-index-url "
-    "so that pip asks that URL instead")
+    "a bare host name carries no scheme, so its answer could travel over plain http; for pip's --find-links "
+    "or a direct URL, add the repository's https://.../simple/ URL as --extra-index-url")
 
 
 def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | str:
