@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .cachedir import is_mine
+
 # Never follow a link, never wait on open (a FIFO planted at a cache file's name would block
 # O_RDONLY until a writer came), never leak the descriptor into gcloud.
 SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -32,7 +34,7 @@ def ensure_private_directory(directory: Path, platform: str = sys.platform) -> N
     info = os.lstat(directory)
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise OSError(f"{directory} is not a plain directory")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+    if not is_mine(info):
         raise OSError(f"{directory} belongs to another user")
     # Windows has no group/other mode bits (chmod there only sets read-only): the user's own
     # %LOCALAPPDATA% is private by its ACL.
@@ -51,7 +53,7 @@ def read_private(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
             return None
-        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
+        if not is_mine(info) or (hasattr(os, "getuid") and info.st_mode & 0o077):
             return None
         data = b""
         while chunk := os.read(fd, limit + 1 - len(data)):
@@ -121,7 +123,7 @@ def remove_cache_files(directory: Path | None) -> int:
     for path in cache_files(directory):
         with contextlib.suppress(FileNotFoundError):
             info = os.lstat(path)
-            if stat.S_ISREG(info.st_mode) and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
+            if stat.S_ISREG(info.st_mode) and is_mine(info):
                 path.unlink()
                 removed += 1
     return removed
@@ -133,7 +135,7 @@ def acquire_lock(path: Path, wait: float, platform: str = sys.platform) -> int:
     hang every install queued behind it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | SAFE_OPEN, 0o600)
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+    if not stat.S_ISREG(info.st_mode) or not is_mine(info):
         os.close(fd)
         raise OSError(f"{path} is not a regular file of ours")
     deadline = time.monotonic() + wait

@@ -15,11 +15,9 @@ import logging
 
 from keyring.credentials import SimpleCredential
 
-from .hosts import MAX_SERVICE_LENGTH, refusal_reason
+from .hosts import ARTIFACT_REGISTRY_DOMAIN, MAX_SERVICE_LENGTH, refusal_reason
 
 log = logging.getLogger("keyrings_gar")
-
-ARTIFACT_REGISTRY_DOMAIN = ".pkg.dev"
 
 
 def unsafe_pkg_dev_host(service: object) -> str | None:

@@ -66,9 +66,7 @@ def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
             pasted = not_a_path(CONFIG_VAR, override, f"point it at a {CONFIG_FILE_NAME} file, or unset it")
             if pasted is not None:
                 raise ConfigError(pasted)
-            path = Path(override)
-            with contextlib.suppress(RuntimeError):  # a `~user` that does not exist: then not found
-                path = path.expanduser()
+            path = _expanded(Path(override))
         else:
             # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
             path = Path(platform_.config_root()) / CONFIG_FILE_NAME
@@ -81,13 +79,12 @@ _parsed: dict[Path, tuple[tuple[int, int, int, int], Config]] = {}
 
 def load_config(path: Path) -> Config:
     """The file at `path`, parsed; re-read only when the file changes (warm lookups are cheap)."""
-    shown = shown_path(path)
     try:
         info = path.stat()
     except FileNotFoundError:
         return Config(path, exists=False, entries=(), problems=())
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(f"{shown} {file_problem(exc, _FILE_FIX)}",))
+        return _unreadable(path, exc)
     stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
     cached = _parsed.get(path)
     if cached is not None and cached[0] == stamp:
@@ -116,7 +113,7 @@ def _parse(path: Path) -> Config:
     try:
         parser.read_string(read_named_text(path, MAX_CONFIG_BYTES))
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(f"{shown} {file_problem(exc, _FILE_FIX)}",))
+        return _unreadable(path, exc)
     except configparser.Error as exc:
         return Config(path, exists=True, entries=(), problems=(_syntax_problem(path, exc),))
     entries: list[RepositoryEntry] = []
@@ -137,6 +134,10 @@ def _parse(path: Path) -> Config:
         entries.append(entry)
         problems.extend(entry_problems)
     return Config(path, exists=True, entries=tuple(entries), problems=tuple(problems))
+
+
+def _unreadable(path: Path, exc: OSError) -> Config:
+    return Config(path, exists=True, entries=(), problems=(f"{shown_path(path)} {file_problem(exc, _FILE_FIX)}",))
 
 
 def _syntax_problem(path: Path, exc: configparser.Error) -> str:
@@ -226,11 +227,14 @@ _PASTED_TOKEN_FIX = dict.fromkeys(("a JWT", "an access token"), (
 
 def _file_path(config_file: Path, value: str) -> Path:
     """A `*_file` value as an absolute path: `~` expanded, relative to the configuration file."""
-    given = Path(value)
-    # `~user` for a user that does not exist stays as it is, and is then reported as not found.
+    return (config_file.parent / _expanded(Path(value))).absolute()
+
+
+def _expanded(path: Path) -> Path:
+    """`~` expanded; a `~user` for a user that does not exist stays as it is (then: not found)."""
     with contextlib.suppress(RuntimeError):
-        given = given.expanduser()
-    return (config_file.parent / given).absolute()
+        return path.expanduser()
+    return path
 
 
 def _value_problem(key: str, value: str) -> str | None:

@@ -96,20 +96,19 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
     configuration = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip() or _read_text(
         config_dir / "active_config", _MAX_ACTIVE_CONFIG_BYTES) or "default"
     properties = _read_properties(config_dir / "configurations" / f"config_{configuration}")
-    account = environ.get("CLOUDSDK_CORE_ACCOUNT", "").strip() or properties.get("core", "account", fallback="")
-    if not account.strip():
-        return None
-    executable = find_executable("gcloud", environ)
+
+    def setting(section: str, name: str) -> str:
+        """gcloud's property, its CLOUDSDK_SECTION_NAME variable first, as gcloud reads it."""
+        variable = f"CLOUDSDK_{section}_{name}".upper()
+        return environ.get(variable, "").strip() or properties.get(section, name, fallback="").strip()
+
+    account = setting("core", "account")
+    executable = find_executable("gcloud", environ) if account else None
     if executable is None:
         return None
-    impersonate = (environ.get("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "").strip()
-                   or properties.get("auth", "impersonate_service_account", fallback="").strip())
-    override = (environ.get("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "").strip()
-                or properties.get("auth", "credential_file_override", fallback="").strip())
-    universe = (environ.get("CLOUDSDK_CORE_UNIVERSE_DOMAIN", "").strip()
-                or properties.get("core", "universe_domain", fallback="").strip())
-    return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None,
-                         override or None, universe)
+    return GcloudAccount(executable, config_dir, configuration, account,
+                         setting("auth", "impersonate_service_account") or None,
+                         setting("auth", "credential_file_override") or None, setting("core", "universe_domain"))
 
 
 def _read_properties(path: Path) -> configparser.ConfigParser:

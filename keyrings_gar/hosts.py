@@ -25,7 +25,8 @@ KNOWN_LOCATIONS = (
     "southamerica-west1",
     "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4",
 )
-_PYTHON_HOST_SUFFIX = "-python.pkg.dev"
+ARTIFACT_REGISTRY_DOMAIN = ".pkg.dev"
+_PYTHON_HOST_SUFFIX = f"-python{ARTIFACT_REGISTRY_DOMAIN}"
 
 # An index, upload or file URL is a few hundred characters; anything much longer is not one, and is
 # refused before any pattern reads it, so that no input makes a lookup slow.
@@ -69,8 +70,7 @@ class RepositoryTarget(NamedTuple):
     @property
     def location(self) -> str:
         """`us-central1` for `us-central1-python.pkg.dev`; `""` for a user-trusted host."""
-        suffix = "-python.pkg.dev"
-        return self.host[: -len(suffix)] if self.host.endswith(suffix) else ""
+        return self.host[: -len(_PYTHON_HOST_SUFFIX)] if self.host.endswith(_PYTHON_HOST_SUFFIX) else ""
 
     @property
     def repository_path(self) -> str:
@@ -177,7 +177,7 @@ def _foreign_host(host: str) -> str:
     """Why a host on port 443 is not ours: a mistyped location, another format, or another host."""
     if host.endswith(_PYTHON_HOST_SUFFIX):
         return _unknown_location(host[: -len(_PYTHON_HOST_SUFFIX)])
-    if host.endswith(".pkg.dev"):
+    if host.endswith(ARTIFACT_REGISTRY_DOMAIN):
         return (f"{host} is not an Artifact Registry Python host: those are <location>-python.pkg.dev "
                 "(Docker, npm, Maven and other formats are not ours)")
     return (f"{host} is not an Artifact Registry Python host (<location>-python.pkg.dev); add it to "
