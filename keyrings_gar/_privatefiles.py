@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from .cachedir import is_mine
+from .safefile import NO_WAIT, read_regular_file
 
-# Never follow a link, never wait on open (a FIFO planted at a cache file's name would block
-# O_RDONLY until a writer came), never leak the descriptor into gcloud.
-SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+# Never follow a link (safefile.NO_WAIT says the rest).
+SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | NO_WAIT
 MAX_FILE_BYTES = 65536
 # What we name a cache file (tokens and remembered failures alike): a key's first 32 hex digits.
 _CACHE_FILE_NAME = re.compile(r"[0-9a-f]{32}\.json")
@@ -44,27 +44,12 @@ def ensure_private_directory(directory: Path, platform: str = sys.platform) -> N
 
 def read_private(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
     """The file's bytes if it is a regular file of ours that others cannot read, of at most
-    `limit` bytes (it may grow after fstat: the read is bounded too); else None."""
+    `limit` bytes; else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | SAFE_OPEN)
+        data = read_regular_file(path, limit, SAFE_OPEN, private=True)
     except OSError:
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        if not is_mine(info) or (hasattr(os, "getuid") and info.st_mode & 0o077):
-            return None
-        data = b""
-        while chunk := os.read(fd, limit + 1 - len(data)):
-            data += chunk
-            if len(data) > limit:
-                return None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return data
+    return data if len(data) <= limit else None
 
 
 def read_json(path: Path, version: int) -> dict[str, object] | None:

@@ -69,6 +69,11 @@ def is_mine(info: os.stat_result) -> bool:
     return not hasattr(os, "getuid") or info.st_uid == os.getuid()
 
 
+def is_private(info: os.stat_result) -> bool:
+    """Whether it is this user's and closed to everyone else (on Windows, by its folder's ACL)."""
+    return not hasattr(os, "getuid") or (info.st_uid == os.getuid() and not info.st_mode & 0o077)
+
+
 def _is_private_directory(path: str) -> bool:
     """An absolute path to a real directory (not a link to one) that is ours and closed to others."""
     if not path.startswith("/"):
@@ -77,4 +82,4 @@ def _is_private_directory(path: str) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
-    return stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077 and is_mine(info)
+    return stat.S_ISDIR(info.st_mode) and is_private(info)

@@ -9,7 +9,12 @@ import os
 import stat
 from pathlib import Path
 
+from .cachedir import is_private
 from .redact import key_material
+
+# Never wait on open (a FIFO planted at the name would block until a writer came), and never leak
+# the descriptor into a program a lookup starts.
+NO_WAIT = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class NotARegularFileError(OSError):
@@ -20,21 +25,24 @@ class NotARegularFileError(OSError):
         self.folder = folder
 
 
-def read_regular_file(path: Path | str, limit: int) -> bytes:
+def read_regular_file(path: Path | str, limit: int, flags: int = 0, *, private: bool = False) -> bytes:
     """At most `limit + 1` bytes of the regular file at `path`, so that a caller tells a file over
-    `limit` by its length. Symlinks are followed: Docker and Kubernetes mount secrets through them.
-    OSError when it cannot be opened or read; NotARegularFileError when it is no regular file."""
+    `limit` by its length. Symlinks are followed (Docker and Kubernetes mount secrets through them)
+    unless `flags` has O_NOFOLLOW. OSError when it cannot be opened or read, NotARegularFileError
+    when it is no regular file; with `private`, PermissionError unless it is ours and closed to others."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, os.O_RDONLY | NO_WAIT | flags)
     except PermissionError:
         # Windows refuses to open a folder with "permission denied": no permission makes it a file.
         if Path(path).is_dir():
             raise NotARegularFileError(folder=True) from None
         raise
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotARegularFileError(folder=stat.S_ISDIR(mode))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotARegularFileError(folder=stat.S_ISDIR(info.st_mode))
+        if private and not is_private(info):
+            raise PermissionError(errno.EACCES, "not a private file of ours")
         return os.read(fd, limit + 1)
     finally:
         os.close(fd)
