@@ -28,7 +28,7 @@ from keyring.util import platform_
 
 from .config_entries import KEYS, USE_ADC, USE_GCLOUD, USERNAMES, Config, RepositoryEntry
 from .errors import ConfigError
-from .hosts import RepositoryTarget
+from .hosts import RepositoryTarget, normal_host
 from .redact import not_a_path, shown_path, shown_text
 from .safefile import file_problem, read_named_text
 
@@ -162,13 +162,8 @@ def _normalise_section(section: str) -> str | None:
     text = section.strip()
     if text.lower().startswith("https://"):
         text = text[len("https://"):]
-    text = text.rstrip("/")
-    if text.endswith("/simple"):
-        text = text[: -len("/simple")]
-    host, _, rest = text.partition("/")
-    text = host.lower() + (f"/{rest}" if rest else "")
-    if host.endswith(":443"):
-        text = text.replace(":443", "", 1)
+    host, _, rest = text.rstrip("/").removesuffix("/simple").partition("/")
+    text = normal_host(host) + (f"/{rest}" if rest else "")
     if not re.fullmatch(_SECTION, text) or ("." not in host and ":" not in host):
         return None
     return text

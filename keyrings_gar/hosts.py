@@ -93,11 +93,12 @@ def parse_trusted_hosts(value: str) -> frozenset[str]:
     `host`, `host:port` or `https://host[:port]` (a trailing `/` allowed). `host:443` is the host
     itself, as a URL without a port names it; an entry of another form (a path, another scheme)
     is kept as written and so matches no URL."""
-    return frozenset(_trusted_host(entry) for entry in value.split(",") if entry.strip())
+    return frozenset(normal_host(entry.strip()) for entry in value.split(",") if entry.strip())
 
 
-def _trusted_host(entry: str) -> str:
-    host = entry.strip().lower()
+def normal_host(entry: str) -> str:
+    """`host` as a URL without a port names it: lower case, `https://`, a trailing `/` and `:443` dropped."""
+    host = entry.lower()
     if host.startswith("https://"):
         host = host[len("https://"):]
         host = host[:-1] if host.endswith("/") else host
