@@ -108,21 +108,17 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
     """Where tokens are cached: our folder in KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
     (cachedir.py says which and why), in a CI job a folder of that job's own; None when there is no
     safe one, and tokens stay in memory."""
-    return job_cache_dir(_shared_cache_dir(environ, platform), environ, named_by_user=bool(environ.get(CACHE_DIR_VAR)))
-
-
-def _shared_cache_dir(environ: Mapping[str, str], platform: str) -> Path | None:
     override = environ.get(CACHE_DIR_VAR)
-    if override:
-        from .redact import not_a_path  # here, not at the top: start-up time (see _timeout)
+    if not override:
+        return job_cache_dir(token_cache_dir(environ, platform), environ)
+    from .redact import not_a_path  # here, not at the top: start-up time (see _timeout)
 
-        pasted = not_a_path(CACHE_DIR_VAR, override, "point it at a folder, or unset it")
-        if pasted is not None:
-            raise ConfigError(pasted)
-        # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
-        # workspace), and only a folder we create is ever made private or emptied.
-        return Path(override).expanduser() / OWN_FOLDER
-    return token_cache_dir(environ, platform)
+    pasted = not_a_path(CACHE_DIR_VAR, override, "point it at a folder, or unset it")
+    if pasted is not None:
+        raise ConfigError(pasted)
+    # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
+    # workspace), and only a folder we create is ever made private or emptied.
+    return job_cache_dir(Path(override).expanduser() / OWN_FOLDER, environ, named_by_user=True)
 
 
 def ci_job(environ: Mapping[str, str]) -> str | None:
