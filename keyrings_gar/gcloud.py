@@ -120,12 +120,11 @@ def _read_properties(path: Path) -> configparser.ConfigParser:
     try:
         properties.read_string(_read_text(path, _MAX_PROPERTIES_BYTES))
     except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as exc:
-        where = f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)}"
         what = (f"sets {shown_text(exc.option, 'a property')} twice in [{shown_text(str(exc.section), 'a section')}]"
                 if isinstance(exc, configparser.DuplicateOptionError)
                 else f"has the section [{shown_text(str(exc.section), 'a section')}] twice")
-        raise ConfigError(f"{where} {what} (line {exc.lineno}), which gcloud itself refuses to read; delete "
-                          "the repeated line") from None
+        raise ConfigError(f"{_shown(path)} {what} (line {exc.lineno}), which gcloud itself refuses to read; "
+                          "delete the repeated line") from None
     except configparser.Error:
         pass
     return properties
@@ -141,8 +140,11 @@ def _read_text(path: Path, limit: int) -> str:
         return ""
     except OSError as exc:
         fix = "remove it, or run `gcloud config configurations activate default` to write it again"
-        raise ConfigError(f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)} "
-                          f"{file_problem(exc, fix)}") from None
+        raise ConfigError(f"{_shown(path)} {file_problem(exc, fix)}") from None
+
+
+def _shown(path: Path) -> str:
+    return f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)}"
 
 
 def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, float]:
