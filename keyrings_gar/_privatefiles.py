@@ -19,9 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-# Never follow a link, never wait on open (a FIFO planted at a cache file's name would block
-# O_RDONLY until a writer came), never leak the descriptor into gcloud.
-SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+from .cachedir import is_mine
+from .safefile import NO_WAIT, read_regular_file
+
+# Never follow a link (safefile.NO_WAIT says the rest).
+SAFE_OPEN = getattr(os, "O_NOFOLLOW", 0) | NO_WAIT
 MAX_FILE_BYTES = 65536
 # What we name a cache file (tokens and remembered failures alike): a key's first 32 hex digits.
 _CACHE_FILE_NAME = re.compile(r"[0-9a-f]{32}\.json")
@@ -32,7 +34,7 @@ def ensure_private_directory(directory: Path, platform: str = sys.platform) -> N
     info = os.lstat(directory)
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise OSError(f"{directory} is not a plain directory")
-    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+    if not is_mine(info):
         raise OSError(f"{directory} belongs to another user")
     # Windows has no group/other mode bits (chmod there only sets read-only): the user's own
     # %LOCALAPPDATA% is private by its ACL.
@@ -42,27 +44,12 @@ def ensure_private_directory(directory: Path, platform: str = sys.platform) -> N
 
 def read_private(path: Path, limit: int = MAX_FILE_BYTES) -> bytes | None:
     """The file's bytes if it is a regular file of ours that others cannot read, of at most
-    `limit` bytes (it may grow after fstat: the read is bounded too); else None."""
+    `limit` bytes; else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | SAFE_OPEN)
+        data = read_regular_file(path, limit, SAFE_OPEN, private=True)
     except OSError:
         return None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
-        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o077):
-            return None
-        data = b""
-        while chunk := os.read(fd, limit + 1 - len(data)):
-            data += chunk
-            if len(data) > limit:
-                return None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    return data
+    return data if len(data) <= limit else None
 
 
 def read_json(path: Path, version: int) -> dict[str, object] | None:
@@ -121,7 +108,7 @@ def remove_cache_files(directory: Path | None) -> int:
     for path in cache_files(directory):
         with contextlib.suppress(FileNotFoundError):
             info = os.lstat(path)
-            if stat.S_ISREG(info.st_mode) and (not hasattr(os, "getuid") or info.st_uid == os.getuid()):
+            if stat.S_ISREG(info.st_mode) and is_mine(info):
                 path.unlink()
                 removed += 1
     return removed
@@ -133,7 +120,7 @@ def acquire_lock(path: Path, wait: float, platform: str = sys.platform) -> int:
     hang every install queued behind it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | SAFE_OPEN, 0o600)
     info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode) or (hasattr(os, "getuid") and info.st_uid != os.getuid()):
+    if not stat.S_ISREG(info.st_mode) or not is_mine(info):
         os.close(fd)
         raise OSError(f"{path} is not a regular file of ours")
     deadline = time.monotonic() + wait

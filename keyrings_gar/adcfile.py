@@ -14,8 +14,8 @@ from .config import JSON_KEY_BASE64_VAR
 from .errors import ConfigError
 from .external_account import EXTERNAL_ACCOUNT_AUTHORIZED_USER, FEDERATED_TYPES, impersonation_target
 from .gcloud import gcloud_config_dir
-from .redact import credential_shape, describe, key_material, not_a_path, shown_path, shown_text
-from .safefile import FileTooLargeError, NotARegularFileError, file_problem, read_named_file
+from .redact import describe, not_a_path, shown_path, shown_text
+from .safefile import file_problem, read_named_file
 
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
 
@@ -26,8 +26,8 @@ _ADC_LOGIN_FIX = (
     "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
     f"file, or set {JSON_KEY_BASE64_VAR}"
 )
-_ADC_VAR_FIX = f"put it in {JSON_KEY_BASE64_VAR} or a file"
-_ADC_TOKEN_FIX = {
+_ADC_PASTED_FIX = {
+    "": f"put it in {JSON_KEY_BASE64_VAR} or a file",
     "a JWT": "point it at a credentials file; for workload identity federation that is the config from `gcloud "
              "iam workload-identity-pools create-cred-config`, whose credential_source.file names the file the "
              "ID token is written to",
@@ -48,7 +48,7 @@ def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None
         return adc_var_path(explicit)
     well_known = gcloud_adc_path(environ)
     # Anything there but a folder is read (and a FIFO or a device refused with one line), not skipped.
-    if path_exists(well_known) and not _is_dir(well_known):
+    if path_exists(well_known) and not well_known.is_dir():  # it exists: is_dir() cannot raise
         return well_known, f"gcloud ADC file {shown_path(well_known)}"
     return None
 
@@ -59,9 +59,9 @@ def adc_var_path(value: str) -> tuple[Path, str]:
 
     A `~` is not expanded, as google-auth does not: the file is the one every Google tool reads.
     A leading `~` that names nothing gets its own line (quotes kept the shell from expanding it)."""
-    if key_material(value) is not None:
-        raise ConfigError(not_a_path(ADC_VAR, _ADC_TOKEN_FIX.get(credential_shape(value) or "", _ADC_VAR_FIX),
-                                     value=value))
+    pasted = not_a_path(ADC_VAR, value, _ADC_PASTED_FIX)
+    if pasted is not None:
+        raise ConfigError(pasted)
     origin = describe(ADC_VAR, value)
     path = Path(value)
     if value.startswith("~") and not path_exists(path):
@@ -82,25 +82,8 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     """The file's bytes and parsed content; ConfigError says what is wrong with it."""
     try:
         content = read_named_file(path, MAX_CREDENTIALS_FILE)
-    except FileNotFoundError:
-        raise ConfigError(f"{origin}: file not found; {_ADC_LOGIN_FIX}") from None
     except OSError as exc:
-        # Each cause its own fix: a folder is no key file whatever its permissions (Windows says
-        # "permission denied" for a folder, hence the is_dir() check rather than the exception).
-        if isinstance(exc, IsADirectoryError) or _is_dir(path):
-            raise ConfigError(f"{origin} is a directory, not a key file; point it at the JSON key file itself "
-                              "(or unset it to use gcloud's login)") from None
-        if isinstance(exc, PermissionError):
-            raise ConfigError(f"{origin}: cannot read it (permission denied); make it readable for this user "
-                              "(chmod 600, owned by you)") from None
-        if isinstance(exc, NotADirectoryError):
-            raise ConfigError(f"{origin}: file not found (a folder in its path is a file); fix the path") from None
-        if isinstance(exc, (NotARegularFileError, FileTooLargeError)):
-            raise ConfigError(f"{origin} {file_problem(exc)}, so it is no credentials file; point it at the JSON "
-                              "key or ADC file itself") from None
-        raise ConfigError(f"{origin}: cannot read it ({exc.strerror})") from None
-    except ValueError:  # a NUL in the name
-        raise ConfigError(f"{origin}: not a file name; fix the path") from None
+        raise ConfigError(f"{origin} {file_problem(exc, _ADC_LOGIN_FIX)}") from None
     try:
         info = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
@@ -109,14 +92,6 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     if not isinstance(info, dict) or not isinstance(info.get("type"), str):
         raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
     return content, info
-
-
-def _is_dir(path: Path) -> bool:
-    """Path.is_dir() that answers False where it would raise (a name too long for a path)."""
-    try:
-        return path.is_dir()
-    except OSError:
-        return False
 
 
 def describe_identity(info: Mapping[str, Any]) -> str:

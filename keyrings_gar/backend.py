@@ -19,11 +19,8 @@ from .hosts import parse_service
 log = logging.getLogger("keyrings_gar")
 
 READ_ONLY = (
-    "keyrings.gar is read-only: it mints Artifact Registry credentials at each lookup and stores none, "
-    "and keyring has no backend here that stores secrets (a headless machine has no OS keyring). To store "
-    "one, add such a backend beside keyrings.gar in keyring's environment: keyrings.alt (a file; "
-    "`pipx inject keyring keyrings.alt` or `pip install keyrings.alt`) or a running Secret Service "
-    "(gnome-keyring, KeePassXC); keyrings.gar keeps answering for Artifact Registry"
+    "keyrings.gar is read-only, and keyring has no backend here that stores secrets; add one beside it: "
+    "keyrings.alt (`pipx inject keyring keyrings.alt` or `pip install keyrings.alt`) or a Secret Service"
 )
 
 

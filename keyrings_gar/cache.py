@@ -80,10 +80,12 @@ def _usable(held: HeldToken | None) -> HeldToken | None:
     return held if held.token.remaining() >= reuse_margin(lifetime) else None
 
 
-def _capped(token: AccessToken) -> AccessToken:
+def _minted(mint: Callable[[], AccessToken]) -> HeldToken:
     """A freshly minted token, trusted for no longer than Google issues them."""
-    latest = time.time() + MAX_LIFETIME_SECONDS
-    return token if token.expiry <= latest else AccessToken(token.value, latest)
+    token = mint()
+    now = time.time()
+    latest = now + MAX_LIFETIME_SECONDS
+    return HeldToken(token if token.expiry <= latest else AccessToken(token.value, latest), now)
 
 
 class TokenCache:
@@ -101,14 +103,9 @@ class TokenCache:
             held = _memory[key] = self._get_shared(key, identity, mint, source)
         return held.token
 
-    def _get_shared(self, key: str, identity: str, mint_uncapped: Callable[[], AccessToken],
-                    source: str = "") -> HeldToken:
-        def mint() -> HeldToken:
-            token = _capped(mint_uncapped())
-            return HeldToken(token, time.time())
-
+    def _get_shared(self, key: str, identity: str, mint: Callable[[], AccessToken], source: str = "") -> HeldToken:
         if self.directory is None:
-            return mint()
+            return _minted(mint)
         path = self.directory / f"{key[:32]}.json"
         held = _usable(_read(path))
         if held is not None:
@@ -118,13 +115,13 @@ class TokenCache:
             lock = acquire_lock(path.with_suffix(".lock"), self.lock_timeout)
         except OSError as exc:
             log.debug("token cache %s not usable (%s); token not cached", self.directory, exc.strerror or exc)
-            return mint()
+            return _minted(mint)
         try:
             # Another process may have minted while we waited for the lock.
             held = _usable(_read(path))
             if held is not None:
                 return held
-            held = mint()
+            held = _minted(mint)
             try:
                 _write(path, held, identity, source)
             except OSError as exc:

@@ -63,6 +63,17 @@ def darwin_user_temp_dir() -> str | None:
     return value
 
 
+def is_mine(info: os.stat_result) -> bool:
+    """Whether this user owns what `info` describes (Windows has no owner ids: what is in the user's
+    own folders is private by their ACL)."""
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+
+
+def is_private(info: os.stat_result) -> bool:
+    """Whether it is this user's and closed to everyone else (on Windows, by its folder's ACL)."""
+    return not hasattr(os, "getuid") or (info.st_uid == os.getuid() and not info.st_mode & 0o077)
+
+
 def _is_private_directory(path: str) -> bool:
     """An absolute path to a real directory (not a link to one) that is ours and closed to others."""
     if not path.startswith("/"):
@@ -71,5 +82,4 @@ def _is_private_directory(path: str) -> bool:
         info = os.lstat(path)
     except OSError:
         return False
-    return (stat.S_ISDIR(info.st_mode) and not info.st_mode & 0o077
-            and (not hasattr(os, "getuid") or info.st_uid == os.getuid()))
+    return stat.S_ISDIR(info.st_mode) and is_private(info)

@@ -15,11 +15,9 @@ import logging
 
 from keyring.credentials import SimpleCredential
 
-from .hosts import MAX_SERVICE_LENGTH, refusal_reason
+from .hosts import ARTIFACT_REGISTRY_DOMAIN, MAX_SERVICE_LENGTH, refusal_reason
 
 log = logging.getLogger("keyrings_gar")
-
-ARTIFACT_REGISTRY_DOMAIN = ".pkg.dev"
 
 
 def unsafe_pkg_dev_host(service: object) -> str | None:
@@ -33,7 +31,7 @@ def unsafe_pkg_dev_host(service: object) -> str | None:
     # its token over http for a 4,200-character link). What follows is linear, as that test is.
     if not isinstance(service, str) or ARTIFACT_REGISTRY_DOMAIN not in service.lower():
         return None
-    from urllib.parse import urlsplit
+    from urllib.parse import urlsplit  # only for *.pkg.dev: Python 3.13's pathlib no longer loads it (start-up time)
 
     try:
         # Read exactly as Google's plugin reads it: whatever host it would answer for.

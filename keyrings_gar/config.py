@@ -1,7 +1,15 @@
-"""Settings from the environment: which secret, which extra hosts, timeouts, where the cache lives."""
+"""Settings from the environment: which secret, which extra hosts, timeouts, where the cache lives.
+
+Inside a CI job, tokens are cached in a folder of that job's own: on shell executors and self-hosted
+runners, jobs run one after another as the same user, and the cache folder (`/dev/shm`, a runtime
+folder kept alive by a lingering session) outlives each of them, so a later job (another branch, or
+no credentials at all) would be answered with the token an earlier job minted. Where a CI system is
+recognised but names no job, tokens stay in memory. Outside CI nothing changes.
+"""
 
 from __future__ import annotations
 
+import hashlib  # keyring.core imports it already: no cost to a lookup that is not ours
 import os
 import sys
 from collections.abc import Mapping
@@ -20,6 +28,25 @@ NO_CACHE_VAR = "KEYRINGS_GAR_NO_CACHE"
 
 DEFAULT_TIMEOUT = 10.0
 _FALSE = {"", "0", "false", "no", "off"}
+
+# The variables that together name one job (one attempt of it) in each CI system, first the one
+# that says the system is there. The steps of a job share them; the next job does not.
+_JOB_VARIABLES = (
+    ("GITHUB_RUN_ID", "GITHUB_RUN_ATTEMPT", "GITHUB_JOB", "GITHUB_REPOSITORY"),  # GitHub Actions
+    ("CI_JOB_ID", "CI_SERVER_URL"),  # GitLab CI
+    ("BUILDKITE_JOB_ID",),
+    ("CIRCLE_WORKFLOW_JOB_ID",),  # CircleCI
+    ("SYSTEM_JOBID", "BUILD_BUILDID", "SYSTEM_COLLECTIONURI"),  # Azure Pipelines
+    ("BITBUCKET_STEP_UUID", "BITBUCKET_BUILD_NUMBER", "BITBUCKET_REPO_FULL_NAME"),
+    ("JENKINS_URL", "BUILD_TAG"),  # Jenkins: BUILD_TAG is jenkins-<job>-<build number>
+    ("TRAVIS_JOB_ID",),
+    ("APPVEYOR_JOB_ID",),
+    ("SEMAPHORE_JOB_ID",),
+    ("DRONE_BUILD_NUMBER", "DRONE_STAGE_NUMBER", "DRONE_REPO"),  # Drone and Woodpecker's compatibility names
+    ("TEAMCITY_VERSION", "BUILD_NUMBER", "TEAMCITY_BUILDCONF_NAME"),
+)
+# Set by most CI systems, including ones not listed above: a job we cannot tell from the next.
+_CI_VAR = "CI"
 
 
 class Settings(NamedTuple):
@@ -79,21 +106,40 @@ def _timeout(environ: Mapping[str, str]) -> float:
 
 def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path | None:
     """Where tokens are cached: our folder in KEYRINGS_GAR_CACHE_DIR, else the per-user runtime folder
-    (cachedir.py says which and why), in a CI job a folder of that job's own (cijob.py); None when
-    there is no safe one, and tokens stay in memory."""
-    from .cijob import job_cache_dir  # here, not at the top: only our own lookups need it (start-up time)
-
-    return job_cache_dir(_shared_cache_dir(environ, platform), environ, named_by_user=bool(environ.get(CACHE_DIR_VAR)))
-
-
-def _shared_cache_dir(environ: Mapping[str, str], platform: str) -> Path | None:
+    (cachedir.py says which and why), in a CI job a folder of that job's own; None when there is no
+    safe one, and tokens stay in memory."""
     override = environ.get(CACHE_DIR_VAR)
-    if override:
-        from .redact import key_material, not_a_path  # here, not at the top: start-up time (see _timeout)
+    if not override:
+        return job_cache_dir(token_cache_dir(environ, platform), environ)
+    from .redact import not_a_path  # here, not at the top: start-up time (see _timeout)
 
-        if key_material(override) is not None:
-            raise ConfigError(not_a_path(CACHE_DIR_VAR, "point it at a folder, or unset it", value=override))
-        # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
-        # workspace), and only a folder we create is ever made private or emptied.
-        return Path(override).expanduser() / OWN_FOLDER
-    return token_cache_dir(environ, platform)
+    pasted = not_a_path(CACHE_DIR_VAR, override, "point it at a folder, or unset it")
+    if pasted is not None:
+        raise ConfigError(pasted)
+    # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
+    # workspace), and only a folder we create is ever made private or emptied.
+    return job_cache_dir(Path(override).expanduser() / OWN_FOLDER, environ, named_by_user=True)
+
+
+def ci_job(environ: Mapping[str, str]) -> str | None:
+    """A name for the CI job this process runs in (a digest: the values say which repository),
+    "" outside CI, None in a CI system that names no job we know."""
+    for names in _JOB_VARIABLES:
+        if environ.get(names[0]):
+            parts = "\0".join(f"{name}={environ.get(name, '')}" for name in names)
+            return hashlib.sha256(parts.encode("utf-8")).hexdigest()[:16]
+    return None if _is_true(environ.get(_CI_VAR, "")) else ""
+
+
+def job_cache_dir(folder: Path | None, environ: Mapping[str, str], *, named_by_user: bool = False) -> Path | None:
+    """`folder` outside CI; in a CI job, a folder of the job's own beside it (a sibling, not a
+    child, so that it is made, owned and checked exactly as `folder` would be). In a CI system
+    that names no job: None (memory only) for a default folder, which the next job would share;
+    a folder the user named (KEYRINGS_GAR_CACHE_DIR) as it is, since we cannot do better and
+    they chose it."""
+    job = ci_job(environ)
+    if folder is None or job == "":
+        return folder
+    if job is None:
+        return folder if named_by_user else None
+    return folder.with_name(f"{folder.name}-job-{job}")

@@ -24,11 +24,13 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
+from keyring.util import platform_
+
 from .config_entries import KEYS, USE_ADC, USE_GCLOUD, USERNAMES, Config, RepositoryEntry
 from .errors import ConfigError
-from .hosts import RepositoryTarget
-from .redact import credential_shape, key_material, not_a_path, shown_path, shown_text
-from .safefile import file_problem, read_named_file
+from .hosts import RepositoryTarget, normal_host
+from .redact import not_a_path, shown_path, shown_text
+from .safefile import file_problem, read_named_text
 
 log = logging.getLogger("keyrings_gar")
 
@@ -36,6 +38,7 @@ CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
 # A file of a few entries is well under a KiB; a bound that no hand-written file reaches.
 MAX_CONFIG_BYTES = 256 * 1024
+_FILE_FIX = f"point {CONFIG_VAR} at the configuration file itself"
 
 # Patterns as strings, compiled (and cached by `re`) only when a file is parsed: start-up time.
 # A section is `host[:port]`, optionally followed by `/project` and `/repository`.
@@ -60,16 +63,12 @@ def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
     if path is None:
         override = environ.get(CONFIG_VAR, "").strip()
         if override:
-            if key_material(override) is not None:
-                raise ConfigError(not_a_path(CONFIG_VAR, f"point it at a {CONFIG_FILE_NAME} file, or unset it",
-                                                  value=override))
-            path = Path(override)
-            with contextlib.suppress(RuntimeError):  # a `~user` that does not exist: then not found
-                path = path.expanduser()
+            pasted = not_a_path(CONFIG_VAR, override, f"point it at a {CONFIG_FILE_NAME} file, or unset it")
+            if pasted is not None:
+                raise ConfigError(pasted)
+            path = _expanded(Path(override))
         else:
             # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
-            from keyring.util import platform_
-
             path = Path(platform_.config_root()) / CONFIG_FILE_NAME
         _paths[inputs] = path
     return path
@@ -80,13 +79,12 @@ _parsed: dict[Path, tuple[tuple[int, int, int, int], Config]] = {}
 
 def load_config(path: Path) -> Config:
     """The file at `path`, parsed; re-read only when the file changes (warm lookups are cheap)."""
-    shown = shown_path(path)
     try:
         info = path.stat()
     except FileNotFoundError:
         return Config(path, exists=False, entries=(), problems=())
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(f"{shown}: cannot read it ({exc.strerror})",))
+        return _unreadable(path, exc)
     stamp = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
     cached = _parsed.get(path)
     if cached is not None and cached[0] == stamp:
@@ -113,12 +111,9 @@ def _parse(path: Path) -> Config:
     # Keys are matched exactly: a misspelt key must be an error, not a new option.
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
-        parser.read_string(read_named_file(path, MAX_CONFIG_BYTES).decode("utf-8"))
+        parser.read_string(read_named_text(path, MAX_CONFIG_BYTES))
     except OSError as exc:
-        return Config(path, exists=True, entries=(), problems=(
-            f"{shown} {file_problem(exc)}; point {CONFIG_VAR} at the configuration file itself",))
-    except UnicodeDecodeError:
-        return Config(path, exists=True, entries=(), problems=(f"{shown}: not UTF-8 text",))
+        return _unreadable(path, exc)
     except configparser.Error as exc:
         return Config(path, exists=True, entries=(), problems=(_syntax_problem(path, exc),))
     entries: list[RepositoryEntry] = []
@@ -139,6 +134,10 @@ def _parse(path: Path) -> Config:
         entries.append(entry)
         problems.extend(entry_problems)
     return Config(path, exists=True, entries=tuple(entries), problems=tuple(problems))
+
+
+def _unreadable(path: Path, exc: OSError) -> Config:
+    return Config(path, exists=True, entries=(), problems=(f"{shown_path(path)} {file_problem(exc, _FILE_FIX)}",))
 
 
 def _syntax_problem(path: Path, exc: configparser.Error) -> str:
@@ -163,13 +162,8 @@ def _normalise_section(section: str) -> str | None:
     text = section.strip()
     if text.lower().startswith("https://"):
         text = text[len("https://"):]
-    text = text.rstrip("/")
-    if text.endswith("/simple"):
-        text = text[: -len("/simple")]
-    host, _, rest = text.partition("/")
-    text = host.lower() + (f"/{rest}" if rest else "")
-    if host.endswith(":443"):
-        text = text.replace(":443", "", 1)
+    host, _, rest = text.rstrip("/").removesuffix("/simple").partition("/")
+    text = normal_host(host) + (f"/{rest}" if rest else "")
     if not re.fullmatch(_SECTION, text) or ("." not in host and ":" not in host):
         return None
     return text
@@ -187,11 +181,12 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
             shown = key if len(key) <= 40 else f"a {len(key)}-character key"
             problems.append(f"{entry.where(shown)}: unknown key; the keys are {', '.join(KEYS)}")
             continue
-        if key in _PASTED_KEY_FIX and key_material(value) is not None:
-            # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
-            instead = "a variable name" if key.endswith("_env") else "a path"
-            fix = _FIX_FOR_A_PASTED_CREDENTIAL if credential_shape(value) else _PASTED_KEY_FIX[key]
-            problems.append(not_a_path(entry.where(key), fix, instead, value=value))
+        # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
+        pasted = None if key not in _PASTED_KEY_FIX else not_a_path(
+            entry.where(key), value, {"": _PASTED_KEY_FIX[key], **_PASTED_TOKEN_FIX},
+            "a variable name" if key.endswith("_env") else "a path")
+        if pasted is not None:
+            problems.append(pasted)
             continue
         problem = _value_problem(key, value)
         if problem is not None:
@@ -220,18 +215,21 @@ _PASTED_KEY_FIX = {
 
 
 # A token is no key: it expires within the hour, and it is not this file's business to hold one.
-_FIX_FOR_A_PASTED_CREDENTIAL = ("name a credentials file here (a service-account key or an ADC file); a "
-                                "pre-minted access token goes in KEYRINGS_GAR_ACCESS_TOKEN or "
-                                "KEYRINGS_GAR_ACCESS_TOKEN_FILE instead")
+_PASTED_TOKEN_FIX = dict.fromkeys(("a JWT", "an access token"), (
+    "name a credentials file here (a service-account key or an ADC file); a pre-minted access token goes in "
+    "KEYRINGS_GAR_ACCESS_TOKEN or KEYRINGS_GAR_ACCESS_TOKEN_FILE instead"))
 
 
 def _file_path(config_file: Path, value: str) -> Path:
     """A `*_file` value as an absolute path: `~` expanded, relative to the configuration file."""
-    given = Path(value)
-    # `~user` for a user that does not exist stays as it is, and is then reported as not found.
+    return (config_file.parent / _expanded(Path(value))).absolute()
+
+
+def _expanded(path: Path) -> Path:
+    """`~` expanded; a `~user` for a user that does not exist stays as it is (then: not found)."""
     with contextlib.suppress(RuntimeError):
-        given = given.expanduser()
-    return (config_file.parent / given).absolute()
+        return path.expanduser()
+    return path
 
 
 def _value_problem(key: str, value: str) -> str | None:
@@ -243,8 +241,7 @@ def _value_problem(key: str, value: str) -> str | None:
     if key == "impersonate" and not re.fullmatch(_EMAIL, value):
         return "not a service-account email (NAME@PROJECT.iam.gserviceaccount.com)"
     if key == "json_key_base64_env" and (not re.fullmatch(_ENV_NAME, value) or len(value) > 100):
-        return ("not an environment variable name; put the secret in a variable (or in a file named by "
-                "json_key_base64_file) and name the variable here, never the secret itself")
+        return "not an environment variable name; name the variable that holds the secret, never the secret itself"
     if key == "username" and value not in USERNAMES:
         return f"not one of {', '.join(USERNAMES)}"
     return None

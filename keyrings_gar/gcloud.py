@@ -24,8 +24,8 @@ from typing import NamedTuple
 from .access_token import ASSUMED_LIFETIME
 from .errors import ConfigError, TokenError
 from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
-from .redact import key_material, not_a_path, scrubbed, shown_path, shown_text
-from .safefile import CredentialAsPathError, file_problem, read_named_file
+from .redact import not_a_path, scrubbed, shown_path, shown_text
+from .safefile import CredentialAsPathError, NotTextError, file_problem, read_named_text
 
 # gcloud refreshes its own token when less than this is left, so that ours has the life our
 # cache requires (cache.MIN_REMAINING_SECONDS, 15 min) for a good while after we receive it.
@@ -72,9 +72,9 @@ def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = s
     A `~` in CLOUDSDK_CONFIG is a folder of that name, as both read it: the same folder, so the same login."""
     override = environ.get("CLOUDSDK_CONFIG")
     if override:
-        if key_material(override) is not None:
-            raise ConfigError(not_a_path("CLOUDSDK_CONFIG", "point it at gcloud's configuration folder, or unset it",
-                                         value=override))
+        pasted = not_a_path("CLOUDSDK_CONFIG", override, "point it at gcloud's configuration folder, or unset it")
+        if pasted is not None:
+            raise ConfigError(pasted)
         return Path(override)
     if platform == "win32":
         appdata = environ.get("APPDATA")
@@ -96,20 +96,19 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
     configuration = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip() or _read_text(
         config_dir / "active_config", _MAX_ACTIVE_CONFIG_BYTES) or "default"
     properties = _read_properties(config_dir / "configurations" / f"config_{configuration}")
-    account = environ.get("CLOUDSDK_CORE_ACCOUNT", "").strip() or properties.get("core", "account", fallback="")
-    if not account.strip():
-        return None
-    executable = find_executable("gcloud", environ)
+
+    def setting(section: str, name: str) -> str:
+        """gcloud's property, its CLOUDSDK_SECTION_NAME variable first, as gcloud reads it."""
+        variable = f"CLOUDSDK_{section}_{name}".upper()
+        return environ.get(variable, "").strip() or properties.get(section, name, fallback="").strip()
+
+    account = setting("core", "account")
+    executable = find_executable("gcloud", environ) if account else None
     if executable is None:
         return None
-    impersonate = (environ.get("CLOUDSDK_AUTH_IMPERSONATE_SERVICE_ACCOUNT", "").strip()
-                   or properties.get("auth", "impersonate_service_account", fallback="").strip())
-    override = (environ.get("CLOUDSDK_AUTH_CREDENTIAL_FILE_OVERRIDE", "").strip()
-                or properties.get("auth", "credential_file_override", fallback="").strip())
-    universe = (environ.get("CLOUDSDK_CORE_UNIVERSE_DOMAIN", "").strip()
-                or properties.get("core", "universe_domain", fallback="").strip())
-    return GcloudAccount(executable, config_dir, configuration, account.strip(), impersonate or None,
-                         override or None, universe)
+    return GcloudAccount(executable, config_dir, configuration, account,
+                         setting("auth", "impersonate_service_account") or None,
+                         setting("auth", "credential_file_override") or None, setting("core", "universe_domain"))
 
 
 def _read_properties(path: Path) -> configparser.ConfigParser:
@@ -121,12 +120,11 @@ def _read_properties(path: Path) -> configparser.ConfigParser:
     try:
         properties.read_string(_read_text(path, _MAX_PROPERTIES_BYTES))
     except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as exc:
-        where = f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)}"
         what = (f"sets {shown_text(exc.option, 'a property')} twice in [{shown_text(str(exc.section), 'a section')}]"
                 if isinstance(exc, configparser.DuplicateOptionError)
                 else f"has the section [{shown_text(str(exc.section), 'a section')}] twice")
-        raise ConfigError(f"{where} {what} (line {exc.lineno}), which gcloud itself refuses to read; delete "
-                          "the repeated line") from None
+        raise ConfigError(f"{_shown(path)} {what} (line {exc.lineno}), which gcloud itself refuses to read; "
+                          "delete the repeated line") from None
     except configparser.Error:
         pass
     return properties
@@ -136,14 +134,17 @@ def _read_text(path: Path, limit: int) -> str:
     """One of gcloud's small files, or "" when it is not there (gcloud's defaults apply); anything
     else there that cannot be gcloud's file (a FIFO, a device, a huge file) is a ConfigError."""
     try:
-        return read_named_file(path, limit).decode("utf-8").strip()
-    except (FileNotFoundError, NotADirectoryError, UnicodeDecodeError, CredentialAsPathError):
+        return read_named_text(path, limit).strip()
+    except (FileNotFoundError, NotADirectoryError, NotTextError, CredentialAsPathError):
         # A configuration named by a pasted token is never opened: as if it did not exist.
         return ""
     except OSError as exc:
-        raise ConfigError(f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)} "
-                          f"{file_problem(exc)}; remove it, or run `gcloud config configurations activate "
-                          "default` to write it again") from None
+        fix = "remove it, or run `gcloud config configurations activate default` to write it again"
+        raise ConfigError(f"{_shown(path)} {file_problem(exc, fix)}") from None
+
+
+def _shown(path: Path) -> str:
+    return f"gcloud's {shown_text(path.name, 'file')} in {shown_path(path.parent)}"
 
 
 def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, float]:
@@ -158,9 +159,8 @@ def gcloud_access_token(account: GcloudAccount, timeout: float) -> tuple[str, fl
         raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` timed out after "
                          f"{timeout:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)") from None
     except OutputTooLargeError:
-        raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` printed more than "
-                         f"{OUTPUT_LIMIT // 1024} KiB, which is no token answer; check which gcloud is "
-                         f"{account.executable} and reinstall the gcloud CLI") from None
+        raise TokenError(f"gcloud ({account.identity}) printed over {OUTPUT_LIMIT // 1024} KiB, no token answer; "
+                         f"check {account.executable} and reinstall the gcloud CLI") from None
     if returncode != 0:
         raise TokenError(f"gcloud ({account.identity}) could not print a token: "
                          f"{_error_line(stderr)}; {_NOT_LOGGED_IN_FIX}")
@@ -186,8 +186,8 @@ def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, fl
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
         token = None
     if not isinstance(token, str) or not token:
-        raise TokenError(f"gcloud ({account.identity}): `gcloud config config-helper` printed no access token; "
-                         f"update the gcloud CLI or {_NOT_LOGGED_IN_FIX}")
+        raise TokenError(f"gcloud ({account.identity}) printed no access token; update the gcloud CLI or "
+                         f"{_NOT_LOGGED_IN_FIX}")
     return token, _expiry(expiry_text)
 
 

@@ -25,7 +25,8 @@ KNOWN_LOCATIONS = (
     "southamerica-west1",
     "us-central1", "us-east1", "us-east4", "us-east5", "us-south1", "us-west1", "us-west2", "us-west3", "us-west4",
 )
-_PYTHON_HOST_SUFFIX = "-python.pkg.dev"
+ARTIFACT_REGISTRY_DOMAIN = ".pkg.dev"
+_PYTHON_HOST_SUFFIX = f"-python{ARTIFACT_REGISTRY_DOMAIN}"
 
 # An index, upload or file URL is a few hundred characters; anything much longer is not one, and is
 # refused before any pattern reads it, so that no input makes a lookup slow.
@@ -69,8 +70,7 @@ class RepositoryTarget(NamedTuple):
     @property
     def location(self) -> str:
         """`us-central1` for `us-central1-python.pkg.dev`; `""` for a user-trusted host."""
-        suffix = "-python.pkg.dev"
-        return self.host[: -len(suffix)] if self.host.endswith(suffix) else ""
+        return self.host[: -len(_PYTHON_HOST_SUFFIX)] if self.host.endswith(_PYTHON_HOST_SUFFIX) else ""
 
     @property
     def repository_path(self) -> str:
@@ -93,11 +93,12 @@ def parse_trusted_hosts(value: str) -> frozenset[str]:
     `host`, `host:port` or `https://host[:port]` (a trailing `/` allowed). `host:443` is the host
     itself, as a URL without a port names it; an entry of another form (a path, another scheme)
     is kept as written and so matches no URL."""
-    return frozenset(_trusted_host(entry) for entry in value.split(",") if entry.strip())
+    return frozenset(normal_host(entry.strip()) for entry in value.split(",") if entry.strip())
 
 
-def _trusted_host(entry: str) -> str:
-    host = entry.strip().lower()
+def normal_host(entry: str) -> str:
+    """`host` as a URL without a port names it: lower case, `https://`, a trailing `/` and `:443` dropped."""
+    host = entry.lower()
     if host.startswith("https://"):
         host = host[len("https://"):]
         host = host[:-1] if host.endswith("/") else host
@@ -135,10 +136,8 @@ def refusal_reason(service: str, trusted_hosts: frozenset[str] = frozenset()) ->
 # URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
 # install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
 _BARE_HOST_REFUSAL = (
-    "a bare host name carries no scheme, so its answer could travel over plain http (pip and uv ask for it "
-    "right after an http:// URL); installers ask the https:// index URL first, and for pip's --find-links "
-    "or a direct `name @ https://...` URL, add the repository's https://.../simple/ URL as --extra-index-url "
-    "so that pip asks that URL instead")
+    "a bare host name carries no scheme, so its answer could travel over plain http; for pip's --find-links "
+    "or a direct URL, add the repository's https://.../simple/ URL as --extra-index-url")
 
 
 def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | str:
@@ -179,7 +178,7 @@ def _foreign_host(host: str) -> str:
     """Why a host on port 443 is not ours: a mistyped location, another format, or another host."""
     if host.endswith(_PYTHON_HOST_SUFFIX):
         return _unknown_location(host[: -len(_PYTHON_HOST_SUFFIX)])
-    if host.endswith(".pkg.dev"):
+    if host.endswith(ARTIFACT_REGISTRY_DOMAIN):
         return (f"{host} is not an Artifact Registry Python host: those are <location>-python.pkg.dev "
                 "(Docker, npm, Maven and other formats are not ours)")
     return (f"{host} is not an Artifact Registry Python host (<location>-python.pkg.dev); add it to "

@@ -2,25 +2,14 @@
 (What only the command shows, URLs without their userinfo and whole reports, is command/shown.py.)
 
 Users paste the key where a path belongs (GOOGLE_APPLICATION_CREDENTIALS, key_file, ...), so every
-message that names such a setting describes its value through here. Two judgements, both on the
-text alone (no I/O, linear time, however long the value):
-
-- `key_material`: the value is plainly not a path but a credential (JSON, a PEM block, a JWT, a
-  Google access or refresh token, a URL with a password, line breaks, longer than any path, or a
-  name no file system allows). Such a setting is refused with one line that says so; the value is
-  never used as a path (no file opened, no folder created).
-- `showable`: the value may be printed. Only short, printable text without a long unbroken run of
-  base64 characters (a token or key fragment) and without any key shape. Anything else is named
-  by its setting and its length only.
-
-`censored` is the last pass over our own messages and reports before they leave the process (a log
-line, `doctor --json`, a failure record on disk): whatever shape of credential slipped into one is
-cut out there.
+message that names such a setting describes its value through here. Every judgement reads the text
+alone: no I/O, linear time however long the value.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 MAX_SHOWN = 255
@@ -53,7 +42,8 @@ def _longest_run(text: str) -> int:
 
 def key_material(value: str) -> str | None:
     """What `value` plainly is instead of a path (`JSON`, `a URL with a password`...), or None
-    when it could be a path."""
+    when it could be a path. A setting that holds such a value is refused in one line (not_a_path)
+    and never used as a path: no file opened, no folder created."""
     text = value.strip()
     if len(text) > MAX_PATH:
         return "too long for a path"
@@ -84,7 +74,8 @@ def credential_shape(text: str) -> str | None:
 
 def censored(text: str) -> str:
     """Our own message with every credential-shaped piece cut out: JWTs, Google tokens, and base64
-    runs long enough to be a token or a key fragment. Paths, emails and fingerprints stay."""
+    runs long enough to be a token or a key fragment. Paths, emails and fingerprints stay. The last
+    pass over a log line, `doctor --json` or a failure record before it leaves the process."""
     text = _JWT.sub("[a JWT, not shown]", text)
     text = _GOOGLE_TOKEN.sub("[a token, not shown]", text)
     return _BASE64_RUN.sub(lambda run: "[…]" if _random_looking(run[0]) else run[0], text)
@@ -98,24 +89,27 @@ def _random_looking(run: str) -> bool:
 
 
 def showable(value: str) -> bool:
-    """Whether `value` may appear in a message as it is."""
+    """Whether `value` may appear in a message as it is: short, printable, no key shape and no long
+    base64 run (a token or key fragment). Anything else is named by its setting and length only."""
     return (len(value) <= MAX_SHOWN and value.isprintable() and key_material(value) is None
             and _longest_run(value) < SECRET_RUN)
 
 
-def not_a_path(name: str, fix: str, instead: str = "a path", value: str = "") -> str:
-    """The one line for a setting that holds key material where a path (or a name) belongs; with
-    `value`, it says which kind of credential when that is a token rather than a key."""
-    shape = credential_shape(value) if value else None
-    what = shape if shape is not None else "a key"
-    return f"{name} holds what looks like {what} itself, not {instead}: {fix}"
+def not_a_path(name: str, value: str, fix: str | Mapping[str, str], instead: str = "a path") -> str | None:
+    """The one line for a setting `name` whose `value` is key material where a path (or a name)
+    belongs, saying which kind of credential; None when it could be a path. `fix` may depend on
+    what was pasted: by `credential_shape` (`a JWT`, `an access token`), "" for a key."""
+    if key_material(value) is None:
+        return None
+    shape = credential_shape(value)
+    if not isinstance(fix, str):
+        fix = fix.get(shape or "", fix[""])
+    return f"{name} holds what looks like {shape or 'a key'} itself, not {instead}: {fix}"
 
 
 def describe(name: str, value: str) -> str:
     """`NAME=value`, or `NAME (a 97-character value, not shown)` when it may hold a secret."""
-    if showable(value):
-        return f"{name}={value}"
-    return f"{name} ({hidden(value)})"
+    return f"{name}={value}" if showable(value) else shown_text(value, name)
 
 
 def shown_path(path: Path | str) -> str:

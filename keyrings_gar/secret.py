@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .errors import SecretError
+from .redact import hidden, showable
 
 # What `gcloud artifacts print-settings python` prints: the secret as a URL password.
 _SECRET_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://_json_key_base64:(?P<secret>[^@/]*)@", re.DOTALL)
@@ -106,8 +107,6 @@ def parse_service_account_key(key_json: bytes, origin: str) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError):
         raise SecretError(f"{origin} does not decode to JSON; it must encode a service-account key file") from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
-        from .redact import hidden, showable  # only on this error path
-
         kind = str(info.get("type")) if isinstance(info, dict) else type(info).__name__
         # Whatever was pasted into "type" is shown only when it cannot be part of a secret.
         shown = repr(kind) if showable(kind) else f"({hidden(kind)})"

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from ._privatefiles import read_private, write_once
+from .secret import standard_base64
 
 log = logging.getLogger("keyrings_gar")
 
@@ -42,7 +43,7 @@ def subject_identity(subject_token: str) -> bytes:
     parts = subject_token.strip().split(".")
     if len(parts) == 3:
         try:
-            claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            claims = json.loads(base64.b64decode(standard_base64(parts[1])))
         except ValueError:
             claims = None
         if isinstance(claims, dict):

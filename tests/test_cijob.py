@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from keyrings_gar import cachedir
-from keyrings_gar.cijob import ci_job, job_cache_dir
-from keyrings_gar.config import cache_dir
+from keyrings_gar.config import cache_dir, ci_job, job_cache_dir
 from tests.conftest import AR_URL, Identities, assert_no_secrets, console_script
 
 KEYRING = console_script("keyring")

@@ -14,7 +14,7 @@ from keyring.credentials import SimpleCredential
 from keyrings_gar.backend import GarKeyring
 from keyrings_gar.cache import TokenCache
 from keyrings_gar.config import cache_dir
-from keyrings_gar.configfile import config_path, entry_for, load_config
+from keyrings_gar.configfile import CONFIG_VAR, config_path, entry_for, load_config
 from keyrings_gar.errors import ConfigError
 from keyrings_gar.hosts import parse_service
 from tests.conftest import AR_HOST, AR_URL, Identities
@@ -166,7 +166,7 @@ def test_a_pasted_secret_is_never_echoed(config_file: Path, google: Identities) 
 def test_unreadable_file_is_a_problem(config_file: Path) -> None:
     config_file.mkdir()  # a directory cannot be read as a file, even by root
     [problem] = load_config(config_file).problems
-    assert problem.startswith(f"{config_file} is not a regular file (a FIFO, a device or a folder)")
+    assert problem == f"{config_file} is a directory, not a file; point {CONFIG_VAR} at the configuration file itself"
 
 
 # --- identities per repository, through the backend -------------------------------------

@@ -216,7 +216,7 @@ def test_flooding_gcloud_is_killed_with_one_line(
     assert backend.get_password(AR_URL, "oauth2accesstoken") is None
     assert time.monotonic() - started < 10  # killed at the bound, not at the 10 s timeout
     [line] = _warnings(caplog)
-    assert f"printed more than {OUTPUT_LIMIT // 1024} KiB" in line
+    assert f"printed over {OUTPUT_LIMIT // 1024} KiB" in line
     [call] = gcloud.calls()
     with pytest.raises(ProcessLookupError):
         os.kill(call["pid"], 0)

@@ -18,8 +18,7 @@ from .. import __version__
 from ..access_token import AccessToken
 from ..adcfile import adc_file
 from ..cache import TokenCache
-from ..cijob import ci_job
-from ..config import Settings, cache_dir, load_settings, trusted_hosts
+from ..config import Settings, cache_dir, ci_job, load_settings, trusted_hosts
 from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
@@ -250,7 +249,7 @@ def cache_report() -> Report:
         "entries": [{"identity": e.identity, "source": e.source or None, "expiry": iso_time(e.expiry),
                      "expires_in": round(e.expiry - now), "file": e.path.name} for e in entries],
         # Every token is minted with the one cloud-platform scope, so only the source and the CI job
-        # (a folder of its own, see cijob.py) tell entries of one identity apart.
+        # (a folder of its own, see config.py) tell entries of one identity apart.
         "ci_job": ci_job(os.environ) or None,
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
                       "expires_in": round(f.failed_at + FAILURE_TTL - now)}

@@ -63,7 +63,7 @@ def github_actions(stack: LoopbackStack, home: Path) -> Credential:
     creds.write_text(json.dumps(config, separators=(",", ":")))
     environ = {
         "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(workspace),
-        # The runner names the job: the token cache keeps to it (cijob.py).
+        # The runner names the job: the token cache keeps to it (config.py).
         "GITHUB_RUN_ID": "16213348212", "GITHUB_RUN_ATTEMPT": "1", "GITHUB_JOB": "build",
         "GITHUB_REPOSITORY": "acme/app",
         "ACTIONS_ID_TOKEN_REQUEST_URL": stack.github.request_url,
