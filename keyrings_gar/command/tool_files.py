@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import EditRefusedError, GarError
 from ..redact import showable, shown_path
-from ..safefile import file_problem, read_named_file
+from ..safefile import NotARegularFileError, file_problem, read_named_text
 from .shown import config_line
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -58,13 +58,11 @@ def read_config(path: Path, project: Path | None = None) -> str:
     if problem is not None:
         raise EditRefusedError(problem)
     try:
-        return read_named_file(path, MAX_CONFIG_BYTES).decode("utf-8")
+        return read_named_text(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return ""
     except OSError as exc:
-        raise EditRefusedError(f"{path} {file_problem(exc)}") from None
-    except UnicodeDecodeError:
-        raise EditRefusedError(f"{path} is not UTF-8 text; fix it, then run this again") from None
+        raise EditRefusedError(f"{path} {file_problem(exc, 'fix it, then run this again')}") from None
 
 
 def target_problem(path: Path, project: Path | None = None) -> str | None:
@@ -82,7 +80,8 @@ def target_problem(path: Path, project: Path | None = None) -> str | None:
             return (f"{path} is a symbolic link, and configure writes no file through a link: edit the file it "
                     "points to by hand, or replace the link with that file")
         if not stat.S_ISREG(status.st_mode):
-            return f"{path} is not a regular file (a FIFO, a device or a folder); remove it, then run this again"
+            kind = NotARegularFileError(folder=stat.S_ISDIR(status.st_mode))
+            return f"{path} {file_problem(kind, 'remove it, then run this again')}"
         if status.st_nlink > 1:
             return (f"{path} has {status.st_nlink} hard links, and configure would change every one of them: "
                     "edit it by hand, or make it a file of its own (cp, then mv over it)")
