@@ -21,8 +21,7 @@ from keyrings_gar.errors import EditRefusedError
 from tests.conftest import AR_URL
 from tests.toml_reader import toml_reader
 
-REPOSITORY = Repository("https://us-central1-python.pkg.dev/acme-prod/team-repo/simple/",
-                        "https://us-central1-python.pkg.dev/acme-prod/team-repo/", "team-repo")
+REPOSITORY = Repository("us-central1-python.pkg.dev", "us-central1", "acme-prod", "team-repo", "team-repo")
 COMMENT = "# why: the rule's comment\n# second line"
 
 

@@ -14,9 +14,9 @@ is a warning: it never turns a proven read into a failure.
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -33,8 +33,9 @@ from ..provided import find_provided_token
 from ..redact import scrubbed
 from ..search import find_json_key, find_token_source
 from ..sources import source_from_secret
+from .index_rule import Repository
 from .only_index import only_index_places
-from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, Repository, mode_name, repository_facts
+from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, mode_name, repository_facts
 
 READER_ROLE = "roles/artifactregistry.reader"
 WRITER_ROLE = "roles/artifactregistry.writer"
@@ -43,13 +44,6 @@ PROBE_PACKAGE = "keyrings-gar-access-probe"
 """The package page asked without --package: a name of ours that no repository holds."""
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}")
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
-
-
-class Question(NamedTuple):
-    """What to ask: whether the identity may `purpose` (DOWNLOAD or UPLOAD), by which package page."""
-    purpose: str
-    package: str | None
-    timeout: float
 
 
 class AccessAnswer(NamedTuple):
@@ -78,8 +72,8 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
         report["access"] = {"url": repository.page_url(package or PROBE_PACKAGE), "status": answer.status,
                             "ok": answer.ok, "purpose": purpose, "text": answer.text,
                             "api": None if api is None else {
-                                "mode": api.mode, "missing": api.missing, "problem": api.problem,
-                                "permissions": None if api.permissions is None else sorted(api.permissions)}}
+                                **api._asdict(), "permissions": None if api.permissions is None else
+                                sorted(api.permissions)}}
         report["warnings"].extend(answer.warnings)
         if api is not None and api.mode == STANDARD:
             report["warnings"].extend(_standard_as_only_index(repository))
@@ -98,10 +92,7 @@ def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, packag
     login = credential_for(target, None)
     if login is None:
         raise GarError("no credential to check: a lookup for this URL answers nothing")
-    question = Question(purpose, package, load_settings().timeout)
-    answer = check_access(repository, (login.username, login.password), credential, question,
-                          lambda: api_token(target, login.username, login.password))
-    return repository, answer
+    return repository, check_access(repository, (login.username, login.password), credential, purpose, package)
 
 
 def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
@@ -125,48 +116,49 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     return token, quota or None
 
 
-def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], question: Question,
-                 api_token: Callable[[], tuple[str, str | None]] | None = None) -> AccessAnswer:
-    """GET a package page with the lookup's credential, `login` (username, password), then ask the
-    API with `api_token`'s token (not asked when None), and explain both. `credential` is doctor's
-    credential report: which source and identity the credential is from."""
-    page = repository.page_url(question.package or PROBE_PACKAGE)
-    status = _page_status(page, repository.host, login, question.timeout)
+def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], purpose: str,
+                 package: str | None) -> AccessAnswer:
+    """GET `package`'s page with the lookup's credential, `login` (username, password), then ask the
+    API with the same identity's token, and explain both for `purpose` (DOWNLOAD or UPLOAD).
+    `credential` is doctor's credential report: which source and identity the credential is from."""
+    timeout = load_settings().timeout
+    page = repository.page_url(package or PROBE_PACKAGE)
+    status = _page_status(page, repository.host, login, timeout)
     if status == 401:
         return AccessAnswer(status, False, _refused(credential))
-    api = repository_facts(repository, api_token, question.timeout) if api_token is not None else None
+    api = repository_facts(repository, lambda: api_token(repository.target, *login), timeout)
     if status in (200, 404):
-        return _readable(repository, status, credential, question.purpose, api)
+        return _readable(repository, status, credential, purpose, api)
     if status == 403:
-        if api is not None and api.missing:
+        if api.missing:
             return AccessAnswer(status, False, _missing(repository), api)
-        return AccessAnswer(status, False, _denied(repository, credential, question.purpose), api,
+        return AccessAnswer(status, False, _denied(repository, credential, purpose), api,
                             _api_warning(api, status))
     if 300 <= status < 400:
         return AccessAnswer(status, False, f"{page} answered with a redirect (HTTP {status}), which Artifact "
-                                           "Registry never sends for a package page: not followed, as a credential "
-                                           "must not go elsewhere; check the proxy or host in between", api)
+                                           "Registry never sends for a package page: not followed; check the proxy "
+                                           "or host in between", api)
     return AccessAnswer(status, False, f"Artifact Registry answered HTTP {status} for {page}; "
                                        "if it is 5xx, try again later", api)
 
 
 def _readable(repository: Repository, status: int, credential: dict[str, Any], purpose: str,
-              api: ApiAnswer | None) -> AccessAnswer:
+              api: ApiAnswer) -> AccessAnswer:
     """A package page answered 200 or 404: the identity reads the repository. For an upload, the
     API's mode and testIamPermissions answer whether it may upload, without uploading."""
-    kind = f"a {mode_name(api.mode)} repository, " if api is not None and api.mode else ""
+    kind = f"a {mode_name(api.mode)} repository, " if api.mode else ""
     read = (f"Artifact Registry lets this credential read {repository.index_url} ({kind}a package page answered "
             f"HTTP {status})")
     warnings = _api_warning(api, status)
     if purpose != UPLOAD:
         return AccessAnswer(status, True, read, api, warnings)
-    if api is not None and api.mode is not None and api.mode != STANDARD:
+    if api.mode is not None and api.mode != STANDARD:
         return AccessAnswer(status, False, f"{repository.resource} is a {mode_name(api.mode)} repository, which takes "
                                            "no uploads: publish to the standard repository behind it (`gcloud "
                                            f"artifacts repositories describe {repository.repository} "
                                            f"--project={repository.project} --location={repository.location}` "
                                            "lists its upstreams)", api)
-    if api is None or api.permissions is None:
+    if api.permissions is None:
         return AccessAnswer(status, True, f"{read}; whether it may upload is unknown (see the warning)", api,
                             warnings or ("the Artifact Registry API was not asked, so uploading is not checked",))
     if UPLOAD_PERMISSION in api.permissions:
@@ -178,16 +170,14 @@ def _readable(repository: Repository, status: int, credential: dict[str, Any], p
 def _standard_as_only_index(repository: Repository) -> list[str]:
     """A warning for each installer setting that makes this standard repository the only index."""
     return [f"{place} makes {repository.repository}, a standard repository (its own packages only), the only index: "
-            "public packages will not be found; put it beside PyPI (`keyrings-gar configure TOOL URL --standard` "
-            "after removing that setting), or use a virtual repository in front of it as the only index"
+            "public packages will not be found; remove that setting and add it beside PyPI (`keyrings-gar configure "
+            "TOOL URL --standard`), or make a virtual repository in front of it the only index"
             for place in only_index_places(repository.index_url, Path.cwd())]
 
 
-def _api_warning(api: ApiAnswer | None, status: int) -> tuple[str, ...]:
+def _api_warning(api: ApiAnswer, status: int) -> tuple[str, ...]:
     """The API's refusal as a warning; after a 403 page only when it says more than the 403 does."""
-    if api is None or api.problem is None:
-        return ()
-    if status == 403 and "SERVICE_DISABLED" not in api.problem:
+    if api.problem is None or (status == 403 and "SERVICE_DISABLED" not in api.problem):
         return ()
     return (api.problem,)
 
@@ -195,9 +185,8 @@ def _api_warning(api: ApiAnswer | None, status: int) -> tuple[str, ...]:
 def _missing(repository: Repository) -> str:
     listing = f"gcloud artifacts repositories list --project={repository.project} --location={repository.location}"
     return (f"Artifact Registry has no repository {repository.repository} in project {repository.project} at "
-            f"{repository.location} (the package page answered HTTP 403, and the Artifact Registry API 404 to an "
-            f"identity that may see the project): check the location, project and repository in the URL "
-            f"against `{listing}`")
+            f"{repository.location} (the package page answered HTTP 403, and the Artifact Registry API 404): check "
+            f"the URL against `{listing}`")
 
 
 def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -> int:
@@ -210,17 +199,14 @@ def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -
             return b""
 
     basic = base64.b64encode(":".join(login).encode()).decode("ascii")
-    request = StatusOnly(timeout)
-    try:
-        response = request(page, "GET", headers={"Authorization": f"Basic {basic}", "Accept": "text/html"})
-    except RedirectRefusedError as exc:
-        return exc.status  # the transport follows no redirect, and neither does this check
-    except google.auth.exceptions.TransportError as exc:
-        raise GarError(f"could not reach {host}: {scrubbed(str(exc), 400)}; check the network, "
-                       "HTTPS_PROXY and the CA bundle (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)") from None
-    finally:
-        request.close()
-    return response.status
+    with contextlib.closing(StatusOnly(timeout)) as request:
+        try:
+            return request(page, "GET", headers={"Authorization": f"Basic {basic}", "Accept": "text/html"}).status
+        except RedirectRefusedError as exc:
+            return exc.status  # the transport follows no redirect, and neither does this check
+        except google.auth.exceptions.TransportError as exc:
+            raise GarError(f"could not reach {host}: {scrubbed(str(exc), 400)}; check the network, "
+                           "HTTPS_PROXY and the CA bundle (REQUESTS_CA_BUNDLE, SSL_CERT_FILE)") from None
 
 
 def _refused(credential: dict[str, Any]) -> str:
@@ -229,9 +215,8 @@ def _refused(credential: dict[str, Any]) -> str:
     secret = credential.get("secret")
     if source.get("kind") == "pre-minted token":
         return (f"Artifact Registry refused the pre-minted token from {source['origin']} (HTTP 401): it has "
-                "expired (an access token lives about an hour) or is not an OAuth access token (an ID token, "
-                "or one without the cloud-platform scope); put a fresh `gcloud auth print-access-token` there, "
-                "or unset it so that keyrings.gar mints and refreshes its own")
+                "expired (tokens live about an hour) or is no OAuth access token with the cloud-platform scope; "
+                "put a fresh `gcloud auth print-access-token` there, or unset it so that keyrings.gar mints its own")
     if secret is not None:
         # Whether the registry needs the key file's exact bytes is not known: both causes are named.
         return (f"Artifact Registry refused the _json_key_base64 secret of {secret['email']} (key "
@@ -240,7 +225,7 @@ def _refused(credential: dict[str, Any]) -> str:
                 "the base64 of the key file as it was created (set it to `base64 -w0 KEY.json`)")
     who = f"{source.get('identity')} ({source.get('kind')}: {source.get('origin')})" if source else "this identity"
     return (f"Artifact Registry refused the token of {who} (HTTP 401): it was revoked, or the account disabled; "
-            "run `keyrings-gar cache clear` and check again, and if it persists, log in again with that source")
+            "run `keyrings-gar cache clear` and check again, then log in again with that source")
 
 
 def _denied(repository: Repository, credential: dict[str, Any], purpose: str, page_status: int = 403) -> str:
@@ -255,12 +240,12 @@ def _denied(repository: Repository, credential: dict[str, Any], purpose: str, pa
              f"--project={repository.project}{location} --member={_member(identity)} --role={role}")
     if page_status != 403:
         return (f"{identity} may read but not upload to {repository.resource} (testIamPermissions: no "
-                f"{UPLOAD_PERMISSION}; nothing was uploaded): it lacks {role}; someone who administers the "
-                f"repository can grant it: {grant}")
+                f"{UPLOAD_PERMISSION}; nothing was uploaded): it lacks {role}; an administrator of the repository "
+                f"grants it: {grant}")
     direction = "to" if purpose == UPLOAD else "from"
     return (f"{identity} may not {purpose} {direction} {repository.resource} (HTTP 403): it lacks {role} on that "
-            "repository, or the project or repository does not exist (Artifact Registry does not tell an "
-            f"identity without access which); someone who administers the repository can grant it: {grant}")
+            "repository, or the project or repository does not exist (Artifact Registry does not say which); an "
+            f"administrator of the repository grants it: {grant}")
 
 
 def _member(identity: str) -> str:
@@ -274,13 +259,10 @@ def _member(identity: str) -> str:
     return f"{kind}:{email.group()}"
 
 
-def api_facts(url: str) -> ApiAnswer:
-    """What the API says about the repository `url` names, asked with the identity a lookup for
-    `url` would use (for `configure`); `problem` says why it could not."""
-    target = parse_service(url, trusted_hosts())
-    repository = Repository.from_target(target) if target is not None else None
-    if target is None or repository is None:
-        return ApiAnswer(None, None, problem="it is not a repository URL")
+def api_facts(repository: Repository) -> ApiAnswer:
+    """What the API says about `repository`, asked with the identity a lookup for its index URL
+    would use (for `configure`); `problem` says why it could not."""
+    target = repository.target
     try:
         login = credential_for(target, None)
     except GarError as exc:

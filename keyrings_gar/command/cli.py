@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
-from ..access_token import AccessToken
 from ..cache import TokenCache
 from ..config import cache_dir, load_settings, trusted_hosts
 from ..config_entries import NO_ENTRY
@@ -27,9 +26,10 @@ from ..lookup import live_token
 from ..provided import find_provided_token
 from ..redact import censored, shown_path
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
+from .configure import Where, configure
 from .diagnosis import cache_report, doctor
-from .index_rule import CONFIGURE_TOOLS, DEFAULT_KIND, STANDARD, VIRTUAL
-from .installer_reach import INSTALLERS
+from .index_rule import DEFAULT_KIND, INSTALLERS, STANDARD, VIRTUAL
+from .installer_reach import add_installer_checks
 from .installer_settings import TOOLS, settings_text
 from .render import render_cache, render_doctor
 from .shown import safe_url
@@ -43,18 +43,6 @@ def _err(text: str) -> None:
     sys.stderr.write(f"keyrings-gar: {censored(text)}\n")
 
 
-def token_for(url: str | None) -> AccessToken:
-    """A live token for `url`'s identity (the default identity without one), through the cache."""
-    settings = load_settings()
-    entry = NO_ENTRY
-    if url is not None:
-        target = classify_service(url, trusted_hosts())
-        if isinstance(target, str):
-            raise GarError(f"{safe_url(url)} is not ours: {target}")
-        entry = entry_for(target)
-    return live_token(settings, entry, find_provided_token())
-
-
 # --- the command line -------------------------------------------------------------------
 
 
@@ -65,12 +53,11 @@ def _run_doctor(args: argparse.Namespace) -> int:
         args.parser.error("--package goes with --check-access")
     report = doctor(args.url)
     if args.check_access and report["ok"]:
-        from .access_check import add_access_check  # only this check needs requests (start-up time)
+        # Here: only this check pays for requests and google-auth (about 290 ms of imports).
+        from .access_check import add_access_check
 
         add_access_check(report, args.url, args.purpose, args.package)
     if args.installer:
-        from .installer_reach import add_installer_checks
-
         add_installer_checks(report, args.installer)
     _out(json.dumps(report, indent=2) if args.json else render_doctor(report))
     return 0 if report["ok"] else 1
@@ -82,16 +69,20 @@ def _run_settings(args: argparse.Namespace) -> int:
 
 
 def _run_configure(args: argparse.Namespace) -> int:
-    # Imported here: the file editors cost every other command start-up time (about 20 ms of CPU).
-    from .configure import Where, configure
-
     where = Where(Path.cwd(), args.file, args.uv_toml, args.name)
     _out(configure(args.tool, args.urls, args.kind, where, dry_run=args.dry_run))
     return 0
 
 
 def _run_token(args: argparse.Namespace) -> int:
-    _out(token_for(args.url).value)
+    """A live token for URL's identity (the default identity without one), through the cache."""
+    entry = NO_ENTRY
+    if args.url is not None:
+        target = classify_service(args.url, trusted_hosts())
+        if isinstance(target, str):
+            raise GarError(f"{safe_url(args.url)} is not ours: {target}")
+        entry = entry_for(target)
+    _out(live_token(load_settings(), entry, find_provided_token()).value)
     return 0
 
 
@@ -131,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     doctor_parser = _add_command(
-        commands, "doctor", help="explain what a lookup for URL would do, and whether it works",
+        commands, "doctor", _run_doctor, help="explain what a lookup for URL would do, and whether it works",
         description="Explain what a keyring lookup for URL would do and really get a token; with --check-access, "
                     "also ask the repository whether it accepts it, and with --installer, whether that installer "
                     "will reach keyrings.gar at all. Exit status 0 when all is well, 1 otherwise (the problems and "
@@ -152,10 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     doctor_parser.add_argument("--for", dest="purpose", choices=("download", "upload"), default="download",
                                help="with --check-access: what to check the identity may do (upload: asked of "
                                     "the API's testIamPermissions, nothing is uploaded; default: download)")
-    doctor_parser.set_defaults(run=_run_doctor)
 
     settings_parser = _add_command(
-        commands, "settings", help="print installer configuration that uses keyring (no credential in it)",
+        commands, "settings", _run_settings,
+        help="print installer configuration that uses keyring (no credential in it)",
         description="Print ready-to-paste configuration for an installer (pip, uv, poetry, pdm) or a publishing "
                     "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
                     "the keyring-based answer to `gcloud artifacts print-settings python`.")
@@ -164,10 +155,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_kind_options(settings_parser)
     settings_parser.add_argument("--uv-toml", action="store_true",
                                  help="for uv: the uv.toml form (default: the pyproject.toml form)")
-    settings_parser.set_defaults(run=_run_settings)
 
     configure_parser = _add_command(
-        commands, "configure", help="write an installer's configuration for repositories (no credential in it)",
+        commands, "configure", _run_configure,
+        help="write an installer's configuration for repositories (no credential in it)",
         description="Write or merge the configuration that makes the plain command work afterwards (pip install, "
                     "uv add, poetry add, pdm add, twine upload -r NAME), as `gcloud auth configure-docker` does: "
                     "index entries, the keyring provider and the username, never a credential. Other entries and "
@@ -176,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "poetry's config.toml (poetry itself is not run); twine: ~/.pypirc. No file is written "
                     "through a link. Without --virtual or --standard, each repository's mode is asked of the "
                     "Artifact Registry API first; when it cannot tell, nothing is written.")
-    configure_parser.add_argument("tool", choices=CONFIGURE_TOOLS, help="the installer or publishing tool")
+    configure_parser.add_argument("tool", choices=INSTALLERS, help="the installer or publishing tool")
     configure_parser.add_argument("urls", nargs="+", type=pasted_url, metavar="URL", help="repository URLs")
     _add_kind_options(configure_parser, default=None)
     configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
@@ -185,28 +176,24 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: the repository's own name)")
     configure_parser.add_argument("--file", type=Path, help="the file to edit instead of the tool's usual one "
                                   "(not for poetry)")
-    configure_parser.set_defaults(run=_run_configure)
 
     token_parser = _add_command(
-        commands, "token", help="print a live access token (for scripts)",
+        commands, "token", _run_token, help="print a live access token (for scripts)",
         description="Print a live OAuth access token for URL's identity (or the default identity), through the "
                     "same cache as keyring lookups. The only command that prints a credential.")
     token_parser.add_argument("url", nargs="?", type=pasted_url, metavar="URL", help="the repository URL")
-    token_parser.set_defaults(run=_run_token)
 
-    cache_parser = _add_command(commands, "cache", help="show or clear the token cache",
+    cache_parser = _add_command(commands, "cache", None, help="show or clear the token cache",
                                 description="Show or clear the shared token cache.")
     cache_commands = cache_parser.add_subparsers(dest="cache_command", required=True, metavar="ACTION")
-    show_parser = _add_command(cache_commands, "show", help="list cached identities and expiries (never tokens)",
+    show_parser = _add_command(cache_commands, "show", _run_cache_show,
+                               help="list cached identities and expiries (never tokens)",
                                description="List the cached identities and their expiry.")
     show_parser.add_argument("--json", action="store_true", help="print the list as JSON")
-    show_parser.set_defaults(run=_run_cache_show)
-    clear_parser = _add_command(cache_commands, "clear", help="remove every cached token and remembered failure",
-                                description="Remove every cached token (the next lookup mints one) and forget "
-                                            "remembered failures (the next lookup tries its credentials again at "
-                                            "once). Only the cache's own files go: nothing else in the folder is "
-                                            "touched.")
-    clear_parser.set_defaults(run=_run_cache_clear)
+    _add_command(cache_commands, "clear", _run_cache_clear, help="remove every cached token and remembered failure",
+                 description="Remove every cached token (the next lookup mints one) and forget remembered failures "
+                             "(the next lookup tries its credentials again at once). Only the cache's own files go: "
+                             "nothing else in the folder is touched.")
     return parser
 
 
@@ -226,14 +213,15 @@ def _add_kind_options(parser: argparse.ArgumentParser, default: str | None = DEF
 _VERBOSE_HELP = "log each step to stderr: where credentials come from and why, cache hits, config entries"
 
 
-def _add_command(commands: Any, name: str, **options: Any) -> argparse.ArgumentParser:
-    """A subcommand that takes -v after its name too (`keyrings-gar doctor URL -v`) and knows its
-    own parser, so that a usage error shows this command's usage rather than the top level's."""
+def _add_command(commands: Any, name: str, run: Callable[[argparse.Namespace], int] | None, **options: Any
+                 ) -> argparse.ArgumentParser:
+    """A subcommand that `run`s, takes -v after its name too (`keyrings-gar doctor URL -v`) and knows
+    its own parser, so that a usage error shows this command's usage rather than the top level's."""
     # SUPPRESS: absent after the subcommand, the -v given before it (or False) stays.
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=_VERBOSE_HELP)
     command: argparse.ArgumentParser = commands.add_parser(name, parents=[verbose], **options)
-    command.set_defaults(parser=command)
+    command.set_defaults(parser=command, run=run)
     return command
 
 

@@ -59,11 +59,9 @@ def hosts_with_several_identities(config: Config, default_key_file: Path | None 
         if len(identities) > 1:
             givers = ", ".join(name for names in identities.values() for name in names)
             warnings.append(f"{givers} give {host} {len(identities)} identities; pip (either keyring provider) "
-                            "keeps the first credential it gets for a host and sends it to every repository there "
-                            "without asking keyring again, and uv, which asks per repository, still sends it with "
-                            "file downloads from another; Artifact Registry answers 403 to the wrong identity and "
-                            f"neither asks again: give the host one identity (an entry [{host}]), or put one "
-                            "virtual repository in front of these")
+                            "keeps the first credential it gets for a host for every repository there, and uv sends it "
+                            "with another repository's file downloads, so the wrong identity gets 403: give the host "
+                            f"one identity (an entry [{host}]), or put one virtual repository in front of these")
     return warnings
 
 

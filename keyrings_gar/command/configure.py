@@ -25,20 +25,22 @@ from typing import NamedTuple
 from ..errors import EditRefusedError, GarError
 from ..redact import shown_path
 from .index_rule import (
-    CONFIGURE_TOOLS,
+    INSTALLERS,
     VIRTUAL,
     Repository,
+    TomlValue,
     new_entries,
+    parse_repository,
     pdm_source,
-    pip_index_options,
+    pip_options,
     poetry_priority,
     pypirc_section,
+    renamed,
     rule_comment,
     uv_index,
 )
 from .ini_edit import IniOption, ini_section, ini_values, merge_ini
 from .installer_reach import reach_problem
-from .installer_settings import parse_repository, renamed
 from .mode_choice import PUBLISHING_TOOLS, choose_kind, refuse_uploads, upload_offers
 from .pip_precedence import pip_overrides
 from .shown import safe_url
@@ -58,21 +60,12 @@ class Where(NamedTuple):
     """--name: the index, source or section name for the one repository, instead of its own."""
 
 
-class TomlList(NamedTuple):
-    """An array of tables `configure` adds entries to, and what to call one in a message."""
-
-    path: tuple[str, ...]
-    what: str
-
-
 @dataclass
 class Plan:
     """What `configure` would do: the files to change (it runs no program)."""
 
     tool: str
     files: list[FileChange] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    """What is already configured as it should be (`nothing to change in ...`)."""
     next_steps: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     """What would override or add to what is written (`configure pip`: PIP_* variables, older files)."""
@@ -82,18 +75,11 @@ class Plan:
 
 
 def _pip_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
-    index_url, extra = pip_index_options(repositories, kind)
-    comment = rule_comment("pip", kind, repositories[0])
-    options = [IniOption("global", "index-url", (index_url,), comment=comment)] if index_url else []
-    if extra:
-        options.append(IniOption("global", "extra-index-url", tuple(extra), is_list=True,
-                                 comment="" if index_url else comment))
-    options.append(IniOption("global", "keyring-provider", ("subprocess",),
-                             comment="# pip runs the `keyring` command on PATH, which holds keyrings.gar"))
+    options = pip_options(repositories, kind)
     before = read_config(path)
     # The same repository as the only index and beside PyPI would be neither rule: one kind at a time.
-    other_kind = "extra-index-url" if index_url else "index-url"
-    moved = repositories[:1] if index_url else repositories
+    other_kind = "extra-index-url" if kind == VIRTUAL else "index-url"
+    moved = repositories[:1] if kind == VIRTUAL else repositories
     if {url for r in moved for url in (r.user_index_url, r.index_url)} & set(
             ini_values(before, "global", other_kind, str(path))):
         raise EditRefusedError(f"{path} already has this repository as {other_kind}, the other kind's setting; "
@@ -146,13 +132,16 @@ class ProjectFile(NamedTuple):
     project: Path | None
 
 
-def _toml_plan(tool: str, file: ProjectFile, keys: list[TomlKey], array: TomlList, wanted: list[TomlEntry]) -> Plan:
+def _toml_change(file: ProjectFile, keys: list[TomlKey], array: tuple[str, ...], entries: list[dict[str, TomlValue]],
+                 comment: str) -> FileChange:
+    """`keys` set and `entries` added to the array of tables `array` (`comment` above the first),
+    those not there yet (a message calls one by the array's last name: an index, a source)."""
     path, project = file
+    wanted = [TomlEntry(array, entry, comment if n == 0 else "") for n, entry in enumerate(entries)]
     before = read_config(path, project)
-    document = load_toml(before, str(path))
-    missing = new_entries(lookup(document, array.path), [w.entry for w in wanted], array.what, str(path))
-    entries = [w for w in wanted if w.entry in missing]
-    return Plan(tool, [FileChange(path, before, merge_toml(before, keys, entries, str(path)), project=project)])
+    missing = new_entries(lookup(load_toml(before, str(path)), array), entries, array[-1], str(path))
+    added = [w for w in wanted if w.entry in missing]
+    return FileChange(path, before, merge_toml(before, keys, added, str(path)), project=project)
 
 
 def _project_file(cwd: Path, tool: str) -> Path:
@@ -163,27 +152,23 @@ def _project_file(cwd: Path, tool: str) -> Path:
     return path
 
 
-def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, *, uv_toml: bool,
-             no_uploads: frozenset[str] = frozenset()) -> Plan:
+def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, uploads: list[Repository], *,
+             uv_toml: bool) -> Plan:
     table: tuple[str, ...] = () if uv_toml else ("tool", "uv")
     keys = [TomlKey(table, "keyring-provider", "subprocess",
                     "# uv runs the `keyring` command on PATH, which holds keyrings.gar")]
-    array = TomlList((*table, "index"), "index")
-    wanted = [TomlEntry(array.path, uv_index(r, kind, first=n == 0, publish=r.index_url not in no_uploads),
-                        rule_comment("uv", kind, r) if n == 0 else "")
-              for n, r in enumerate(repositories)]
-    plan = _toml_plan("uv", file, keys, array, wanted)
+    indexes = [uv_index(r, kind, first=n == 0, publish=r in uploads) for n, r in enumerate(repositories)]
+    plan = Plan("uv", [_toml_change(file, keys, (*table, "index"), indexes,
+                                    rule_comment("uv", kind, repositories[0]))])
     plan.next_steps.append("uv add PACKAGE (or uv sync)")
-    plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in repositories
-                           if r.index_url not in no_uploads)
+    plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in uploads)
     return plan
 
 
 def _pdm_plan(repositories: list[Repository], kind: str, file: ProjectFile) -> Plan:
-    array = TomlList(("tool", "pdm", "source"), "source")
-    wanted = [TomlEntry(array.path, pdm_source(r, kind, first=n == 0), rule_comment("pdm", kind, r) if n == 0 else "")
-              for n, r in enumerate(repositories)]
-    plan = _toml_plan("pdm", file, [], array, wanted)
+    sources = [pdm_source(r, kind, first=n == 0) for n, r in enumerate(repositories)]
+    plan = Plan("pdm", [_toml_change(file, [], ("tool", "pdm", "source"), sources,
+                                     rule_comment("pdm", kind, repositories[0]))])
     plan.next_steps.append("pdm add PACKAGE")
     return plan
 
@@ -191,8 +176,7 @@ def _pdm_plan(repositories: list[Repository], kind: str, file: ProjectFile) -> P
 # --- poetry: its two files -------------------------------------------------------------------
 
 
-def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path, no_uploads: frozenset[str] = frozenset()
-                 ) -> Plan:
+def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path, uploads: list[Repository]) -> Plan:
     """The project's `[[tool.poetry.source]]` entries and `repositories.NAME.url` in poetry's own
     config.toml, written as `poetry source add` and `poetry config` write them. poetry itself is
     never run: in the project's folder it loads the project's plugins, which a cloned repository
@@ -201,22 +185,20 @@ def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path, no_upload
         if repository.name.lower() == "pypi" or "." in repository.name:
             raise EditRefusedError(f"poetry keeps the source name {repository.name!r} for PyPI or reads a dot in it as "
                                    "a nested key: pass --name with another name")
-    path = _project_file(cwd, "poetry")
-    priority = poetry_priority(kind)
-    array = TomlList(("tool", "poetry", "source"), "source")
-    wanted = [TomlEntry(array.path, {"name": r.name, "url": r.index_url, "priority": priority},
-                        rule_comment("poetry", kind, r) if n == 0 else "") for n, r in enumerate(repositories)]
-    plan = _toml_plan("poetry", ProjectFile(path, cwd), [], array, wanted)
+    sources: list[dict[str, TomlValue]] = [{"name": r.name, "url": r.index_url, "priority": poetry_priority(kind)}
+                                           for r in repositories]
+    plan = Plan("poetry", [_toml_change(ProjectFile(_project_file(cwd, "poetry"), cwd), [],
+                                        ("tool", "poetry", "source"), sources,
+                                        rule_comment("poetry", kind, repositories[0]))])
     # poetry publish -r NAME needs the repository's upload URL in poetry's own config.
-    keys = [TomlKey(("repositories", r.name), "url", r.upload_url) for r in repositories
-            if r.index_url not in no_uploads]
+    keys = [TomlKey(("repositories", r.name), "url", r.upload_url) for r in uploads]
     if keys:
         config = poetry_config_file()
         before = read_config(config)
         plan.files.append(FileChange(config, before, merge_toml(before, keys, [], str(config))))
     plan.next_steps.append("poetry add PACKAGE" if kind == VIRTUAL else
                            f"poetry add --source {repositories[0].name} PACKAGE")
-    plan.next_steps.extend(f"poetry publish -r {r.name}" for r in repositories if r.index_url not in no_uploads)
+    plan.next_steps.extend(f"poetry publish -r {r.name}" for r in uploads)
     return plan
 
 
@@ -237,6 +219,7 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where, no_uploa
     names = [r.name for r in repositories]
     if len(set(names)) != len(names):
         raise GarError("two repositories share a name; configure them one at a time with --file or by hand")
+    uploads = [r for r in repositories if r.index_url not in no_uploads]
     file, cwd = where.file, where.cwd
     if tool == "pip":
         plan = _pip_plan(repositories, kind, file or pip_config_file())
@@ -245,41 +228,36 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where, no_uploa
     elif tool == "uv":
         path = file or (cwd / "uv.toml" if where.uv_toml else _project_file(cwd, "uv"))
         # The project's own file (not one the user named) must stay inside the project folder.
-        plan = _uv_plan(repositories, kind, ProjectFile(path, None if file else cwd),
-                        uv_toml=where.uv_toml or path.name == "uv.toml", no_uploads=no_uploads)
+        plan = _uv_plan(repositories, kind, ProjectFile(path, None if file else cwd), uploads,
+                        uv_toml=where.uv_toml or path.name == "uv.toml")
     elif tool == "pdm":
         plan = _pdm_plan(repositories, kind, ProjectFile(file or _project_file(cwd, "pdm"), None if file else cwd))
     elif tool == "poetry":
         if file is not None:
             raise GarError("poetry edits its own files: run configure in the project's folder, without --file")
-        plan = _poetry_plan(repositories, kind, cwd, no_uploads)
+        plan = _poetry_plan(repositories, kind, cwd, uploads)
     else:
-        raise GarError(f"configure knows {', '.join(CONFIGURE_TOOLS)}, not {tool}")
-    plan.unchanged.extend(str(change.path) for change in plan.files if not change.changed)
+        raise GarError(f"configure knows {', '.join(INSTALLERS)}, not {tool}")
     return plan
-
-
-def apply_plan(plan: Plan) -> None:
-    for change in plan.files:
-        if change.changed:
-            write_config(change)
 
 
 def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry_run: bool) -> str:
     """Plan, then (without --dry-run) apply; the report for people. `kind` None: each repository's
     mode is asked of the Artifact Registry API (mode_choice.py)."""
-    choice = choose_kind(urls, kind)
+    repositories = [parse_repository(url) for url in urls]
+    choice = choose_kind(repositories, kind)
     if tool in PUBLISHING_TOOLS:
-        refuse_uploads(tool, urls, choice)
+        refuse_uploads(tool, repositories, choice)
     plan = plan_configure(tool, urls, choice.kind, where, choice.no_uploads)
-    if not dry_run:
-        apply_plan(plan)
+    for change in plan.files:
+        if change.changed and not dry_run:
+            write_config(change)
     lines = list(choice.said)
     verb = "would change" if dry_run else "changed"
     for change in plan.files:
         if change.changed:
             lines.extend([f"{verb} {change.path}:", change.diff().rstrip("\n")])
-    lines.extend(f"nothing to change in {what}" for what in plan.unchanged)
+    lines.extend(f"nothing to change in {change.path}" for change in plan.files if not change.changed)
     lines.extend(f"warning: {warning}" for warning in plan.warnings)
     if dry_run:
         # A dry run runs no program, and the reach check starts the installer's own Python.
@@ -290,5 +268,5 @@ def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry
         if problem is not None:
             lines.append(f"warning: {problem}")
         lines.extend(f"next: {step}" for step in plan.next_steps)
-    lines.extend(upload_offers(tool, urls, choice))
+    lines.extend(upload_offers(tool, repositories, choice))
     return "\n".join(lines)

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from ..programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
 from ..safefile import read_regular_file
 
 OK, PROBLEM, NOTE = "ok", "problem", "note"
@@ -75,9 +76,6 @@ class Environment(NamedTuple):
 def probe(python: Path, env: dict[str, str], tool: str = "") -> Environment | Finding:
     """What keyring loads in `python`'s environment, as that interpreter sees it; for `tool` pdm also
     whether pdm's own code imports there."""
-    # Here, not at the top: the CLI imports this module for INSTALLERS on every command.
-    from ..programs import OutputTooLargeError, ProgramTimeoutError, run_bounded
-
     # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.
     try:
         finished = run_bounded([str(python), "-I", "-c", _PROBE, tool], PROBE_TIMEOUT, _OUTPUT_LIMIT, env,

@@ -1,4 +1,5 @@
-"""How a repository joins each installer's indexes: the one rule per repository kind that `settings`
+"""An Artifact Registry repository, parsed once from its URL into the forms installers and the API
+take, and how it joins each installer's indexes: the one rule per repository kind that `settings`
 prints and `configure` writes, so that the two can never disagree.
 
 - A *virtual* repository fronts PyPI (or other upstreams) with its own priorities and policy: it is
@@ -12,21 +13,27 @@ Nothing here can tell the two kinds apart from a URL: the user says which.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from typing import Any, NamedTuple, Union
 
+from ..config import trusted_hosts
 from ..config_entries import TOKEN_USERNAMES
-from ..errors import EditRefusedError
+from ..errors import EditRefusedError, GarError
+from ..hosts import RepositoryTarget, classify_service, parse_service
+from ..redact import showable
+from .ini_edit import IniOption
+from .shown import safe_url
 
 VIRTUAL = "virtual"
 STANDARD = "standard"
-KINDS = (VIRTUAL, STANDARD)
 # The default fails closed: a standard repository configured as the only index shows at once as a
 # public package that cannot be found; a virtual one configured beside PyPI would quietly keep the
 # dependency-confusion risk that a virtual repository exists to remove.
 DEFAULT_KIND = VIRTUAL
 
-CONFIGURE_TOOLS = ("pip", "uv", "poetry", "pdm", "twine")
-"""The tools `keyrings-gar configure` writes configuration for."""
+INSTALLERS = ("pip", "uv", "poetry", "pdm", "twine")
+"""The tools `configure` writes configuration for and `doctor --installer` checks."""
 
 USERNAME = TOKEN_USERNAMES[0]
 """The username Artifact Registry documents for an access token; not a secret."""
@@ -35,68 +42,125 @@ TomlValue = Union[str, bool]
 
 
 class Repository(NamedTuple):
-    """An Artifact Registry Python repository, in the forms installers take."""
+    """An Artifact Registry Python repository, in the forms installers and its API take."""
 
-    index_url: str
-    """`https://<location>-python.pkg.dev/<project>/<repository>/simple/`"""
-    upload_url: str
-    """The same without `simple/`: twine's and `publish`'s URL."""
+    host: str
+    location: str
+    """`us-central1`; `""` on a host from KEYRINGS_GAR_HOSTS."""
+    project: str
+    repository: str
     name: str
-    """The repository's own name: the index, source or server name in each installer."""
+    """The index, source or server name in each installer: the repository's own, or --name."""
+
+    @classmethod
+    def from_target(cls, target: RepositoryTarget) -> Repository | None:
+        """None when the URL does not name both a project and a repository (a bare host)."""
+        segments = target.repository_path.split("/")[1:]
+        if len(segments) < 2:
+            return None
+        return cls(target.host, target.location, segments[0], segments[1], segments[1])
+
+    @property
+    def target(self) -> RepositoryTarget:
+        """What a lookup for the index URL is about: whose credential the repository gets."""
+        return RepositoryTarget(self.host, f"/{self.project}/{self.repository}/simple/")
+
+    @property
+    def upload_url(self) -> str:
+        """twine's and `publish`'s URL."""
+        return f"https://{self.host}/{self.project}/{self.repository}/"
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.upload_url}simple/"
 
     @property
     def user_index_url(self) -> str:
         """The index URL with the username: pip before 26.2 asks keyring only when it has one."""
         return self.index_url.replace("https://", f"https://{USERNAME}@", 1)
 
+    def page_url(self, package: str) -> str:
+        """The package's page, its name normalized as PEP 503 and installers write it."""
+        return f"{self.index_url}{re.sub(r'[-_.]+', '-', package).lower()}/"
 
-# What each snippet says about the rule, as comment lines (the same text `configure` reports).
-RULE_COMMENTS: dict[tuple[str, str], str] = {
-    ("pip", VIRTUAL): (
-        "# A virtual repository is the only index: it fronts PyPI under its own upstream policy, so no\n"
-        "# public package can take a private one's name (dependency confusion). For a standard\n"
-        "# repository use --standard: it is then added beside PyPI."),
-    ("pip", STANDARD): (
-        "# A standard repository beside PyPI: pip takes the highest version from either index, so whoever\n"
-        "# publishes a private package's name on PyPI wins (dependency confusion). A virtual repository\n"
-        "# in front of both, configured with --virtual as the only index, closes that."),
-    ("uv", VIRTUAL): (
-        "# A virtual repository is the only index (default = true replaces PyPI): it fronts PyPI under\n"
-        "# its own upstream policy, so no public package can take a private one's name\n"
-        "# (dependency confusion). For a standard repository use --standard: it is then asked before PyPI."),
-    ("uv", STANDARD): (
-        "# A standard repository, asked before PyPI: with uv's first-index strategy a name found here is\n"
-        "# never taken from PyPI, so a public package cannot take a private one's name\n"
-        "# (dependency confusion); every other name still comes from PyPI."),
-    ("poetry", VIRTUAL): (
-        "# A virtual repository is the only source (priority primary turns the implicit PyPI off): it\n"
-        "# fronts PyPI under its own upstream policy, so no public package can take a private one's name\n"
-        "# (dependency confusion). For a standard repository use --standard: it is then explicit."),
-    ("poetry", STANDARD): (
-        "# A standard repository, explicit: only packages added with `poetry add --source {name} PACKAGE`\n"
-        "# come from it, so a public package cannot take a private one's name (dependency confusion);\n"
-        "# the rest come from PyPI."),
-    ("pdm", VIRTUAL): (
-        "# A virtual repository is the only source (a source named pypi replaces PyPI): it fronts PyPI\n"
-        "# under its own upstream policy, so no public package can take a private one's name\n"
-        "# (dependency confusion). For a standard repository use --standard: it is then added beside PyPI."),
-    ("pdm", STANDARD): (
-        "# A standard repository beside PyPI: pdm takes the best version from either, so whoever publishes\n"
-        "# a private package's name on PyPI can win (dependency confusion). A virtual repository in\n"
-        "# front of both, configured with --virtual as the only source, closes that."),
+    @property
+    def resource(self) -> str:
+        """The Artifact Registry API's name for it."""
+        return f"projects/{self.project}/locations/{self.location or 'LOCATION'}/repositories/{self.repository}"
+
+
+# Artifact Registry's own names are this plain; anything else would need quoting in an INI section
+# or a shell command, and is not a repository.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def parse_repository(url: str) -> Repository:
+    """The repository a URL in any form we accept names; GarError with the reason otherwise."""
+    target = classify_service(url, trusted_hosts())
+    if isinstance(target, str) and "://" not in url:
+        target = parse_service(f"https://{url}", trusted_hosts()) or target
+    if isinstance(target, str):
+        raise GarError(f"{safe_url(url)} is not an Artifact Registry Python repository: {target}")
+    repository = Repository.from_target(target)
+    if repository is None:
+        raise GarError("give the repository's URL: https://<location>-python.pkg.dev/<project>/<repository>/")
+    if not (_PLAIN_NAME.fullmatch(repository.project) and _PLAIN_NAME.fullmatch(repository.repository)):
+        raise GarError(f"{safe_url(url)} does not name a repository: project and repository names are letters, "
+                       "digits, `-`, `.` and `_`")
+    return repository
+
+
+def renamed(repository: Repository, name: str) -> Repository:
+    """The repository under the index, source or section name the user chose (`configure --name`)."""
+    if not showable(name):
+        raise GarError("--name holds what looks like a key or token, not a name")
+    if not _PLAIN_NAME.fullmatch(name):
+        raise GarError(f"--name {name!r} is not a name: use letters, digits, `-`, `.` and `_`")
+    return repository._replace(name=name)
+
+
+_NO_CONFUSION = ("it fronts PyPI under its own upstream policy, so no public package can take a private one's name "
+                 "(dependency confusion)")
+_EITHER = ("takes the {best} version from either index, so whoever publishes a private package's name on PyPI {wins} "
+           "(dependency confusion). A virtual repository in front of both, configured with --virtual as the only "
+           "{what}, closes that.")
+# Per tool: what a virtual repository becomes there and how it replaces PyPI, where --standard puts a
+# standard one instead, and what guards that standard one.
+_RULES = {
+    "pip": ("index", "", "added beside PyPI",
+            "A standard repository beside PyPI: pip " + _EITHER.format(best="highest", wins="wins", what="index")),
+    "uv": ("index", " (default = true replaces PyPI)", "asked before PyPI",
+           ("A standard repository, asked before PyPI: with uv's first-index strategy a name found here is never "
+            "taken from PyPI, so a public package cannot take a private one's name (dependency confusion); every "
+            "other name still comes from PyPI.")),
+    "poetry": ("source", " (priority primary turns the implicit PyPI off)", "explicit",
+               ("A standard repository, explicit: only packages added with `poetry add --source {name} PACKAGE` come "
+                "from it, so a public package cannot take a private one's name (dependency confusion); the rest come "
+                "from PyPI.")),
+    "pdm": ("source", " (a source named pypi replaces PyPI)", "added beside PyPI",
+            "A standard repository beside PyPI: pdm " + _EITHER.format(best="best", wins="can win", what="source")),
 }
 
 
 def rule_comment(tool: str, kind: str, repository: Repository) -> str:
-    return RULE_COMMENTS[(tool, kind)].format(name=repository.name)
+    """The rule for `kind` in `tool` and why, as the comment lines `settings` prints and `configure` writes."""
+    what, replaces, placed, standard = _RULES[tool]
+    text = (f"A virtual repository is the only {what}{replaces}: {_NO_CONFUSION}. For a standard repository use "
+            f"--standard: it is then {placed}." if kind == VIRTUAL else standard.format(name=repository.name))
+    return "\n".join(f"# {line}" for line in textwrap.wrap(text, 98, break_on_hyphens=False))
 
 
-def pip_index_options(repositories: list[Repository], kind: str) -> tuple[str | None, list[str]]:
-    """(index-url, extra-index-url values) for pip: with the username (see `user_index_url`)."""
+def pip_options(repositories: list[Repository], kind: str) -> list[IniOption]:
+    """pip.conf's `[global]` options: the index URLs with the username (see `user_index_url`), the
+    rule's comment above the first, and the keyring provider."""
     urls = [r.user_index_url for r in repositories]
-    if kind == VIRTUAL:
-        return urls[0], urls[1:]
-    return None, urls
+    comment = rule_comment("pip", kind, repositories[0])
+    options = [IniOption("global", "index-url", (urls.pop(0),), comment=comment)] if kind == VIRTUAL else []
+    if urls:
+        options.append(IniOption("global", "extra-index-url", tuple(urls), is_list=True,
+                                 comment="" if options else comment))
+    return [*options, IniOption("global", "keyring-provider", ("subprocess",),
+                                comment="# pip runs the `keyring` command on PATH, which holds keyrings.gar")]
 
 
 def uv_index(repository: Repository, kind: str, *, first: bool, publish: bool = True) -> dict[str, TomlValue]:

@@ -43,15 +43,13 @@ def _parser(text: str, where: str) -> configparser.RawConfigParser:
 
 
 def _values(parser: configparser.RawConfigParser, section: str, key: str) -> list[str] | None:
-    if not parser.has_option(section, key):
-        return None
-    return (parser.get(section, key) or "").split()
+    """The whitespace-separated values of `key` in `section`; None when it is not set there."""
+    return (parser.get(section, key) or "").split() if parser.has_option(section, key) else None
 
 
 def ini_values(text: str, section: str, key: str, where: str) -> list[str]:
-    """The whitespace-separated values of `key` (none when absent); EditRefusedError when unparseable."""
-    parser = _parser(text, where)
-    return (_values(parser, section, key) or []) if parser.has_section(section) else []
+    """The values of `key` in `section` (none when absent); EditRefusedError when unparseable."""
+    return _values(_parser(text, where), section, key) or []
 
 
 def ini_section(text: str, section: str, where: str) -> dict[str, str] | None:
@@ -122,7 +120,7 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
         lines[-1] += newline
     expected: dict[tuple[str, str], list[str]] = {}
     for option in options:
-        current = _values(before, option.section, option.key) if before.has_section(option.section) else None
+        current = _values(before, option.section, option.key)
         if current is not None and not option.is_list:
             if current != list(option.values):
                 raise EditRefusedError(

@@ -20,6 +20,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
 from .environments import (
     NOTE,
     OK,
@@ -33,11 +34,13 @@ from .environments import (
     probe,
     script_interpreter,
 )
+from .index_rule import INSTALLERS
 from .installer_settings import install_hint, install_source
 
-INSTALLERS = ("pip", "uv", "poetry", "pdm", "twine")
 CREDS_MODE_KEYRING = (25, 2, 1)
 """The first keyring with `keyring --mode creds`."""
+
+
 def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Finding]:
     """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
     env = dict(os.environ if environ is None else environ)
@@ -134,8 +137,6 @@ def _pip(env: dict[str, str]) -> list[Finding]:
 
 def _uv_named(env: dict[str, str]) -> str:
     """`uv 0.13.9`, as `uv --version` says it (bounded), or plain `uv` when it cannot tell."""
-    from ..programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
-
     uv = find_executable("uv", env)
     if uv is None:
         return "uv"
@@ -152,8 +153,6 @@ def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
     """pip's subprocess provider: the `keyring` on PATH outside pip's own scripts folder. When the only
     `keyring` is the one it skips, that is the cause to name, with the import provider where pip's own
     environment loads keyrings.gar."""
-    from ..programs import find_executable
-
     pip = find_executable("pip", env)
     scripts = None if pip is None else Path(pip).parent
     elsewhere = _without(env, scripts)
@@ -211,8 +210,6 @@ def _environment_of_command(command: str, env: dict[str, str]) -> Environment | 
     """Probe the environment of `command` as found on env's PATH, or say why it cannot be."""
     # Only absolute PATH entries, as for gcloud: a `poetry` planted in the current folder names
     # an interpreter of its choosing, which the probe would then run.
-    from ..programs import find_executable
-
     script = find_executable(command, env)
     if script is None:
         return Finding(PROBLEM, f"no `{command}` on PATH")

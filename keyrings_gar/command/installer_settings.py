@@ -7,20 +7,17 @@ whose URLs carry the secret itself.
 from __future__ import annotations
 
 import json
-import re
 import shlex
+from importlib import metadata
 from urllib.parse import unquote, urlsplit
 
-from ..config import trusted_hosts
-from ..errors import GarError
-from ..hosts import classify_service, parse_service
-from ..redact import showable
 from .index_rule import (
     DEFAULT_KIND,
     VIRTUAL,
     Repository,
+    parse_repository,
     pdm_source,
-    pip_index_options,
+    pip_options,
     poetry_priority,
     rule_comment,
     toml_table,
@@ -39,8 +36,6 @@ def install_source() -> str:
     checkout or a wheel (PEP 610's direct_url.json says which) means the name may not be on any
     index yet, and a hint naming it would fail. Then the hint names that checkout or wheel.
     """
-    from importlib import metadata
-
     try:
         recorded = metadata.distribution(DISTRIBUTION).read_text("direct_url.json")
     except metadata.PackageNotFoundError:
@@ -62,37 +57,6 @@ def install_hint() -> str:
     beside it: without --include-apps pipx does not link the plugin's own command)."""
     return f"pipx install keyring && pipx inject --include-apps keyring {install_source()}"
 
-
-def parse_repository(url: str) -> Repository:
-    """The repository a URL in any form we accept names; GarError with the reason otherwise."""
-    target = classify_service(url, trusted_hosts())
-    if isinstance(target, str) and "://" not in url:
-        target = parse_service(f"https://{url}", trusted_hosts()) or target
-    if isinstance(target, str):
-        raise GarError(f"{safe_url(url)} is not an Artifact Registry Python repository: {target}")
-    segments = target.repository_path.split("/")
-    if len(segments) < 3:
-        raise GarError("give the repository's URL: https://<location>-python.pkg.dev/<project>/<repository>/")
-    host, project, repository = segments
-    # Artifact Registry's own names are this plain; anything else would need quoting in an INI
-    # section or a shell command, and is not a repository.
-    if not (_PLAIN_NAME.fullmatch(project) and _PLAIN_NAME.fullmatch(repository)):
-        raise GarError(f"{safe_url(url)} does not name a repository: project and repository names are letters, "
-                       "digits, `-`, `.` and `_`")
-    return Repository(f"https://{host}/{project}/{repository}/simple/", f"https://{host}/{project}/{repository}/",
-                      repository)
-
-
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-
-
-def renamed(repository: Repository, name: str) -> Repository:
-    """The repository under the index, source or section name the user chose (`configure --name`)."""
-    if not showable(name):
-        raise GarError("--name holds what looks like a key or token, not a name")
-    if not _PLAIN_NAME.fullmatch(name):
-        raise GarError(f"--name {name!r} is not a name: use letters, digits, `-`, `.` and `_`")
-    return repository._replace(name=name)
 
 # Publishing commands, one template each; each gets {upload_url}, {name}, {install_hint} and
 # {source}. Braces that belong to the text are doubled. Every command here is run by an e2e test in
@@ -128,13 +92,9 @@ TOOLS = (*INDEX_TOOLS, *PUBLISH_TEMPLATES)
 
 
 def _pip_text(repository: Repository, kind: str) -> str:
-    index_url, extra = pip_index_options([repository], kind)
-    option = f"index-url = {index_url}" if index_url else f"extra-index-url = {extra[0]}"
-    return (f"{rule_comment('pip', kind, repository)}\n"
-            f"# pip.conf (`keyrings-gar configure pip URL` writes it; keyring on PATH: {install_hint()})\n"
-            "[global]\n"
-            f"{option}\n"
-            "keyring-provider = subprocess\n\n"
+    options = "\n".join(f"{option.key} = {' '.join(option.values)}" for option in pip_options([repository], kind))
+    return (f"# pip.conf (`keyrings-gar configure pip URL` writes it; keyring on PATH: {install_hint()})\n"
+            f"[global]\n{options}\n\n"
             "# (the username in the URL is not a secret: pip before 26.2 asks keyring only when there is one)")
 
 
@@ -146,20 +106,18 @@ def _uv_text(repository: Repository, kind: str, *, uv_toml: bool) -> str:
     head = provider if uv_toml else f"[tool.uv]\n{provider}"
     # A virtual repository takes no uploads: no publish-url.
     index = uv_index(repository, kind, first=True, publish=kind != VIRTUAL)
-    return (f"{rule_comment('uv', kind, repository)}\n{where}\n# keyring on PATH: {install_hint()}\n"
+    return (f"{where}\n# keyring on PATH: {install_hint()}\n"
             f"{head}\n\n{toml_table(f'[[{prefix}index]]', index)}")
 
 
 def _poetry_text(repository: Repository, kind: str) -> str:
-    return (f"{rule_comment('poetry', kind, repository)}\n"
-            "# poetry asks keyring when the source URL has no username: keep it out of the URL\n"
+    return ("# poetry asks keyring when the source URL has no username: keep it out of the URL\n"
             f"poetry self add {install_source()}\n"
             f"poetry source add --priority={poetry_priority(kind)} {repository.name} {repository.index_url}")
 
 
 def _pdm_text(repository: Repository, kind: str) -> str:
-    return (f"{rule_comment('pdm', kind, repository)}\n"
-            "# pyproject.toml: pdm asks keyring after the first 401, so the source carries no credential.\n"
+    return ("# pyproject.toml: pdm asks keyring after the first 401, so the source carries no credential.\n"
             f"# keyring in pdm's environment: pdm self add keyring {install_source()}\n"
             f"# (or a keyring command on PATH: {install_hint()})\n"
             f"{toml_table('[[tool.pdm.source]]', pdm_source(repository, kind, first=True))}")
@@ -168,13 +126,11 @@ def _pdm_text(repository: Repository, kind: str) -> str:
 def settings_text(tool: str, url: str, kind: str = DEFAULT_KIND, *, uv_toml: bool = False) -> str:
     """Ready-to-paste configuration for `tool` that gets credentials from keyring: none in it."""
     repository = parse_repository(url)
-    if tool == "pip":
-        return _pip_text(repository, kind)
+    if tool in PUBLISH_TEMPLATES:
+        return PUBLISH_TEMPLATES[tool].format(upload_url=repository.upload_url, name=repository.name,
+                                              install_hint=install_hint(), source=install_source())
     if tool == "uv":
-        return _uv_text(repository, kind, uv_toml=uv_toml)
-    if tool == "poetry":
-        return _poetry_text(repository, kind)
-    if tool == "pdm":
-        return _pdm_text(repository, kind)
-    return PUBLISH_TEMPLATES[tool].format(upload_url=repository.upload_url, name=repository.name,
-                                          install_hint=install_hint(), source=install_source())
+        body = _uv_text(repository, kind, uv_toml=uv_toml)
+    else:
+        body = {"pip": _pip_text, "poetry": _poetry_text, "pdm": _pdm_text}[tool](repository, kind)
+    return f"{rule_comment(tool, kind, repository)}\n{body}"

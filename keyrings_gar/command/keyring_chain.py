@@ -8,8 +8,13 @@ import importlib.util
 import os
 import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import keyring
+from keyring.backends.chainer import ChainerBackend
+from keyring.util import platform_
 
 from ..backend import GarKeyring
 from ..redact import describe, scrubbed
@@ -24,10 +29,6 @@ Report = dict[str, Any]
 
 def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     """Which backend keyring uses, whether keyrings.gar is in it and where Google's plugin is."""
-    import keyring
-    from keyring.backends.chainer import ChainerBackend
-    from keyring.util import platform_
-
     configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
                   if os.environ.get("PYTHON_KEYRING_BACKEND")
                   else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
@@ -55,17 +56,16 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     elif gar_index is None:
         problems.append(f"keyring uses {_backend_name(active)} alone ({configured}), so it never asks "
                         "keyrings.gar; remove that setting to let keyring chain its backends")
-    first = None
-    if gar_index is not None or google_index is not None:
-        candidates = [i for i in (gar_index, google_index) if i is not None]
-        first = "keyrings.gar" if min(candidates) == gar_index else GOOGLE_PLUGIN_DISTRIBUTION
+    placed = sorted((i, name) for i, name in ((gar_index, "keyrings.gar"), (google_index, GOOGLE_PLUGIN_DISTRIBUTION))
+                    if i is not None)
+    first = placed[0][1] if placed else None
     if google_index is not None:
         # A problem, not a note: keyring asks it whenever keyrings.gar has no answer, it answers any
         # *.pkg.dev service over any scheme, and its exception turns keyring off for pip's whole run.
-        problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: {first} answers first, but "
-                        "keyring asks Google's plugin whenever keyrings.gar has no answer, and it hands a token to "
-                        "any *.pkg.dev URL (http:// too) or raises, which turns keyring off for the rest of a pip "
-                        f"run; remove it from the environment this keyring runs in: `{_uninstall_google_plugin()}`")
+        problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: keyring asks it whenever "
+                        "keyrings.gar has no answer, and it hands a token to any *.pkg.dev URL (http:// too) or "
+                        "raises, turning keyring off for the rest of a pip run; remove it: "
+                        f"`{_uninstall_google_plugin()}`")
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and script_interpreter(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
@@ -98,8 +98,6 @@ def _backend_name(backend: object) -> str:
 
 
 def _distribution_installed() -> bool:
-    from importlib import metadata
-
     try:
         metadata.version(GOOGLE_PLUGIN_DISTRIBUTION)
     except metadata.PackageNotFoundError:

@@ -11,10 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..errors import GarError
-from .index_rule import STANDARD, VIRTUAL
-from .installer_settings import parse_repository
-from .registry_api import STANDARD as STANDARD_MODE
-from .registry_api import mode_name
+from .index_rule import STANDARD, VIRTUAL, Repository
 
 _FLAGS = ("pass --virtual (a virtual repository fronts PyPI: the only index) or --standard (a standard one holds "
           "private packages only: added beside PyPI)")
@@ -29,17 +26,19 @@ class KindChoice(NamedTuple):
     """What configure reports about the choice."""
 
 
-def choose_kind(urls: list[str], kind: str | None) -> KindChoice:
+def choose_kind(repositories: list[Repository], kind: str | None) -> KindChoice:
     """The user's `kind`, else each repository's mode as the API reports it; GarError when unknown."""
-    repositories = [parse_repository(url) for url in urls]
     if kind is not None:
         no_uploads = frozenset([repositories[0].index_url]) if kind == VIRTUAL else frozenset()
         return KindChoice(kind, no_uploads)
-    from .access_check import api_facts  # requests and google-auth: only when the API is asked
+    # Here: requests and google-auth (about 290 ms of imports) only when the API is asked.
+    from .access_check import api_facts
+    from .registry_api import STANDARD as STANDARD_MODE
+    from .registry_api import mode_name
 
     modes: list[str] = []
-    for url, repository in zip(urls, repositories):
-        answer = api_facts(url)
+    for repository in repositories:
+        answer = api_facts(repository)
         if answer.missing:
             raise GarError(f"Artifact Registry has no repository {repository.name} there (its API says so); check "
                            "the URL against `gcloud artifacts repositories list`; nothing was written")
@@ -58,10 +57,9 @@ def choose_kind(urls: list[str], kind: str | None) -> KindChoice:
     return KindChoice(VIRTUAL if fronting else STANDARD, no_uploads, said)
 
 
-def refuse_uploads(tool: str, urls: list[str], choice: KindChoice) -> None:
+def refuse_uploads(tool: str, repositories: list[Repository], choice: KindChoice) -> None:
     """GarError when a publishing tool is configured for a repository that takes no uploads."""
-    for url in urls:
-        repository = parse_repository(url)
+    for repository in repositories:
         if repository.index_url in choice.no_uploads:
             raise GarError(f"{repository.name} is a virtual (or remote) repository, which takes no uploads: configure "
                            f"{tool} for the standard repository behind it; nothing was written")
@@ -72,12 +70,11 @@ PUBLISHING_TOOLS = ("twine",)
 _UPLOADING_TOOLS = ("uv", "poetry", "twine")
 
 
-def upload_offers(tool: str, urls: list[str], choice: KindChoice) -> list[str]:
+def upload_offers(tool: str, repositories: list[Repository], choice: KindChoice) -> list[str]:
     """Where uploads go: the upload check for a repository that takes them (from tools that
     publish), and for one that takes none, where they go instead."""
     lines = []
-    for url in urls:
-        repository = parse_repository(url)
+    for repository in repositories:
         if repository.index_url in choice.no_uploads:
             lines.append(f"note: {repository.name} takes no uploads (a virtual or remote repository): uploads go to a "
                          "standard repository behind it")

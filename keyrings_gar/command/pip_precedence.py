@@ -49,11 +49,11 @@ def _variable(key: str, written: dict[str, tuple[str, ...]]) -> str:
         return ""
     shown = f"{name}={_shown(key, values)}"
     if key in written:
-        return (f"{shown} in the environment overrides the {key} written here: pip takes PIP_* variables over "
-                f"every configuration file; unset {name} (and remove it where it is set) to use this one")
+        return (f"{shown} in the environment overrides the {key} written here (pip takes PIP_* variables over "
+                f"every file); unset {name} where it is set")
     if key == "extra-index-url" and "index-url" in written:
-        return (f"{shown} in the environment adds indexes beside the repository written here as the only index: "
-                f"pip takes the highest version from any of them (dependency confusion); unset {name}")
+        return (f"{shown} in the environment adds indexes beside the only index written here: pip takes the "
+                f"highest version from any (dependency confusion); unset {name}")
     return ""
 
 
@@ -70,8 +70,8 @@ def _legacy(legacy: Path, path: Path, written: dict[str, tuple[str, ...]]) -> li
             continue
         setting = f"{shown_path(legacy)} sets [{section}] {key} = {_shown(key, found)}"
         if section == "install":
-            lines.append(f"{setting}: for `pip install` an [install] setting wins over [global] in any file, so it "
-                         f"overrides the {key} written here; remove it from {shown_path(legacy)}")
+            lines.append(f"{setting}: for `pip install` it wins over [global] in any file, overriding the {key} "
+                         f"written here; remove it from {shown_path(legacy)}")
         elif key in written:
             lines.append(f"{setting}: pip reads that older user file first and {shown_path(path)} after it, whose "
                          f"value wins, so that {key} is no longer used; remove it there to keep one place")

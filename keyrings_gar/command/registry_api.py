@@ -9,23 +9,25 @@ KEYRINGS_GAR_API_ENDPOINT names (checked by trust.check_endpoint before anything
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
+import google.auth.exceptions
+
 from ..errors import ConfigError, GarError
-from ..hosts import RepositoryTarget
+from ..mint.transport import DeadlineRequest
 from ..mint.trust import check_endpoint
 from ..redact import scrubbed
+from .index_rule import Repository
 
 API_ENDPOINT_VAR = "KEYRINGS_GAR_API_ENDPOINT"
 DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
-STANDARD, VIRTUAL, REMOTE = "STANDARD_REPOSITORY", "VIRTUAL_REPOSITORY", "REMOTE_REPOSITORY"
+STANDARD = "STANDARD_REPOSITORY"
 DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
 UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
-_ENABLE_FIX = "enable it: `gcloud services enable artifactregistry.googleapis.com --project={project}`"
 
 
 class ApiAnswer(NamedTuple):
@@ -40,86 +42,10 @@ class ApiAnswer(NamedTuple):
     problem: str | None = None
     """Why the API could not tell the mode or the permissions, with the fix; None when it could."""
 
-    @property
-    def takes_uploads(self) -> bool | None:
-        """Whether uploads can go here at all (a standard repository); None when unknown."""
-        return None if self.mode is None else self.mode == STANDARD
-
-
-class Repository(NamedTuple):
-    """The parts of a repository URL that Artifact Registry's answers are about."""
-
-    host: str
-    location: str
-    project: str
-    repository: str
-
-    @classmethod
-    def from_target(cls, target: RepositoryTarget) -> Repository | None:
-        """None when the URL does not name both a project and a repository (a bare host)."""
-        segments = target.repository_path.split("/")[1:]
-        if len(segments) < 2:
-            return None
-        return cls(target.host, target.location, segments[0], segments[1])
-
-    @property
-    def index_url(self) -> str:
-        return f"https://{self.host}/{self.project}/{self.repository}/simple/"
-
-    def page_url(self, package: str) -> str:
-        """The package's page, its name normalized as PEP 503 and installers write it."""
-        return f"{self.index_url}{re.sub(r'[-_.]+', '-', package).lower()}/"
-
-    @property
-    def resource(self) -> str:
-        return f"projects/{self.project}/locations/{self.location or 'LOCATION'}/repositories/{self.repository}"
-
 
 def mode_name(mode: str) -> str:
     """`standard` for STANDARD_REPOSITORY, as users and gcloud's --mode flag call it."""
     return mode.removesuffix("_REPOSITORY").lower()
-
-
-def ask_api(resource: str, token: str, timeout: float, quota_project: str | None = None,
-            environ: Mapping[str, str] = os.environ) -> ApiAnswer:
-    """`repositories.get` and `testIamPermissions` for `resource` (projects/P/locations/L/repositories/R),
-    billed to `quota_project` when given (`x-goog-user-project`, as google-auth sends it)."""
-    base = (environ.get(API_ENDPOINT_VAR, "").strip() or DEFAULT_API_ENDPOINT).rstrip("/")
-    url = f"{base}/v1/{resource}"
-    origin = API_ENDPOINT_VAR if environ.get(API_ENDPOINT_VAR, "").strip() else "the Artifact Registry API URL"
-    try:
-        check_endpoint(url, "artifact_registry_api", origin, environ)
-    except ConfigError as exc:
-        return ApiAnswer(None, None, problem=str(exc))
-    project = resource.split("/")[1]
-    # Here, not at the top: only these checks pay for requests and google-auth (start-up time).
-    import google.auth.exceptions
-
-    from ..mint.transport import DeadlineRequest
-
-    request = DeadlineRequest(timeout)
-    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-    if quota_project:
-        headers["x-goog-user-project"] = quota_project
-    try:
-        got = request(url, "GET", headers=headers)
-        body = json.dumps({"permissions": [DOWNLOAD_PERMISSION, UPLOAD_PERMISSION]}).encode()
-        tested = request(f"{url}:testIamPermissions", "POST", body=body,
-                         headers={**headers, "Content-Type": "application/json"})
-    except google.auth.exceptions.TransportError as exc:
-        return ApiAnswer(None, None, problem=f"the Artifact Registry API could not be asked ({scrubbed(str(exc))}); "
-                                             "check the network and HTTPS_PROXY")
-    finally:
-        request.close()
-    mode = _json(got.data).get("mode") if got.status == 200 else None
-    held = _json(tested.data).get("permissions") if tested.status == 200 else None
-    permissions = frozenset(p for p in held if isinstance(p, str)) if isinstance(held, list) else (
-        frozenset() if tested.status == 200 else None)
-    if got.status == 200 and isinstance(mode, str):
-        return ApiAnswer(mode, permissions)
-    if got.status == 404:
-        return ApiAnswer(None, permissions, missing=True)
-    return ApiAnswer(None, permissions, problem=_refusal(got.status, _json(got.data), project))
 
 
 def _json(data: bytes) -> dict[str, Any]:
@@ -140,13 +66,12 @@ def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
         consumer = next((str(d["metadata"].get("consumer", "")) for d in details
                          if d.get("reason") == "SERVICE_DISABLED" and isinstance(d.get("metadata"), dict)), "")
         where = scrubbed(consumer.removeprefix("projects/")[:40]) or project
-        return (f"the Artifact Registry API is not enabled in project {where}, which this identity's calls are "
-                f"billed to (HTTP 403 SERVICE_DISABLED), so the repository's mode and roles are unknown; "
-                f"{_ENABLE_FIX.format(project=where)}, or bill the calls to a project of yours where it is "
-                "(GOOGLE_CLOUD_QUOTA_PROJECT, or `gcloud auth application-default set-quota-project PROJECT` "
-                "for a user login)")
+        return (f"the Artifact Registry API is not enabled in project {where}, where this identity's calls are "
+                f"billed (HTTP 403 SERVICE_DISABLED); enable it: `gcloud services enable "
+                f"artifactregistry.googleapis.com --project={where}`, or bill them to a project where it is "
+                "(GOOGLE_CLOUD_QUOTA_PROJECT, or `gcloud auth application-default set-quota-project PROJECT`)")
     if status == 403:
-        return ("the Artifact Registry API refused to describe the repository to this identity (HTTP 403): it lacks "
+        return ("the Artifact Registry API refused this identity (HTTP 403): it lacks "
                 "artifactregistry.repositories.get there (roles/artifactregistry.reader grants it), or the "
                 "repository does not exist")
     if status == 401:
@@ -156,7 +81,8 @@ def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
 
 def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, str | None]], timeout: float
                      ) -> ApiAnswer:
-    """What the API says about `repository`, asked with the token `api_token` gives."""
+    """`repositories.get` and `testIamPermissions` for `repository`, with the token `api_token` gives,
+    billed to the project it names, if any (`x-goog-user-project`, as google-auth sends it)."""
     if not repository.location:
         return ApiAnswer(None, None, problem=f"{repository.host} names no location (a host from KEYRINGS_GAR_HOSTS), "
                                              "so the Artifact Registry API cannot be asked about the repository")
@@ -164,4 +90,31 @@ def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, 
         token, quota_project = api_token()
     except GarError as exc:
         return ApiAnswer(None, None, problem=f"no token to ask the Artifact Registry API with: {exc}")
-    return ask_api(repository.resource, token, timeout, quota_project)
+    endpoint = os.environ.get(API_ENDPOINT_VAR, "").strip()
+    url = f"{(endpoint or DEFAULT_API_ENDPOINT).rstrip('/')}/v1/{repository.resource}"
+    try:
+        check_endpoint(url, "artifact_registry_api", API_ENDPOINT_VAR if endpoint else "the Artifact Registry API URL",
+                       os.environ)
+    except ConfigError as exc:
+        return ApiAnswer(None, None, problem=str(exc))
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    if quota_project:
+        headers["x-goog-user-project"] = quota_project
+    body = json.dumps({"permissions": [DOWNLOAD_PERMISSION, UPLOAD_PERMISSION]}).encode()
+    with contextlib.closing(DeadlineRequest(timeout)) as request:  # one deadline for both calls
+        try:
+            got = request(url, "GET", headers=headers)
+            tested = request(f"{url}:testIamPermissions", "POST", body=body,
+                             headers={**headers, "Content-Type": "application/json"})
+        except google.auth.exceptions.TransportError as exc:
+            return ApiAnswer(None, None, problem=f"the Artifact Registry API could not be asked "
+                                                 f"({scrubbed(str(exc))}); check the network and HTTPS_PROXY")
+    mode = _json(got.data).get("mode") if got.status == 200 else None
+    held = _json(tested.data).get("permissions") if tested.status == 200 else None
+    permissions = frozenset(p for p in held if isinstance(p, str)) if isinstance(held, list) else (
+        frozenset() if tested.status == 200 else None)
+    if got.status == 200 and isinstance(mode, str):
+        return ApiAnswer(mode, permissions)
+    if got.status == 404:
+        return ApiAnswer(None, permissions, missing=True)
+    return ApiAnswer(None, permissions, problem=_refusal(got.status, _json(got.data), repository.project))

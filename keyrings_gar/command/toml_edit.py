@@ -13,14 +13,13 @@ either, a file is refused rather than edited blind.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, NamedTuple
 
 from ..errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
-from .toml_scan import BARE, Scan, UnscannableError, Value
+from .toml_scan import BARE, Scan, UnscannableError, Value, indent_at
 from .tool_files import line_ending
 
 
@@ -40,6 +39,8 @@ class TomlEntry(NamedTuple):
 
 
 def _toml_module(where: str) -> ModuleType:
+    """tomllib, or tomli before Python 3.11: no dependency of ours, so looked for only when a file
+    must be read, and its absence refuses that edit rather than the whole command."""
     try:
         import tomllib as toml  # type: ignore[import-not-found,unused-ignore]
     except ImportError:  # Python before 3.11
@@ -78,7 +79,6 @@ def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: 
     """`text` with the absent `keys` set and `entries` appended. A key already set to another value
     is refused; so is a file where no edit reads back as exactly the intended change: then the
     message gives the lines to add by hand, and nothing is written."""
-    toml = _toml_module(where)
     before = load_toml(text, where)
     expected = copy.deepcopy(before)
     changes: list[_Change] = []
@@ -100,7 +100,7 @@ def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: 
         else:
             _array(expected, change.table, change.key, where).append(dict(change.entry))
         for candidate in _candidates(result, change, newline):
-            if _reads(toml, candidate) == expected:
+            if _reads(candidate, where) == expected:
                 result = candidate
                 break
         else:
@@ -121,12 +121,11 @@ class _Change(NamedTuple):
     """For an entry of the array `table.key`; None for a key."""
 
 
-def _reads(toml: ModuleType, text: str) -> dict[str, Any] | None:
+def _reads(text: str, where: str) -> dict[str, Any] | None:
     try:
-        parsed: dict[str, Any] = toml.loads(text)
-    except (toml.TOMLDecodeError, RecursionError):
+        return load_toml(text, where)
+    except EditRefusedError:  # this candidate edit broke the file: the next one is tried
         return None
-    return parsed
 
 
 def _set(document: dict[str, Any], table: tuple[str, ...], key: str, where: str) -> dict[str, Any]:
@@ -151,11 +150,15 @@ def _array(document: dict[str, Any], table: tuple[str, ...], key: str, where: st
 # --- the candidate edits, most natural first ------------------------------------------------
 
 
-def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
+def _scan(text: str) -> Scan | None:
     try:
-        scan = Scan(text)
+        return Scan(text)
     except (UnscannableError, RecursionError):  # a form the scanner does not follow: only edits at the ends
-        scan = None
+        return None
+
+
+def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
+    scan = _scan(text)
     path = (*change.table, change.key)
     if change.entry is None:
         yield from _key_edits(text, scan, change, newline)
@@ -190,7 +193,7 @@ def _key_edits(text: str, scan: Scan | None, change: _Change, newline: str, *, a
                     if holder is not None:
                         yield _apply(text, [_inside_braces(holder, dotted), _above(holder, comment)], newline)
                 else:
-                    block = "".join(held.indent + c + "\n" for c in comment.splitlines()) + held.indent + dotted + "\n"
+                    block = _comment_lines(comment, held.indent) + held.indent + dotted + "\n"
                     yield _apply(text, [_line_at(text, held.after, block)], newline)
                 break
     if not at_end:
@@ -208,12 +211,9 @@ def _array_edit(text: str, array: Value, inline: str, comment: str) -> list[tupl
     close_line = text.rfind("\n", 0, close) + 1
     empty = array.last == array.start + 1
     if "\n" in text[array.start:array.end] and not text[close_line:close].strip():
-        if empty:
-            indent = text[close_line:close] + "    "
-        else:
-            last_line = text.rfind("\n", 0, array.last) + 1
-            indent = re.match(r"[ \t]*", text[last_line:]).group()  # type: ignore[union-attr]
-        block = "".join(f"{indent}{c}\n" for c in comment.splitlines())
+        last_line = text.rfind("\n", 0, array.last) + 1
+        indent = text[close_line:close] + "    " if empty else indent_at(text, last_line)
+        block = _comment_lines(comment, indent)
         edits = [(close_line, f"{block}{indent}{inline}{',' if array.trailing_comma else ''}\n")]
         if not empty and not array.trailing_comma:
             edits.append((array.last, ","))
@@ -231,7 +231,7 @@ def _inside_braces(table: Value, line: str) -> tuple[int, str]:
 
 def _above(value: Value, comment: str) -> tuple[int, str]:
     """Comment lines above the statement that holds `value` (nothing fits inside one line)."""
-    return value.line, "".join(f"{value.indent}{c}\n" for c in comment.splitlines())
+    return value.line, _comment_lines(comment, value.indent)
 
 
 def _line_at(text: str, at: int, block: str) -> tuple[int, str]:
@@ -252,8 +252,8 @@ def _apply(text: str, edits: list[tuple[int, str]], newline: str) -> str:
     return text
 
 
-def _comment_lines(comment: str) -> str:
-    return "".join(f"{line}\n" for line in comment.splitlines())
+def _comment_lines(comment: str, indent: str = "") -> str:
+    return "".join(f"{indent}{line}\n" for line in comment.splitlines())
 
 
 def _inline_table(entry: dict[str, TomlValue]) -> str:
@@ -266,10 +266,7 @@ def _dotted(path: tuple[str, ...]) -> str:
 
 def _by_hand(text: str, changes: list[_Change]) -> str:
     """The lines each change needs, in the form the file holds its table or array."""
-    try:
-        scan: Scan | None = Scan(text)
-    except (UnscannableError, RecursionError):
-        scan = None
+    scan = _scan(text)
     lines = []
     for change in changes:
         path = (*change.table, change.key)

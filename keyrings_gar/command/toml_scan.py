@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 BARE = re.compile(r"[A-Za-z0-9_-]+")
 _SCALAR = re.compile(r"[^,\]}#\r\n]+")
+_INDENT = re.compile(r"[ \t]*")
 ARRAY_ELEMENT = "[]"
 """A path part standing for "an element of": such paths are never a target of ours."""
 
@@ -68,7 +69,7 @@ class Scan:
             first = len(self.values)
             key, position = self._key(position)
             position = self._blank(self._expect(position, "="), newlines=False)
-            position = self._value(position, (*table, *key), table, False, (line, _indent(text, line)))
+            position = self._value(position, (*table, *key), table, False, (line, indent_at(text, line)))
             position = self._line_end(position)
             self.values[first:] = [value._replace(after=position) for value in self.values[first:]]
 
@@ -200,6 +201,7 @@ class Scan:
         return position
 
 
-def _indent(text: str, line: int) -> str:
-    match = re.match(r"[ \t]*", text[line:])
+def indent_at(text: str, line: int) -> str:
+    """The spaces and tabs that start the line beginning at `line`."""
+    match = _INDENT.match(text, line)
     return match.group() if match else ""

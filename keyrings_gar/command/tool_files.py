@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import EditRefusedError, GarError
 from ..redact import showable, shown_path
-from ..safefile import FileTooLargeError, read_named_file
+from ..safefile import NotARegularFileError, file_problem, read_named_text
 from .shown import config_line
 
 MAX_CONFIG_BYTES = 1024 * 1024
@@ -58,18 +58,11 @@ def read_config(path: Path, project: Path | None = None) -> str:
     if problem is not None:
         raise EditRefusedError(problem)
     try:
-        data = read_named_file(path, MAX_CONFIG_BYTES)
+        return read_named_text(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         return ""
-    except FileTooLargeError:
-        raise EditRefusedError(f"{path} is over {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file to edit"
-                               ) from None
     except OSError as exc:
-        raise EditRefusedError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise EditRefusedError(f"{path} is not UTF-8 text; fix it, then run this again") from None
+        raise EditRefusedError(f"{path} {file_problem(exc, 'fix it, then run this again')}") from None
 
 
 def target_problem(path: Path, project: Path | None = None) -> str | None:
@@ -87,7 +80,8 @@ def target_problem(path: Path, project: Path | None = None) -> str | None:
             return (f"{path} is a symbolic link, and configure writes no file through a link: edit the file it "
                     "points to by hand, or replace the link with that file")
         if not stat.S_ISREG(status.st_mode):
-            return f"{path} is not a regular file (a FIFO, a device or a folder); remove it, then run this again"
+            kind = NotARegularFileError(folder=stat.S_ISDIR(status.st_mode))
+            return f"{path} {file_problem(kind, 'remove it, then run this again')}"
         if status.st_nlink > 1:
             return (f"{path} has {status.st_nlink} hard links, and configure would change every one of them: "
                     "edit it by hand, or make it a file of its own (cp, then mv over it)")
@@ -201,6 +195,13 @@ def line_ending(text: str) -> str:
     return "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"
 
 
+def _config_home() -> Path:
+    """Where platformdirs puts a user's configuration on Windows (roaming) and Linux."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    return Path(os.environ.get("XDG_CONFIG_HOME", "").strip() or Path.home() / ".config")
+
+
 def pip_config_file() -> Path:
     """The file `pip config --user` edits on this platform, or PIP_CONFIG_FILE when set."""
     named = os.environ.get("PIP_CONFIG_FILE")
@@ -210,26 +211,18 @@ def pip_config_file() -> Path:
                            "pass --file")
         return Path(named).expanduser()
     if sys.platform == "win32":
-        return Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming") / "pip" / "pip.ini"
-    if sys.platform == "darwin":
-        legacy_mac = Path.home() / "Library" / "Application Support" / "pip"
-        if legacy_mac.is_dir():  # pip keeps using this folder where it exists
-            return legacy_mac / "pip.conf"
-    config_home = os.environ.get("XDG_CONFIG_HOME", "").strip() or str(Path.home() / ".config")
-    return Path(config_home) / "pip" / "pip.conf"
+        return _config_home() / "pip" / "pip.ini"
+    legacy_mac = Path.home() / "Library" / "Application Support" / "pip"
+    if sys.platform == "darwin" and legacy_mac.is_dir():  # pip keeps using this folder where it exists
+        return legacy_mac / "pip.conf"
+    return _config_home() / "pip" / "pip.conf"
 
 
 def poetry_config_file() -> Path:
     """poetry's config.toml (`poetry config` writes it): in POETRY_CONFIG_DIR when set, else in
-    platformdirs' user config folder for `pypoetry` (roaming on Windows), as poetry's
-    locations.py finds it."""
+    platformdirs' user config folder for `pypoetry`, as poetry's locations.py finds it."""
     named = os.environ.get("POETRY_CONFIG_DIR")
     if named:
         return Path(named) / "config.toml"
-    if sys.platform == "win32":
-        folder = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        folder = Path.home() / "Library" / "Application Support"
-    else:
-        folder = Path(os.environ.get("XDG_CONFIG_HOME", "").strip() or Path.home() / ".config")
+    folder = Path.home() / "Library" / "Application Support" if sys.platform == "darwin" else _config_home()
     return folder / "pypoetry" / "config.toml"
