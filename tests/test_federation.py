@@ -419,7 +419,7 @@ def test_revoked_workforce_login_says_to_log_in_again(federation: Federation, ca
 def test_unreadable_subject_token_file_says_why(federation: Federation, caplog: pytest.LogCaptureFixture) -> None:
     federation.use(file_sourced_config(str(federation.files)))  # a folder, where the token file should be
     line = _one_line(federation, caplog)
-    assert f"subject token file {federation.files} is not a regular file" in line
+    assert f"subject token file {federation.files} is a directory, not a file" in line
     assert federation.google.calls == {}
 
 
