@@ -95,10 +95,6 @@ class _Layout:
                 option = match.group("key").strip().lower()
                 self.options.setdefault((current, option), (number, number + 1))
 
-    def option(self, section: str, key: str) -> tuple[int, int] | None:
-        """(first line, end line exclusive) of `key`'s value lines in `section`."""
-        return self.options.get((section, key))
-
     def section_body_end(self, section: str) -> int:
         """After the section's last non-blank, non-comment line: where a new option goes."""
         start, end = self.sections[section]
@@ -153,7 +149,7 @@ def _insert(lines: list[str], option: IniOption, missing: list[str], newline: st
         added = [f"[{option.section}]\n", comment, _option_lines(option.key, missing, option.is_list)]
         at = len(lines)
     else:
-        span = layout.option(option.section, option.key)
+        span = layout.options.get((option.section, option.key))
         if span is None:
             at = layout.section_body_end(option.section)
             added = [comment, _option_lines(option.key, missing, option.is_list)]
