@@ -133,7 +133,7 @@ def write_config(change: FileChange) -> None:
         if (read_config(path, change.project) if existing is not None else "") != change.before:
             raise EditRefusedError(f"{path} changed while configure was reading it; run this again")
         mode = stat.S_IMODE(existing.st_mode) if existing is not None else change.new_mode
-        _replace(path, change.after.encode("utf-8"), mode, exact=existing is not None, expected=existing)
+        _replace(path, change.after.encode("utf-8"), mode, existing)
     except OSError as exc:
         raise EditRefusedError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; it is unchanged") from None
     _sync_folder(folder)
@@ -143,14 +143,14 @@ _CREATE_NEW = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 
                | getattr(os, "O_BINARY", 0))
 
 
-def _replace(path: Path, data: bytes, mode: int, *, exact: bool, expected: os.stat_result | None) -> None:
+def _replace(path: Path, data: bytes, mode: int, expected: os.stat_result | None) -> None:
     # A random name, created new: a name planted in the folder (a link to ~/.bashrc, a FIFO) is
     # never opened, and the file is never more readable than `mode`, not even for a moment.
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.keyrings-gar-new")
     fd = os.open(temporary, _CREATE_NEW, mode)
     try:
         try:
-            if exact and hasattr(os, "fchmod"):
+            if expected is not None and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)  # the umask took bits the existing file has (never adds any)
             view = memoryview(data)
             while view:
