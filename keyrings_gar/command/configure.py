@@ -19,7 +19,7 @@ Where each tool's configuration goes, and why:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -61,13 +61,12 @@ class Where(NamedTuple):
     """--name: the index, source or section name for the one repository, instead of its own."""
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     """What `configure` would do: the files to change (it runs no program)."""
 
     files: list[FileChange]
     next_steps: list[str]
-    warnings: list[str] = field(default_factory=list)
+    warnings: Sequence[str] = ()
     """What would override or add to what is written (`configure pip`: PIP_* variables, older files)."""
 
 
