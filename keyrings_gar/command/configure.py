@@ -84,8 +84,7 @@ def _pip_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
         raise EditRefusedError(f"{path} already has this repository as {other_kind}, the other kind's setting; "
                                "remove that line to change its kind, then run this again")
     change = FileChange(path, before, merge_ini(before, options, str(path)))
-    overrides = pip_overrides(path, {option.key: option.values for option in options})
-    return Plan([change], ["pip install PACKAGE"], overrides)
+    return Plan([change], ["pip install PACKAGE"], pip_overrides(path, {option.key for option in options}))
 
 
 def _twine_plan(repositories: list[Repository], path: Path) -> Plan:
