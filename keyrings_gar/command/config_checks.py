@@ -31,7 +31,7 @@ def likely_typos(config: Config, target: RepositoryTarget, chosen: RepositoryEnt
         if len(segments) <= chosen_depth or len(segments) > len(wanted):
             continue
         prefix = wanted[:len(segments)]
-        edits = sum(_edit_distance(a.lower(), b.lower()) for a, b in zip(segments, prefix))
+        edits = sum(edit_distance(a.lower(), b.lower()) for a, b in zip(segments, prefix))
         if 0 < edits <= MAX_TYPO_EDITS or (edits == 0 and segments != prefix):
             taken = f"[{chosen.name}]" if chosen.name else "no entry (the defaults)"
             warnings.append(f"[{entry.name}] in {config.path} looks like a misspelling of {'/'.join(prefix)}: "
@@ -69,10 +69,3 @@ def _identity(entry: RepositoryEntry) -> tuple[object, ...]:
     """What decides whose credential an entry's lookups get (not the username: a token and the
     json key of one service account are the same identity to the registry)."""
     return (entry.token, entry.key_file, entry.impersonate, entry.json_key_base64_env, entry.json_key_base64_file)
-
-
-def _edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance, stopping early: only 0, 1, 2 or "more" (3) matter here."""
-    if abs(len(a) - len(b)) > MAX_TYPO_EDITS:
-        return MAX_TYPO_EDITS + 1
-    return min(edit_distance(a, b), MAX_TYPO_EDITS + 1)

@@ -12,13 +12,14 @@ Where each tool's configuration goes, and why:
 - pdm: the project's pyproject.toml (`[[tool.pdm.source]]`), where pdm reads sources.
 - poetry: the project's pyproject.toml (`[[tool.poetry.source]]`, what `poetry source add` writes)
   and poetry's own config.toml (`repositories.NAME.url`, what `poetry config` writes), edited
-  here: poetry is never run, since in the project's folder it loads the project's plugins.
+  here: poetry is never run, since in the project's folder it loads the project's plugins (which a
+  cloned repository chooses), and `poetry config` writes config.toml even to read it.
 - twine: ~/.pypirc, twine's default, edited line by line like pip's file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -26,6 +27,7 @@ from ..errors import EditRefusedError, GarError
 from ..redact import shown_path
 from .index_rule import (
     INSTALLERS,
+    USERNAME,
     VIRTUAL,
     Repository,
     TomlValue,
@@ -34,7 +36,6 @@ from .index_rule import (
     pdm_source,
     pip_options,
     poetry_priority,
-    pypirc_section,
     renamed,
     rule_comment,
     uv_index,
@@ -60,14 +61,12 @@ class Where(NamedTuple):
     """--name: the index, source or section name for the one repository, instead of its own."""
 
 
-@dataclass
-class Plan:
+class Plan(NamedTuple):
     """What `configure` would do: the files to change (it runs no program)."""
 
-    tool: str
-    files: list[FileChange] = field(default_factory=list)
-    next_steps: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    files: list[FileChange]
+    next_steps: list[str]
+    warnings: Sequence[str] = ()
     """What would override or add to what is written (`configure pip`: PIP_* variables, older files)."""
 
 
@@ -84,23 +83,20 @@ def _pip_plan(repositories: list[Repository], kind: str, path: Path) -> Plan:
             ini_values(before, "global", other_kind, str(path))):
         raise EditRefusedError(f"{path} already has this repository as {other_kind}, the other kind's setting; "
                                "remove that line to change its kind, then run this again")
-    plan = Plan("pip", [FileChange(path, before, merge_ini(before, options, str(path)))])
-    plan.warnings.extend(pip_overrides(path, {option.key: option.values for option in options}))
-    plan.next_steps.append("pip install PACKAGE")
-    return plan
+    change = FileChange(path, before, merge_ini(before, options, str(path)))
+    return Plan([change], ["pip install PACKAGE"], pip_overrides(path, {option.key for option in options}))
 
 
 def _twine_plan(repositories: list[Repository], path: Path) -> Plan:
-    options = [IniOption("distutils", "index-servers", tuple(r.name for r in repositories), is_list=True)]
-    for repository in repositories:
-        options.extend(IniOption(repository.name, key, (value,)) for key, value in pypirc_section(repository).items())
     before = read_config(path)
-    for repository in repositories:
-        _twine_section_is_free(before, repository, path)
+    options = [IniOption("distutils", "index-servers", tuple(r.name for r in repositories), is_list=True)]
+    for r in repositories:
+        _twine_section_is_free(before, r, path)
+        # The username makes twine ask keyring for its password.
+        options += [IniOption(r.name, "repository", (r.upload_url,)), IniOption(r.name, "username", (USERNAME,))]
     # twine's file may hold passwords: a new one is private from its first byte, as ~/.netrc is.
-    plan = Plan("twine", [FileChange(path, before, merge_ini(before, options, str(path)), new_mode=0o600)])
-    plan.next_steps.extend(f"twine upload -r {r.name} dist/*" for r in repositories)
-    return plan
+    change = FileChange(path, before, merge_ini(before, options, str(path)), new_mode=0o600)
+    return Plan([change], [f"twine upload -r {r.name} dist/*" for r in repositories])
 
 
 # twine's own names: `twine upload` without -r uses [pypi], and both may hold a PyPI token.
@@ -158,48 +154,40 @@ def _uv_plan(repositories: list[Repository], kind: str, file: ProjectFile, uploa
     keys = [TomlKey(table, "keyring-provider", "subprocess",
                     "# uv runs the `keyring` command on PATH, which holds keyrings.gar")]
     indexes = [uv_index(r, kind, first=n == 0, publish=r in uploads) for n, r in enumerate(repositories)]
-    plan = Plan("uv", [_toml_change(file, keys, (*table, "index"), indexes,
-                                    rule_comment("uv", kind, repositories[0]))])
-    plan.next_steps.append("uv add PACKAGE (or uv sync)")
-    plan.next_steps.extend(f"uv publish --index {r.name} --username oauth2accesstoken" for r in uploads)
-    return plan
+    comment = rule_comment("uv", kind, repositories[0])
+    change = _toml_change(file, keys, (*table, "index"), indexes, comment)
+    publish = [f"uv publish --index {r.name} --username {USERNAME}" for r in uploads]
+    return Plan([change], ["uv add PACKAGE (or uv sync)", *publish])
 
 
 def _pdm_plan(repositories: list[Repository], kind: str, file: ProjectFile) -> Plan:
     sources = [pdm_source(r, kind, first=n == 0) for n, r in enumerate(repositories)]
-    plan = Plan("pdm", [_toml_change(file, [], ("tool", "pdm", "source"), sources,
-                                     rule_comment("pdm", kind, repositories[0]))])
-    plan.next_steps.append("pdm add PACKAGE")
-    return plan
+    comment = rule_comment("pdm", kind, repositories[0])
+    change = _toml_change(file, [], ("tool", "pdm", "source"), sources, comment)
+    return Plan([change], ["pdm add PACKAGE"])
 
 
 # --- poetry: its two files -------------------------------------------------------------------
 
 
 def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path, uploads: list[Repository]) -> Plan:
-    """The project's `[[tool.poetry.source]]` entries and `repositories.NAME.url` in poetry's own
-    config.toml, written as `poetry source add` and `poetry config` write them. poetry itself is
-    never run: in the project's folder it loads the project's plugins, which a cloned repository
-    chooses, and `poetry config` writes config.toml even to read it."""
     for repository in repositories:
         if repository.name.lower() == "pypi" or "." in repository.name:
             raise EditRefusedError(f"poetry keeps the source name {repository.name!r} for PyPI or reads a dot in it as "
                                    "a nested key: pass --name with another name")
     sources: list[dict[str, TomlValue]] = [{"name": r.name, "url": r.index_url, "priority": poetry_priority(kind)}
                                            for r in repositories]
-    plan = Plan("poetry", [_toml_change(ProjectFile(_project_file(cwd, "poetry"), cwd), [],
-                                        ("tool", "poetry", "source"), sources,
-                                        rule_comment("poetry", kind, repositories[0]))])
+    comment = rule_comment("poetry", kind, repositories[0])
+    files = [_toml_change(ProjectFile(_project_file(cwd, "poetry"), cwd), [], ("tool", "poetry", "source"), sources,
+                          comment)]
     # poetry publish -r NAME needs the repository's upload URL in poetry's own config.
     keys = [TomlKey(("repositories", r.name), "url", r.upload_url) for r in uploads]
     if keys:
         config = poetry_config_file()
         before = read_config(config)
-        plan.files.append(FileChange(config, before, merge_toml(before, keys, [], str(config))))
-    plan.next_steps.append("poetry add PACKAGE" if kind == VIRTUAL else
-                           f"poetry add --source {repositories[0].name} PACKAGE")
-    plan.next_steps.extend(f"poetry publish -r {r.name}" for r in uploads)
-    return plan
+        files.append(FileChange(config, before, merge_toml(before, keys, [], str(config))))
+    add = "poetry add PACKAGE" if kind == VIRTUAL else f"poetry add --source {repositories[0].name} PACKAGE"
+    return Plan(files, [add, *(f"poetry publish -r {r.name}" for r in uploads)])
 
 
 # --- the command ----------------------------------------------------------------------------
@@ -221,24 +209,23 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where, no_uploa
         raise GarError("two repositories share a name; configure them one at a time with --file or by hand")
     uploads = [r for r in repositories if r.index_url not in no_uploads]
     file, cwd = where.file, where.cwd
+    # The project's own file (not one the user named) must stay inside the project folder.
+    project = None if file else cwd
     if tool == "pip":
-        plan = _pip_plan(repositories, kind, file or pip_config_file())
-    elif tool == "twine":
-        plan = _twine_plan(repositories, file or Path.home() / ".pypirc")
-    elif tool == "uv":
+        return _pip_plan(repositories, kind, file or pip_config_file())
+    if tool == "twine":
+        return _twine_plan(repositories, file or Path.home() / ".pypirc")
+    if tool == "uv":
         path = file or (cwd / "uv.toml" if where.uv_toml else _project_file(cwd, "uv"))
-        # The project's own file (not one the user named) must stay inside the project folder.
-        plan = _uv_plan(repositories, kind, ProjectFile(path, None if file else cwd), uploads,
+        return _uv_plan(repositories, kind, ProjectFile(path, project), uploads,
                         uv_toml=where.uv_toml or path.name == "uv.toml")
-    elif tool == "pdm":
-        plan = _pdm_plan(repositories, kind, ProjectFile(file or _project_file(cwd, "pdm"), None if file else cwd))
-    elif tool == "poetry":
+    if tool == "pdm":
+        return _pdm_plan(repositories, kind, ProjectFile(file or _project_file(cwd, "pdm"), project))
+    if tool == "poetry":
         if file is not None:
             raise GarError("poetry edits its own files: run configure in the project's folder, without --file")
-        plan = _poetry_plan(repositories, kind, cwd, uploads)
-    else:
-        raise GarError(f"configure knows {', '.join(INSTALLERS)}, not {tool}")
-    return plan
+        return _poetry_plan(repositories, kind, cwd, uploads)
+    raise GarError(f"configure knows {', '.join(INSTALLERS)}, not {tool}")
 
 
 def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry_run: bool) -> str:
@@ -249,13 +236,12 @@ def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry
     if tool in PUBLISHING_TOOLS:
         refuse_uploads(tool, repositories, choice)
     plan = plan_configure(tool, urls, choice.kind, where, choice.no_uploads)
-    for change in plan.files:
-        if change.changed and not dry_run:
-            write_config(change)
     lines = list(choice.said)
     verb = "would change" if dry_run else "changed"
     for change in plan.files:
         if change.changed:
+            if not dry_run:
+                write_config(change)
             lines.extend([f"{verb} {change.path}:", change.diff().rstrip("\n")])
     lines.extend(f"nothing to change in {change.path}" for change in plan.files if not change.changed)
     lines.extend(f"warning: {warning}" for warning in plan.warnings)

@@ -186,11 +186,6 @@ def poetry_priority(kind: str) -> str:
     return "primary" if kind == VIRTUAL else "explicit"
 
 
-def pypirc_section(repository: Repository) -> dict[str, str]:
-    """twine's `.pypirc` section: the username makes twine ask keyring for its password."""
-    return {"repository": repository.upload_url, "username": USERNAME}
-
-
 def toml_value(value: TomlValue) -> str:
     """A TOML literal for the values we write: strings (repository URLs and names) and booleans."""
     if isinstance(value, bool):

@@ -95,10 +95,6 @@ class _Layout:
                 option = match.group("key").strip().lower()
                 self.options.setdefault((current, option), (number, number + 1))
 
-    def option(self, section: str, key: str) -> tuple[int, int] | None:
-        """(first line, end line exclusive) of `key`'s value lines in `section`."""
-        return self.options.get((section, key))
-
     def section_body_end(self, section: str) -> int:
         """After the section's last non-blank, non-comment line: where a new option goes."""
         start, end = self.sections[section]
@@ -133,11 +129,7 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
         expected[(option.section, option.key)] = [*(current or []), *missing]
         _insert(lines, option, missing, newline)
     result = "".join(lines)
-    try:
-        after: configparser.RawConfigParser | None = _parser(result, where)
-    except EditRefusedError:  # our edit broke it: never reported as the user's file
-        after = None
-    if after is None or not _reads_as(before, after, expected):
+    if not _reads_as(before, result, expected, where):
         wanted = "; ".join(f"[{section}] {key} = {' '.join(values)}" for (section, key), values in expected.items())
         raise EditRefusedError(f"{where}: configure cannot edit this form; add these lines, then run this again: "
                                f"{wanted}")
@@ -153,7 +145,7 @@ def _insert(lines: list[str], option: IniOption, missing: list[str], newline: st
         added = [f"[{option.section}]\n", comment, _option_lines(option.key, missing, option.is_list)]
         at = len(lines)
     else:
-        span = layout.option(option.section, option.key)
+        span = layout.options.get((option.section, option.key))
         if span is None:
             at = layout.section_body_end(option.section)
             added = [comment, _option_lines(option.key, missing, option.is_list)]
@@ -172,10 +164,14 @@ def _option_lines(key: str, values: list[str], is_list: bool) -> str:
     return f"{key} = {values[0]}\n"
 
 
-def _reads_as(before: configparser.RawConfigParser, after: configparser.RawConfigParser,
-              expected: dict[tuple[str, str], list[str]]) -> bool:
+def _reads_as(before: configparser.RawConfigParser, text: str, expected: dict[tuple[str, str], list[str]],
+              where: str) -> bool:
     """The edited file reads as the original plus exactly our options: an unusual layout that our
     line edits misread (a continuation we did not see) is refused instead of written."""
+    try:
+        after = _parser(text, where)
+    except EditRefusedError:  # our edit broke it: never reported as the user's file
+        return False
     sections = set(before.sections()) | {section for section, _ in expected}
     if set(after.sections()) != sections:
         return False

@@ -26,9 +26,9 @@ def legacy_user_file() -> Path:
                                                                            else "pip.conf")
 
 
-def pip_overrides(path: Path, written: dict[str, tuple[str, ...]]) -> list[str]:
-    """One line for each setting that would keep pip from using what is written to `path`
-    (`written`: option -> values), or that pip would still add beside it."""
+def pip_overrides(path: Path, written: set[str]) -> list[str]:
+    """One line for each setting that would keep pip from using the options `written` to `path`,
+    or that pip would still add beside them."""
     found = [_variable(key, written) for key in WRITTEN]
     legacy = legacy_user_file()
     if not os.environ.get("PIP_CONFIG_FILE") and path == pip_config_file() and path != legacy:
@@ -42,7 +42,7 @@ def _shown(key: str, values: list[str]) -> str:
     return " ".join(safe_url(value) for value in values)
 
 
-def _variable(key: str, written: dict[str, tuple[str, ...]]) -> str:
+def _variable(key: str, written: set[str]) -> str:
     name = "PIP_" + key.upper().replace("-", "_")
     values = os.environ.get(name, "").split()
     if not values:
@@ -57,7 +57,7 @@ def _variable(key: str, written: dict[str, tuple[str, ...]]) -> str:
     return ""
 
 
-def _legacy(legacy: Path, path: Path, written: dict[str, tuple[str, ...]]) -> list[str]:
+def _legacy(legacy: Path, path: Path, written: set[str]) -> list[str]:
     try:
         text = read_config(legacy)
         values = {(section, key): ini_values(text, section, key, str(legacy))

@@ -39,8 +39,7 @@ def render_doctor(report: Report) -> str:
     credential = report.get("credential")
     if credential is not None:
         lines.extend(_render_credential(credential))
-    for note in report["notes"]:
-        lines.append(_row("note", note))
+    lines.extend(_row("note", note) for note in report["notes"])
     lines.extend(_row("warning", warning) for warning in report["warnings"])
     for tool, findings in report.get("installers", {}).items():
         lines.extend(_row(tool, finding["text"]) for finding in findings if finding["level"] != "problem")

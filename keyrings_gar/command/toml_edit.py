@@ -76,9 +76,8 @@ def lookup(document: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: str) -> str:
-    """`text` with the absent `keys` set and `entries` appended. A key already set to another value
-    is refused; so is a file where no edit reads back as exactly the intended change: then the
-    message gives the lines to add by hand, and nothing is written."""
+    """`text` with the absent `keys` set and `entries` appended; a key already set to another value
+    is refused, and so is a file no candidate edit fits (the module docstring says how)."""
     before = load_toml(text, where)
     expected = copy.deepcopy(before)
     changes: list[_Change] = []

@@ -54,9 +54,7 @@ def read_config(path: Path, project: Path | None = None) -> str:
         # it; a token pasted into PIP_CONFIG_FILE, --file or HOME is never a file name of ours.
         raise EditRefusedError(f"the file to configure ({shown_path(path)}) looks like a key or token, not a "
                                "path: check PIP_CONFIG_FILE, XDG_CONFIG_HOME, HOME and --file")
-    problem = target_problem(path, project)
-    if problem is not None:
-        raise EditRefusedError(problem)
+    _refuse_unsafe_target(path, project)
     try:
         return read_named_text(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
@@ -65,40 +63,41 @@ def read_config(path: Path, project: Path | None = None) -> str:
         raise EditRefusedError(f"{path} {file_problem(exc, 'fix it, then run this again')}") from None
 
 
-def target_problem(path: Path, project: Path | None = None) -> str | None:
-    """Why `configure` will not replace the file at `path`, or None. A cloned project controls
-    every name in its folder: a link there may point at ~/.bashrc, a hard link shares the file
-    with another name, and a file or folder of another user's (`sudo keyrings-gar configure`)
+def _refuse_unsafe_target(path: Path, project: Path | None) -> None:
+    """EditRefusedError when `configure` will not replace the file at `path`. A cloned project
+    controls every name in its folder: a link there may point at ~/.bashrc, a hard link shares the
+    file with another name, and a file or folder of another user's (`sudo keyrings-gar configure`)
     must not become root's."""
     if project is not None:
         real, inside = Path(os.path.realpath(path)), Path(os.path.realpath(project))
         if real != inside and inside not in real.parents:
-            return f"{path} resolves outside the project folder {project}: configure writes only inside it"
+            raise EditRefusedError(f"{path} resolves outside the project folder {project}: configure writes only "
+                                   "inside it")
     status = _lstat(path)
     if status is not None:
         if stat.S_ISLNK(status.st_mode):
-            return (f"{path} is a symbolic link, and configure writes no file through a link: edit the file it "
-                    "points to by hand, or replace the link with that file")
+            raise EditRefusedError(f"{path} is a symbolic link, and configure writes no file through a link: edit "
+                                   "the file it points to by hand, or replace the link with that file")
         if not stat.S_ISREG(status.st_mode):
             kind = NotARegularFileError(folder=stat.S_ISDIR(status.st_mode))
-            return f"{path} {file_problem(kind, 'remove it, then run this again')}"
+            raise EditRefusedError(f"{path} {file_problem(kind, 'remove it, then run this again')}")
         if status.st_nlink > 1:
-            return (f"{path} has {status.st_nlink} hard links, and configure would change every one of them: "
-                    "edit it by hand, or make it a file of its own (cp, then mv over it)")
+            raise EditRefusedError(f"{path} has {status.st_nlink} hard links, and configure would change every one "
+                                   "of them: edit it by hand, or make it a file of its own (cp, then mv over it)")
     # The folder too: the temporary file is created there, and a folder of another user's (through
     # a symlinked parent) is where that user can swap names under us.
-    return _foreign(path.parent, _nearest_folder(path.parent)) or (
-        None if status is None else _foreign(path, status))
+    _refuse_foreign(path.parent, _nearest_folder(path.parent))
+    _refuse_foreign(path, status)
 
 
-def _foreign(shown: Path, status: os.stat_result | None) -> str | None:
+def _refuse_foreign(shown: Path, status: os.stat_result | None) -> None:
     running = os.geteuid() if hasattr(os, "geteuid") else None  # Windows has no owner to compare
     if running is None or status is None or status.st_uid == running:
-        return None
+        return
     if status.st_uid == 0 and stat.S_ISDIR(status.st_mode):
-        return None  # a system folder (/etc): nobody but root can plant anything there
-    return (f"{shown} belongs to another user (uid {status.st_uid}), not the one running configure "
-            f"(uid {running}): run configure as that user, not with sudo")
+        return  # a system folder (/etc): nobody but root can plant anything there
+    raise EditRefusedError(f"{shown} belongs to another user (uid {status.st_uid}), not the one running configure "
+                           f"(uid {running}): run configure as that user, not with sudo")
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -124,11 +123,9 @@ def write_config(change: FileChange) -> None:
     name someone planted) in the same folder with the target's mode from the start, written,
     synced and renamed over the target in one step, then the folder synced. On any failure the
     target is as it was and the temporary file gone. EditRefusedError, one line, when the target
-    is one configure does not replace (target_problem) or changed since it was read."""
+    is one configure does not replace (_refuse_unsafe_target) or changed since it was read."""
     path = change.path
-    problem = target_problem(path, change.project)
-    if problem is not None:
-        raise EditRefusedError(problem)
+    _refuse_unsafe_target(path, change.project)
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)  # as pip's ensure_dir does
@@ -136,7 +133,7 @@ def write_config(change: FileChange) -> None:
         if (read_config(path, change.project) if existing is not None else "") != change.before:
             raise EditRefusedError(f"{path} changed while configure was reading it; run this again")
         mode = stat.S_IMODE(existing.st_mode) if existing is not None else change.new_mode
-        _replace(path, change.after.encode("utf-8"), mode, exact=existing is not None, expected=existing)
+        _replace(path, change.after.encode("utf-8"), mode, existing)
     except OSError as exc:
         raise EditRefusedError(f"cannot write {path}: {exc.strerror or type(exc).__name__}; it is unchanged") from None
     _sync_folder(folder)
@@ -146,14 +143,14 @@ _CREATE_NEW = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 
                | getattr(os, "O_BINARY", 0))
 
 
-def _replace(path: Path, data: bytes, mode: int, *, exact: bool, expected: os.stat_result | None) -> None:
+def _replace(path: Path, data: bytes, mode: int, expected: os.stat_result | None) -> None:
     # A random name, created new: a name planted in the folder (a link to ~/.bashrc, a FIFO) is
     # never opened, and the file is never more readable than `mode`, not even for a moment.
     temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.keyrings-gar-new")
     fd = os.open(temporary, _CREATE_NEW, mode)
     try:
         try:
-            if exact and hasattr(os, "fchmod"):
+            if expected is not None and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode)  # the umask took bits the existing file has (never adds any)
             view = memoryview(data)
             while view:
