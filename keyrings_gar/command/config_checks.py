@@ -31,7 +31,9 @@ def likely_typos(config: Config, target: RepositoryTarget, chosen: RepositoryEnt
         if len(segments) <= chosen_depth or len(segments) > len(wanted):
             continue
         prefix = wanted[:len(segments)]
-        edits = sum(edit_distance(a.lower(), b.lower()) for a, b in zip(segments, prefix))
+        # Lengths far apart are no typo: the table is not even made (a section name can be long).
+        edits = sum(edit_distance(a.lower(), b.lower()) if abs(len(a) - len(b)) <= MAX_TYPO_EDITS
+                    else MAX_TYPO_EDITS + 1 for a, b in zip(segments, prefix))
         if 0 < edits <= MAX_TYPO_EDITS or (edits == 0 and segments != prefix):
             taken = f"[{chosen.name}]" if chosen.name else "no entry (the defaults)"
             warnings.append(f"[{entry.name}] in {config.path} looks like a misspelling of {'/'.join(prefix)}: "
