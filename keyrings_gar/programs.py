@@ -53,7 +53,7 @@ def find_executable(name: str, environ: Mapping[str, str] = os.environ,
     """`name` from the first absolute PATH entry that has it, never from the current directory."""
     windows = platform == "win32"
     return next((candidate for candidate in executable_candidates(name, environ, platform)
-                 if (Path(candidate).is_file() if windows else _is_executable_file(candidate))), None)
+                 if Path(candidate).is_file() and (windows or os.access(candidate, os.X_OK))), None)
 
 
 def executable_candidates(name: str, environ: Mapping[str, str], platform: str) -> Iterator[str]:
@@ -83,10 +83,6 @@ def _is_absolute(entry: str, windows: bool) -> bool:
     # depend on the current drive or its current directory.
     drive, rest = ntpath.splitdrive(entry)
     return bool(drive) and (rest[:1] in ("\\", "/") or drive[:2] in ("\\\\", "//"))
-
-
-def _is_executable_file(path: str) -> bool:
-    return Path(path).is_file() and os.access(path, os.X_OK)
 
 
 def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, str] | None = None, *,
