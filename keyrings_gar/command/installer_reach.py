@@ -44,10 +44,8 @@ CREDS_MODE_KEYRING = (25, 2, 1)
 def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Finding]:
     """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
     env = dict(os.environ if environ is None else environ)
-    if tool in ("poetry", "twine"):
-        return _in_process(tool, env, fallback_to_path=False)
-    if tool == "pdm":
-        return _in_process(tool, env, fallback_to_path=True)
+    if tool in ("poetry", "twine", "pdm"):
+        return _in_process(tool, env)
     if tool == "uv":
         return _keyring_on_path(_uv_named(env), env, creds_needed=False)
     if tool == "pip":
@@ -55,8 +53,9 @@ def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Fi
     raise ValueError(f"not an installer: {tool!r}; one of {', '.join(INSTALLERS)}")
 
 
-def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> list[Finding]:
-    """poetry and pdm: keyring and keyrings.gar must be importable in the tool's own environment."""
+def _in_process(tool: str, env: dict[str, str]) -> list[Finding]:
+    """poetry, twine and pdm: keyring and keyrings.gar must be importable in the tool's own environment
+    (only pdm, where keyring is missing, runs the `keyring` on PATH instead)."""
     found = _environment_of_command(tool, env)
     if isinstance(found, Finding):
         return [Finding(PROBLEM, f"{found.text}; keyrings.gar must be installed where {tool} imports keyring "
@@ -65,7 +64,7 @@ def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> li
     # The installer's version too: a report names what was checked.
     named = f"{tool} {found.versions[tool]}" if found.versions.get(tool) else tool
     broken = [] if found.tool_error is None else [_broken_tool(named, found, where)]
-    if found.versions.get("keyring") is None and fallback_to_path:
+    if found.versions.get("keyring") is None and tool == "pdm":
         return [*broken, Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
                 *_keyring_on_path(tool, env, creds_needed=True)]
     if found.loads_plugin:
@@ -257,11 +256,8 @@ def _generic_fix(tool: str) -> str:
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
-    numbers = []
-    for part in version.split(".")[:3]:
-        digits = re.match(r"\d+", part)
-        numbers.append(int(digits.group()) if digits else 0)
-    return tuple(numbers)
+    """The leading number of each of the first three parts (`2.0rc1` is (2, 0)); 0 for a part without one."""
+    return tuple(int(re.sub(r"\D.*", "", part, flags=re.DOTALL) or 0) for part in version.split(".")[:3])
 
 
 def add_installer_checks(report: dict[str, Any], tools: list[str]) -> None:
