@@ -60,12 +60,13 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
                     if i is not None)
     first = placed[0][1] if placed else None
     if google_index is not None:
+        has_pip = importlib.util.find_spec("pip") is not None  # in this environment, keyring's here
         # A problem, not a note: keyring asks it whenever keyrings.gar has no answer, it answers any
         # *.pkg.dev service over any scheme, and its exception turns keyring off for pip's whole run.
         problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: keyring asks it whenever "
                         "keyrings.gar has no answer, and it hands a token to any *.pkg.dev URL (http:// too) or "
                         "raises, turning keyring off for the rest of a pip run; remove it: "
-                        f"`{_uninstall_google_plugin()}`")
+                        f"`{uninstall_command(Path(sys.executable), GOOGLE_PLUGIN_DISTRIBUTION, has_pip=has_pip)}`")
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and script_interpreter(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
@@ -84,12 +85,6 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         "keyring_on_path": keyring_command,
         "keyring_on_path_is_this_environment": same,
     }
-
-
-def _uninstall_google_plugin() -> str:
-    """The uninstall command that fits how this environment (keyring's here) was installed."""
-    return uninstall_command(Path(sys.executable), GOOGLE_PLUGIN_DISTRIBUTION,
-                             has_pip=importlib.util.find_spec("pip") is not None)
 
 
 def _backend_name(backend: object) -> str:
