@@ -228,13 +228,10 @@ def _network(endpoint: str | None) -> Report:
     import requests.utils  # only for this report: the command's other uses need no requests (start-up time)
 
     proxy = requests.utils.select_proxy(endpoint, requests.utils.get_environ_proxies(endpoint))
-    ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    ca_origin = "REQUESTS_CA_BUNDLE" if os.environ.get("REQUESTS_CA_BUNDLE") else "CURL_CA_BUNDLE"
-    if not ca and os.environ.get("SSL_CERT_FILE"):
-        ca, ca_origin = os.environ["SSL_CERT_FILE"], "SSL_CERT_FILE"
-    if not ca:
-        ca, ca_origin = requests.utils.DEFAULT_CA_BUNDLE_PATH, "certifi"
-    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin})"}
+    ca_origin = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+                      if os.environ.get(name)), None)
+    ca = os.environ[ca_origin] if ca_origin else requests.utils.DEFAULT_CA_BUNDLE_PATH
+    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin or 'certifi'})"}
 
 
 def cache_report() -> Report:
