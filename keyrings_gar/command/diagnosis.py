@@ -19,7 +19,7 @@ from ..access_token import AccessToken
 from ..adcfile import adc_file
 from ..cache import TokenCache
 from ..config import Settings, cache_dir, ci_job, load_settings, trusted_hosts
-from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, RepositoryEntry
+from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, Config, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
@@ -53,7 +53,7 @@ def doctor(url: str | None) -> Report:
     report: Report = {"ok": False, "versions": _versions(), "problems": problems, "warnings": warnings,
                       "notes": notes}
     report["keyring"] = keyring_chain_report(problems, notes)
-    report["config"] = _config_report(problems)
+    report["config"], config = _config_report(problems)
     target = None
     if url is not None:
         verdict = classify_service(url, trusted_hosts())
@@ -64,8 +64,6 @@ def doctor(url: str | None) -> Report:
             problems.append(f"{safe_url(url)} is not ours: {reason}")
     settings = _guarded(load_settings, problems)
     entry = NO_ENTRY
-    config = None if report["config"]["problems"] or report["config"]["path"] is None else load_config(
-        Path(report["config"]["path"]))
     if config is not None:
         warnings.extend(hosts_with_several_identities(config, _default_key_file()))
     if target is not None and config is not None:
@@ -113,14 +111,15 @@ def _versions() -> dict[str, str | None]:
     return found
 
 
-def _config_report(problems: list[str]) -> Report:
+def _config_report(problems: list[str]) -> tuple[Report, Config | None]:
+    """The configuration file's report, and the file itself when it has no problem."""
     path = _guarded(config_path, problems)
     if path is None:
-        return {"path": None, "exists": False, "entries": [], "entry": None, "problems": ["no path"]}
+        return {"path": None, "exists": False, "entries": [], "entry": None, "problems": ["no path"]}, None
     config = load_config(path)
     problems.extend(config.problems)
     return {"path": shown_path(path), "exists": config.exists, "entries": [e.name for e in config.entries],
-            "entry": None, "problems": list(config.problems)}
+            "entry": None, "problems": list(config.problems)}, None if config.problems else config
 
 
 def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str], notes: list[str]
