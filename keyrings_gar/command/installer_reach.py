@@ -126,7 +126,7 @@ def _pip(env: dict[str, str]) -> list[Finding]:
                                                f"{_why_not(found, where)}; {fix}"))
     creds = pip_version is None or _version_tuple(pip_version) >= (26, 2)
     subprocess_way = _subprocess_provider("pip --keyring-provider subprocess", env, creds_needed=creds,
-                                          pip_environment=found if isinstance(found, Environment) else None)
+                                          pip_environment=found)
     ways = [way for way in (import_way, subprocess_way) if way]
     if any(all(f.level != PROBLEM for f in way) for way in ways):
         # One way in is enough: what the other provider would do is only a note.
@@ -148,7 +148,7 @@ def _uv_named(env: dict[str, str]) -> str:
 
 
 def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
-                         pip_environment: Environment | None = None) -> list[Finding]:
+                         pip_environment: Environment | Finding | None = None) -> list[Finding]:
     """pip's subprocess provider: the `keyring` on PATH outside pip's own scripts folder. When the only
     `keyring` is the one it skips, that is the cause to name, with the import provider where pip's own
     environment loads keyrings.gar."""
@@ -160,10 +160,9 @@ def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
         return _keyring_on_path(tool, elsewhere, creds_needed=creds_needed)
     text = (f"{tool} skips the `keyring` in pip's own environment ({skipped}), and there is no other on PATH: "
             f"install one outside it ({install_hint()})")
-    if pip_environment is None and pip is not None:  # probed only here, where it decides the hint
-        probed = _environment_of_command("pip", env)
-        pip_environment = probed if isinstance(probed, Environment) else None
-    if pip_environment is not None and pip_environment.loads_plugin:
+    if pip_environment is None:  # probed only here, where it decides the hint
+        pip_environment = _environment_of_command("pip", env)
+    if isinstance(pip_environment, Environment) and pip_environment.loads_plugin:
         text += (f", or use pip's import provider, which uses the keyring and keyrings.gar in pip's environment "
                  f"({pip_environment.python}): `keyring-provider = import` in pip.conf, or "
                  "PIP_KEYRING_PROVIDER=import")
