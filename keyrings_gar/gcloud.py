@@ -172,8 +172,7 @@ def _error_line(stderr: bytes) -> str:
     settings' values (a CLOUDSDK_* file override holding a pasted key): long runs are scrubbed."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
-    text = (errors or lines or ["no message"])[0]
-    return scrubbed(text)
+    return scrubbed((errors or lines or ["no message"])[0])
 
 
 def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, float]:
