@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -31,7 +30,7 @@ from ..search import PRE_MINTED, find_json_key, find_token_source, search
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
-from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
+from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, installed_version, keyring_chain_report
 from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
@@ -102,13 +101,8 @@ def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
 
 
 def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"keyrings.gar": __version__, "python": sys.version.split()[0]}
-    for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return {"keyrings.gar": __version__, "python": sys.version.split()[0],
+            **{name: installed_version(name) for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION)}}
 
 
 def _config_report(problems: list[str]) -> tuple[Report, Config | None]:

@@ -32,6 +32,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
                   if os.environ.get("PYTHON_KEYRING_BACKEND")
                   else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
+    plugin_installed = installed_version(GOOGLE_PLUGIN_DISTRIBUTION) is not None
     try:
         active = keyring.get_keyring()
     except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
@@ -40,7 +41,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         problems.append(f"keyring itself cannot start ({type(exc).__name__}: {message}); fix or remove {configured}")
         return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
                                                               "problem": None},
-                "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
+                "google_plugin": {"installed": plugin_installed, "in_chain": False},
                 "answers_first": None, "keyring_on_path": shutil.which("keyring"),
                 "keyring_on_path_is_this_environment": False}
     chain = list(active.backends) if isinstance(active, ChainerBackend) else [active]
@@ -79,7 +80,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         "chain": [{"backend": name, "priority": float(b.priority)} for name, b in zip(names, chain)],
         "keyrings_gar": {"loaded": gar_index is not None, "viable": viable, "priority": gar_priority,
                          "problem": why},
-        "google_plugin": {"installed": google_index is not None or _distribution_installed(),
+        "google_plugin": {"installed": google_index is not None or plugin_installed,
                           "in_chain": google_index is not None},
         "answers_first": first,
         "keyring_on_path": keyring_command,
@@ -92,9 +93,9 @@ def _backend_name(backend: object) -> str:
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _distribution_installed() -> bool:
+def installed_version(distribution: str) -> str | None:
+    """`distribution`'s version in this environment; None when it is not installed here."""
     try:
-        metadata.version(GOOGLE_PLUGIN_DISTRIBUTION)
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        return False
-    return True
+        return None
