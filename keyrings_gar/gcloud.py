@@ -3,9 +3,8 @@
 Finding the account reads two small files (gcloud's `active_config` and that configuration's
 properties), so a warm lookup can be answered from the cache without starting gcloud. Minting
 runs `gcloud config config-helper`, which applies gcloud's own account, configuration and
-impersonation settings, under the lookup's timeout, with its output bounded.
-
-gcloud is found only in absolute PATH entries, and run with its output bounded (programs.py).
+impersonation settings, under the lookup's timeout, with its output bounded; gcloud is found
+only in absolute PATH entries (programs.py).
 """
 
 from __future__ import annotations
@@ -178,8 +177,7 @@ def _error_line(stderr: bytes) -> str:
 def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, float]:
     """`credential.access_token` and `credential.token_expiry` ('%Y-%m-%dT%H:%M:%SZ', UTC)."""
     try:
-        output = json.loads(stdout.decode("utf-8"))
-        credential = output["credential"]
+        credential = json.loads(stdout.decode("utf-8"))["credential"]
         token = credential["access_token"]
         expiry_text = credential.get("token_expiry")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
