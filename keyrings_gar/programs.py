@@ -108,14 +108,12 @@ def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, s
         try:
             process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            problem = "timeout"
+            problem = ProgramTimeoutError
     if problem is not None:
         _kill(process)
     output.close()
-    if problem == "timeout":
-        raise ProgramTimeoutError
-    if problem == "too much":
-        raise OutputTooLargeError
+    if problem is not None:
+        raise problem
     return Finished(output.text(0), output.text(1) if keep_stderr else b"", process.returncode)
 
 
@@ -148,14 +146,14 @@ class _BoundedOutput:
             self._pipes[index].close()
         self._changed.set()
 
-    def wait(self, deadline: float, process: subprocess.Popen[bytes]) -> str | None:
-        """None once every pipe is at its end, or soon after the program exited; "too much" or
-        "timeout" as soon as either is true."""
+    def wait(self, deadline: float, process: subprocess.Popen[bytes]) -> type[Exception] | None:
+        """None once every pipe is at its end, or soon after the program exited; OutputTooLargeError
+        or ProgramTimeoutError as soon as either is true."""
         exited_at: float | None = None
         while True:
             self._changed.clear()
             if any(len(buffer) > self._limit for buffer in self._buffers):
-                return "too much"
+                return OutputTooLargeError
             if all(self._finished):
                 return None
             now = time.monotonic()
@@ -164,7 +162,7 @@ class _BoundedOutput:
             if exited_at is not None and now - exited_at >= EXITED_GRACE_SECONDS:
                 return None
             if now >= deadline:
-                return "timeout"
+                return ProgramTimeoutError
             self._changed.wait(min(deadline - now, _POLL_SECONDS))
 
     def text(self, index: int) -> bytes:
