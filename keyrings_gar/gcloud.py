@@ -3,9 +3,8 @@
 Finding the account reads two small files (gcloud's `active_config` and that configuration's
 properties), so a warm lookup can be answered from the cache without starting gcloud. Minting
 runs `gcloud config config-helper`, which applies gcloud's own account, configuration and
-impersonation settings, under the lookup's timeout, with its output bounded.
-
-gcloud is found only in absolute PATH entries, and run with its output bounded (programs.py).
+impersonation settings, under the lookup's timeout, with its output bounded; gcloud is found
+only in absolute PATH entries (programs.py).
 """
 
 from __future__ import annotations
@@ -172,15 +171,13 @@ def _error_line(stderr: bytes) -> str:
     settings' values (a CLOUDSDK_* file override holding a pasted key): long runs are scrubbed."""
     lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("ERROR:")]
-    text = (errors or lines or ["no message"])[0]
-    return scrubbed(text)
+    return scrubbed((errors or lines or ["no message"])[0])
 
 
 def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, float]:
     """`credential.access_token` and `credential.token_expiry` ('%Y-%m-%dT%H:%M:%SZ', UTC)."""
     try:
-        output = json.loads(stdout.decode("utf-8"))
-        credential = output["credential"]
+        credential = json.loads(stdout.decode("utf-8"))["credential"]
         token = credential["access_token"]
         expiry_text = credential.get("token_expiry")
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):

@@ -53,7 +53,7 @@ def find_executable(name: str, environ: Mapping[str, str] = os.environ,
     """`name` from the first absolute PATH entry that has it, never from the current directory."""
     windows = platform == "win32"
     return next((candidate for candidate in executable_candidates(name, environ, platform)
-                 if (Path(candidate).is_file() if windows else _is_executable_file(candidate))), None)
+                 if Path(candidate).is_file() and (windows or os.access(candidate, os.X_OK))), None)
 
 
 def executable_candidates(name: str, environ: Mapping[str, str], platform: str) -> Iterator[str]:
@@ -85,10 +85,6 @@ def _is_absolute(entry: str, windows: bool) -> bool:
     return bool(drive) and (rest[:1] in ("\\", "/") or drive[:2] in ("\\\\", "//"))
 
 
-def _is_executable_file(path: str) -> bool:
-    return Path(path).is_file() and os.access(path, os.X_OK)
-
-
 def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, str] | None = None, *,
                 keep_stderr: bool = True) -> Finished:
     """Run `argv` with no input; its output once it has exited, each pipe at most `limit` bytes
@@ -112,14 +108,12 @@ def run_bounded(argv: list[str], timeout: float, limit: int, env: Mapping[str, s
         try:
             process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            problem = "timeout"
+            problem = ProgramTimeoutError
     if problem is not None:
         _kill(process)
     output.close()
-    if problem == "timeout":
-        raise ProgramTimeoutError
-    if problem == "too much":
-        raise OutputTooLargeError
+    if problem is not None:
+        raise problem
     return Finished(output.text(0), output.text(1) if keep_stderr else b"", process.returncode)
 
 
@@ -152,14 +146,14 @@ class _BoundedOutput:
             self._pipes[index].close()
         self._changed.set()
 
-    def wait(self, deadline: float, process: subprocess.Popen[bytes]) -> str | None:
-        """None once every pipe is at its end, or soon after the program exited; "too much" or
-        "timeout" as soon as either is true."""
+    def wait(self, deadline: float, process: subprocess.Popen[bytes]) -> type[Exception] | None:
+        """None once every pipe is at its end, or soon after the program exited; OutputTooLargeError
+        or ProgramTimeoutError as soon as either is true."""
         exited_at: float | None = None
         while True:
             self._changed.clear()
             if any(len(buffer) > self._limit for buffer in self._buffers):
-                return "too much"
+                return OutputTooLargeError
             if all(self._finished):
                 return None
             now = time.monotonic()
@@ -168,7 +162,7 @@ class _BoundedOutput:
             if exited_at is not None and now - exited_at >= EXITED_GRACE_SECONDS:
                 return None
             if now >= deadline:
-                return "timeout"
+                return ProgramTimeoutError
             self._changed.wait(min(deadline - now, _POLL_SECONDS))
 
     def text(self, index: int) -> bytes:

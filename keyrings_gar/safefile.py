@@ -52,7 +52,8 @@ class FileTooLargeError(OSError):
     """More than the bound that fits the file: not the file it should be (`/dev/zero` behind a link)."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(errno.EFBIG, f"larger than {_size(limit)}")
+        size = f"{limit // 1024} KiB" if limit >= 1024 else f"{limit} bytes"
+        super().__init__(errno.EFBIG, f"larger than {size}")
         self.limit = limit
 
 
@@ -114,7 +115,3 @@ def file_problem(exc: OSError, fix: str = "") -> str:
         problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
     fix = own_fix or fix
     return f"{problem}; {fix}" if fix else problem
-
-
-def _size(limit: int) -> str:
-    return f"{limit // 1024} KiB" if limit >= 1024 else f"{limit} bytes"

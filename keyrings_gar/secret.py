@@ -80,7 +80,11 @@ def decode_json_key_secret(raw: str, origin: str = "KEYRINGS_GAR_JSON_KEY_BASE64
             text = url.group("secret")
         if "%" in text:
             text = unquote(text)
-        key_json = _decode_base64("".join(text.split()), origin)
+        try:
+            key_json = base64.b64decode(standard_base64("".join(text.split())), validate=True)
+        except (binascii.Error, ValueError):
+            raise SecretError(f"{origin} is not base64; set it to the output of `base64 KEY.json` "
+                              "(or the URL `gcloud artifacts print-settings python` prints)") from None
     return JsonKeySecret(key_json, parse_service_account_key(key_json, origin))
 
 
@@ -88,16 +92,6 @@ def standard_base64(text: str) -> str:
     """`text` in standard, padded base64: URL-safe characters swapped back, padding made exact."""
     text = text.replace("-", "+").replace("_", "/").rstrip("=")
     return text + "=" * (-len(text) % 4)
-
-
-def _decode_base64(text: str, origin: str) -> bytes:
-    try:
-        return base64.b64decode(standard_base64(text), validate=True)
-    except (binascii.Error, ValueError):
-        raise SecretError(
-            f"{origin} is not base64; set it to the output of `base64 KEY.json` "
-            "(or the URL `gcloud artifacts print-settings python` prints)"
-        ) from None
 
 
 def parse_service_account_key(key_json: bytes, origin: str) -> dict[str, Any]:

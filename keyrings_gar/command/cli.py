@@ -43,9 +43,6 @@ def _err(text: str) -> None:
     sys.stderr.write(f"keyrings-gar: {censored(text)}\n")
 
 
-# --- the command line -------------------------------------------------------------------
-
-
 def _run_doctor(args: argparse.Namespace) -> int:
     if args.check_access and args.url is None:
         args.parser.error("--check-access needs the repository URL")
@@ -235,8 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     args, unknown = parser.parse_known_args(arguments)
     if unknown:
-        parser = args.parser
-        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        args.parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.verbose:
         logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
         logging.getLogger("keyrings_gar").setLevel(logging.DEBUG)

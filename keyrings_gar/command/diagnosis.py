@@ -10,7 +10,6 @@ import logging
 import os
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +18,7 @@ from ..access_token import AccessToken
 from ..adcfile import adc_file
 from ..cache import TokenCache
 from ..config import Settings, cache_dir, ci_job, load_settings, trusted_hosts
-from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, RepositoryEntry
+from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, Config, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
@@ -31,7 +30,7 @@ from ..search import PRE_MINTED, find_json_key, find_token_source, search
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
-from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, keyring_chain_report
+from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, installed_version, keyring_chain_report
 from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
@@ -53,7 +52,7 @@ def doctor(url: str | None) -> Report:
     report: Report = {"ok": False, "versions": _versions(), "problems": problems, "warnings": warnings,
                       "notes": notes}
     report["keyring"] = keyring_chain_report(problems, notes)
-    report["config"] = _config_report(problems)
+    report["config"], config = _config_report(problems)
     target = None
     if url is not None:
         verdict = classify_service(url, trusted_hosts())
@@ -64,8 +63,6 @@ def doctor(url: str | None) -> Report:
             problems.append(f"{safe_url(url)} is not ours: {reason}")
     settings = _guarded(load_settings, problems)
     entry = NO_ENTRY
-    config = None if report["config"]["problems"] or report["config"]["path"] is None else load_config(
-        Path(report["config"]["path"]))
     if config is not None:
         warnings.extend(hosts_with_several_identities(config, _default_key_file()))
     if target is not None and config is not None:
@@ -104,23 +101,19 @@ def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
 
 
 def _versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"keyrings.gar": __version__, "python": sys.version.split()[0]}
-    for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION):
-        try:
-            found[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            found[name] = None
-    return found
+    return {"keyrings.gar": __version__, "python": sys.version.split()[0],
+            **{name: installed_version(name) for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION)}}
 
 
-def _config_report(problems: list[str]) -> Report:
+def _config_report(problems: list[str]) -> tuple[Report, Config | None]:
+    """The configuration file's report, and the file itself when it has no problem."""
     path = _guarded(config_path, problems)
     if path is None:
-        return {"path": None, "exists": False, "entries": [], "entry": None, "problems": ["no path"]}
+        return {"path": None, "exists": False, "entries": [], "entry": None, "problems": ["no path"]}, None
     config = load_config(path)
     problems.extend(config.problems)
     return {"path": shown_path(path), "exists": config.exists, "entries": [e.name for e in config.entries],
-            "entry": None, "problems": list(config.problems)}
+            "entry": None, "problems": list(config.problems)}, None if config.problems else config
 
 
 def _credential_report(settings: Settings, entry: RepositoryEntry, problems: list[str], notes: list[str]
@@ -228,13 +221,10 @@ def _network(endpoint: str | None) -> Report:
     import requests.utils  # only for this report: the command's other uses need no requests (start-up time)
 
     proxy = requests.utils.select_proxy(endpoint, requests.utils.get_environ_proxies(endpoint))
-    ca = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    ca_origin = "REQUESTS_CA_BUNDLE" if os.environ.get("REQUESTS_CA_BUNDLE") else "CURL_CA_BUNDLE"
-    if not ca and os.environ.get("SSL_CERT_FILE"):
-        ca, ca_origin = os.environ["SSL_CERT_FILE"], "SSL_CERT_FILE"
-    if not ca:
-        ca, ca_origin = requests.utils.DEFAULT_CA_BUNDLE_PATH, "certifi"
-    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin})"}
+    ca_origin = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+                      if os.environ.get(name)), None)
+    ca = os.environ[ca_origin] if ca_origin else requests.utils.DEFAULT_CA_BUNDLE_PATH
+    return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin or 'certifi'})"}
 
 
 def cache_report() -> Report:

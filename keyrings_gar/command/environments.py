@@ -73,7 +73,7 @@ class Environment(NamedTuple):
         return _GAR_BACKEND in self.chain
 
 
-def probe(python: Path, env: dict[str, str], tool: str = "") -> Environment | Finding:
+def probe(python: Path, env: dict[str, str], tool: str) -> Environment | Finding:
     """What keyring loads in `python`'s environment, as that interpreter sees it; for `tool` pdm also
     whether pdm's own code imports there."""
     # -I: the current folder and PYTHONPATH could hold another keyring than the installer's.

@@ -44,10 +44,8 @@ CREDS_MODE_KEYRING = (25, 2, 1)
 def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Finding]:
     """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
     env = dict(os.environ if environ is None else environ)
-    if tool in ("poetry", "twine"):
-        return _in_process(tool, env, fallback_to_path=False)
-    if tool == "pdm":
-        return _in_process(tool, env, fallback_to_path=True)
+    if tool in ("poetry", "twine", "pdm"):
+        return _in_process(tool, env)
     if tool == "uv":
         return _keyring_on_path(_uv_named(env), env, creds_needed=False)
     if tool == "pip":
@@ -55,8 +53,9 @@ def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Fi
     raise ValueError(f"not an installer: {tool!r}; one of {', '.join(INSTALLERS)}")
 
 
-def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> list[Finding]:
-    """poetry and pdm: keyring and keyrings.gar must be importable in the tool's own environment."""
+def _in_process(tool: str, env: dict[str, str]) -> list[Finding]:
+    """poetry, twine and pdm: keyring and keyrings.gar must be importable in the tool's own environment
+    (only pdm, where keyring is missing, runs the `keyring` on PATH instead)."""
     found = _environment_of_command(tool, env)
     if isinstance(found, Finding):
         return [Finding(PROBLEM, f"{found.text}; keyrings.gar must be installed where {tool} imports keyring "
@@ -65,7 +64,7 @@ def _in_process(tool: str, env: dict[str, str], *, fallback_to_path: bool) -> li
     # The installer's version too: a report names what was checked.
     named = f"{tool} {found.versions[tool]}" if found.versions.get(tool) else tool
     broken = [] if found.tool_error is None else [_broken_tool(named, found, where)]
-    if found.versions.get("keyring") is None and fallback_to_path:
+    if found.versions.get("keyring") is None and tool == "pdm":
         return [*broken, Finding(NOTE, f"{where} has no keyring, so {tool} runs the `keyring` on PATH"),
                 *_keyring_on_path(tool, env, creds_needed=True)]
     if found.loads_plugin:
@@ -127,7 +126,7 @@ def _pip(env: dict[str, str]) -> list[Finding]:
                                                f"{_why_not(found, where)}; {fix}"))
     creds = pip_version is None or _version_tuple(pip_version) >= (26, 2)
     subprocess_way = _subprocess_provider("pip --keyring-provider subprocess", env, creds_needed=creds,
-                                          pip_environment=found if isinstance(found, Environment) else None)
+                                          pip_environment=found)
     ways = [way for way in (import_way, subprocess_way) if way]
     if any(all(f.level != PROBLEM for f in way) for way in ways):
         # One way in is enough: what the other provider would do is only a note.
@@ -149,7 +148,7 @@ def _uv_named(env: dict[str, str]) -> str:
 
 
 def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
-                         pip_environment: Environment | None = None) -> list[Finding]:
+                         pip_environment: Environment | Finding | None = None) -> list[Finding]:
     """pip's subprocess provider: the `keyring` on PATH outside pip's own scripts folder. When the only
     `keyring` is the one it skips, that is the cause to name, with the import provider where pip's own
     environment loads keyrings.gar."""
@@ -161,10 +160,9 @@ def _subprocess_provider(tool: str, env: dict[str, str], *, creds_needed: bool,
         return _keyring_on_path(tool, elsewhere, creds_needed=creds_needed)
     text = (f"{tool} skips the `keyring` in pip's own environment ({skipped}), and there is no other on PATH: "
             f"install one outside it ({install_hint()})")
-    if pip_environment is None and pip is not None:  # probed only here, where it decides the hint
-        probed = _environment_of_command("pip", env)
-        pip_environment = probed if isinstance(probed, Environment) else None
-    if pip_environment is not None and pip_environment.loads_plugin:
+    if pip_environment is None:  # probed only here, where it decides the hint
+        pip_environment = _environment_of_command("pip", env)
+    if isinstance(pip_environment, Environment) and pip_environment.loads_plugin:
         text += (f", or use pip's import provider, which uses the keyring and keyrings.gar in pip's environment "
                  f"({pip_environment.python}): `keyring-provider = import` in pip.conf, or "
                  "PIP_KEYRING_PROVIDER=import")
@@ -257,11 +255,8 @@ def _generic_fix(tool: str) -> str:
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
-    numbers = []
-    for part in version.split(".")[:3]:
-        digits = re.match(r"\d+", part)
-        numbers.append(int(digits.group()) if digits else 0)
-    return tuple(numbers)
+    """The leading number of each of the first three parts (`2.0rc1` is (2, 0)); 0 for a part without one."""
+    return tuple(int(re.sub(r"\D.*", "", part, flags=re.DOTALL) or 0) for part in version.split(".")[:3])
 
 
 def add_installer_checks(report: dict[str, Any], tools: list[str]) -> None:

@@ -32,6 +32,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
                   if os.environ.get("PYTHON_KEYRING_BACKEND")
                   else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
+    plugin_installed = installed_version(GOOGLE_PLUGIN_DISTRIBUTION) is not None
     try:
         active = keyring.get_keyring()
     except Exception as exc:  # noqa: BLE001 - keyring's own start-up failing is the diagnosis itself
@@ -40,7 +41,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         problems.append(f"keyring itself cannot start ({type(exc).__name__}: {message}); fix or remove {configured}")
         return {"active": None, "chain": [], "keyrings_gar": {"loaded": False, "viable": False, "priority": None,
                                                               "problem": None},
-                "google_plugin": {"installed": _distribution_installed(), "in_chain": False},
+                "google_plugin": {"installed": plugin_installed, "in_chain": False},
                 "answers_first": None, "keyring_on_path": shutil.which("keyring"),
                 "keyring_on_path_is_this_environment": False}
     chain = list(active.backends) if isinstance(active, ChainerBackend) else [active]
@@ -60,12 +61,13 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
                     if i is not None)
     first = placed[0][1] if placed else None
     if google_index is not None:
+        has_pip = importlib.util.find_spec("pip") is not None  # in this environment, keyring's here
         # A problem, not a note: keyring asks it whenever keyrings.gar has no answer, it answers any
         # *.pkg.dev service over any scheme, and its exception turns keyring off for pip's whole run.
         problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: keyring asks it whenever "
                         "keyrings.gar has no answer, and it hands a token to any *.pkg.dev URL (http:// too) or "
                         "raises, turning keyring off for the rest of a pip run; remove it: "
-                        f"`{_uninstall_google_plugin()}`")
+                        f"`{uninstall_command(Path(sys.executable), GOOGLE_PLUGIN_DISTRIBUTION, has_pip=has_pip)}`")
     keyring_command = shutil.which("keyring")
     same = keyring_command is not None and script_interpreter(Path(keyring_command)) == Path(sys.executable)
     if keyring_command is None:
@@ -78,7 +80,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
         "chain": [{"backend": name, "priority": float(b.priority)} for name, b in zip(names, chain)],
         "keyrings_gar": {"loaded": gar_index is not None, "viable": viable, "priority": gar_priority,
                          "problem": why},
-        "google_plugin": {"installed": google_index is not None or _distribution_installed(),
+        "google_plugin": {"installed": google_index is not None or plugin_installed,
                           "in_chain": google_index is not None},
         "answers_first": first,
         "keyring_on_path": keyring_command,
@@ -86,20 +88,14 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     }
 
 
-def _uninstall_google_plugin() -> str:
-    """The uninstall command that fits how this environment (keyring's here) was installed."""
-    return uninstall_command(Path(sys.executable), GOOGLE_PLUGIN_DISTRIBUTION,
-                             has_pip=importlib.util.find_spec("pip") is not None)
-
-
 def _backend_name(backend: object) -> str:
     kind = type(backend)
     return f"{kind.__module__}.{kind.__qualname__}"
 
 
-def _distribution_installed() -> bool:
+def installed_version(distribution: str) -> str | None:
+    """`distribution`'s version in this environment; None when it is not installed here."""
     try:
-        metadata.version(GOOGLE_PLUGIN_DISTRIBUTION)
+        return metadata.version(distribution)
     except metadata.PackageNotFoundError:
-        return False
-    return True
+        return None
