@@ -45,8 +45,11 @@ print(json.dumps({"answer": answer, "growth_kib": rss_kib() - before, "elapsed":
                   "grants_running": [t.name for t in threading.enumerate() if t.name == "keyrings-gar-mint"]}))
 """
 GROWTH_LIMIT_KIB = 200 * 1024  # generous: the body bound is 1 MiB; unbounded, it was gigabytes
-TIMEOUT = 2.0
-LIVES_ON = 3.0
+# The shortest deadline the tests give: bounds below are relative to it, with room for a loaded machine.
+TIMEOUT = 1.0
+# Long enough for an abandoned grant to show: one still reading loopback at hundreds of MB/s (it used to
+# reach gigabytes) is still running, or already past the growth limit, a second later.
+LIVES_ON = 1.0
 
 
 def _lookup_in_a_long_lived_process(google: Identities, fault: str, environ: dict[str, str] | None = None
@@ -62,9 +65,11 @@ def _lookup_in_a_long_lived_process(google: Identities, fault: str, environ: dic
 
 @pytest.mark.parametrize(("fault", "says"), [("endless", "larger than 1024 KiB"), ("oversized", "larger than 1024 KiB"),
                                              ("trickle", "timed out")])
-def test_an_endless_answer_leaves_memory_bounded_and_no_grant_running(
+def test_an_endless_answer_is_hung_up_on_by_the_deadline_leaving_memory_bounded_and_no_grant_running(
     google: Identities, fault: str, says: str
 ) -> None:
+    """One process per answer proves both: the lookup's line and memory, and that the client hung up
+    on the stream (it was not still reading when the process exited) within the deadline."""
     found, stderr = _lookup_in_a_long_lived_process(google, fault)
     assert found["answer"] is None
     [line] = stderr
@@ -75,11 +80,6 @@ def test_an_endless_answer_leaves_memory_bounded_and_no_grant_running(
     assert growth < GROWTH_LIMIT_KIB
     assert found["grants_running"] == []
     assert google.google.grants == []
-
-
-@pytest.mark.parametrize("fault", ["endless", "trickle"])
-def test_the_client_hangs_up_on_an_endless_answer_by_the_deadline(google: Identities, fault: str) -> None:
-    _lookup_in_a_long_lived_process(google, fault)
     [stream] = google.google.streams
     assert stream.ended is not None, "the client was still reading when the process exited"
     assert stream.ended - stream.started < TIMEOUT + 1.0
@@ -208,7 +208,7 @@ def test_a_redirecting_gzip_bomb_leaves_the_keyring_command_small_and_on_time(
     assert found["stdout"] == ""
     [line] = found["stderr"].splitlines()
     assert redirected.says in line
-    assert found["elapsed"] < TIMEOUT + 2.0  # a process start on top of the in-process bound
+    assert found["elapsed"] < TIMEOUT + 3.0  # a process start on top of the in-process bound
     assert found["peak_kib"] < CLI_PEAK_LIMIT_KIB
     assert redirect_target.received == 0
 
