@@ -278,13 +278,14 @@ def test_a_pasted_key_is_never_echoed_by_lookups_doctor_or_the_keyring_command(
                         result = subprocess.run([keyring_command, "get", AR_URL, username], capture_output=True,
                                                 text=True, timeout=60, env=dict(os.environ),
                                                 stdin=subprocess.DEVNULL, check=False)
-                        code, said = result.returncode, result.stderr
+                        exited_with: object = result.returncode
+                        said = result.stderr
                         texts += [result.stdout, result.stderr]
                     else:
                         with pytest.raises(SystemExit) as exited:
                             keyring.cli.main(["get", AR_URL, username])
-                        code, said = exited.value.code, "\n".join(handler.lines[before:])
-                    assert code == 1
+                        exited_with, said = exited.value.code, "\n".join(handler.lines[before:])
+                    assert exited_with == 1
                     # The json key never reads gcloud's folder, so CLOUDSDK_CONFIG is not its problem.
                     named += "holds what looks like a key itself" in said
     keyring.core.init_backend()
