@@ -21,7 +21,7 @@ class BackgroundServer:
         server: Any = self._server  # an instance attribute in place of socketserver's method
         server.handle_error = _quiet_about_disconnects(server.handle_error)
         # A short poll interval: stop() (and so every test's teardown) waits for one poll.
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         return self
 
     def stop(self) -> None:
