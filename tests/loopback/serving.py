@@ -6,6 +6,7 @@ import socketserver
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
@@ -33,6 +34,13 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_together(*servers: BackgroundServer | None) -> None:
+    """Stop the servers at once: each stop waits for its own loop's next poll."""
+    with ThreadPoolExecutor() as pool:
+        for stopped in [pool.submit(server.stop) for server in servers if server is not None]:
+            stopped.result()
 
 
 def _quiet_about_disconnects(handle_error: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:
