@@ -283,7 +283,7 @@ def test_a_redirect_is_reported_and_not_followed(tmp_path: Path, stack: Loopback
     seen: list[str] = []
     handler = type("Handler", (_Redirecting,), {"seen": seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
     try:
         with TlsProxy({AR_HOST: ("127.0.0.1", server.server_address[1])}, private_ca) as proxy:
             token = stack.google.issue(stack.sa_key.email).value

@@ -63,10 +63,10 @@ def test_concurrent_cold_processes_make_one_grant_between_them(sa_env: Identitie
     assert [p.returncode for p in started] == [0] * processes, outputs[0][1]
     tokens = {out.strip() for out, _err in outputs}
     assert len(tokens) == 1
-    for _ in range(5):
-        result = subprocess.run([KEYRING, "get", f"https://{AR_HOST}", "_token"], env=env, capture_output=True,
-                                text=True, timeout=60, check=False)
-        assert result.stdout.strip() in tokens
+    # A later process is served the same token from disk (one is enough: they all run after the writes).
+    result = subprocess.run([KEYRING, "get", f"https://{AR_HOST}", "_token"], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.stdout.strip() in tokens
     assert sa_env.google.grants == [sa_env.sa_key.email]
 
 

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trustme
 
-from tests.e2e.installers import Installers, build_installers, build_tool, pipx_app
-from tests.e2e.runs import apply_doctors_pin, doctor_installer
+from tests.e2e.installers import Installers, PipxApp, build_installers, build_tool, pipx_app
+from tests.e2e.runs import apply_doctors_pin, doctor_installer, pdm_install
 from tests.loopback.keys import ServiceAccountKey, UserCredentials
 from tests.loopback.registry import VARIANTS
-from tests.loopback.stack import LoopbackStack
+from tests.loopback.stack import SERVICE_ACCOUNT_KEY, LoopbackStack
 
 _versions: dict[str, str] = {}
 _installers: list[Installers] = []
@@ -50,9 +52,14 @@ def stack(identities: tuple[ServiceAccountKey, UserCredentials], private_ca: tru
           request: pytest.FixtureRequest) -> Iterator[LoopbackStack]:
     """A fresh stack; `@pytest.mark.parametrize("stack", sorted(VARIANTS), indirect=True)` runs a
     test under each answer to the unknowns."""
-    variant = getattr(request, "param", None) or os.environ.get(UNKNOWNS_VARIABLE, "strict")
-    with LoopbackStack(*identities, ca=private_ca, unknowns=VARIANTS[variant]) as running:
+    with _loopback_stack(identities, private_ca, getattr(request, "param", None)) as running:
         yield running
+
+
+def _loopback_stack(identities: tuple[ServiceAccountKey, UserCredentials], private_ca: trustme.CA,
+                    variant: str | None = None) -> LoopbackStack:
+    variant = variant or os.environ.get(UNKNOWNS_VARIABLE, "strict")
+    return LoopbackStack(*identities, ca=private_ca, unknowns=VARIANTS[variant])
 
 
 @pytest.fixture
@@ -62,13 +69,44 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
-def pdm_with_plugin(installers: Installers, tmp_path_factory: pytest.TempPathFactory) -> Path:
+@dataclass(frozen=True)
+class PdmAsUsersGetIt:
     """`pdm` with keyring and keyrings.gar in its own venv (`pipx install pdm; pipx inject pdm keyring
-    keyrings.gar`): pdm imports keyring. Nothing pinned: what doctor says breaks it is fixed as doctor says."""
-    app = pipx_app(installers, tmp_path_factory.mktemp("pdm-with-plugin"), "pdm", "keyring", installers.plugin)
-    apply_doctors_pin(app, doctor_installer("pdm", app))
-    return app.command
+    keyrings.gar`), nothing pinned, and what it did before doctor's pin was applied."""
+
+    app: PipxApp
+    hishel: str
+    """The hishel version pipx resolved for pdm."""
+    unpinned_install: subprocess.CompletedProcess[str]
+    """`pdm install` before the pin (tests/e2e/runs.py's pdm_install, service-account key)."""
+    doctor_before: str
+    """What `keyrings-gar doctor --installer pdm` said then; its pin, if any, has been applied since."""
+
+
+@pytest.fixture(scope="session")
+def pdm_as_users_get_it(installers: Installers, identities: tuple[ServiceAccountKey, UserCredentials],
+                        private_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> PdmAsUsersGetIt:
+    """Built once a run (a pipx install costs a quarter of a minute): test_pdm.py checks what it did
+    before the pin, every other pdm test uses it as doctor left it."""
+    where = tmp_path_factory.mktemp("pdm-as-users-get-it")
+    app = pipx_app(installers, where, "pdm", "keyring", installers.plugin)
+    hishel = subprocess.run([app.python, "-c", "import importlib.metadata as m; print(m.version('hishel'))"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout.strip()
+    installers.versions["hishel (as pdm gets it)"] = hishel
+    with _loopback_stack(identities, private_ca) as stack:
+        credential = stack.credential(SERVICE_ACCOUNT_KEY, where / "home")
+        unpinned, _ = pdm_install(installers, app.command, stack, where / "home", path=[],
+                                  credential_environ=credential.environ)
+    before = doctor_installer("pdm", app)
+    apply_doctors_pin(app, before)
+    return PdmAsUsersGetIt(app, hishel, unpinned, before)
+
+
+@pytest.fixture(scope="session")
+def pdm_with_plugin(pdm_as_users_get_it: PdmAsUsersGetIt) -> Path:
+    """`pdm` with keyring and keyrings.gar in its own venv: pdm imports keyring. Nothing pinned but
+    what doctor said to pin."""
+    return pdm_as_users_get_it.app.command
 
 
 @pytest.fixture(scope="session")

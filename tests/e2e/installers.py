@@ -109,7 +109,8 @@ class PipxApp:
 
 
 _PIPX: dict[Path, Path] = {}
-"""pipx itself, one venv per run (by the uv that built it): each app still has a home of its own."""
+"""pipx itself, one venv per run (by the uv that built it), beside the one venv of shared libraries
+(pip) it makes on first use, as a user's pipx has: each app still has a home of its own."""
 
 
 def pipx_app(installers: Installers, where: Path, app: str, *injects: str | Path) -> PipxApp:
@@ -119,7 +120,8 @@ def pipx_app(installers: Installers, where: Path, app: str, *injects: str | Path
     pipx = _PIPX[installers.uv]
     home = where / "pipx"
     environ = {**os.environ, "PIPX_HOME": str(home), "PIPX_BIN_DIR": str(home / "bin"),
-               "PIPX_MAN_DIR": str(home / "man"), "PATH": f"{pipx.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+               "PIPX_MAN_DIR": str(home / "man"), "PIPX_SHARED_LIBS": str(pipx.parents[1].with_name("pipx-shared")),
+               "PATH": f"{pipx.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     _run(pipx, "install", app, env=environ)
     if injects:
         _run(pipx, "inject", app, *injects, env=environ)

@@ -9,8 +9,9 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from keyrings_gar.command.installer_settings import settings_text
 from tests.conftest import console_script
-from tests.e2e.installers import PipxApp
+from tests.e2e.installers import Installers, PipxApp
 from tests.loopback.stack import Credential, LoopbackStack
 
 RUN_TIMEOUT = 180
@@ -20,6 +21,32 @@ def run_installer(command: list[str | Path], env: dict[str, str], cwd: Path) -> 
     """Run an installer the way a user would: no terminal, no input."""
     return subprocess.run([str(part) for part in command], env=env, cwd=cwd, capture_output=True, text=True,
                           timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL, check=False)
+
+
+def pdm_venv(installers: Installers, project: Path) -> dict[str, str]:
+    """The project's own venv, made beforehand, and the environment pdm needs to use it: PDM_PYTHON
+    names it (given any other interpreter, pdm installs into that interpreter's environment), and no
+    update check (it would ask PyPI)."""
+    venv = project / ".venv"
+    run_installer([installers.uv, "venv", "--quiet", "--python", sys.executable, venv], {}, project)
+    return {"PDM_PYTHON": str(venv / "bin" / "python"), "PDM_CHECK_UPDATE": "false"}
+
+
+def pdm_install(installers: Installers, pdm: Path, stack: LoopbackStack, home: Path, *, path: list[Path],
+                credential_environ: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """`pdm install -v` in a fresh project under `home` whose source is what `keyrings-gar settings
+    pdm` prints (no credential in it): its result and the project."""
+    project = home / "consumer"
+    project.mkdir()
+    (project / "pyproject.toml").write_text(
+        '[project]\nname = "consumer"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n'
+        'dependencies = ["acme-private"]\n\n[tool.pdm]\ndistribution = false\n\n'
+        f"{settings_text('pdm', stack.index_url())}\n")
+    # PyPI stays one of pdm's sources unless PDM_PYPI_URL moves it: onto the repository, so that
+    # nothing but the loopback registry is asked.
+    env = {**stack.environ(home, path), **credential_environ, **pdm_venv(installers, project),
+           "PDM_PYPI_URL": stack.index_url()}
+    return run_installer([pdm, "install", "-v"], env, project), project
 
 
 def assert_installed(result: subprocess.CompletedProcess[str], stack: LoopbackStack, target: Path,

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.installers import Installers
-from tests.e2e.runs import run_installer, secrets_written
+from tests.e2e.runs import pdm_venv, run_installer, secrets_written
 from tests.loopback.registry import VIRTUAL
 from tests.loopback.stack import REPOSITORY, SERVICE_ACCOUNT_KEY, Credential, LoopbackStack
 from tests.loopback.wheels import build_wheel
@@ -151,16 +151,13 @@ def test_configure_pdm_then_pdm_add(pdm_with_plugin: Path, installers: Installer
     project.mkdir()
     existing = PROJECT + "[tool.pdm]\ndistribution = false\n"
     (project / "pyproject.toml").write_text(existing)
-    venv = project / ".venv"
-    run_installer([installers.uv, "venv", "--quiet", "--python", sys.executable, venv], {}, home)
-    env = {**stack.environ(home, [pdm_with_plugin.parent]), **credential.environ,
-           "PDM_PYTHON": str(venv / "bin" / "python"), "PDM_CHECK_UPDATE": "false"}
+    env = {**stack.environ(home, [pdm_with_plugin.parent]), **credential.environ, **pdm_venv(installers, project)}
     configure_twice(installers, env, project, "pdm", project / "pyproject.toml")
     assert (project / "pyproject.toml").read_text().startswith(existing)
 
     result = run_installer([pdm_with_plugin, "add", "acme-private"], env, project)
     assert_only(stack, credential, result.stdout + result.stderr, result.returncode)
-    assert installed(venv) == ["acme_private-1.0.0.dist-info", "acme_util-1.2.0.dist-info"]
+    assert installed(project / ".venv") == ["acme_private-1.0.0.dist-info", "acme_util-1.2.0.dist-info"]
     assert secrets_written(stack, home) == []
 
 

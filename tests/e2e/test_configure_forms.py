@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.installers import Installers
-from tests.e2e.runs import run_installer, secrets_written
+from tests.e2e.runs import pdm_venv, run_installer, secrets_written
 from tests.e2e.test_configure import PROJECT, assert_only, configure_twice, installed, virtual_repository
 from tests.loopback.stack import SERVICE_ACCOUNT_KEY, LoopbackStack
 
@@ -51,14 +51,11 @@ def test_configure_pdm_into_an_inline_array_then_pdm_add(pdm_with_plugin: Path, 
     project.mkdir()
     existing = PROJECT + "[tool.pdm]\ndistribution = false\nsource = [\n]\n"
     (project / "pyproject.toml").write_text(existing)
-    venv = project / ".venv"
-    run_installer([installers.uv, "venv", "--quiet", "--python", sys.executable, venv], {}, home)
-    env = {**stack.environ(home, [pdm_with_plugin.parent]), **credential.environ,
-           "PDM_PYTHON": str(venv / "bin" / "python"), "PDM_CHECK_UPDATE": "false"}
+    env = {**stack.environ(home, [pdm_with_plugin.parent]), **credential.environ, **pdm_venv(installers, project)}
     configure_twice(installers, env, project, "pdm", project / "pyproject.toml")
     assert "source = [\n" in (project / "pyproject.toml").read_text()
 
     result = run_installer([pdm_with_plugin, "add", "acme-private"], env, project)
     assert_only(stack, credential, result.stdout + result.stderr, result.returncode)
-    assert installed(venv) == ["acme_private-1.0.0.dist-info", "acme_util-1.2.0.dist-info"]
+    assert installed(project / ".venv") == ["acme_private-1.0.0.dist-info", "acme_util-1.2.0.dist-info"]
     assert secrets_written(stack, home) == []

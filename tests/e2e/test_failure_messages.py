@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.installers import Installers
-from tests.e2e.runs import run_installer
+from tests.e2e.runs import pdm_venv, run_installer
 from tests.loopback.stack import SERVICE_ACCOUNT_KEY, LoopbackStack
 from tests.loopback.wheels import build_wheel
 
@@ -109,10 +109,7 @@ def test_pdm(installers: Installers, pdm_with_plugin: Path, stack: LoopbackStack
 
     environ = _setup(stack, home, failure)
     project = _project(home, f"[tool.pdm]\ndistribution = false\n\n{settings_text('pdm', stack.index_url())}\n")
-    venv = project / ".venv"
-    run_installer([installers.uv, "venv", "--quiet", "--python", sys.executable, venv], {}, home)
-    env = {**stack.environ(home), **environ, "PDM_PYTHON": str(venv / "bin" / "python"), "PDM_CHECK_UPDATE": "false",
-           "PDM_PYPI_URL": stack.index_url()}
+    env = {**stack.environ(home), **environ, **pdm_venv(installers, project), "PDM_PYPI_URL": stack.index_url()}
     result = run_installer([pdm_with_plugin, "install"], env, project)
     output = _output("pdm", failure, result, stack)
     # 401 and 403 alike: no "Authorization error"; only the 401 shows keyrings.gar's line first.

@@ -36,9 +36,10 @@ from tests.loopback.wheels import private_packages
 pytestmark = pytest.mark.e2e
 
 # Long enough for pip to fetch the index with the first token on a busy machine (it does so right
-# after the token is minted), short enough to wait for: the token dies at the registry 8 s after it is
-# minted (reuse_margin: half its life), and the held download waits for that.
-TOKEN_LIFETIME = 16
+# after the token is minted, within a second even under load), short enough to wait for: the token
+# dies at the registry 5 s after it is minted (reuse_margin: half its life), and the held download
+# waits for that.
+TOKEN_LIFETIME = 10
 
 
 @pytest.mark.parametrize("provider", ["import", "subprocess"])

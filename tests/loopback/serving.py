@@ -6,6 +6,7 @@ import socketserver
 import sys
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ class BackgroundServer:
         server: Any = self._server  # an instance attribute in place of socketserver's method
         server.handle_error = _quiet_about_disconnects(server.handle_error)
         # A short poll interval: stop() (and so every test's teardown) waits for one poll.
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -33,6 +34,13 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_together(*servers: BackgroundServer | None) -> None:
+    """Stop the servers at once: each stop waits for its own loop's next poll."""
+    with ThreadPoolExecutor() as pool:
+        for stopped in [pool.submit(server.stop) for server in servers if server is not None]:
+            stopped.result()
 
 
 def _quiet_about_disconnects(handle_error: Callable[[Any, Any], None]) -> Callable[[Any, Any], None]:

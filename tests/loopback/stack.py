@@ -21,6 +21,7 @@ from .google import FakeGoogle
 from .keys import ServiceAccountKey, UserCredentials, make_service_account_key, make_user_credentials
 from .proxy import TlsFront, TlsProxy
 from .registry import FakeRegistry, Unknowns
+from .serving import stop_together
 from .wheels import DistFile, private_packages
 
 AR_HOST = "us-central1-python.pkg.dev"
@@ -96,13 +97,7 @@ class LoopbackStack:
         return self
 
     def stop(self) -> None:
-        if self.front is not None:
-            self.front.stop()
-        self.proxy.stop()
-        self.github.stop()
-        self.api.stop()
-        self.registry.stop()
-        self.google.stop()
+        stop_together(self.front, self.proxy, self.github, self.api, self.registry, self.google)
 
     def __enter__(self) -> LoopbackStack:
         return self.start()
