@@ -64,12 +64,6 @@ class TokenSource:
     """The subject token retrieved for the key, which minting then exchanges (never printed)."""
 
 
-    @property
-    def described(self) -> str:
-        """Kind and origin, safe to print: what tells two sources of one identity apart."""
-        return f"{self.origin} ({self.kind})"
-
-
 def _digest(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
