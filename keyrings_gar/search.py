@@ -30,7 +30,7 @@ from .errors import ConfigError, GarError, NoCredentialsError
 from .gcloud import find_gcloud_account, gcloud_config_dir
 from .provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from .redact import key_material, shown_path
-from .safefile import file_problem, read_named_file
+from .safefile import file_problem, read_named_text
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
 from .sources import (
     TokenSource,
@@ -192,11 +192,10 @@ def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKey
         return decode_json_key_secret(value, origin=_secret_origin(entry))
     path = entry.json_key_base64_file or ""
     try:
-        text = read_named_file(path, MAX_CREDENTIALS_FILE).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = file_problem(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
-        raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(path)} {problem}; name the file that "
-                          "holds the secret") from None
+        text = read_named_text(path, MAX_CREDENTIALS_FILE)
+    except OSError as exc:
+        raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(path)} {file_problem(exc)}; name the "
+                          "file that holds the secret") from None
     return decode_json_key_secret(text, origin=_secret_origin(entry))
 
 
