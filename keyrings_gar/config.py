@@ -50,11 +50,10 @@ _CI_VAR = "CI"
 
 
 class Settings(NamedTuple):
-    """Everything a lookup needs to know that is not in the service string."""
+    """What a lookup of ours needs beyond the service string and the hosts it matched (trusted_hosts)."""
 
     json_key_secret: str | None
     """The raw `KEYRINGS_GAR_JSON_KEY_BASE64` value, undecoded (decoding can fail; we report it)."""
-    trusted_hosts: frozenset[str]
     timeout: float
     """Seconds for all network calls of one token grant together."""
     cache_dir: Path | None
@@ -62,10 +61,7 @@ class Settings(NamedTuple):
 
     def __repr__(self) -> str:
         secret = "unset" if self.json_key_secret is None else "set"
-        return (
-            f"Settings(json_key_secret={secret}, trusted_hosts={sorted(self.trusted_hosts)}, "
-            f"timeout={self.timeout}, cache_dir={self.cache_dir})"
-        )
+        return f"Settings(json_key_secret={secret}, timeout={self.timeout}, cache_dir={self.cache_dir})"
 
 
 def trusted_hosts(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
@@ -78,7 +74,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     return Settings(
         # Set but empty (a CI secret that did not arrive) is reported, not silently skipped.
         json_key_secret=environ.get(JSON_KEY_BASE64_VAR),
-        trusted_hosts=trusted_hosts(environ),
         timeout=_timeout(environ),
         cache_dir=None if _is_true(environ.get(NO_CACHE_VAR, "")) else cache_dir(environ),
     )
