@@ -79,9 +79,9 @@ def default_username(settings: Settings, entry: RepositoryEntry, provided: Provi
     configured, else a token's."""
     if entry.username:
         return entry.username
-    if provided is not None:
-        return TOKEN_USERNAMES[0]
-    return JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None or entry.has_secret else TOKEN_USERNAMES[0]
+    if provided is None and (settings.json_key_secret is not None or entry.has_secret):
+        return JSON_KEY_BASE64_USERNAME
+    return TOKEN_USERNAMES[0]
 
 
 def access_token(source: TokenSource, settings: Settings) -> AccessToken:
