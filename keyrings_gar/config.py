@@ -127,11 +127,9 @@ def ci_job(environ: Mapping[str, str]) -> str | None:
 
 
 def job_cache_dir(folder: Path | None, environ: Mapping[str, str], *, named_by_user: bool = False) -> Path | None:
-    """`folder` outside CI; in a CI job, a folder of the job's own beside it (a sibling, not a
-    child, so that it is made, owned and checked exactly as `folder` would be). In a CI system
-    that names no job: None (memory only) for a default folder, which the next job would share;
-    a folder the user named (KEYRINGS_GAR_CACHE_DIR) as it is, since we cannot do better and
-    they chose it."""
+    """`folder` outside CI; in a CI job, the job's own folder beside it (a sibling, so it is made,
+    owned and checked as `folder` would be). Where CI names no job: None for a default folder (the
+    next job would share it), but a folder the user named (KEYRINGS_GAR_CACHE_DIR) as it is: they chose it."""
     job = ci_job(environ)
     if folder is None or job == "":
         return folder

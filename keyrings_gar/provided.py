@@ -95,9 +95,8 @@ def _read_token_file(path: Path, variable: str) -> str:
         raise ConfigError(f"{variable} holds what looks like a token itself, not a path; put a token itself in "
                           f"{ACCESS_TOKEN_VAR}, or name the file that holds it") from None
     except (FileNotFoundError, NotADirectoryError):
-        raise ConfigError(f"{variable} names no existing file (its value is not shown: it could be a token "
-                          f"pasted there); write the token to that file, fix the path, or put a token itself in "
-                          f"{ACCESS_TOKEN_VAR}") from None
+        raise ConfigError(f"{variable} names no existing file (its value is not shown: it may be a token); write "
+                          f"the token there, fix the path, or put the token itself in {ACCESS_TOKEN_VAR}") from None
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:  # no path is that long: most likely a token pasted there
             raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
