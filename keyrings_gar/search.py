@@ -68,10 +68,7 @@ class Stop(NamedTuple):
     """What was found there to mint from; raises what is wrong with it."""
     key: Callable[[], JsonKeySecret | None] | None = None
     """The `_json_key_base64` secret the place holds (None: it holds none a user gave us)."""
-
-    @property
-    def used(self) -> bool:
-        return True
+    used: bool = True
 
 
 def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mapping[str, str] = os.environ,
@@ -86,9 +83,7 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
         yield Stop(JSON_KEY_BASE64_VAR, "set: tokens are minted from its key",
                    lambda: source_from_secret(decode_json_key_secret(secret)), lambda: decode_json_key_secret(secret))
     from_file: FileSource = functools.partial(source_from_adc_file, environ=environ, cache_dir=settings.cache_dir)
-    choice = _entry_choice(entry, environ, from_file)
-    if choice is not None:
-        yield choice
+    yield from _entry_choice(entry, environ, from_file)
     yield _explicit_adc(entry, environ, from_file)
     yield from _gcloud(environ, from_file)
     yield Stop(f"metadata server {metadata_host(environ)}", "would be asked", lambda: _metadata_server(environ))
@@ -148,30 +143,29 @@ def _pre_minted(environ: Mapping[str, str]) -> Step | Stop:
     return Step(PRE_MINTED, f"{provided.origin}: used as it is{also}", used=True)
 
 
-def _entry_choice(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Stop | None:
-    """The entry's own choice of identity, which comes before Application Default Credentials'."""
+def _entry_choice(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Iterator[Stop]:
+    """The entry's own choice of identity, if it makes one: it comes before Application Default Credentials'."""
     place = f"config entry [{entry.name}]"
+    key_file = entry.key_file
     if entry.has_secret:
         secret = functools.partial(_entry_secret, entry, environ)
-        return Stop(place, "its _json_key_base64 secret",
-                    lambda: source_from_secret(secret(), origin=_secret_origin(entry)), secret)
-    key_file = entry.key_file
-    if key_file is not None:
+        yield Stop(place, "its _json_key_base64 secret",
+                   lambda: source_from_secret(secret(), origin=_secret_origin(entry)), secret)
+    elif key_file is not None:
         def found() -> tuple[Path, str]:
             if not path_exists(key_file):
                 raise ConfigError(f"{entry.where('key_file')}: {shown_path(key_file)} does not exist; fix the path "
                                   "or download the key")
             return key_file, f"{shown_path(key_file)} (from {entry.where('key_file')})"
-        return _file_stop(place, f"key_file {shown_path(key_file)}", found, from_file)
-    if entry.token == USE_GCLOUD:
+        yield _file_stop(place, f"key_file {shown_path(key_file)}", found, from_file)
+    elif entry.token == USE_GCLOUD:
         def gcloud() -> TokenSource:
             account = find_gcloud_account(environ)
             if account is None:
                 raise NoCredentialsError(f"{entry.where('token')}: gcloud, but no gcloud CLI on PATH is logged in; "
                                          "run `gcloud auth login`")
             return gcloud_source(account)
-        return Stop(place, "token = gcloud", gcloud)
-    return None
+        yield Stop(place, "token = gcloud", gcloud)
 
 
 def _secret_origin(entry: RepositoryEntry) -> str:
