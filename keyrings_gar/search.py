@@ -219,14 +219,11 @@ def _adc_var_result(value: str) -> str:
     if key_material(value) is not None:
         return "set, but not to a path: its value looks like a credential itself (not shown)"
     path = Path(value)  # as google-auth reads it: no `~` expansion (see adcfile.adc_var_path)
-    try:
-        if path.is_dir():
-            return f"set to {shown_path(path)}, a directory: not a key file"
-        if path.exists():
-            return f"set to the file {shown_path(path)}"
-    except OSError:
-        pass
-    return "set, but names no file (nothing exists at that path)"
+    if not path_exists(path):
+        return "set, but names no file (nothing exists at that path)"
+    if path.is_dir():  # it exists: is_dir() cannot raise
+        return f"set to {shown_path(path)}, a directory: not a key file"
+    return f"set to the file {shown_path(path)}"
 
 
 def _gcloud(environ: Mapping[str, str], from_file: FileSource) -> Iterator[Step | Stop]:
