@@ -84,8 +84,9 @@ class GarKeyring(KeyringBackend):
         # keyring's chainer lets any exception escape and abort every other backend; a lookup
         # must degrade to "no answer", so this is the one place that catches everything.
         except Exception as exc:  # noqa: BLE001
+            # The host alone: a URL can carry userinfo, never log it whole.
             log.warning("keyrings.gar: unexpected %s while looking up %s; please report it",
-                        type(exc).__name__, _describe(service))
+                        type(exc).__name__, target.host if target is not None else "a service")
         return None
 
 
@@ -107,9 +108,3 @@ def _url_failure_explained(host: str) -> bool:
         return was_explained(load_settings().cache_dir, host)
     except GarError:
         return False  # a broken setting: the full explanation, as before
-
-
-def _describe(service: object) -> str:
-    """The host part of a service for a log line: URLs can carry userinfo, never log them whole."""
-    target = parse_service(service, trusted_hosts()) if isinstance(service, str) else None
-    return target.host if target is not None else "a service"

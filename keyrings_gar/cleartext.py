@@ -63,9 +63,9 @@ def empty_refusal(service: str, username: str | None, host: str, *, explained: b
     if explained and "://" not in service:
         log.debug("keyrings.gar: no credential for the bare host %s either (the URL's failure above says why)",
                   shown)
-        return SimpleCredential(username or "", "")
-    reason = "it is not an https:// URL; use https://" if len(service) > MAX_SERVICE_LENGTH else \
-        refusal_reason(service) or "it is not an https:// URL"
-    log.warning("keyrings.gar: no credential for %s: %s (answered with an empty password, so that no other "
-                "keyring backend sends one there)", shown, reason)
+    else:
+        reason = "it is not an https:// URL; use https://" if len(service) > MAX_SERVICE_LENGTH else \
+            refusal_reason(service) or "it is not an https:// URL"
+        log.warning("keyrings.gar: no credential for %s: %s (answered with an empty password, so that no other "
+                    "keyring backend sends one there)", shown, reason)
     return SimpleCredential(username or "", "")

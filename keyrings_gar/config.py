@@ -50,11 +50,10 @@ _CI_VAR = "CI"
 
 
 class Settings(NamedTuple):
-    """Everything a lookup needs to know that is not in the service string."""
+    """What a lookup of ours needs beyond the service string and the hosts it matched (trusted_hosts)."""
 
     json_key_secret: str | None
     """The raw `KEYRINGS_GAR_JSON_KEY_BASE64` value, undecoded (decoding can fail; we report it)."""
-    trusted_hosts: frozenset[str]
     timeout: float
     """Seconds for all network calls of one token grant together."""
     cache_dir: Path | None
@@ -62,10 +61,7 @@ class Settings(NamedTuple):
 
     def __repr__(self) -> str:
         secret = "unset" if self.json_key_secret is None else "set"
-        return (
-            f"Settings(json_key_secret={secret}, trusted_hosts={sorted(self.trusted_hosts)}, "
-            f"timeout={self.timeout}, cache_dir={self.cache_dir})"
-        )
+        return f"Settings(json_key_secret={secret}, timeout={self.timeout}, cache_dir={self.cache_dir})"
 
 
 def trusted_hosts(environ: Mapping[str, str] = os.environ) -> frozenset[str]:
@@ -78,7 +74,6 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     return Settings(
         # Set but empty (a CI secret that did not arrive) is reported, not silently skipped.
         json_key_secret=environ.get(JSON_KEY_BASE64_VAR),
-        trusted_hosts=trusted_hosts(environ),
         timeout=_timeout(environ),
         cache_dir=None if _is_true(environ.get(NO_CACHE_VAR, "")) else cache_dir(environ),
     )
@@ -132,11 +127,9 @@ def ci_job(environ: Mapping[str, str]) -> str | None:
 
 
 def job_cache_dir(folder: Path | None, environ: Mapping[str, str], *, named_by_user: bool = False) -> Path | None:
-    """`folder` outside CI; in a CI job, a folder of the job's own beside it (a sibling, not a
-    child, so that it is made, owned and checked exactly as `folder` would be). In a CI system
-    that names no job: None (memory only) for a default folder, which the next job would share;
-    a folder the user named (KEYRINGS_GAR_CACHE_DIR) as it is, since we cannot do better and
-    they chose it."""
+    """`folder` outside CI; in a CI job, the job's own folder beside it (a sibling, so it is made,
+    owned and checked as `folder` would be). Where CI names no job: None for a default folder (the
+    next job would share it), but a folder the user named (KEYRINGS_GAR_CACHE_DIR) as it is: they chose it."""
     job = ci_job(environ)
     if folder is None or job == "":
         return folder

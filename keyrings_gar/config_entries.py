@@ -67,13 +67,9 @@ class Config(NamedTuple):
         """The most specific entry whose prefix covers `target` (a realm-only or bare-host lookup
         matches only the host-level entry); NO_ENTRY when none does."""
         segments = target.repository_path.split("/")
-        best = NO_ENTRY
-        best_depth = -1
-        for entry in self.entries:
-            entry_segments = entry.name.split("/")
-            depth = len(entry_segments)
-            if depth > best_depth and segments[:depth] == entry_segments:
-                best, best_depth = entry, depth
+        # No two entries have one name (configfile refuses the second), so no two matches tie.
+        matches = [entry for entry in self.entries if segments[:entry.name.count("/") + 1] == entry.name.split("/")]
+        best = max(matches, key=lambda entry: entry.name.count("/"), default=NO_ENTRY)
         if best is NO_ENTRY:
             log.debug("config: no entry of %s matches %s; using the defaults", self.path, target.repository_path)
         else:

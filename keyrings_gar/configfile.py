@@ -191,7 +191,8 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
         problem = _value_problem(key, value)
         if problem is not None:
             problems.append(f"{entry.where(key)}: {problem}")
-        fields[key] = _file_path(path, value) if key.endswith("_file") else value
+        # A `*_file` path is taken relative to the configuration file, as an absolute path.
+        fields[key] = (path.parent / _expanded(Path(value))).absolute() if key.endswith("_file") else value
     entry = entry._replace(**fields)  # type: ignore[arg-type]
     conflicts = [
         ("json_key_base64_file", entry.json_key_base64_env and entry.json_key_base64_file,
@@ -218,11 +219,6 @@ _PASTED_KEY_FIX = {
 _PASTED_TOKEN_FIX = dict.fromkeys(("a JWT", "an access token"), (
     "name a credentials file here (a service-account key or an ADC file); a pre-minted access token goes in "
     "KEYRINGS_GAR_ACCESS_TOKEN or KEYRINGS_GAR_ACCESS_TOKEN_FILE instead"))
-
-
-def _file_path(config_file: Path, value: str) -> Path:
-    """A `*_file` value as an absolute path: `~` expanded, relative to the configuration file."""
-    return (config_file.parent / _expanded(Path(value))).absolute()
 
 
 def _expanded(path: Path) -> Path:

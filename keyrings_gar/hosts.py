@@ -63,7 +63,7 @@ class RepositoryTarget(NamedTuple):
     """An Artifact Registry repository (or just its host) that a lookup is about."""
 
     host: str
-    """Lower-case host name, without port."""
+    """Lower-case host name, with its port only for a trusted host on another port than 443."""
     path: str
     """The URL path below the host (`/project/repo/simple/`), `""` for a realm (`https://host`)."""
 
@@ -100,9 +100,8 @@ def normal_host(entry: str) -> str:
     """`host` as a URL without a port names it: lower case, `https://`, a trailing `/` and `:443` dropped."""
     host = entry.lower()
     if host.startswith("https://"):
-        host = host[len("https://"):]
-        host = host[:-1] if host.endswith("/") else host
-    return host[: -len(f":{HTTPS_PORT}")] if host.endswith(f":{HTTPS_PORT}") else host
+        host = host.removeprefix("https://").removesuffix("/")
+    return host.removesuffix(f":{HTTPS_PORT}")
 
 
 def is_unambiguous(service: str) -> bool:

@@ -79,9 +79,9 @@ def default_username(settings: Settings, entry: RepositoryEntry, provided: Provi
     configured, else a token's."""
     if entry.username:
         return entry.username
-    if provided is not None:
-        return TOKEN_USERNAMES[0]
-    return JSON_KEY_BASE64_USERNAME if settings.json_key_secret is not None or entry.has_secret else TOKEN_USERNAMES[0]
+    if provided is None and (settings.json_key_secret is not None or entry.has_secret):
+        return JSON_KEY_BASE64_USERNAME
+    return TOKEN_USERNAMES[0]
 
 
 def access_token(source: TokenSource, settings: Settings) -> AccessToken:
@@ -116,8 +116,9 @@ def cached_or_minted(source: TokenSource, settings: Settings, failures: FailureM
         return minted[-1]
 
     cache = TokenCache(settings.cache_dir, lock_timeout=settings.timeout + 5)
+    # Origin and kind (safe to print) tell two sources of one identity apart in `cache show`.
     token = cache.get_or_mint(source.cache_key, source.identity, lambda: guarded(source.cache_key, mint),
-                              source.described)
+                              f"{source.origin} ({source.kind})")
     log.debug("token cache %s for %s: %s", "miss" if minted else "hit", source.identity,
               "minted a new token" if minted else f"{token.fingerprint} has {token.remaining() / 60:.0f} min left")
     return token, bool(minted)

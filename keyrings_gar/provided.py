@@ -26,7 +26,7 @@ from typing import NamedTuple
 from .access_token import ASSUMED_LIFETIME, AccessToken
 from .errors import ConfigError
 from .redact import describe
-from .safefile import CredentialAsPathError, FileTooLargeError, NotARegularFileError, read_named_file
+from .safefile import CredentialAsPathError, file_problem, read_named_text
 from .secret import standard_base64
 
 # Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
@@ -88,33 +88,20 @@ def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToke
 
 
 def _read_token_file(path: Path, variable: str) -> str:
-    """The file's text, read safely: a regular file (symlinks followed: Docker and Kubernetes
-    mount secrets through them), opened without blocking (a FIFO must not hang a lookup), at most
-    MAX_TOKEN_BYTES read."""
-    where = describe(variable, str(path))
+    """The file's text, read as safefile reads a file a user names, at most MAX_TOKEN_BYTES."""
     try:
-        data = read_named_file(path, MAX_TOKEN_BYTES)
+        return read_named_text(path, MAX_TOKEN_BYTES)
     except CredentialAsPathError:
         raise ConfigError(f"{variable} holds what looks like a token itself, not a path; put a token itself in "
                           f"{ACCESS_TOKEN_VAR}, or name the file that holds it") from None
-    except FileTooLargeError:
-        raise ConfigError(f"{where} is larger than {MAX_TOKEN_BYTES} bytes, so it is not an access token; {_FIX}"
-                          ) from None
     except (FileNotFoundError, NotADirectoryError):
-        raise ConfigError(f"{variable} names no existing file (its value is not shown: it could be a token "
-                          f"pasted there); write the token to that file, fix the path, or put a token itself in "
-                          f"{ACCESS_TOKEN_VAR}") from None
-    except NotARegularFileError:
-        raise ConfigError(f"{where} is not a regular file; point it at a file holding the token") from None
+        raise ConfigError(f"{variable} names no existing file (its value is not shown: it may be a token); write "
+                          f"the token there, fix the path, or put the token itself in {ACCESS_TOKEN_VAR}") from None
     except OSError as exc:
         if exc.errno == errno.ENAMETOOLONG:  # no path is that long: most likely a token pasted there
             raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
                               ) from None
-        raise ConfigError(f"{where}: cannot read it ({exc.strerror}); fix its permissions") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where} is not text, so it is not an access token; {_FIX}") from None
+        raise ConfigError(f"{describe(variable, str(path))} {file_problem(exc, _FIX)}") from None
 
 
 def _validated(raw: str, origin: str) -> str:

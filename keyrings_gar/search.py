@@ -30,7 +30,7 @@ from .errors import ConfigError, GarError, NoCredentialsError
 from .gcloud import find_gcloud_account, gcloud_config_dir
 from .provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from .redact import key_material, shown_path
-from .safefile import file_problem, read_named_file
+from .safefile import file_problem, read_named_text
 from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
 from .sources import (
     TokenSource,
@@ -68,10 +68,7 @@ class Stop(NamedTuple):
     """What was found there to mint from; raises what is wrong with it."""
     key: Callable[[], JsonKeySecret | None] | None = None
     """The `_json_key_base64` secret the place holds (None: it holds none a user gave us)."""
-
-    @property
-    def used(self) -> bool:
-        return True
+    used: bool = True
 
 
 def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mapping[str, str] = os.environ,
@@ -86,9 +83,7 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
         yield Stop(JSON_KEY_BASE64_VAR, "set: tokens are minted from its key",
                    lambda: source_from_secret(decode_json_key_secret(secret)), lambda: decode_json_key_secret(secret))
     from_file: FileSource = functools.partial(source_from_adc_file, environ=environ, cache_dir=settings.cache_dir)
-    choice = _entry_choice(entry, environ, from_file)
-    if choice is not None:
-        yield choice
+    yield from _entry_choice(entry, environ, from_file)
     yield _explicit_adc(entry, environ, from_file)
     yield from _gcloud(environ, from_file)
     yield Stop(f"metadata server {metadata_host(environ)}", "would be asked", lambda: _metadata_server(environ))
@@ -148,30 +143,29 @@ def _pre_minted(environ: Mapping[str, str]) -> Step | Stop:
     return Step(PRE_MINTED, f"{provided.origin}: used as it is{also}", used=True)
 
 
-def _entry_choice(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Stop | None:
-    """The entry's own choice of identity, which comes before Application Default Credentials'."""
+def _entry_choice(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Iterator[Stop]:
+    """The entry's own choice of identity, if it makes one: it comes before Application Default Credentials'."""
     place = f"config entry [{entry.name}]"
+    key_file = entry.key_file
     if entry.has_secret:
         secret = functools.partial(_entry_secret, entry, environ)
-        return Stop(place, "its _json_key_base64 secret",
-                    lambda: source_from_secret(secret(), origin=_secret_origin(entry)), secret)
-    key_file = entry.key_file
-    if key_file is not None:
+        yield Stop(place, "its _json_key_base64 secret",
+                   lambda: source_from_secret(secret(), origin=_secret_origin(entry)), secret)
+    elif key_file is not None:
         def found() -> tuple[Path, str]:
             if not path_exists(key_file):
                 raise ConfigError(f"{entry.where('key_file')}: {shown_path(key_file)} does not exist; fix the path "
                                   "or download the key")
             return key_file, f"{shown_path(key_file)} (from {entry.where('key_file')})"
-        return _file_stop(place, f"key_file {shown_path(key_file)}", found, from_file)
-    if entry.token == USE_GCLOUD:
+        yield _file_stop(place, f"key_file {shown_path(key_file)}", found, from_file)
+    elif entry.token == USE_GCLOUD:
         def gcloud() -> TokenSource:
             account = find_gcloud_account(environ)
             if account is None:
                 raise NoCredentialsError(f"{entry.where('token')}: gcloud, but no gcloud CLI on PATH is logged in; "
                                          "run `gcloud auth login`")
             return gcloud_source(account)
-        return Stop(place, "token = gcloud", gcloud)
-    return None
+        yield Stop(place, "token = gcloud", gcloud)
 
 
 def _secret_origin(entry: RepositoryEntry) -> str:
@@ -192,11 +186,10 @@ def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKey
         return decode_json_key_secret(value, origin=_secret_origin(entry))
     path = entry.json_key_base64_file or ""
     try:
-        text = read_named_file(path, MAX_CREDENTIALS_FILE).decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = file_problem(exc) if isinstance(exc, OSError) else "is not UTF-8 text"
-        raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(path)} {problem}; name the file that "
-                          "holds the secret") from None
+        text = read_named_text(path, MAX_CREDENTIALS_FILE)
+    except OSError as exc:
+        raise ConfigError(f"{entry.where('json_key_base64_file')}: {shown_path(path)} {file_problem(exc)}; name the "
+                          "file that holds the secret") from None
     return decode_json_key_secret(text, origin=_secret_origin(entry))
 
 
@@ -226,14 +219,11 @@ def _adc_var_result(value: str) -> str:
     if key_material(value) is not None:
         return "set, but not to a path: its value looks like a credential itself (not shown)"
     path = Path(value)  # as google-auth reads it: no `~` expansion (see adcfile.adc_var_path)
-    try:
-        if path.is_dir():
-            return f"set to {shown_path(path)}, a directory: not a key file"
-        if path.exists():
-            return f"set to the file {shown_path(path)}"
-    except OSError:
-        pass
-    return "set, but names no file (nothing exists at that path)"
+    if not path_exists(path):
+        return "set, but names no file (nothing exists at that path)"
+    if path.is_dir():  # it exists: is_dir() cannot raise
+        return f"set to {shown_path(path)}, a directory: not a key file"
+    return f"set to the file {shown_path(path)}"
 
 
 def _gcloud(environ: Mapping[str, str], from_file: FileSource) -> Iterator[Step | Stop]:

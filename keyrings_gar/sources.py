@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .adcfile import describe_identity, read_adc_file
+from .adcfile import MAX_CREDENTIALS_FILE, describe_identity, read_adc_file
 from .config import JSON_KEY_BASE64_VAR
 from .external_account import EXTERNAL_ACCOUNT, is_aws_source
 from .gcloud import GcloudAccount
@@ -34,8 +34,6 @@ GCLOUD = "gcloud"
 
 # As mint/identity_pool.py reads it (MAX_SUBJECT_TOKEN_BYTES): a CI job's ID token is a few KiB.
 _MAX_SUBJECT_TOKEN_FILE = 256 * 1024
-# A key file or federation config is a few KiB; gcloud refuses what it cannot parse.
-_MAX_OVERRIDE_FILE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -62,12 +60,6 @@ class TokenSource:
     not final before `with_subject_token` (see subject_identity.py)."""
     subject_token: str | None = field(default=None, repr=False, compare=False)
     """The subject token retrieved for the key, which minting then exchanges (never printed)."""
-
-
-    @property
-    def described(self) -> str:
-        """Kind and origin, safe to print: what tells two sources of one identity apart."""
-        return f"{self.origin} ({self.kind})"
 
 
 def _digest(*parts: str) -> str:
@@ -209,7 +201,7 @@ def _override_identity(account: GcloudAccount) -> str:
     if not override:
         return ""
     try:
-        content = read_named_file(override, _MAX_OVERRIDE_FILE)
+        content = read_named_file(override, MAX_CREDENTIALS_FILE)  # a key or ADC file, as read_adc_file reads it
     except (OSError, ValueError):
         content = b"unreadable"  # gcloud says why when it is asked
     return _digest("credential_file_override", override, hashlib.sha256(content).hexdigest())

@@ -206,7 +206,7 @@ def test_a_value_that_is_not_a_token_gives_one_line_naming_the_variable_never_th
         monkeypatch.setenv("KEYRINGS_GAR_ACCESS_TOKEN_FILE", str(path))
         variable = "KEYRINGS_GAR_ACCESS_TOKEN_FILE"
         if case == "too long":
-            says = f"larger than {MAX_TOKEN_BYTES} bytes"
+            says = f"larger than {MAX_TOKEN_BYTES // 1024} KiB"
     caplog.set_level(logging.DEBUG, logger="keyrings_gar")
     assert GarKeyring().get_password(AR_URL, "oauth2accesstoken") is None
     [line] = _warnings(caplog)
@@ -227,9 +227,9 @@ def _make_binary(path: Path) -> None:
 
 @pytest.mark.parametrize(("make", "says"), [
     (None, "no existing file"),
-    (Path.mkdir, "not a regular file"),
+    (Path.mkdir, "is a directory, not a file"),
     (_make_fifo, "not a regular file"),
-    (_make_binary, "is not text"),
+    (_make_binary, "is not UTF-8 text"),
 ], ids=["missing", "a directory", "a FIFO", "binary"])
 def test_a_token_file_that_cannot_be_used_is_reported_at_once(
     *, google: Identities, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture,
