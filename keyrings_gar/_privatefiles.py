@@ -62,6 +62,11 @@ def read_json(path: Path, version: int) -> dict[str, object] | None:
     return data if isinstance(data, dict) and data.get("version") == version else None
 
 
+def cache_file(directory: Path, key: str) -> Path:
+    """Where the cache file for `key` (a hex digest) lives in `directory`."""
+    return directory / f"{key[:32]}.json"
+
+
 def write_json(path: Path, data: dict[str, object]) -> None:
     """Atomically: a private temporary file in the same folder, then a rename over the old one
     (which also replaces a symlink planted there instead of writing through it)."""

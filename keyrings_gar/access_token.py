@@ -24,6 +24,3 @@ class AccessToken(NamedTuple):
 
     def __repr__(self) -> str:
         return f"AccessToken({self.fingerprint}, expires in {self.remaining():.0f} s)"
-
-    def __str__(self) -> str:
-        return repr(self)

@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple
 
 from ._privatefiles import (
     acquire_lock,
+    cache_file,
     cache_files,
     ensure_private_directory,
     read_json,
@@ -95,7 +96,7 @@ class TokenCache:
         self.directory = directory
         self.lock_timeout = lock_timeout
 
-    def get_or_mint(self, key: str, identity: str, mint: Callable[[], AccessToken], source: str = "") -> AccessToken:
+    def get_or_mint(self, key: str, identity: str, mint: Callable[[], AccessToken], source: str) -> AccessToken:
         """A token for `key` with its reuse margin left (see reuse_margin), minting one if needed;
         `identity` and `source` (safe to print) are what `cache show` lists for it."""
         held = _usable(_memory.get(key))
@@ -103,10 +104,10 @@ class TokenCache:
             held = _memory[key] = self._get_shared(key, identity, mint, source)
         return held.token
 
-    def _get_shared(self, key: str, identity: str, mint: Callable[[], AccessToken], source: str = "") -> HeldToken:
+    def _get_shared(self, key: str, identity: str, mint: Callable[[], AccessToken], source: str) -> HeldToken:
         if self.directory is None:
             return _minted(mint)
-        path = self.directory / f"{key[:32]}.json"
+        path = cache_file(self.directory, key)
         held = _usable(_read(path))
         if held is not None:
             return held
@@ -123,7 +124,8 @@ class TokenCache:
                 return held
             held = _minted(mint)
             try:
-                _write(path, held, identity, source)
+                write_json(path, {"version": FORMAT_VERSION, "identity": identity, "source": source,
+                                  "expiry": held.token.expiry, "obtained": held.obtained, "token": held.token.value})
             except OSError as exc:
                 log.debug("cannot write token cache %s (%s); token not cached", path, exc.strerror or exc)
             return held
@@ -165,8 +167,3 @@ def _read(path: Path) -> HeldToken | None:
     if not isinstance(obtained, (int, float)) or obtained > min(float(expiry), time.time() + 1.0):
         obtained = None
     return HeldToken(AccessToken(token, float(expiry)), None if obtained is None else float(obtained))
-
-
-def _write(path: Path, held: HeldToken, identity: str, source: str = "") -> None:
-    write_json(path, {"version": FORMAT_VERSION, "identity": identity, "source": source,
-                       "expiry": held.token.expiry, "obtained": held.obtained, "token": held.token.value})

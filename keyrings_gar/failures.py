@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, TypeVar, Union
 
 from . import errors
-from ._privatefiles import cache_files, ensure_private_directory, read_json, remove_cache_files, write_json
+from ._privatefiles import cache_file, cache_files, ensure_private_directory, read_json, remove_cache_files, write_json
 from .errors import GarError
 from .redact import censored
 
@@ -64,9 +64,9 @@ class Failure(NamedTuple):
     def message(self) -> str:
         return str(self.error())
 
-    def alive(self, ttl: float, now: float) -> bool:
+    def alive(self, now: float) -> bool:
         # A time in the future (the clock was set back) does not count: better one more try.
-        return now - ttl < self.failed_at <= now + 1.0
+        return now - FAILURE_TTL < self.failed_at <= now + 1.0
 
 
 _memory: dict[str, Failure] = {}
@@ -75,19 +75,17 @@ _memory: dict[str, Failure] = {}
 class FailureMemory:
     """Failed token sources by key, in memory and (when `cache_dir` is not None) on disk."""
 
-    def __init__(self, cache_dir: Path | None, ttl: float | None = None, folder: str = FOLDER) -> None:
-        self.cache_dir = cache_dir
+    def __init__(self, cache_dir: Path | None, folder: str = FOLDER) -> None:
         self.directory = cache_dir / folder if cache_dir is not None else None
-        self.ttl = FAILURE_TTL if ttl is None else ttl
 
     def guard(self, key: str, attempt: Callable[[], T]) -> T:
-        """`attempt()`, unless `key` failed less than `ttl` ago: then that failure again, at once."""
+        """`attempt()`, unless `key` failed less than FAILURE_TTL ago: then that failure again, at once."""
         remembered = self.recall(key)
         error = remembered.error() if remembered is not None else None
         if remembered is not None and error is not None:
             log.debug("token source failed %.0f s ago; not tried again for %.0f s more (`keyrings-gar cache "
                       "clear` forgets it)", time.time() - remembered.failed_at,
-                      remembered.failed_at + self.ttl - time.time())
+                      remembered.failed_at + FAILURE_TTL - time.time())
             raise error
         try:
             return attempt()
@@ -98,22 +96,22 @@ class FailureMemory:
     def recall(self, key: str) -> Failure | None:
         now = time.time()
         found = _memory.get(key)
-        if (found is None or not found.alive(self.ttl, now)) and self.directory is not None:
-            found = _read_failure(self._path(self.directory, key))
-        return found if found is not None and found.alive(self.ttl, now) else None
+        if (found is None or not found.alive(now)) and self.directory is not None:
+            found = _read_failure(cache_file(self.directory, key))
+        return found if found is not None and found.alive(now) else None
 
     def remember(self, key: str, error: GarError) -> None:
         # On disk for a while, and shown by `cache show`: through the redactor like every message.
         subject = None if error.subject is None else censored(error.subject)[:MAX_MESSAGE_CHARS]
         failure = Failure(time.time(), type(error).__name__, tuple(_censored(a) for a in error.args), subject)
         _memory[key] = failure
-        if self.cache_dir is None or self.directory is None:
+        if self.directory is None:
             return
         try:
             # The cache folder first: mkdir(parents=True) would not make it private.
-            ensure_private_directory(self.cache_dir)
+            ensure_private_directory(self.directory.parent)
             ensure_private_directory(self.directory)
-            write_json(self._path(self.directory, key), {"version": _VERSION, **failure._asdict()})
+            write_json(cache_file(self.directory, key), {"version": _VERSION, **failure._asdict()})
         except OSError as exc:
             log.debug("cannot remember the failure in %s (%s)", self.directory, exc.strerror or exc)
 
@@ -121,17 +119,12 @@ class FailureMemory:
         """The failures remembered on disk and still in effect, for `keyrings-gar cache show`."""
         now = time.time()
         found = (_read_failure(path) for path in cache_files(self.directory))
-        return [failure for failure in found if failure is not None and failure.alive(self.ttl, now)]
+        return [failure for failure in found if failure is not None and failure.alive(now)]
 
     def clear(self) -> int:
         """Forget every failure (files and memory); returns how many files went."""
         _memory.clear()
         return remove_cache_files(self.directory)
-
-    @staticmethod
-    def _path(directory: Path, key: str) -> Path:
-        return directory / f"{key[:32]}.json"
-
 
 def note_explained(cache_dir: Path | None, host: str) -> None:
     """Note that a lookup for a URL on `host` failed and its log line said why: pip and uv ask the bare

@@ -10,11 +10,10 @@ import google.auth.exceptions
 from google.auth import aws
 
 from ..errors import TokenError
-from .identity_pool import Transport
-from .transport import unreachable
+from .transport import DeadlineRequest, unreachable
 
 
-def aws_subject_token(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str]) -> str:
+def aws_subject_token(info: Mapping[str, Any], request: DeadlineRequest, environ: Mapping[str, str]) -> str:
     """The signed GetCallerIdentity request, built and serialized by google-auth's aws module.
 
     With AWS_REGION (or AWS_DEFAULT_REGION) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set this

@@ -164,12 +164,8 @@ def _grant(timeout: float) -> Iterator[DeadlineRequest]:
         import google.oauth2  # noqa: F401 - imported for its side effect of warning, here silenced
     from .transport import DeadlineRequest  # imports requests: here, for start-up time
 
-    with libraries_silenced():
-        request = DeadlineRequest(timeout)
-        try:
-            yield request
-        finally:
-            request.close()
+    with libraries_silenced(), contextlib.closing(DeadlineRequest(timeout)) as request:
+        yield request
 
 
 def _check_trust(source: TokenSource) -> None:
@@ -249,7 +245,7 @@ def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToke
     from .sts import mint_federated  # google-auth's exceptions: imported (quietly) by _mint already
 
     try:
-        return AccessToken(*mint_federated(source.info, request, subject_token=source.subject_token))
+        return AccessToken(*mint_federated(source.info, request, source.subject_token))
     except TokenError as exc:
         raise _about(source, exc) from None
 
@@ -275,7 +271,6 @@ def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None
 
 def _expiry_seconds(expiry: datetime | None) -> float:
     if expiry is None:
-        # No expiry given: treat it as short-lived, so that it is never cached for long.
         return time.time() + ASSUMED_LIFETIME
     if expiry.tzinfo is None:
         expiry = expiry.replace(tzinfo=timezone.utc)

@@ -4,41 +4,30 @@ named. The executable (pluggable.py) and AWS (aws.py) kinds have modules of thei
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 import google.auth.exceptions
 
 from ..errors import TokenError
 from ..redact import shown_path
 from ..safefile import file_problem, read_named_file
 from ..sources import subject_token_in
-from .transport import host_of, unreachable
+from .transport import DeadlineRequest, host_of, unreachable
 
 # A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
 # larger is not one, and is not read further.
 MAX_SUBJECT_TOKEN_BYTES = 256 * 1024
 
 
-class Transport(Protocol):
-    """What we need of transport.DeadlineRequest: google-auth's transport call, and the time left."""
-
-    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
-                 timeout: float | None = None, **kwargs: Any) -> Any: ...
-
-    def remaining(self) -> float: ...
-
-
-def read_subject_token_file(path: str) -> str:
+def read_subject_token_file(path: str, token_format: object) -> str:
     try:
         data = read_named_file(path, MAX_SUBJECT_TOKEN_BYTES)
     except OSError as exc:
         # Missing, most often: the step that writes the token has not run (yet, or in this job).
         raise TokenError(f"subject token file {shown_path(path)} {file_problem(exc)}: the step that writes the "
                          "job's ID token must run first, in the same job") from None
-    return data.decode("utf-8", "replace")
+    return _extracted(data.decode("utf-8", "replace"), token_format, f"subject token file {shown_path(path)}")
 
 
-def fetch_subject_token(url: str, headers: object, request: Transport) -> str:
+def fetch_subject_token(url: str, headers: object, token_format: object, request: DeadlineRequest) -> str:
     sent = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
     try:
         response = request(url, method="GET", headers=sent)
@@ -48,11 +37,10 @@ def fetch_subject_token(url: str, headers: object, request: Transport) -> str:
         hint = ("its request token (in the file's headers) was refused or expired: on GitHub Actions, give "
                 "the job `permissions: id-token: write`" if response.status in (401, 403) else "try again later")
         raise TokenError(f"the subject token URL {host_of(url)} answered HTTP {response.status}; {hint}")
-    data = response.data
-    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+    return _extracted(response.data.decode("utf-8", "replace"), token_format, f"subject token URL {host_of(url)}")
 
 
-def extract_subject_token(text: str, token_format: object, where: str) -> str:
+def _extracted(text: str, token_format: object, where: str) -> str:
     """The token from the file or URL body: all of it, or one field of its JSON."""
     try:
         return subject_token_in(text, token_format)

@@ -17,7 +17,8 @@ from ..external_account import impersonation_target
 from ..programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
 from ..redact import shown_path
 from ..safefile import file_problem, read_named_file
-from .identity_pool import MAX_SUBJECT_TOKEN_BYTES, Transport
+from .identity_pool import MAX_SUBJECT_TOKEN_BYTES
+from .transport import DeadlineRequest
 
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
 # As google-auth's pluggable source: 30 s when timeout_millis is absent, else 5 s to 2 min or refused.
@@ -26,11 +27,9 @@ _EXECUTABLE_TIMEOUT_MILLIS_MIN = 5_000
 _EXECUTABLE_TIMEOUT_MILLIS_MAX = 120_000
 
 
-def executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, Any], request: Transport,
+def executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, Any], request: DeadlineRequest,
                               environ: Mapping[str, str]) -> str:
-    """Run the executable google-auth's pluggable source names, on the same terms: the file's
-    timeout_millis within google-auth's bounds, the opt-in variable, the variables it passes, and
-    the response on stdout or else in output_file."""
+    """The subject token from the program the file names, run as google-auth's pluggable source runs it."""
     argv = _executable_argv(str(executable.get("command", "")))
     program = argv[0]
     who = f"{program} (credential_source.executable)"
@@ -94,15 +93,15 @@ def _program_path(program: str, environ: Mapping[str, str]) -> str:
 def _executable_environ(info: Mapping[str, Any], output_file: str, environ: Mapping[str, str]) -> dict[str, str]:
     """The program's environment: ours, plus the variables google-auth's pluggable source sets."""
     target = impersonation_target(str(info.get("service_account_impersonation_url", "")))
-    env = dict(environ)
-    env.update({
+    env = {
+        **environ,
         "GOOGLE_EXTERNAL_ACCOUNT_AUDIENCE": str(info.get("audience", "")),
         "GOOGLE_EXTERNAL_ACCOUNT_TOKEN_TYPE": str(info.get("subject_token_type", "")),
         # google-auth's external_account_id: the impersonated account, else empty.
         "GOOGLE_EXTERNAL_ACCOUNT_ID": target,
         "GOOGLE_EXTERNAL_ACCOUNT_INTERACTIVE": "0",
         "GOOGLE_EXTERNAL_ACCOUNT_REVOKE": "0",
-    })
+    }
     if info.get("service_account_impersonation_url"):
         env["GOOGLE_EXTERNAL_ACCOUNT_IMPERSONATED_EMAIL"] = target
     if output_file:

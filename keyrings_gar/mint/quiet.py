@@ -22,12 +22,8 @@ _LIBRARIES = frozenset({"google", "urllib3", "requests"})
 _state = threading.local()
 
 
-class _DropWhileMinting(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:  # noqa: ARG002 - the thread decides, not the record
-        return not getattr(_state, "minting", False)
-
-
-_FILTER = _DropWhileMinting()
+def _not_minting(record: logging.LogRecord) -> bool:  # noqa: ARG001 - the thread decides, not the record
+    return not getattr(_state, "minting", False)
 
 
 def cover_library_loggers() -> None:
@@ -40,8 +36,8 @@ def cover_library_loggers() -> None:
     manager = logging.Logger.manager
     for name, logger in list(manager.loggerDict.items()):  # a copy: another thread may be importing
         if name.split(".", 1)[0] in _LIBRARIES and isinstance(logger, logging.Logger) \
-                and _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+                and _not_minting not in logger.filters:
+            logger.addFilter(_not_minting)
 
 
 @contextlib.contextmanager

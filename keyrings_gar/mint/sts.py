@@ -30,12 +30,11 @@ from ..external_account import (
     impersonation_target,
     is_aws_source,
 )
-from ..redact import shown_path
 from ..sources import CLOUD_PLATFORM_SCOPE
 from .aws import aws_subject_token
-from .identity_pool import Transport, extract_subject_token, fetch_subject_token, read_subject_token_file
+from .identity_pool import fetch_subject_token, read_subject_token_file
 from .pluggable import executable_subject_token
-from .transport import host_of, unreachable
+from .transport import DeadlineRequest, unreachable
 
 STS_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 STS_REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a type name
@@ -47,19 +46,20 @@ _WORKFORCE_AUDIENCE = re.compile(r"//iam\.googleapis\.com/locations/[^/]+/workfo
 _RELOGIN_FIX = "re-run `gcloud auth application-default login --login-config=<your login config>`"
 _RECREATE_FIX = "recreate it with `gcloud iam workload-identity-pools create-cred-config`"
 
-def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping[str, str] = os.environ,
-                   subject_token: str | None = None) -> tuple[str, float]:
+def mint_federated(info: Mapping[str, Any], request: DeadlineRequest, subject_token: str | None) -> tuple[str, float]:
     """An access token and its expiry (seconds since the epoch) for a federated ADC file, for
     `subject_token` when it was retrieved already (its cache key names it), else for a new one."""
     if info.get("type") == EXTERNAL_ACCOUNT_AUTHORIZED_USER:
         return _workforce_user_token(info, request)
-    audience = _required(info, "audience")
+    audience = info.get("audience")
+    if not isinstance(audience, str) or not audience:
+        raise TokenError(f"the workload identity federation file has no 'audience'; {_RECREATE_FIX}")
     if info.get("workforce_pool_user_project") and not _WORKFORCE_AUDIENCE.match(audience):
         # google-auth refuses this file when it loads it: a workload pool has no user project.
         raise TokenError("the workload identity federation file sets workforce_pool_user_project, but its audience "
                          f"names a workload identity pool: remove workforce_pool_user_project, or {_RECREATE_FIX}")
     if subject_token is None:
-        subject_token = retrieve_subject_token(info, request, environ)
+        subject_token = retrieve_subject_token(info, request)
     impersonation_url = info.get("service_account_impersonation_url")
     # As google-auth: with impersonation the STS token only has to call IAM, so it asks for the
     # IAM scope; the impersonated token then carries cloud-platform.
@@ -70,44 +70,29 @@ def mint_federated(info: Mapping[str, Any], request: Transport, environ: Mapping
     return token, expiry
 
 
-def retrieve_subject_token(info: Mapping[str, Any], request: Transport,
-                           environ: Mapping[str, str] = os.environ) -> str:
+def retrieve_subject_token(info: Mapping[str, Any], request: DeadlineRequest) -> str:
     """The external identity's token, from the credential_source the file names."""
     source = info.get("credential_source")
     if not isinstance(source, dict):
         raise TokenError(f"the workload identity federation file has no credential_source; {_RECREATE_FIX}")
     if is_aws_source(info):
-        return aws_subject_token(info, request, environ)
+        return aws_subject_token(info, request, os.environ)
     if isinstance(source.get("executable"), dict):
-        return executable_subject_token(info, source["executable"], request, environ)
+        return executable_subject_token(info, source["executable"], request, os.environ)
     if source.get("file"):
-        text = read_subject_token_file(str(source["file"]))
-        where = f"subject token file {shown_path(str(source['file']))}"
-    elif source.get("url"):
-        text = fetch_subject_token(str(source["url"]), source.get("headers"), request)
-        where = f"subject token URL {host_of(str(source['url']))}"
-    elif "certificate" in source:
+        return read_subject_token_file(str(source["file"]), source.get("format"))
+    if source.get("url"):
+        return fetch_subject_token(str(source["url"]), source.get("headers"), source.get("format"), request)
+    if "certificate" in source:
         # Minting needs mutual TLS to sts.mtls.googleapis.com with the workload's certificate, which
         # our transport does not present; gcloud does, and its login is a source of ours.
         raise TokenError("X.509 certificate workload identity federation (credential_source.certificate) needs "
                          "mutual TLS: run `gcloud auth login --cred-file=FILE` and set `token = gcloud` in the entry")
-    else:
-        raise TokenError("the workload identity federation file's credential_source names no file, url, "
-                         f"executable or AWS environment; {_RECREATE_FIX}")
-    return extract_subject_token(text, source.get("format"), where)
+    raise TokenError("the workload identity federation file's credential_source names no file, url, "
+                     f"executable or AWS environment; {_RECREATE_FIX}")
 
 
-def _required(info: Mapping[str, Any], name: str) -> str:
-    value = info.get(name)
-    if not isinstance(value, str) or not value:
-        raise TokenError(f"the workload identity federation file has no {name!r}; {_RECREATE_FIX}")
-    return value
-
-
-# -- STS and IAM ---------------------------------------------------------------------------------
-
-
-def _exchange(info: Mapping[str, Any], request: Transport, audience: str, subject_token: str, scope: str
+def _exchange(info: Mapping[str, Any], request: DeadlineRequest, audience: str, subject_token: str, scope: str
               ) -> tuple[str, float]:
     """One STS token exchange, form-encoded as google-auth's sts.Client sends it."""
     body: dict[str, str] = {
@@ -157,7 +142,7 @@ def _sts_refusal(info: Mapping[str, Any], refused: RefusedError) -> RefusedError
     return RefusedError(refused.endpoint, code, why)
 
 
-def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[str, float]:
+def _workforce_user_token(info: Mapping[str, Any], request: DeadlineRequest) -> tuple[str, float]:
     """A workforce identity user login: the refresh-token grant at the file's token_url."""
     for name in ("refresh_token", "token_url", "client_id", "client_secret"):
         if not info.get(name):
@@ -175,22 +160,22 @@ def _workforce_user_token(info: Mapping[str, Any], request: Transport) -> tuple[
                            ) from None
 
 
-def _impersonate(info: Mapping[str, Any], request: Transport, url: str, sts_token: str) -> tuple[str, float]:
+def _impersonate(info: Mapping[str, Any], request: DeadlineRequest, url: str, sts_token: str) -> tuple[str, float]:
     """One IAM generateAccessToken call for the file's service account, with the STS token."""
     options = info.get("service_account_impersonation")
     lifetime = options.get("token_lifetime_seconds") if isinstance(options, dict) else None
     body = {"delegates": None, "scope": [CLOUD_PLATFORM_SCOPE],
             "lifetime": f"{int(lifetime) if lifetime else _DEFAULT_IMPERSONATION_LIFETIME}s"}
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {sts_token}"}
-    target = impersonation_target(url) or "the service account"
-    data = _post(request, url, json.dumps(body).encode("utf-8"), headers, f"IAM (impersonating {target})")
+    what = f"IAM (impersonating {impersonation_target(url) or 'the service account'})"
+    data = _post(request, url, json.dumps(body).encode("utf-8"), headers, what)
     token, expire_time = data.get("accessToken"), data.get("expireTime")
     if not isinstance(token, str) or not isinstance(expire_time, str):
-        raise TokenError(f"IAM (impersonating {target}) answered without a token; try again later")
+        raise TokenError(f"{what} answered without a token; try again later")
     try:
         expiry = datetime.strptime(expire_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
     except ValueError:
-        raise TokenError(f"IAM (impersonating {target}) answered with an unreadable expiry") from None
+        raise TokenError(f"{what} answered with an unreadable expiry") from None
     return token, expiry
 
 
@@ -198,14 +183,13 @@ def _basic_auth(client_id: str, client_secret: str) -> str:
     return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
 
 
-def _post(request: Transport, url: str, body: bytes, headers: dict[str, str], what: str) -> dict[str, Any]:
+def _post(request: DeadlineRequest, url: str, body: bytes, headers: dict[str, str], what: str) -> dict[str, Any]:
     try:
         response = request(url, method="POST", body=body, headers=headers)
     except google.auth.exceptions.TransportError as exc:
         raise unreachable(exc, what) from None
-    data = response.data
     try:
-        parsed = json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        parsed = json.loads(response.data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         parsed = None
     if not isinstance(parsed, dict):

@@ -129,8 +129,7 @@ class _NoNetrc(requests.auth.AuthBase):
     """The session's auth: it adds nothing, and its presence keeps requests from adding the `~/.netrc`
     login for the URL's host (a `default` entry matches every host) to a request that carries no auth
     of its own, such as a metadata-server GET, or from putting it in place of the Authorization header
-    a caller set. Only the credential we chose leaves. Proxies and CA bundles from the environment,
-    which users behind corporate proxies need, are still read (trust_env stays on)."""
+    a caller set. Only the credential we chose leaves."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         return request
@@ -145,11 +144,8 @@ class _NoRedirectSession(requests.Session):
 
 
 class DeadlineRequest(google.auth.transport.Request):
-    """A google-auth transport whose calls share one deadline, so a grant never outlives it.
-
-    Proxies and CA bundles come from the environment the way requests (and so pip) reads them,
-    plus SSL_CERT_FILE; a login from `~/.netrc` never does.
-    """
+    """A google-auth transport whose calls share one deadline, so a grant never outlives it. Proxies and CA
+    bundles (which corporate networks need) come from the environment as pip reads them, plus SSL_CERT_FILE."""
 
     def __init__(self, timeout: float) -> None:
         session = _NoRedirectSession()
