@@ -15,7 +15,7 @@ import logging
 
 from keyring.credentials import SimpleCredential
 
-from .hosts import ARTIFACT_REGISTRY_DOMAIN, MAX_SERVICE_LENGTH, refusal_reason
+from .hosts import ARTIFACT_REGISTRY_DOMAIN, MAX_SERVICE_LENGTH, classify_service
 
 log = logging.getLogger("keyrings_gar")
 
@@ -64,8 +64,9 @@ def empty_refusal(service: str, username: str | None, host: str, *, explained: b
         log.debug("keyrings.gar: no credential for the bare host %s either (the URL's failure above says why)",
                   shown)
     else:
-        reason = "it is not an https:// URL; use https://" if len(service) > MAX_SERVICE_LENGTH else \
-            refusal_reason(service) or "it is not an https:// URL"
+        verdict = "it is not an https:// URL; use https://" if len(service) > MAX_SERVICE_LENGTH else \
+            classify_service(service)
+        reason = verdict if isinstance(verdict, str) else "it is not an https:// URL"
         log.warning("keyrings.gar: no credential for %s: %s (answered with an empty password, so that no other "
                     "keyring backend sends one there)", shown, reason)
     return SimpleCredential(username or "", "")

@@ -125,12 +125,6 @@ def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> 
     return verdict if isinstance(verdict, RepositoryTarget) else None
 
 
-def refusal_reason(service: str, trusted_hosts: frozenset[str] = frozenset()) -> str | None:
-    """Why `service` is not ours (one sentence with the fix), or None when it is ours."""
-    verdict = classify_service(service, trusted_hosts)
-    return None if isinstance(verdict, RepositoryTarget) else verdict
-
-
 # pip asks for the bare netloc, and uv for the bare host, after the URL itself: for an https index
 # URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
 # install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.

@@ -11,7 +11,13 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from keyrings_gar import hosts
-from keyrings_gar.hosts import MAX_SERVICE_LENGTH, RepositoryTarget, parse_service, parse_trusted_hosts, refusal_reason
+from keyrings_gar.hosts import (
+    MAX_SERVICE_LENGTH,
+    RepositoryTarget,
+    classify_service,
+    parse_service,
+    parse_trusted_hosts,
+)
 
 LOCATIONS = ["us", "europe", "asia", "us-central1", "europe-west4", "northamerica-northeast1", "me-central2",
              "asia-southeast1", "australia-southeast2", "us-east5", "africa-south1"]
@@ -133,15 +139,16 @@ def test_a_redirected_download_belongs_to_the_repository_in_its_path(path: str, 
     ("https://", "not a URL or host name"),
 ])
 def test_refusals_are_explained(service: str, reason: str) -> None:
-    explanation = refusal_reason(service)
-    assert explanation is not None
+    explanation = classify_service(service)
+    assert isinstance(explanation, str)
     assert reason in explanation
     assert "c2VjcmV0" not in explanation
 
 
 def test_services_that_are_ours_need_no_explanation() -> None:
-    assert refusal_reason("https://us-central1-python.pkg.dev/p/r/simple/") is None
-    assert refusal_reason("https://other.example:8443/", frozenset({"other.example:8443"})) is None
+    assert isinstance(classify_service("https://us-central1-python.pkg.dev/p/r/simple/"), RepositoryTarget)
+    assert isinstance(classify_service("https://other.example:8443/", frozenset({"other.example:8443"})),
+                      RepositoryTarget)
 
 
 class _CountingPattern:
@@ -170,8 +177,8 @@ def test_an_over_long_service_is_refused_before_any_pattern_reads_it(
     for name in ("_SERVICE", "_PASSWORD_IN_URL", "_ARTIFACT_REGISTRY_PYTHON_HOST"):
         monkeypatch.setattr(hosts, name, _CountingPattern(getattr(hosts, name), read))
     assert parse_service(hostile) is None
-    reason = refusal_reason(hostile)
-    assert reason is not None
+    reason = classify_service(hostile)
+    assert isinstance(reason, str)
     assert f"it is {len(hostile)} characters long" in reason
     assert read == []
     # Up to the bound, a service is read as usual (and patterns are linear: test_linear_patterns.py).
@@ -246,7 +253,7 @@ def test_property_ambiguous_characters_anywhere_in_the_authority_refuse(host: st
 @given(service=URL_TEXT)
 def test_property_a_reason_is_given_exactly_when_a_service_is_refused(service: str) -> None:
     for text in (service, f"https://{service}", f"https://us-central1-python.pkg.dev{service}"):
-        assert (refusal_reason(text) is None) == (parse_service(text) is not None)
+        assert isinstance(classify_service(text), str) == (parse_service(text) is None)
 
 
 def test_trusted_hosts_take_https_urls_and_443_is_no_port() -> None:
@@ -266,8 +273,8 @@ def test_trusted_hosts_take_https_urls_and_443_is_no_port() -> None:
     ("us-central-1", "us-central1"),
 ])
 def test_a_mistyped_location_is_named_with_the_nearest_real_one(host: str, nearest: str) -> None:
-    reason = refusal_reason(f"https://{host}-python.pkg.dev/acme-prod/team-repo/simple/")
-    assert reason is not None
+    reason = classify_service(f"https://{host}-python.pkg.dev/acme-prod/team-repo/simple/")
+    assert isinstance(reason, str)
     assert reason.startswith(f"{host} is not an Artifact Registry location; did you mean {nearest}-python.pkg.dev?")
 
 

@@ -68,82 +68,95 @@ def on_path(tmp_path: Path, *commands: Path) -> dict[str, str]:
     return {"PATH": str(folder), "HOME": str(tmp_path)}
 
 
+def check_in(monkeypatch: pytest.MonkeyPatch, tool: str, env: dict[str, str]) -> list[Finding]:
+    """check_installer run with `env` as the whole environment."""
+    for name in list(os.environ):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return check_installer(tool)
+
+
 def levels(findings: list[Finding]) -> list[str]:
     return [f.level for f in findings]
 
 
-def test_poetry_in_a_pipx_venv_without_the_plugin_is_a_problem_with_pipx_inject(tmp_path: Path) -> None:
+def test_poetry_in_a_pipx_venv_without_the_plugin_is_a_problem_with_pipx_inject(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = make_venv(tmp_path / "pipx" / "venvs" / "poetry", scripts=("poetry",))
-    [finding] = check_installer("poetry", on_path(tmp_path, bin_dir / "poetry"))
+    [finding] = check_in(monkeypatch, "poetry", on_path(tmp_path, bin_dir / "poetry"))
     assert finding.level == PROBLEM
     assert "has keyring 25" in finding.text
     assert "but not keyrings.gar" in finding.text
     assert finding.text.endswith(f"install it there: pipx inject poetry {install_source()}")
 
 
-def test_poetry_with_the_plugin_in_its_venv_is_ok(tmp_path: Path) -> None:
+def test_poetry_with_the_plugin_in_its_venv_is_ok(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = make_venv(tmp_path / "pypoetry" / "venv", plugin=True, scripts=("poetry",))
-    [finding] = check_installer("poetry", on_path(tmp_path, bin_dir / "poetry"))
+    [finding] = check_in(monkeypatch, "poetry", on_path(tmp_path, bin_dir / "poetry"))
     assert finding.level == OK, finding.text
     assert "poetry loads keyring 25" in finding.text
     assert str(bin_dir / "python") in finding.text
 
 
-def test_poetry_from_its_installer_is_told_poetry_self_add(tmp_path: Path) -> None:
+def test_poetry_from_its_installer_is_told_poetry_self_add(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = make_venv(tmp_path / "pypoetry" / "venv", scripts=("poetry",))
-    [finding] = check_installer("poetry", on_path(tmp_path, bin_dir / "poetry"))
+    [finding] = check_in(monkeypatch, "poetry", on_path(tmp_path, bin_dir / "poetry"))
     assert finding.text.endswith(f"install it there: poetry self add {install_source()}")
 
 
-def test_a_keyring_backend_forced_by_the_environment_is_named(tmp_path: Path) -> None:
+def test_a_keyring_backend_forced_by_the_environment_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bin_dir = make_venv(tmp_path / "pypoetry" / "venv", plugin=True, scripts=("poetry",))
     env = on_path(tmp_path, bin_dir / "poetry") | {"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}
-    [finding] = check_installer("poetry", env)
+    [finding] = check_in(monkeypatch, "poetry", env)
     assert finding.level == PROBLEM
     assert "keyring there uses keyring.backends.fail.Keyring (PYTHON_KEYRING_BACKEND" in finding.text
 
 
-def test_pdm_without_keyring_in_its_venv_falls_back_to_the_keyring_on_path(tmp_path: Path) -> None:
+def test_pdm_without_keyring_in_its_venv_falls_back_to_the_keyring_on_path(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     pdm = make_venv(tmp_path / "pdm-venv", keyring=False, scripts=("pdm",))
     keyring_bin = make_venv(tmp_path / "pipx" / "venvs" / "keyring", scripts=("keyring",))
-    findings = check_installer("pdm", on_path(tmp_path, pdm / "pdm", keyring_bin / "keyring"))
+    findings = check_in(monkeypatch, "pdm", on_path(tmp_path, pdm / "pdm", keyring_bin / "keyring"))
     assert levels(findings) == [NOTE, PROBLEM]
     assert "has no keyring, so pdm runs the `keyring` on PATH" in findings[0].text
     assert findings[1].text.endswith(f"install it there: pipx inject keyring {install_source()}")
 
 
-def test_pdm_with_keyring_but_not_the_plugin_never_reaches_the_path(tmp_path: Path) -> None:
+def test_pdm_with_keyring_but_not_the_plugin_never_reaches_the_path(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     pdm = make_venv(tmp_path / "pdm-venv", scripts=("pdm",))
     keyring_bin = make_venv(tmp_path / "keyring-venv", plugin=True, scripts=("keyring",))
-    [finding] = check_installer("pdm", on_path(tmp_path, pdm / "pdm", keyring_bin / "keyring"))
+    [finding] = check_in(monkeypatch, "pdm", on_path(tmp_path, pdm / "pdm", keyring_bin / "keyring"))
     assert finding.level == PROBLEM
     assert finding.text.endswith(f"pdm self add {install_source()}")
 
 
-def test_uv_needs_a_keyring_on_path_with_the_plugin(tmp_path: Path) -> None:
-    assert check_installer("uv", on_path(tmp_path)) == [
+def test_uv_needs_a_keyring_on_path_with_the_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_in(monkeypatch, "uv", on_path(tmp_path)) == [
         Finding(PROBLEM, f"uv runs the `keyring` on PATH, and no `keyring` on PATH: {install_hint()}")]
     keyring_bin = make_venv(tmp_path / "keyring-venv", plugin=True, scripts=("keyring",))
-    [finding] = check_installer("uv", on_path(tmp_path, keyring_bin / "keyring"))
+    [finding] = check_in(monkeypatch, "uv", on_path(tmp_path, keyring_bin / "keyring"))
     assert finding.level == OK
     assert "keyring 25" in finding.text
 
 
-def test_a_keyring_without_creds_mode_is_a_problem_for_pip_and_a_note_for_uv(tmp_path: Path) -> None:
+def test_a_keyring_without_creds_mode_is_a_problem_for_pip_and_a_note_for_uv(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     keyring_bin = make_venv(tmp_path / "old-keyring", plugin=True, keyring_version="24.3.1", scripts=("keyring",))
     env = on_path(tmp_path, keyring_bin / "keyring")
-    assert levels(check_installer("uv", env)) == [OK, NOTE]
-    findings = check_installer("pip", env)  # no pip on PATH: its version unknown, so 26.2+ is assumed
+    assert levels(check_in(monkeypatch, "uv", env)) == [OK, NOTE]
+    findings = check_in(monkeypatch, "pip", env)  # no pip on PATH: its version unknown, so 26.2+ is assumed
     assert levels(findings) == [OK, PROBLEM]
     assert "keyring 24.3.1 there has no `--mode creds`" in findings[1].text
 
 
-def test_pip_skips_a_keyring_in_its_own_scripts_folder(tmp_path: Path) -> None:
+def test_pip_skips_a_keyring_in_its_own_scripts_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """pip's subprocess provider ignores a `keyring` beside pip (it would be the import provider
     again); without the plugin in pip's venv and no other keyring, neither way reaches us."""
     pip_bin = make_venv(tmp_path / "project-venv", scripts=("pip", "keyring"))
     env = {"PATH": str(pip_bin), "HOME": str(tmp_path)}
-    findings = check_installer("pip", env)
+    findings = check_in(monkeypatch, "pip", env)
     assert levels(findings) == [PROBLEM, PROBLEM]
     assert "--keyring-provider import will not reach keyrings.gar" in findings[0].text
     assert findings[1].text == (f"pip --keyring-provider subprocess skips the `keyring` in pip's own environment "
@@ -151,10 +164,10 @@ def test_pip_skips_a_keyring_in_its_own_scripts_folder(tmp_path: Path) -> None:
                                 f"({install_hint()})")
 
 
-def test_one_working_pip_provider_turns_the_other_into_a_note(tmp_path: Path) -> None:
+def test_one_working_pip_provider_turns_the_other_into_a_note(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pip_bin = make_venv(tmp_path / "project-venv", plugin=True, scripts=("pip",))
     env = {"PATH": str(pip_bin), "HOME": str(tmp_path)}
-    assert levels(check_installer("pip", env)) == [OK, NOTE]
+    assert levels(check_in(monkeypatch, "pip", env)) == [OK, NOTE]
 
 
 def test_the_interpreter_of_a_long_path_script_is_read_from_its_exec_line(tmp_path: Path) -> None:
@@ -190,7 +203,7 @@ def test_a_keyring_module_planted_in_the_current_folder_is_not_run(tmp_path: Pat
     marker = tmp_path / "planted-code-ran"
     (planted / "keyring.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.chdir(planted)
-    [finding] = check_installer("poetry", on_path(tmp_path, bin_dir / "poetry") | {"PYTHONPATH": str(planted)})
+    [finding] = check_in(monkeypatch, "poetry", on_path(tmp_path, bin_dir / "poetry") | {"PYTHONPATH": str(planted)})
     assert finding.level == OK, finding.text
     assert not marker.exists()
 
@@ -212,9 +225,9 @@ def test_an_installer_planted_in_the_current_folder_is_never_probed(tmp_path: Pa
             (folder / name).chmod(0o755)
     monkeypatch.chdir(planted)
     env = {"PATH": path, "HOME": str(tmp_path)}
-    [finding] = check_installer("poetry", env)
+    [finding] = check_in(monkeypatch, "poetry", env)
     assert finding.text.startswith("no `poetry` on PATH; keyrings.gar must be installed where poetry imports keyring")
-    assert levels(check_installer("uv", env)) == [PROBLEM]
+    assert levels(check_in(monkeypatch, "uv", env)) == [PROBLEM]
     assert not marker.exists()
 
 
@@ -301,12 +314,12 @@ def test_configure_pip_with_keyring_and_the_plugin_beside_pip_names_the_skip_and
     assert "`keyring-provider = import` in pip.conf" in problem
 
 
-def test_uv_is_named_with_its_version(tmp_path: Path) -> None:
+def test_uv_is_named_with_its_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """doctor names the installer it checked: uv by what `uv --version` says (here this venv's uv)."""
     uv = Path(sys.executable).with_name("uv")
     if not uv.exists():
         pytest.skip("no uv beside this interpreter")
     version = subprocess.run([str(uv), "--version"], capture_output=True, text=True, check=True,
                              timeout=60).stdout.split()[1]
-    findings = check_installer("uv", on_path(tmp_path, uv))
+    findings = check_in(monkeypatch, "uv", on_path(tmp_path, uv))
     assert findings[0].text.startswith(f"uv {version} runs the `keyring` on PATH"), findings

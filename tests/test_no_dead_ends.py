@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keyrings_gar.command import cli
-from keyrings_gar.hosts import refusal_reason
+from keyrings_gar.hosts import classify_service
 from tests.conftest import AR_HOST, AR_URL, console_script
 
 
@@ -47,8 +47,8 @@ def test_a_timeout_out_of_range_says_the_range_exactly(isolated: Path, monkeypat
 
 
 def test_doctor_given_a_bare_host_explains_it_once(isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    reason = refusal_reason(AR_HOST)
-    assert reason is not None
+    reason = classify_service(AR_HOST)
+    assert isinstance(reason, str)
     code, out, _ = _run(capsys, "doctor", AR_HOST)
     assert code == 1
     assert out.count(reason) == 1

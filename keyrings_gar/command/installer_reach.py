@@ -41,9 +41,9 @@ CREDS_MODE_KEYRING = (25, 2, 1)
 """The first keyring with `keyring --mode creds`."""
 
 
-def check_installer(tool: str, environ: dict[str, str] | None = None) -> list[Finding]:
+def check_installer(tool: str) -> list[Finding]:
     """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
-    env = dict(os.environ if environ is None else environ)
+    env = dict(os.environ)
     if tool in ("poetry", "twine", "pdm"):
         return _in_process(tool, env)
     if tool == "uv":

@@ -93,8 +93,7 @@ def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, 
     endpoint = os.environ.get(API_ENDPOINT_VAR, "").strip()
     url = f"{(endpoint or DEFAULT_API_ENDPOINT).rstrip('/')}/v1/{repository.resource}"
     try:
-        check_endpoint(url, "artifact_registry_api", API_ENDPOINT_VAR if endpoint else "the Artifact Registry API URL",
-                       os.environ)
+        check_endpoint(url, "artifact_registry_api", API_ENDPOINT_VAR if endpoint else "the Artifact Registry API URL")
     except ConfigError as exc:
         return ApiAnswer(None, None, problem=str(exc))
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
