@@ -10,7 +10,8 @@ from ..errors import TokenError
 from ..redact import shown_path
 from ..safefile import file_problem, read_named_file
 from ..sources import subject_token_in
-from .transport import DeadlineRequest, host_of, unreachable
+from .transport import DeadlineRequest, unreachable
+from .trust import host_of
 
 # A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
 # larger is not one, and is not read further.

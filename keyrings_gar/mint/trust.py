@@ -152,8 +152,7 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     if not host or parts is None:
         raise ConfigError(f"{origin}: its {name} is not a URL anything can be sent to; nothing was sent. Write "
                           f"{_expected(field)} there, or your own endpoint's URL with its host in {TOKEN_HOSTS_VAR}")
-    netloc = parts.netloc.rpartition("@")[2].lower()
-    shown = shown_text(netloc, "a host")
+    shown = host_of(text.lower(), "a host")
     at_port = f"[{host}]" if ":" in host else host
     opted_in = host in allowed or (port not in (None, HTTPS_PORT) and f"{at_port}:{port}" in allowed)
     if not opted_in:
@@ -165,6 +164,16 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
         raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}); nothing was sent. Use its "
                           "https:// URL")
+
+
+def host_of(url: str, what: str = "the endpoint") -> str:
+    """`host[:port]` of `url`, to name it: never its userinfo, path or query (a password, request ids);
+    `what` when it may hold a secret."""
+    try:
+        netloc = urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError:
+        return "an unreadable URL"
+    return shown_text(netloc, what)
 
 
 def _check_google_endpoint(text: str, parts: SplitResult, field: str, its: str, shown: str) -> None:
