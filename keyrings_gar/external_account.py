@@ -11,6 +11,9 @@ EXTERNAL_ACCOUNT = "external_account"
 EXTERNAL_ACCOUNT_AUTHORIZED_USER = "external_account_authorized_user"
 FEDERATED_TYPES = (EXTERNAL_ACCOUNT, EXTERNAL_ACCOUNT_AUTHORIZED_USER)
 AWS_SUBJECT_TOKEN_TYPE = "urn:ietf:params:aws:token-type:aws4_request"  # noqa: S105 - a type name
+# A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
+# larger is not one, and is not read further (by discovery's cache key or by minting).
+MAX_SUBJECT_TOKEN_BYTES = 256 * 1024
 
 
 def is_aws_source(info: Mapping[str, Any]) -> bool:

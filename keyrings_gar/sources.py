@@ -17,7 +17,7 @@ from typing import Any
 
 from .adcfile import MAX_CREDENTIALS_FILE, describe_identity, read_adc_file
 from .config import JSON_KEY_BASE64_VAR
-from .external_account import EXTERNAL_ACCOUNT, is_aws_source
+from .external_account import EXTERNAL_ACCOUNT, MAX_SUBJECT_TOKEN_BYTES, is_aws_source
 from .gcloud import GcloudAccount
 from .redact import showable, shown_path, shown_text
 from .safefile import read_named_file
@@ -31,9 +31,6 @@ ADC_FILE = "adc-file"
 METADATA_SERVER = "metadata-server"
 IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
-
-# As mint/identity_pool.py reads it (MAX_SUBJECT_TOKEN_BYTES): a CI job's ID token is a few KiB.
-_MAX_SUBJECT_TOKEN_FILE = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,7 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
     if source.get("file"):
         try:
             # Read on every lookup, warm ones too: a FIFO planted there must not hang them.
-            content = read_named_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)
+            content = read_named_file(str(source["file"]), MAX_SUBJECT_TOKEN_BYTES)
         except OSError:
             return "unreadable"  # minting says why
         text = content.decode("utf-8", "replace")

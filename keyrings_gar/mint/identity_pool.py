@@ -7,14 +7,12 @@ from __future__ import annotations
 import google.auth.exceptions
 
 from ..errors import TokenError
+from ..external_account import MAX_SUBJECT_TOKEN_BYTES
 from ..redact import shown_path
 from ..safefile import file_problem, read_named_file
 from ..sources import subject_token_in
-from .transport import DeadlineRequest, host_of, unreachable
-
-# A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
-# larger is not one, and is not read further.
-MAX_SUBJECT_TOKEN_BYTES = 256 * 1024
+from .transport import DeadlineRequest, unreachable
+from .trust import host_of
 
 
 def read_subject_token_file(path: str, token_format: object) -> str:

@@ -35,11 +35,11 @@ from .aws import aws_subject_token
 from .identity_pool import fetch_subject_token, read_subject_token_file
 from .pluggable import executable_subject_token
 from .transport import DeadlineRequest, unreachable
+from .trust import DEFAULT_STS_URL
 
 STS_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 STS_REQUESTED_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"  # noqa: S105 - a type name
 IAM_SCOPE = "https://www.googleapis.com/auth/iam"
-_DEFAULT_STS_URL = "https://sts.googleapis.com/v1/token"
 _DEFAULT_IMPERSONATION_LIFETIME = 3600
 # google-auth's test for a workforce pool (external_account.is_workforce_pool).
 _WORKFORCE_AUDIENCE = re.compile(r"//iam\.googleapis\.com/locations/[^/]+/workforcePools/")
@@ -111,7 +111,7 @@ def _exchange(info: Mapping[str, Any], request: DeadlineRequest, audience: str, 
         body["options"] = quote(json.dumps({"userProject": user_project}))
     if client_id:
         headers["Authorization"] = _basic_auth(str(client_id), str(client_secret or ""))
-    token_url = str(info.get("token_url") or _DEFAULT_STS_URL)
+    token_url = str(info.get("token_url") or DEFAULT_STS_URL)
     try:
         data = _post(request, token_url, urlencode(body).encode("utf-8"), headers, "STS")
     except RefusedError as exc:

@@ -23,7 +23,6 @@ import ssl
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 import google.auth.exceptions
 import google.auth.transport
@@ -32,7 +31,7 @@ import requests.auth
 import urllib3.exceptions
 
 from ..errors import AnswerTooLargeError, RedirectedError, TokenError, UnreachableError
-from ..redact import shown_text
+from .trust import host_of
 
 # A token answer is about 1 KiB, a metadata-server answer less; an IAM error a few KiB.
 RESPONSE_LIMIT = 1024 * 1024
@@ -114,15 +113,6 @@ def unreachable(exc: BaseException, endpoint: str) -> TokenError:
                 return AnswerTooLargeError(endpoint, RESPONSE_LIMIT // 1024)
             return UnreachableError(endpoint, link.cause)
     return UnreachableError(endpoint, _cause(exc))
-
-
-def host_of(url: str) -> str:
-    """`host[:port]` of `url`, to name it: never its userinfo, path or query (a password, request ids)."""
-    try:
-        netloc = urlsplit(url).netloc.rpartition("@")[2]
-    except ValueError:
-        return "an unreadable URL"
-    return shown_text(netloc, "the endpoint")
 
 
 class _NoNetrc(requests.auth.AuthBase):

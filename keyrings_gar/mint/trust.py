@@ -25,6 +25,8 @@ from ..redact import shown_path, shown_text
 
 TOKEN_HOSTS_VAR = "KEYRINGS_GAR_TOKEN_HOSTS"  # noqa: S105 - a variable's name
 DEFAULT_UNIVERSE = "googleapis.com"
+DEFAULT_STS_URL = "https://sts.googleapis.com/v1/token"
+_JWT_GRANT_URL = "https://oauth2.googleapis.com/token"
 
 # Each Google endpoint by its documented names: the global one, its mTLS name, and the Private
 # Service Connect name (SERVICE-ENDPOINT.p.googleapis.com, an endpoint name of 1-20 lowercase letters
@@ -55,15 +57,13 @@ _SEGMENT = r"[A-Za-z0-9._~@+-]+"
 _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
     # A service-account key's token_uri: the JWT grant. The two old names only here, at their own path.
     "token_uri": (
-        _Endpoint(re.compile(_google_names("oauth2")), re.compile(r"/token"), "https://oauth2.googleapis.com/token"),
-        _Endpoint(re.compile(r"accounts\.google\.com"), re.compile(r"/o/oauth2/token"),
-                  "https://oauth2.googleapis.com/token"),
-        _Endpoint(re.compile(r"www\.googleapis\.com"), re.compile(r"/oauth2/v4/token"),
-                  "https://oauth2.googleapis.com/token"),
+        _Endpoint(re.compile(_google_names("oauth2")), re.compile(r"/token"), _JWT_GRANT_URL),
+        _Endpoint(re.compile(r"accounts\.google\.com"), re.compile(r"/o/oauth2/token"), _JWT_GRANT_URL),
+        _Endpoint(re.compile(r"www\.googleapis\.com"), re.compile(r"/oauth2/v4/token"), _JWT_GRANT_URL),
     ),
     # An external_account file's token exchange (google-auth's sts.Client posts to it as written).
     "token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/token|/v1beta/token"),
-                            "https://sts.googleapis.com/v1/token"),),
+                            DEFAULT_STS_URL),),
     # A workforce login's refresh-token grant (external_account_authorized_user).
     "workforce_token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/oauthtoken"),
                                       "https://sts.googleapis.com/v1/oauthtoken"),),
@@ -152,8 +152,7 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     if not host or parts is None:
         raise ConfigError(f"{origin}: its {name} is not a URL anything can be sent to; nothing was sent. Write "
                           f"{_expected(field)} there, or your own endpoint's URL with its host in {TOKEN_HOSTS_VAR}")
-    netloc = parts.netloc.rpartition("@")[2].lower()
-    shown = shown_text(netloc, "a host")
+    shown = host_of(text.lower(), "a host")
     at_port = f"[{host}]" if ":" in host else host
     opted_in = host in allowed or (port not in (None, HTTPS_PORT) and f"{at_port}:{port}" in allowed)
     if not opted_in:
@@ -165,6 +164,16 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
         raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}); nothing was sent. Use its "
                           "https:// URL")
+
+
+def host_of(url: str, what: str = "the endpoint") -> str:
+    """`host[:port]` of `url`, to name it: never its userinfo, path or query (a password, request ids);
+    `what` when it may hold a secret."""
+    try:
+        netloc = urlsplit(url).netloc.rpartition("@")[2]
+    except ValueError:
+        return "an unreadable URL"
+    return shown_text(netloc, what)
 
 
 def _check_google_endpoint(text: str, parts: SplitResult, field: str, its: str, shown: str) -> None:
