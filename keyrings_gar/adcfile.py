@@ -14,7 +14,7 @@ from .config import JSON_KEY_BASE64_VAR
 from .errors import ConfigError
 from .external_account import EXTERNAL_ACCOUNT_AUTHORIZED_USER, FEDERATED_TYPES, impersonation_target
 from .gcloud import gcloud_config_dir
-from .redact import describe, not_a_path, shown_path, shown_text
+from .redact import describe, not_a_path, shown_text
 from .safefile import file_problem, read_named_file
 
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -39,18 +39,6 @@ _ADC_PASTED_FIX = {
 def gcloud_adc_path(environ: Mapping[str, str] = os.environ, platform: str = sys.platform) -> Path:
     """Where `gcloud auth application-default login` writes its file (as google-auth looks)."""
     return gcloud_config_dir(environ, platform) / "application_default_credentials.json"
-
-
-def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
-    """The ADC file in effect and how it was found, or None when there is none."""
-    explicit = environ.get(ADC_VAR)
-    if explicit:
-        return adc_var_path(explicit)
-    well_known = gcloud_adc_path(environ)
-    # Anything there but a folder is read (and a FIFO or a device refused with one line), not skipped.
-    if path_exists(well_known) and not well_known.is_dir():  # it exists: is_dir() cannot raise
-        return well_known, f"gcloud ADC file {shown_path(well_known)}"
-    return None
 
 
 def adc_var_path(value: str) -> tuple[Path, str]:

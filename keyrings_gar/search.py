@@ -68,6 +68,8 @@ class Stop(NamedTuple):
     """What was found there to mint from; raises what is wrong with it."""
     key: Callable[[], JsonKeySecret | None] | None = None
     """The `_json_key_base64` secret the place holds (None: it holds none a user gave us)."""
+    file: Callable[[], tuple[Path, str]] | None = None
+    """The credentials file the place names, and how to name it; raises what is wrong with it."""
     used: bool = True
 
 
@@ -89,7 +91,7 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
     yield Stop(f"metadata server {metadata_host(environ)}", "would be asked", lambda: _metadata_server(environ))
 
 
-def _stop(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, str]) -> Stop:
+def search_stop(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, str] = os.environ) -> Stop:
     """Where the search stops when a pre-minted token is not one of the places: there is always
     such a place, the metadata server being the last."""
     return next(step for step in search(settings, entry, environ, pre_minted=False) if isinstance(step, Stop))
@@ -99,7 +101,7 @@ def find_token_source(settings: Settings, environ: Mapping[str, str] = os.enviro
                       entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
     """The identity a token lookup mints with (a pre-minted token aside), impersonated when the
     entry says so."""
-    place = _stop(settings, entry, environ)
+    place = search_stop(settings, entry, environ)
     source = place.look()
     log.debug("token source %s for %s, because the search stops at %s: %s", source.kind, source.identity,
               place.place, place.result)
@@ -114,7 +116,7 @@ def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
     token aside), when that is a key a user gave (the variable, the entry's secret or key file, a
     service-account key in GOOGLE_APPLICATION_CREDENTIALS unless the entry impersonates).
     ConfigError for a key from another universe: Artifact Registry here could not use it."""
-    place = _stop(settings, entry, environ)
+    place = search_stop(settings, entry, environ)
     secret = place.key() if place.key is not None else None
     if secret is not None:
         from .mint.trust import check_universe  # mint/ stays out of a token lookup (test_startup, start-up time)
@@ -202,7 +204,7 @@ def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], f
         if info.get("type") != "service_account":  # user ADC, federation: no key to answer with
             return None
         return JsonKeySecret(content, parse_service_account_key(content, found()[1]))
-    return Stop(place, result, lambda: from_file(*found()), key if holds_key else None)
+    return Stop(place, result, lambda: from_file(*found()), key if holds_key else None, found)
 
 
 def _explicit_adc(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Step | Stop:
