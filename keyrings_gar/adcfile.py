@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import JSON_KEY_BASE64_VAR
+from .config import JSON_KEY_BASE64_VAR, NO_CREDENTIALS_FIX
 from .errors import ConfigError
 from .external_account import EXTERNAL_ACCOUNT_AUTHORIZED_USER, FEDERATED_TYPES, impersonation_target
 from .gcloud import gcloud_config_dir
@@ -22,10 +22,6 @@ ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
 # A service-account key is about 2.3 KiB, an ADC or federation file less: a generous bound.
 MAX_CREDENTIALS_FILE = 64 * 1024
 _FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
-_ADC_LOGIN_FIX = (
-    "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
-    f"file, or set {JSON_KEY_BASE64_VAR}"
-)
 _ADC_PASTED_FIX = {
     "": f"put it in {JSON_KEY_BASE64_VAR} or a file",
     "a JWT": "point it at a credentials file; for workload identity federation that is the config from `gcloud "
@@ -71,14 +67,14 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     try:
         content = read_named_file(path, MAX_CREDENTIALS_FILE)
     except OSError as exc:
-        raise ConfigError(f"{origin} {file_problem(exc, _ADC_LOGIN_FIX)}") from None
+        raise ConfigError(f"{origin} {file_problem(exc, NO_CREDENTIALS_FIX)}") from None
     try:
         info = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         problem = "is empty" if not content.strip() else "is not valid JSON (truncated?)"
-        raise ConfigError(f"{origin} {problem}; {_ADC_LOGIN_FIX}") from None
+        raise ConfigError(f"{origin} {problem}; {NO_CREDENTIALS_FIX}") from None
     if not isinstance(info, dict) or not isinstance(info.get("type"), str):
-        raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
+        raise ConfigError(f"{origin} has no credential \"type\"; {NO_CREDENTIALS_FIX}")
     return content, info
 
 

@@ -25,6 +25,9 @@ HOSTS_VAR = "KEYRINGS_GAR_HOSTS"
 TIMEOUT_VAR = "KEYRINGS_GAR_TIMEOUT"
 CACHE_DIR_VAR = "KEYRINGS_GAR_CACHE_DIR"
 NO_CACHE_VAR = "KEYRINGS_GAR_NO_CACHE"
+# For no credentials at all (the metadata server gives none) and for a broken ADC file.
+NO_CREDENTIALS_FIX = ("run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS, "
+                      f"{JSON_KEY_BASE64_VAR} or KEYRINGS_GAR_ACCESS_TOKEN_FILE")
 
 DEFAULT_TIMEOUT = 10.0
 _FALSE = {"", "0", "false", "no", "off"}

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Callable, NamedTuple, NoReturn
 
 from .adcfile import ADC_VAR, MAX_CREDENTIALS_FILE, adc_var_path, gcloud_adc_path, path_exists, read_adc_file
-from .config import JSON_KEY_BASE64_VAR, Settings
+from .config import JSON_KEY_BASE64_VAR, NO_CREDENTIALS_FIX, Settings
 from .config_entries import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, GarError, NoCredentialsError
 from .gcloud import find_gcloud_account, gcloud_config_dir
@@ -259,6 +259,5 @@ def _metadata_server(environ: Mapping[str, str]) -> TokenSource:
     if environ.get(NO_GCE_CHECK_VAR) == "true":
         # As google-auth: the metadata server is not even asked.
         raise NoCredentialsError(f"no Google credentials found, and {NO_GCE_CHECK_VAR}=true rules out the metadata "
-                                 "server: run `gcloud auth application-default login`, point "
-                                 f"{ADC_VAR} at a key file or workload identity config, or set {JSON_KEY_BASE64_VAR}")
+                                 f"server: {NO_CREDENTIALS_FIX}")
     return metadata_server_source(environ)
