@@ -14,7 +14,7 @@ from .config import JSON_KEY_BASE64_VAR, NO_CREDENTIALS_FIX
 from .errors import ConfigError
 from .external_account import EXTERNAL_ACCOUNT_AUTHORIZED_USER, FEDERATED_TYPES, impersonation_target
 from .gcloud import gcloud_config_dir
-from .redact import describe, not_a_path, shown_text
+from .redact import describe, refuse_pasted, shown_text
 from .safefile import file_problem, read_named_file
 
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -43,9 +43,7 @@ def adc_var_path(value: str) -> tuple[Path, str]:
 
     A `~` is not expanded, as google-auth does not: the file is the one every Google tool reads.
     A leading `~` that names nothing gets its own line (quotes kept the shell from expanding it)."""
-    pasted = not_a_path(ADC_VAR, value, _ADC_PASTED_FIX)
-    if pasted is not None:
-        raise ConfigError(pasted)
+    refuse_pasted(ADC_VAR, value, _ADC_PASTED_FIX)
     origin = describe(ADC_VAR, value)
     path = Path(value)
     if value.startswith("~") and not path_exists(path):
