@@ -32,8 +32,9 @@ METADATA_SERVER = "metadata-server"
 IMPERSONATED = "impersonated"
 GCLOUD = "gcloud"
 
-# As mint/identity_pool.py reads it (MAX_SUBJECT_TOKEN_BYTES): a CI job's ID token is a few KiB.
-_MAX_SUBJECT_TOKEN_FILE = 256 * 1024
+# A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
+# larger is not one, and is not read further.
+MAX_SUBJECT_TOKEN_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cach
     if source.get("file"):
         try:
             # Read on every lookup, warm ones too: a FIFO planted there must not hang them.
-            content = read_named_file(str(source["file"]), _MAX_SUBJECT_TOKEN_FILE)
+            content = read_named_file(str(source["file"]), MAX_SUBJECT_TOKEN_BYTES)
         except OSError:
             return "unreadable"  # minting says why
         text = content.decode("utf-8", "replace")

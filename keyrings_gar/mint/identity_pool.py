@@ -9,12 +9,8 @@ import google.auth.exceptions
 from ..errors import TokenError
 from ..redact import shown_path
 from ..safefile import file_problem, read_named_file
-from ..sources import subject_token_in
+from ..sources import MAX_SUBJECT_TOKEN_BYTES, subject_token_in
 from .transport import DeadlineRequest, host_of, unreachable
-
-# A subject token is a JWT, a SAML assertion or a signed AWS request: a few KiB. Anything far
-# larger is not one, and is not read further.
-MAX_SUBJECT_TOKEN_BYTES = 256 * 1024
 
 
 def read_subject_token_file(path: str, token_format: object) -> str:

@@ -17,7 +17,7 @@ from ..external_account import impersonation_target
 from ..programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
 from ..redact import shown_path
 from ..safefile import file_problem, read_named_file
-from .identity_pool import MAX_SUBJECT_TOKEN_BYTES
+from ..sources import MAX_SUBJECT_TOKEN_BYTES
 from .transport import DeadlineRequest
 
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
