@@ -91,17 +91,16 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
     yield Stop(f"metadata server {metadata_host(environ)}", "would be asked", lambda: _metadata_server(environ))
 
 
-def search_stop(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, str] = os.environ) -> Stop:
+def search_stop(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> Stop:
     """Where the search stops when a pre-minted token is not one of the places: there is always
     such a place, the metadata server being the last."""
-    return next(step for step in search(settings, entry, environ, pre_minted=False) if isinstance(step, Stop))
+    return next(step for step in search(settings, entry, pre_minted=False) if isinstance(step, Stop))
 
 
-def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ,
-                      entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
+def find_token_source(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
     """The identity a token lookup mints with (a pre-minted token aside), impersonated when the
     entry says so."""
-    place = search_stop(settings, entry, environ)
+    place = search_stop(settings, entry)
     source = place.look()
     log.debug("token source %s for %s, because the search stops at %s: %s", source.kind, source.identity,
               place.place, place.result)
@@ -110,13 +109,12 @@ def find_token_source(settings: Settings, environ: Mapping[str, str] = os.enviro
     return source
 
 
-def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
-                  entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
+def find_json_key(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
     """The secret for `_json_key_base64`: the key of the place the search stops at (a pre-minted
     token aside), when that is a key a user gave (the variable, the entry's secret or key file, a
     service-account key in GOOGLE_APPLICATION_CREDENTIALS unless the entry impersonates).
     ConfigError for a key from another universe: Artifact Registry here could not use it."""
-    place = search_stop(settings, entry, environ)
+    place = search_stop(settings, entry)
     secret = place.key() if place.key is not None else None
     if secret is not None:
         from .mint.trust import check_universe  # mint/ stays out of a token lookup (test_startup, start-up time)

@@ -82,7 +82,7 @@ def doctor(url: str | None) -> Report:
 def _default_key_file(settings: Settings | None) -> Path | None:
     """The credentials file the default identity comes from, if any; None where finding it fails (the
     credential report says why)."""
-    found = None if settings is None else search_stop(settings, NO_ENTRY).file
+    found = None if settings is None else search_stop(settings).file
     try:
         return found()[0] if found is not None else None
     except GarError:
