@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Callable, NamedTuple, NoReturn
@@ -28,6 +27,7 @@ from .config import JSON_KEY_BASE64_VAR, NO_CREDENTIALS_FIX, Settings
 from .config_entries import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, GarError, NoCredentialsError
 from .gcloud import find_gcloud_account, gcloud_config_dir
+from .programs import find_executable
 from .provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from .redact import key_material, shown_path
 from .safefile import file_problem, read_named_text
@@ -246,7 +246,7 @@ def _gcloud(environ: Mapping[str, str], from_file: FileSource) -> Iterator[Step 
         return
     if account is not None:
         yield Stop("gcloud's login", f"{account.identity} ({account.executable})", lambda: gcloud_source(account))
-    elif shutil.which("gcloud", path=environ.get("PATH")) is None:
+    elif find_executable("gcloud", environ) is None:  # as find_gcloud_account looks: never the current folder
         yield Step("gcloud's login", "no gcloud command on PATH")
     else:
         folder = shown_path(gcloud_config_dir(environ))
