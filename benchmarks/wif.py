@@ -26,13 +26,12 @@ if TYPE_CHECKING:
 SUBJECT = "project_path:acme/app:ref_type:branch:ref:main"
 TARGET = "bench-ci@acme-prod.iam.gserviceaccount.com"
 
-# Our path, as a cold lookup mints: find the ADC file's source, mint with the deadline transport.
+# Our path, as a cold lookup mints: the source the search stops at, minted with the deadline transport.
 OURS = """
-import sys
-from keyrings_gar.adcfile import adc_file
-from keyrings_gar.sources import source_from_adc_file
+from keyrings_gar.config import load_settings
+from keyrings_gar.search import find_token_source
 from keyrings_gar.mint.deadline import mint_access_token
-print(mint_access_token(source_from_adc_file(*adc_file()), 10.0).value)
+print(mint_access_token(find_token_source(load_settings()), 10.0).value)
 """
 
 # google-auth's default path, as keyrings.gar (and the official plugin) used it.

@@ -10,11 +10,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import JSON_KEY_BASE64_VAR
+from .config import JSON_KEY_BASE64_VAR, NO_CREDENTIALS_FIX
 from .errors import ConfigError
 from .external_account import EXTERNAL_ACCOUNT_AUTHORIZED_USER, FEDERATED_TYPES, impersonation_target
 from .gcloud import gcloud_config_dir
-from .redact import describe, not_a_path, shown_path, shown_text
+from .redact import describe, refuse_pasted, shown_text
 from .safefile import file_problem, read_named_file
 
 ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
@@ -22,10 +22,6 @@ ADC_VAR = "GOOGLE_APPLICATION_CREDENTIALS"
 # A service-account key is about 2.3 KiB, an ADC or federation file less: a generous bound.
 MAX_CREDENTIALS_FILE = 64 * 1024
 _FEDERATION_POOL = re.compile(r"(?:workloadIdentityPools|workforcePools)/([^/]+)(?:/providers/([^/]+))?")
-_ADC_LOGIN_FIX = (
-    "run `gcloud auth application-default login`, point GOOGLE_APPLICATION_CREDENTIALS at a key "
-    f"file, or set {JSON_KEY_BASE64_VAR}"
-)
 _ADC_PASTED_FIX = {
     "": f"put it in {JSON_KEY_BASE64_VAR} or a file",
     "a JWT": "point it at a credentials file; for workload identity federation that is the config from `gcloud "
@@ -41,27 +37,13 @@ def gcloud_adc_path(environ: Mapping[str, str] = os.environ, platform: str = sys
     return gcloud_config_dir(environ, platform) / "application_default_credentials.json"
 
 
-def adc_file(environ: Mapping[str, str] = os.environ) -> tuple[Path, str] | None:
-    """The ADC file in effect and how it was found, or None when there is none."""
-    explicit = environ.get(ADC_VAR)
-    if explicit:
-        return adc_var_path(explicit)
-    well_known = gcloud_adc_path(environ)
-    # Anything there but a folder is read (and a FIFO or a device refused with one line), not skipped.
-    if path_exists(well_known) and not well_known.is_dir():  # it exists: is_dir() cannot raise
-        return well_known, f"gcloud ADC file {shown_path(well_known)}"
-    return None
-
-
 def adc_var_path(value: str) -> tuple[Path, str]:
     """GOOGLE_APPLICATION_CREDENTIALS as a path and how to name it; ConfigError, without the
     value, when it holds the key itself (a common CI mistake) rather than a path.
 
     A `~` is not expanded, as google-auth does not: the file is the one every Google tool reads.
     A leading `~` that names nothing gets its own line (quotes kept the shell from expanding it)."""
-    pasted = not_a_path(ADC_VAR, value, _ADC_PASTED_FIX)
-    if pasted is not None:
-        raise ConfigError(pasted)
+    refuse_pasted(ADC_VAR, value, _ADC_PASTED_FIX)
     origin = describe(ADC_VAR, value)
     path = Path(value)
     if value.startswith("~") and not path_exists(path):
@@ -83,14 +65,14 @@ def read_adc_file(path: Path, origin: str) -> tuple[bytes, dict[str, Any]]:
     try:
         content = read_named_file(path, MAX_CREDENTIALS_FILE)
     except OSError as exc:
-        raise ConfigError(f"{origin} {file_problem(exc, _ADC_LOGIN_FIX)}") from None
+        raise ConfigError(f"{origin} {file_problem(exc, NO_CREDENTIALS_FIX)}") from None
     try:
         info = json.loads(content.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         problem = "is empty" if not content.strip() else "is not valid JSON (truncated?)"
-        raise ConfigError(f"{origin} {problem}; {_ADC_LOGIN_FIX}") from None
+        raise ConfigError(f"{origin} {problem}; {NO_CREDENTIALS_FIX}") from None
     if not isinstance(info, dict) or not isinstance(info.get("type"), str):
-        raise ConfigError(f"{origin} has no credential \"type\"; {_ADC_LOGIN_FIX}")
+        raise ConfigError(f"{origin} has no credential \"type\"; {NO_CREDENTIALS_FIX}")
     return content, info
 
 

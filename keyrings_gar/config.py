@@ -25,6 +25,9 @@ HOSTS_VAR = "KEYRINGS_GAR_HOSTS"
 TIMEOUT_VAR = "KEYRINGS_GAR_TIMEOUT"
 CACHE_DIR_VAR = "KEYRINGS_GAR_CACHE_DIR"
 NO_CACHE_VAR = "KEYRINGS_GAR_NO_CACHE"
+# For no credentials at all (the metadata server gives none) and for a broken ADC file.
+NO_CREDENTIALS_FIX = ("run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS, "
+                      f"{JSON_KEY_BASE64_VAR} or KEYRINGS_GAR_ACCESS_TOKEN_FILE")
 
 DEFAULT_TIMEOUT = 10.0
 _FALSE = {"", "0", "false", "no", "off"}
@@ -106,11 +109,9 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
     override = environ.get(CACHE_DIR_VAR)
     if not override:
         return job_cache_dir(token_cache_dir(environ, platform), environ)
-    from .redact import not_a_path  # here, not at the top: start-up time (see _timeout)
+    from .redact import refuse_pasted  # here, not at the top: start-up time (see _timeout)
 
-    pasted = not_a_path(CACHE_DIR_VAR, override, "point it at a folder, or unset it")
-    if pasted is not None:
-        raise ConfigError(pasted)
+    refuse_pasted(CACHE_DIR_VAR, override, "point it at a folder, or unset it")
     # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
     # workspace), and only a folder we create is ever made private or emptied.
     return job_cache_dir(Path(override).expanduser() / OWN_FOLDER, environ, named_by_user=True)

@@ -29,7 +29,7 @@ from keyring.util import platform_
 from .config_entries import KEYS, USE_ADC, USE_GCLOUD, USERNAMES, Config, RepositoryEntry
 from .errors import ConfigError
 from .hosts import RepositoryTarget, normal_host
-from .redact import not_a_path, shown_path, shown_text
+from .redact import refuse_pasted, shown_path, shown_text
 from .safefile import file_problem, read_named_text
 
 log = logging.getLogger("keyrings_gar")
@@ -63,9 +63,7 @@ def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
     if path is None:
         override = environ.get(CONFIG_VAR, "").strip()
         if override:
-            pasted = not_a_path(CONFIG_VAR, override, f"point it at a {CONFIG_FILE_NAME} file, or unset it")
-            if pasted is not None:
-                raise ConfigError(pasted)
+            refuse_pasted(CONFIG_VAR, override, f"point it at a {CONFIG_FILE_NAME} file, or unset it")
             path = _expanded(Path(override))
         else:
             # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
@@ -182,11 +180,12 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
             problems.append(f"{entry.where(shown)}: unknown key; the keys are {', '.join(KEYS)}")
             continue
         # Never used as a path: the name is too long or holds a NUL, and opening it fails obscurely.
-        pasted = None if key not in _PASTED_KEY_FIX else not_a_path(
-            entry.where(key), value, {"": _PASTED_KEY_FIX[key], **_PASTED_TOKEN_FIX},
-            "a variable name" if key.endswith("_env") else "a path")
-        if pasted is not None:
-            problems.append(pasted)
+        try:
+            if key in _PASTED_KEY_FIX:
+                refuse_pasted(entry.where(key), value, {"": _PASTED_KEY_FIX[key], **_PASTED_TOKEN_FIX},
+                              "a variable name" if key.endswith("_env") else "a path")
+        except ConfigError as exc:
+            problems.append(str(exc))
             continue
         problem = _value_problem(key, value)
         if problem is not None:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 from .access_token import ASSUMED_LIFETIME
 from .errors import ConfigError, TokenError
 from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
-from .redact import not_a_path, scrubbed, shown_path, shown_text
+from .redact import refuse_pasted, scrubbed, shown_path, shown_text
 from .safefile import CredentialAsPathError, NotTextError, file_problem, read_named_text
 
 # gcloud refreshes its own token when less than this is left, so that ours has the life our
@@ -71,9 +71,7 @@ def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = s
     A `~` in CLOUDSDK_CONFIG is a folder of that name, as both read it: the same folder, so the same login."""
     override = environ.get("CLOUDSDK_CONFIG")
     if override:
-        pasted = not_a_path("CLOUDSDK_CONFIG", override, "point it at gcloud's configuration folder, or unset it")
-        if pasted is not None:
-            raise ConfigError(pasted)
+        refuse_pasted("CLOUDSDK_CONFIG", override, "point it at gcloud's configuration folder, or unset it")
         return Path(override)
     if platform == "win32":
         appdata = environ.get("APPDATA")

@@ -12,6 +12,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from .errors import ConfigError
+
 MAX_SHOWN = 255
 """The longest setting value ever printed (a longer one is not a path anyone types)."""
 MAX_PATH = 1024
@@ -42,7 +44,7 @@ def _longest_run(text: str) -> int:
 
 def key_material(value: str) -> str | None:
     """What `value` plainly is instead of a path (`JSON`, `a URL with a password`...), or None
-    when it could be a path. A setting that holds such a value is refused in one line (not_a_path)
+    when it could be a path. A setting that holds such a value is refused in one line (refuse_pasted)
     and never used as a path: no file opened, no folder created."""
     text = value.strip()
     if len(text) > MAX_PATH:
@@ -95,16 +97,16 @@ def showable(value: str) -> bool:
             and _longest_run(value) < SECRET_RUN)
 
 
-def not_a_path(name: str, value: str, fix: str | Mapping[str, str], instead: str = "a path") -> str | None:
-    """The one line for a setting `name` whose `value` is key material where a path (or a name)
-    belongs, saying which kind of credential; None when it could be a path. `fix` may depend on
-    what was pasted: by `credential_shape` (`a JWT`, `an access token`), "" for a key."""
+def refuse_pasted(name: str, value: str, fix: str | Mapping[str, str], instead: str = "a path") -> None:
+    """ConfigError, in one line, for a setting `name` whose `value` is key material where a path (or
+    a name) belongs, saying which kind of credential. `fix` may depend on what was pasted: by
+    `credential_shape` (`a JWT`, `an access token`), "" for a key."""
     if key_material(value) is None:
-        return None
+        return
     shape = credential_shape(value)
     if not isinstance(fix, str):
         fix = fix.get(shape or "", fix[""])
-    return f"{name} holds what looks like {shape or 'a key'} itself, not {instead}: {fix}"
+    raise ConfigError(f"{name} holds what looks like {shape or 'a key'} itself, not {instead}: {fix}")
 
 
 def describe(name: str, value: str) -> str:

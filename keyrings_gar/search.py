@@ -18,16 +18,16 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import shutil
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Callable, NamedTuple, NoReturn
 
 from .adcfile import ADC_VAR, MAX_CREDENTIALS_FILE, adc_var_path, gcloud_adc_path, path_exists, read_adc_file
-from .config import JSON_KEY_BASE64_VAR, Settings
+from .config import JSON_KEY_BASE64_VAR, NO_CREDENTIALS_FIX, Settings
 from .config_entries import NO_ENTRY, USE_GCLOUD, RepositoryEntry
 from .errors import ConfigError, GarError, NoCredentialsError
 from .gcloud import find_gcloud_account, gcloud_config_dir
+from .programs import find_executable
 from .provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from .redact import key_material, shown_path
 from .safefile import file_problem, read_named_text
@@ -68,6 +68,8 @@ class Stop(NamedTuple):
     """What was found there to mint from; raises what is wrong with it."""
     key: Callable[[], JsonKeySecret | None] | None = None
     """The `_json_key_base64` secret the place holds (None: it holds none a user gave us)."""
+    file: Callable[[], tuple[Path, str]] | None = None
+    """The credentials file the place names, and how to name it; raises what is wrong with it."""
     used: bool = True
 
 
@@ -89,17 +91,16 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
     yield Stop(f"metadata server {metadata_host(environ)}", "would be asked", lambda: _metadata_server(environ))
 
 
-def _stop(settings: Settings, entry: RepositoryEntry, environ: Mapping[str, str]) -> Stop:
+def search_stop(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> Stop:
     """Where the search stops when a pre-minted token is not one of the places: there is always
     such a place, the metadata server being the last."""
-    return next(step for step in search(settings, entry, environ, pre_minted=False) if isinstance(step, Stop))
+    return next(step for step in search(settings, entry, pre_minted=False) if isinstance(step, Stop))
 
 
-def find_token_source(settings: Settings, environ: Mapping[str, str] = os.environ,
-                      entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
+def find_token_source(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
     """The identity a token lookup mints with (a pre-minted token aside), impersonated when the
     entry says so."""
-    place = _stop(settings, entry, environ)
+    place = search_stop(settings, entry)
     source = place.look()
     log.debug("token source %s for %s, because the search stops at %s: %s", source.kind, source.identity,
               place.place, place.result)
@@ -108,13 +109,12 @@ def find_token_source(settings: Settings, environ: Mapping[str, str] = os.enviro
     return source
 
 
-def find_json_key(settings: Settings, environ: Mapping[str, str] = os.environ,
-                  entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
+def find_json_key(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
     """The secret for `_json_key_base64`: the key of the place the search stops at (a pre-minted
     token aside), when that is a key a user gave (the variable, the entry's secret or key file, a
     service-account key in GOOGLE_APPLICATION_CREDENTIALS unless the entry impersonates).
     ConfigError for a key from another universe: Artifact Registry here could not use it."""
-    place = _stop(settings, entry, environ)
+    place = search_stop(settings, entry)
     secret = place.key() if place.key is not None else None
     if secret is not None:
         from .mint.trust import check_universe  # mint/ stays out of a token lookup (test_startup, start-up time)
@@ -202,7 +202,7 @@ def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], f
         if info.get("type") != "service_account":  # user ADC, federation: no key to answer with
             return None
         return JsonKeySecret(content, parse_service_account_key(content, found()[1]))
-    return Stop(place, result, lambda: from_file(*found()), key if holds_key else None)
+    return Stop(place, result, lambda: from_file(*found()), key if holds_key else None, found)
 
 
 def _explicit_adc(entry: RepositoryEntry, environ: Mapping[str, str], from_file: FileSource) -> Step | Stop:
@@ -246,7 +246,7 @@ def _gcloud(environ: Mapping[str, str], from_file: FileSource) -> Iterator[Step 
         return
     if account is not None:
         yield Stop("gcloud's login", f"{account.identity} ({account.executable})", lambda: gcloud_source(account))
-    elif shutil.which("gcloud", path=environ.get("PATH")) is None:
+    elif find_executable("gcloud", environ) is None:  # as find_gcloud_account looks: never the current folder
         yield Step("gcloud's login", "no gcloud command on PATH")
     else:
         folder = shown_path(gcloud_config_dir(environ))
@@ -257,6 +257,5 @@ def _metadata_server(environ: Mapping[str, str]) -> TokenSource:
     if environ.get(NO_GCE_CHECK_VAR) == "true":
         # As google-auth: the metadata server is not even asked.
         raise NoCredentialsError(f"no Google credentials found, and {NO_GCE_CHECK_VAR}=true rules out the metadata "
-                                 "server: run `gcloud auth application-default login`, point "
-                                 f"{ADC_VAR} at a key file or workload identity config, or set {JSON_KEY_BASE64_VAR}")
+                                 f"server: {NO_CREDENTIALS_FIX}")
     return metadata_server_source(environ)

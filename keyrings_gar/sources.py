@@ -75,8 +75,7 @@ def source_from_secret(secret: JsonKeySecret, origin: str = JSON_KEY_BASE64_VAR)
     )
 
 
-def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str] = os.environ,
-                         cache_dir: Path | None = None) -> TokenSource:
+def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str], cache_dir: Path | None) -> TokenSource:
     content, info = read_adc_file(path, origin)
     subject = _federated_subject(info, environ, cache_dir)
     return TokenSource(

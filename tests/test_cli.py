@@ -18,7 +18,7 @@ import keyring.backends.chainer
 import pytest
 
 from keyrings_gar.backend import GarKeyring
-from keyrings_gar.command import cli, diagnosis, installer_settings
+from keyrings_gar.command import cli, installer_settings, keyring_chain
 from tests.conftest import AR_HOST, AR_URL, Identities, assert_no_secrets, console_script
 from tests.toml_reader import toml_reader
 
@@ -773,7 +773,7 @@ def test_python_m_keyrings_gar_is_the_command(isolated: Path) -> None:
 def test_an_unexpected_error_is_one_line_without_traceback(
     isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def broken(url: str | None) -> diagnosis.Report:
+    def broken(url: str | None) -> keyring_chain.Report:
         raise RuntimeError("something internal")
 
     monkeypatch.setattr(cli, "doctor", broken)

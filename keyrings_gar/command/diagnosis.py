@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 from .. import __version__
 from ..access_token import AccessToken
-from ..adcfile import adc_file
 from ..cache import TokenCache
 from ..config import Settings, cache_dir, ci_job, load_settings, trusted_hosts
 from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, Config, RepositoryEntry
@@ -26,18 +25,17 @@ from ..hosts import RepositoryTarget, classify_service
 from ..lookup import cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
-from ..search import PRE_MINTED, find_json_key, find_token_source, search
+from ..search import PRE_MINTED, find_json_key, find_token_source, search, search_stop
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
 from .cache_folder import CACHE_EFFECT, cache_folder_problem
 from .config_checks import hosts_with_several_identities, likely_typos
-from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, installed_version, keyring_chain_report
+from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, Report, installed_version, keyring_chain_report
 from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
 
 GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
 
-Report = dict[str, Any]
 NOT_REACHED = "not reached"
 NO_METADATA_ANSWER = "no answer: not on Google Cloud, or unreachable"
 
@@ -64,7 +62,7 @@ def doctor(url: str | None) -> Report:
     settings = _guarded(load_settings, problems)
     entry = NO_ENTRY
     if config is not None:
-        warnings.extend(hosts_with_several_identities(config, _default_key_file()))
+        warnings.extend(hosts_with_several_identities(config, _default_key_file(settings)))
     if target is not None and config is not None:
         entry = config.entry_for(target)
         report["config"]["entry"] = entry.name or None
@@ -81,14 +79,14 @@ def doctor(url: str | None) -> Report:
     return censored_report(report)
 
 
-def _default_key_file() -> Path | None:
-    """The ADC file the default identity comes from, if any; None where finding it fails (the
+def _default_key_file(settings: Settings | None) -> Path | None:
+    """The credentials file the default identity comes from, if any; None where finding it fails (the
     credential report says why)."""
+    found = None if settings is None else search_stop(settings).file
     try:
-        found = adc_file()
+        return found()[0] if found is not None else None
     except GarError:
         return None
-    return found[0] if found is not None else None
 
 
 def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .cache_folder import CACHE_EFFECT
-from .diagnosis import Report
+from .keyring_chain import Report
 
 
 def render_doctor(report: Report) -> str:

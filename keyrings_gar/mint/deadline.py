@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..access_token import ASSUMED_LIFETIME, AccessToken
+from ..config import NO_CREDENTIALS_FIX
 from ..errors import GarError, NoCredentialsError, RefusedError, TokenError, UnreachableError
 from ..external_account import FEDERATED_TYPES
 from ..gcloud import gcloud_access_token
@@ -80,9 +81,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
                 raise TokenError(f"the metadata server address {redirect.endpoint} answered with a redirect (HTTP "
                                  f"{redirect.status}), not followed (a captive portal?): log in to the network, or "
                                  "run `gcloud auth application-default login`")
-            raise NoCredentialsError(
-                "no Google credentials found: run `gcloud auth application-default login`, or set "
-                "GOOGLE_APPLICATION_CREDENTIALS, KEYRINGS_GAR_JSON_KEY_BASE64 or KEYRINGS_GAR_ACCESS_TOKEN_FILE")
+            raise NoCredentialsError(f"no Google credentials found: {NO_CREDENTIALS_FIX}")
         # Impersonated credentials read their source's universe_domain, which compute_engine would
         # ask the metadata server for on a requests session of its own: outside our deadline, bounds
         # and redirect refusal. Only the default universe is served (trust.py), so it is stated.
