@@ -22,7 +22,7 @@ from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import RepositoryTarget, classify_service
-from ..lookup import cached_or_minted, default_username
+from ..lookup import JSON_KEY_FIX, cached_or_minted, default_username
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
 from ..search import PRE_MINTED, find_json_key, find_token_source, search, search_stop
@@ -131,7 +131,7 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
             report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
         elif len(problems) == known:  # no secret, and no error saying why
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
-                            "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
+                            f"{JSON_KEY_FIX}")
     if provided is not None:
         _provided_token_report(provided, report, problems, notes)
         return with_search(report, settings, entry)
