@@ -117,6 +117,13 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
     return job_cache_dir(Path(override).expanduser() / OWN_FOLDER, environ, named_by_user=True)
 
 
+def ca_bundle_variable(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The variable naming the CA bundle a token request trusts: requests reads the first two (empty is
+    unset), and the transport adds SSL_CERT_FILE after them; None: certifi's bundle."""
+    return next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE") if environ.get(name)),
+                None)
+
+
 def ci_job(environ: Mapping[str, str]) -> str | None:
     """A name for the CI job this process runs in (a digest: the values say which repository),
     "" outside CI, None in a CI system that names no job we know."""

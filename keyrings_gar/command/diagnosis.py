@@ -16,7 +16,7 @@ from typing import Any, Callable
 from .. import __version__
 from ..access_token import AccessToken
 from ..cache import TokenCache
-from ..config import Settings, cache_dir, ci_job, load_settings, trusted_hosts
+from ..config import Settings, ca_bundle_variable, cache_dir, ci_job, load_settings, trusted_hosts
 from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, Config, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
@@ -219,8 +219,7 @@ def _network(endpoint: str | None) -> Report:
     import requests.utils  # only for this report: the command's other uses need no requests (start-up time)
 
     proxy = requests.utils.select_proxy(endpoint, requests.utils.get_environ_proxies(endpoint))
-    ca_origin = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
-                      if os.environ.get(name)), None)
+    ca_origin = ca_bundle_variable()
     ca = os.environ[ca_origin] if ca_origin else requests.utils.DEFAULT_CA_BUNDLE_PATH
     return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin or 'certifi'})"}
 
