@@ -23,6 +23,7 @@ from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import RepositoryTarget, classify_service
 from ..lookup import JSON_KEY_FIX, cached_or_minted, default_username
+from ..mint.trust import JWT_GRANT_URL
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
 from ..search import PRE_MINTED, find_json_key, find_token_source, search, search_stop
@@ -33,8 +34,6 @@ from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, Report, installed_version
 from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
-
-GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 NOT_REACHED = "not reached"
 NO_METADATA_ANSWER = "no answer: not on Google Cloud, or unreachable"
@@ -209,7 +208,7 @@ def _token_endpoint(source: TokenSource) -> str | None:
         return "https://iamcredentials.googleapis.com/"
     if source.kind == METADATA_SERVER:
         return f"http://{metadata_host()}/"
-    return str(source.info.get("token_uri") or source.info.get("token_url") or GOOGLE_OAUTH_ENDPOINT)
+    return str(source.info.get("token_uri") or source.info.get("token_url") or JWT_GRANT_URL)
 
 
 def _network(endpoint: str | None) -> Report:
