@@ -71,7 +71,9 @@ class GarKeyring(KeyringBackend):
                 # None lets keyring ask the next backend, and Google's plugin would answer this one.
                 if unsafe_host is None:
                     return None
-                return empty_refusal(service, username, unsafe_host, explained=_url_failure_explained(unsafe_host))
+                # Only a bare host (no "://") can follow a URL's failure, so only it reads the failure memory.
+                explained = "://" not in service and _url_failure_explained(unsafe_host)
+                return empty_refusal(service, username, unsafe_host, explained=explained)
             from .lookup import credential_for  # only for a service that is ours (start-up time)
 
             return credential_for(target, username)

@@ -60,7 +60,7 @@ def empty_refusal(service: str, username: str | None, host: str, *, explained: b
     from .redact import shown_text  # only here: every other lookup goes without it (start-up time)
 
     shown = shown_text(host, "a *.pkg.dev host")
-    if explained and "://" not in service:
+    if explained:
         log.debug("keyrings.gar: no credential for the bare host %s either (the URL's failure above says why)",
                   shown)
     else:

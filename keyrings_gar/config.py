@@ -110,11 +110,23 @@ def cache_dir(environ: Mapping[str, str] = os.environ, platform: str = sys.platf
     if not override:
         return job_cache_dir(token_cache_dir(environ, platform), environ)
     from .redact import refuse_pasted  # here, not at the top: start-up time (see _timeout)
+    from .safefile import expanded
 
     refuse_pasted(CACHE_DIR_VAR, override, "point it at a folder, or unset it")
     # A folder of our own inside the one named: that one may be shared (`/tmp`, a build's
     # workspace), and only a folder we create is ever made private or emptied.
-    return job_cache_dir(Path(override).expanduser() / OWN_FOLDER, environ, named_by_user=True)
+    folder = expanded(Path(override))
+    if str(folder).startswith("~"):  # kept as it is, it would be a folder of that name in the working directory
+        raise ConfigError(f"{CACHE_DIR_VAR} starts with a ~user that names no user here; write the folder's full "
+                          "path, or unset it")
+    return job_cache_dir(folder / OWN_FOLDER, environ, named_by_user=True)
+
+
+def ca_bundle_variable(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The variable naming the CA bundle a token request trusts: requests reads the first two (empty is
+    unset), and the transport adds SSL_CERT_FILE after them; None: certifi's bundle."""
+    return next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE") if environ.get(name)),
+                None)
 
 
 def ci_job(environ: Mapping[str, str]) -> str | None:

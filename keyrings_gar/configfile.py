@@ -16,7 +16,6 @@ are ours: the backend imports this module after the host has matched.
 from __future__ import annotations
 
 import configparser
-import contextlib
 import logging
 import os
 import re
@@ -30,7 +29,7 @@ from .config_entries import KEYS, USE_ADC, USE_GCLOUD, USERNAMES, Config, Reposi
 from .errors import ConfigError
 from .hosts import RepositoryTarget, normal_host
 from .redact import refuse_pasted, shown_path, shown_text
-from .safefile import file_problem, read_named_text
+from .safefile import expanded, file_problem, read_named_text
 
 log = logging.getLogger("keyrings_gar")
 
@@ -64,7 +63,7 @@ def config_path(environ: Mapping[str, str] = os.environ, platform: str = sys.pla
         override = environ.get(CONFIG_VAR, "").strip()
         if override:
             refuse_pasted(CONFIG_VAR, override, f"point it at a {CONFIG_FILE_NAME} file, or unset it")
-            path = _expanded(Path(override))
+            path = expanded(Path(override))
         else:
             # keyring's own function, so the file sits beside keyringrc.cfg on every platform.
             path = Path(platform_.config_root()) / CONFIG_FILE_NAME
@@ -191,7 +190,7 @@ def _entry(path: Path, name: str, values: dict[str, str]) -> tuple[RepositoryEnt
         if problem is not None:
             problems.append(f"{entry.where(key)}: {problem}")
         # A `*_file` path is taken relative to the configuration file, as an absolute path.
-        fields[key] = (path.parent / _expanded(Path(value))).absolute() if key.endswith("_file") else value
+        fields[key] = (path.parent / expanded(Path(value))).absolute() if key.endswith("_file") else value
     entry = entry._replace(**fields)  # type: ignore[arg-type]
     conflicts = [
         ("json_key_base64_file", entry.json_key_base64_env and entry.json_key_base64_file,
@@ -218,13 +217,6 @@ _PASTED_KEY_FIX = {
 _PASTED_TOKEN_FIX = dict.fromkeys(("a JWT", "an access token"), (
     "name a credentials file here (a service-account key or an ADC file); a pre-minted access token goes in "
     "KEYRINGS_GAR_ACCESS_TOKEN or KEYRINGS_GAR_ACCESS_TOKEN_FILE instead"))
-
-
-def _expanded(path: Path) -> Path:
-    """`~` expanded; a `~user` for a user that does not exist stays as it is (then: not found)."""
-    with contextlib.suppress(RuntimeError):
-        return path.expanduser()
-    return path
 
 
 def _value_problem(key: str, value: str) -> str | None:

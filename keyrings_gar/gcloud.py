@@ -16,11 +16,10 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
-from .access_token import ASSUMED_LIFETIME
+from .access_token import ASSUMED_LIFETIME, parse_expiry
 from .errors import ConfigError, TokenError
 from .programs import OutputTooLargeError, ProgramTimeoutError, find_executable, run_bounded
 from .redact import refuse_pasted, scrubbed, shown_path, shown_text
@@ -190,5 +189,5 @@ def _expiry(text: object) -> float:
     """gcloud leaves the expiry empty for some credentials: then treat the token as short-lived."""
     if isinstance(text, str):
         with contextlib.suppress(ValueError):
-            return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+            return parse_expiry(text)
     return time.time() + ASSUMED_LIFETIME

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keyrings_gar")
 T = TypeVar("T")
+# Where a _json_key_base64 secret can come from, for the lookup's log line and doctor's problem alike.
+JSON_KEY_FIX = ("set KEYRINGS_GAR_JSON_KEY_BASE64, GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, "
+                "or json_key_base64_env or json_key_base64_file in the configuration entry")
 
 
 def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCredential | None:
@@ -42,9 +45,7 @@ def credential_for(target: RepositoryTarget, username: str | None) -> SimpleCred
 
         secret = find_json_key(settings, entry=entry)
         if secret is None:
-            log.warning("keyrings.gar: no _json_key_base64 secret for %s: set KEYRINGS_GAR_JSON_KEY_BASE64, "
-                        "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or json_key_base64_env "
-                        "or json_key_base64_file in the configuration entry", target.repository_path)
+            log.warning("keyrings.gar: no _json_key_base64 secret for %s: %s", target.repository_path, JSON_KEY_FIX)
             return None
         log.debug("json key %s for %s", secret.fingerprint, target.host)
         return SimpleCredential(username, secret.base64 if username == JSON_KEY_BASE64_USERNAME else secret.key_json)

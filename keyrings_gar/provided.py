@@ -26,7 +26,7 @@ from typing import NamedTuple
 from .access_token import ASSUMED_LIFETIME, AccessToken
 from .errors import ConfigError
 from .redact import describe
-from .safefile import CredentialAsPathError, file_problem, read_named_text
+from .safefile import CredentialAsPathError, expanded, file_problem, read_named_text
 from .secret import standard_base64
 
 # Names of variables, not secrets (S105 reads "TOKEN" in a name as a password).
@@ -78,12 +78,12 @@ def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToke
         if not path:
             raise ConfigError(f"{ACCESS_TOKEN_FILE_VAR} is set but empty; set it to the path of a file "
                               "holding an access token, or unset it")
-        return ProvidedToken(ACCESS_TOKEN_FILE_VAR, Path(path).expanduser())
+        return ProvidedToken(ACCESS_TOKEN_FILE_VAR, expanded(Path(path)))
     if environ.get(GCLOUD_ACCESS_TOKEN_VAR, "").strip():
         return ProvidedToken(GCLOUD_ACCESS_TOKEN_VAR, None)
     path = environ.get(GCLOUD_ACCESS_TOKEN_FILE_VAR, "").strip()
     if path:
-        return ProvidedToken(GCLOUD_ACCESS_TOKEN_FILE_VAR, Path(path).expanduser())
+        return ProvidedToken(GCLOUD_ACCESS_TOKEN_FILE_VAR, expanded(Path(path)))
     return None
 
 

@@ -71,6 +71,15 @@ class NotTextError(OSError):
         super().__init__(errno.EILSEQ, "not UTF-8 text")
 
 
+def expanded(path: Path) -> Path:
+    """`~` expanded; a `~user` for a user that does not exist stays as it is, so it is then not found
+    (expanduser raises RuntimeError, which a lookup would report as our own fault)."""
+    try:
+        return path.expanduser()
+    except RuntimeError:
+        return path
+
+
 def read_named_file(path: Path | str, limit: int) -> bytes:
     """The whole regular file at `path` (read as read_regular_file does), refused with an OSError
     whose `file_problem` says why: a name that is itself a credential is never opened, and a file

@@ -303,6 +303,28 @@ def test_bad_timeout_setting_is_reported(
     assert "KEYRINGS_GAR_TIMEOUT" in record.getMessage()
 
 
+@pytest.mark.parametrize("case", [
+    ("KEYRINGS_GAR_CACHE_DIR", "write the folder's full path"),
+    ("KEYRINGS_GAR_ACCESS_TOKEN_FILE", "fix the path"),
+    ("CLOUDSDK_AUTH_ACCESS_TOKEN_FILE", "fix the path"),
+])
+def test_a_home_folder_of_no_user_is_a_setting_to_fix_not_our_fault(
+    google: Identities, backend: GarKeyring, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    case: tuple[str, str],
+) -> None:
+    variable, fix = case
+    workdir = google.sa_key_file.parent
+    monkeypatch.chdir(workdir)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(google.sa_key_file))
+    monkeypatch.setenv(variable, "~no-such-user-here/folder")  # expanduser raises RuntimeError for it
+    assert backend.get_password(AR_URL, "oauth2accesstoken") is None
+    [record] = _gar_records(caplog)
+    assert variable in record.getMessage()
+    assert fix in record.getMessage()
+    assert "unexpected" not in record.getMessage()
+    assert not (workdir / "~no-such-user-here").exists()
+
+
 @pytest.mark.parametrize("service", [None, 42, b"bytes", "", "\x00", "https://" + "a" * 100000])
 def test_never_raises_for_any_input(backend: GarKeyring, isolated: Path, service: object) -> None:
     assert backend.get_password(service, "oauth2accesstoken") is None  # type: ignore[arg-type]

@@ -128,6 +128,23 @@ def test_the_refusal_is_one_line_naming_the_host_and_the_fix(
     assert "use https://" in record.getMessage()
 
 
+def test_a_refused_url_reads_no_failure_memory(
+    google: Identities, google_plugin: GooglePluginAlike, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a bare host is quieted by a URL's failure moments ago: a URL's refusal has no use for it."""
+    read: list[str] = []
+
+    def was_explained(folder: object, host: str) -> bool:
+        read.append(host)
+        return False
+
+    monkeypatch.setattr("keyrings_gar.failures.was_explained", was_explained)
+    keyring.get_password(HTTP_URL, "oauth2accesstoken")
+    assert read == []
+    keyring.get_password(AR_HOST, "oauth2accesstoken")
+    assert len(read) == 1
+
+
 @pytest.mark.parametrize(("service", "host"), [
     (HTTP_URL, AR_HOST), (AR_HOST, AR_HOST), (f"{AR_HOST.upper()}:443", AR_HOST), (AR_URL, None),
     ("https://us-docker.pkg.dev/p/r", None), ("http://pypi.example/", None), ("http://[::1/", None),

@@ -794,6 +794,7 @@ def test_doctor_fails_when_the_entry_wants_a_secret_that_does_not_exist(
     assert code == 1
     [problem] = report["problems"]
     assert "_json_key_base64 secret, but none is configured" in problem
+    assert "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file" in problem
 
 
 def test_doctor_explains_a_keyring_that_cannot_start(google: Identities, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,13 +16,14 @@ from typing import Any, Callable
 from .. import __version__
 from ..access_token import AccessToken
 from ..cache import TokenCache
-from ..config import Settings, cache_dir, ci_job, load_settings, trusted_hosts
+from ..config import Settings, ca_bundle_variable, cache_dir, ci_job, load_settings, trusted_hosts
 from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, Config, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
 from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import RepositoryTarget, classify_service
-from ..lookup import cached_or_minted, default_username
+from ..lookup import JSON_KEY_FIX, cached_or_minted, default_username
+from ..mint.trust import JWT_GRANT_URL
 from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
 from ..search import PRE_MINTED, find_json_key, find_token_source, search, search_stop
@@ -33,8 +34,6 @@ from .keyring_chain import GOOGLE_PLUGIN_DISTRIBUTION, Report, installed_version
 from .shown import censored_report, iso_time, safe_url
 
 log = logging.getLogger("keyrings_gar")
-
-GOOGLE_OAUTH_ENDPOINT = "https://oauth2.googleapis.com/token"
 
 NOT_REACHED = "not reached"
 NO_METADATA_ANSWER = "no answer: not on Google Cloud, or unreachable"
@@ -131,7 +130,7 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
             report["secret"] = {"email": secret.client_email, "key_id": secret.private_key_id[:8]}
         elif len(problems) == known:  # no secret, and no error saying why
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
-                            "set KEYRINGS_GAR_JSON_KEY_BASE64 or json_key_base64_env/_file in the entry")
+                            f"{JSON_KEY_FIX}")
     if provided is not None:
         _provided_token_report(provided, report, problems, notes)
         return with_search(report, settings, entry)
@@ -209,7 +208,7 @@ def _token_endpoint(source: TokenSource) -> str | None:
         return "https://iamcredentials.googleapis.com/"
     if source.kind == METADATA_SERVER:
         return f"http://{metadata_host()}/"
-    return str(source.info.get("token_uri") or source.info.get("token_url") or GOOGLE_OAUTH_ENDPOINT)
+    return str(source.info.get("token_uri") or source.info.get("token_url") or JWT_GRANT_URL)
 
 
 def _network(endpoint: str | None) -> Report:
@@ -219,8 +218,7 @@ def _network(endpoint: str | None) -> Report:
     import requests.utils  # only for this report: the command's other uses need no requests (start-up time)
 
     proxy = requests.utils.select_proxy(endpoint, requests.utils.get_environ_proxies(endpoint))
-    ca_origin = next((name for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
-                      if os.environ.get(name)), None)
+    ca_origin = ca_bundle_variable()
     ca = os.environ[ca_origin] if ca_origin else requests.utils.DEFAULT_CA_BUNDLE_PATH
     return {"proxy": safe_url(proxy) if proxy else None, "ca_bundle": f"{shown_path(ca)} ({ca_origin or 'certifi'})"}
 

@@ -13,7 +13,7 @@ import re
 from typing import NamedTuple
 
 from ..errors import EditRefusedError
-from .tool_files import line_ending
+from .tool_files import comment_lines, line_ending
 
 
 class IniOption(NamedTuple):
@@ -138,7 +138,7 @@ def merge_ini(text: str, options: list[IniOption], where: str) -> str:
 
 def _insert(lines: list[str], option: IniOption, missing: list[str], newline: str) -> None:
     layout = _Layout(lines)
-    comment = "".join(f"{line}\n" for line in option.comment.splitlines())
+    comment = comment_lines(option.comment)
     if option.section not in layout.sections:
         if lines and lines[-1].strip():
             lines.append(newline)

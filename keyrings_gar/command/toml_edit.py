@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from ..errors import EditRefusedError
 from .index_rule import TomlValue, toml_table, toml_value
 from .toml_scan import BARE, Scan, UnscannableError, Value, indent_at
-from .tool_files import line_ending
+from .tool_files import comment_lines, line_ending
 
 
 class TomlKey(NamedTuple):
@@ -166,7 +166,7 @@ def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
     array = scan.value(path, "array") if scan else None
     if array is not None:
         yield _apply(text, _array_edit(text, array, inline, change.comment), newline)
-    block = _comment_lines(change.comment) + toml_table(f"[[{_dotted(path)}]]", change.entry) + "\n"
+    block = comment_lines(change.comment) + toml_table(f"[[{_dotted(path)}]]", change.entry) + "\n"
     yield _apply(text, [_at_end(text, block)], newline)
     # An absent array where `[[...]]` cannot go (its table is inline or made by dotted keys): a key.
     yield from _key_edits(text, scan, change._replace(value=f"[{inline}]", entry=None), newline, at_end=False)
@@ -179,7 +179,7 @@ def _key_edits(text: str, scan: Scan | None, change: _Change, newline: str, *, a
     if scan is not None:
         header = next((h for h in scan.headers if h.path == table and not h.array), None)
         if header is not None:  # right below the table's own `[header]`
-            yield _apply(text, [_line_at(text, header.after, _comment_lines(comment) + line + "\n")], newline)
+            yield _apply(text, [_line_at(text, header.after, comment_lines(comment) + line + "\n")], newline)
         inline = scan.value(table, "table")
         if inline is not None:  # an inline table takes the key inside its braces
             yield _apply(text, [_inside_braces(inline, line), _above(inline, comment)], newline)
@@ -192,15 +192,15 @@ def _key_edits(text: str, scan: Scan | None, change: _Change, newline: str, *, a
                     if holder is not None:
                         yield _apply(text, [_inside_braces(holder, dotted), _above(holder, comment)], newline)
                 else:
-                    block = _comment_lines(comment, held.indent) + held.indent + dotted + "\n"
+                    block = comment_lines(comment, held.indent) + held.indent + dotted + "\n"
                     yield _apply(text, [_line_at(text, held.after, block)], newline)
                 break
     if not at_end:
         return
     if not table:  # top-level keys come before any header
-        yield _apply(text, [(0, _comment_lines(comment) + line + "\n" + ("\n" if text else ""))], newline)
+        yield _apply(text, [(0, comment_lines(comment) + line + "\n" + ("\n" if text else ""))], newline)
     else:
-        yield _apply(text, [_at_end(text, f"[{_dotted(table)}]\n{_comment_lines(comment)}{line}\n")], newline)
+        yield _apply(text, [_at_end(text, f"[{_dotted(table)}]\n{comment_lines(comment)}{line}\n")], newline)
 
 
 def _array_edit(text: str, array: Value, inline: str, comment: str) -> list[tuple[int, str]]:
@@ -212,7 +212,7 @@ def _array_edit(text: str, array: Value, inline: str, comment: str) -> list[tupl
     if "\n" in text[array.start:array.end] and not text[close_line:close].strip():
         last_line = text.rfind("\n", 0, array.last) + 1
         indent = text[close_line:close] + "    " if empty else indent_at(text, last_line)
-        block = _comment_lines(comment, indent)
+        block = comment_lines(comment, indent)
         edits = [(close_line, f"{block}{indent}{inline}{',' if array.trailing_comma else ''}\n")]
         if not empty and not array.trailing_comma:
             edits.append((array.last, ","))
@@ -230,7 +230,7 @@ def _inside_braces(table: Value, line: str) -> tuple[int, str]:
 
 def _above(value: Value, comment: str) -> tuple[int, str]:
     """Comment lines above the statement that holds `value` (nothing fits inside one line)."""
-    return value.line, _comment_lines(comment, value.indent)
+    return value.line, comment_lines(comment, value.indent)
 
 
 def _line_at(text: str, at: int, block: str) -> tuple[int, str]:
@@ -249,10 +249,6 @@ def _apply(text: str, edits: list[tuple[int, str]], newline: str) -> str:
     for at, inserted in sorted(edits, key=lambda edit: edit[0], reverse=True):
         text = text[:at] + inserted.replace("\n", newline) + text[at:]
     return text
-
-
-def _comment_lines(comment: str, indent: str = "") -> str:
-    return "".join(f"{indent}{line}\n" for line in comment.splitlines())
 
 
 def _inline_table(entry: dict[str, TomlValue]) -> str:

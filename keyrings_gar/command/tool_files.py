@@ -192,6 +192,11 @@ def line_ending(text: str) -> str:
     return "\r\n" if text.split("\n", 1)[0].endswith("\r") and "\n" in text else "\n"
 
 
+def comment_lines(comment: str, indent: str = "") -> str:
+    """A comment `configure` adds above its lines (in INI and TOML alike), one line each, at `indent`."""
+    return "".join(f"{indent}{line}\n" for line in comment.splitlines())
+
+
 def _config_home() -> Path:
     """Where platformdirs puts a user's configuration on Windows (roaming) and Linux."""
     if sys.platform == "win32":

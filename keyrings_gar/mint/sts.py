@@ -16,13 +16,12 @@ import os
 import re
 import time
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlencode
 
 import google.auth.exceptions
 
-from ..access_token import ASSUMED_LIFETIME
+from ..access_token import ASSUMED_LIFETIME, parse_expiry
 from ..errors import RefusedError, TokenError
 from ..external_account import (
     AWS_SUBJECT_TOKEN_TYPE,
@@ -173,7 +172,7 @@ def _impersonate(info: Mapping[str, Any], request: DeadlineRequest, url: str, st
     if not isinstance(token, str) or not isinstance(expire_time, str):
         raise TokenError(f"{what} answered without a token; try again later")
     try:
-        expiry = datetime.strptime(expire_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+        expiry = parse_expiry(expire_time)
     except ValueError:
         raise TokenError(f"{what} answered with an unreadable expiry") from None
     return token, expiry

@@ -30,6 +30,7 @@ import requests
 import requests.auth
 import urllib3.exceptions
 
+from ..config import ca_bundle_variable
 from ..errors import AnswerTooLargeError, RedirectedError, TokenError, UnreachableError
 from .trust import host_of
 
@@ -140,9 +141,8 @@ class DeadlineRequest(google.auth.transport.Request):
     def __init__(self, timeout: float) -> None:
         session = _NoRedirectSession()
         session.auth = _NoNetrc()
-        ca_bundle = os.environ.get("SSL_CERT_FILE")
-        if ca_bundle and not (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")):
-            session.verify = ca_bundle
+        if ca_bundle_variable() == "SSL_CERT_FILE":  # requests reads the other two itself
+            session.verify = os.environ["SSL_CERT_FILE"]
         # A token answer gains nothing from compression, and an uncompressed body is bounded as sent.
         session.headers["Accept-Encoding"] = "identity"
         self.session = session

@@ -26,7 +26,7 @@ from ..redact import shown_path, shown_text
 TOKEN_HOSTS_VAR = "KEYRINGS_GAR_TOKEN_HOSTS"  # noqa: S105 - a variable's name
 DEFAULT_UNIVERSE = "googleapis.com"
 DEFAULT_STS_URL = "https://sts.googleapis.com/v1/token"
-_JWT_GRANT_URL = "https://oauth2.googleapis.com/token"
+JWT_GRANT_URL = "https://oauth2.googleapis.com/token"
 
 # Each Google endpoint by its documented names: the global one, its mTLS name, and the Private
 # Service Connect name (SERVICE-ENDPOINT.p.googleapis.com, an endpoint name of 1-20 lowercase letters
@@ -57,9 +57,9 @@ _SEGMENT = r"[A-Za-z0-9._~@+-]+"
 _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
     # A service-account key's token_uri: the JWT grant. The two old names only here, at their own path.
     "token_uri": (
-        _Endpoint(re.compile(_google_names("oauth2")), re.compile(r"/token"), _JWT_GRANT_URL),
-        _Endpoint(re.compile(r"accounts\.google\.com"), re.compile(r"/o/oauth2/token"), _JWT_GRANT_URL),
-        _Endpoint(re.compile(r"www\.googleapis\.com"), re.compile(r"/oauth2/v4/token"), _JWT_GRANT_URL),
+        _Endpoint(re.compile(_google_names("oauth2")), re.compile(r"/token"), JWT_GRANT_URL),
+        _Endpoint(re.compile(r"accounts\.google\.com"), re.compile(r"/o/oauth2/token"), JWT_GRANT_URL),
+        _Endpoint(re.compile(r"www\.googleapis\.com"), re.compile(r"/oauth2/v4/token"), JWT_GRANT_URL),
     ),
     # An external_account file's token exchange (google-auth's sts.Client posts to it as written).
     "token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/token|/v1beta/token"),
