@@ -75,9 +75,10 @@ def test_readme_keeps_its_two_set_up_commands_first() -> None:
     commands = [line.split("#")[0].strip() for line in first_block.group(0).splitlines()[1:-1]]
     assert commands == ["python3 scripts/demo.py", "scripts/test"]
     assert (REPO / "scripts" / "demo.py").is_file()
-    # CI's main job runs exactly README's test command (asking pytest for its slowest tests too).
-    assert re.search(r"^job main bash scripts/test( --durations=\d+)?$", (REPO / ".ci" / "run").read_text(),
-                     re.MULTILINE)
+    # CI's main job runs exactly README's test command (its two halves at once, asking pytest for
+    # its slowest tests too).
+    assert re.search(r"^job main bash scripts/test( --halves)?( --durations=\d+)?$",
+                     (REPO / ".ci" / "run").read_text(), re.MULTILINE)
 
 
 def test_every_readme_link_is_absolute_and_every_link_to_this_repository_reaches_a_file_and_heading() -> None:
