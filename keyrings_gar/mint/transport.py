@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import google.auth.exceptions
 import google.auth.transport
@@ -43,23 +43,13 @@ _SLOW_CHUNK = 1024
 _TOO_LARGE = f"the answer is larger than {RESPONSE_LIMIT // 1024} KiB"
 
 
-class BoundedResponse(google.auth.transport.Response):
-    """What google-auth reads from a response: status, headers and the (bounded) body."""
+class BoundedResponse(NamedTuple):
+    """What google-auth reads from a response (it only reads these, never checks the type): status,
+    headers and the (bounded) body."""
 
-    def __init__(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
-        self._status, self._headers, self._data = status, headers, data
-
-    @property
-    def status(self) -> int:
-        return self._status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._headers
-
-    @property
-    def data(self) -> bytes:
-        return self._data
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
 
 
 class BoundedTransportError(google.auth.exceptions.TransportError):
@@ -92,7 +82,6 @@ _CAUSES: tuple[tuple[str, tuple[type[BaseException], ...]], ...] = (
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    """`exc` and what it was raised from or during, a few links deep."""
     for _ in range(10):
         if exc is None:
             return
