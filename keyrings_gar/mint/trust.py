@@ -106,17 +106,16 @@ _KERNEL_FOLDERS = ("/proc", "/dev", "/sys")
 def check_credential_file(info: Mapping[str, Any], origin: str, environ: Mapping[str, str] = os.environ) -> None:
     """ConfigError, naming the field, when `info` would send anything outside Google's default universe."""
     check_universe(info.get("universe_domain"), origin)
-    allowed = parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, ""))
     for name, field in _URL_FIELDS.get(str(info.get("type")), ()):
         url = info.get(name)
         if url is not None:
-            _check_url(url, field, origin, allowed)
+            check_endpoint(url, field, origin, environ)
     source = info.get("credential_source")
     if info.get("type") == "external_account" and isinstance(source, dict):
         if is_aws_source(info):
             for name in _AWS_URL_FIELDS:
                 if source.get(name) is not None:
-                    _check_url(source[name], f"aws_{name}", origin, allowed)
+                    check_endpoint(source[name], f"aws_{name}", origin, environ)
         elif source.get("file"):
             _check_subject_token_file(str(source["file"]), origin)
     nested = info.get("source_credentials")
@@ -128,19 +127,7 @@ def check_endpoint(url: object, field: str, origin: str, environ: Mapping[str, s
     """ConfigError when `url` is not where a `field` (a key of _ENDPOINTS) sends: Google's endpoint for that
     field, at its exact path, over https; or any path on a host the user named in KEYRINGS_GAR_TOKEN_HOSTS.
     `origin` names where the URL came from, for the message."""
-    _check_url(url, field, origin, parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, "")))
-
-
-def check_universe(universe: object, origin: str) -> None:
-    """ConfigError when `universe` (a credential's or gcloud's) is not Google Cloud's default one."""
-    if universe is None or universe in ("", DEFAULT_UNIVERSE):
-        return
-    shown = shown_text(str(universe), "another universe") if isinstance(universe, str) else "not a name"
-    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}); "
-                      f"nothing was sent. Use credentials from {DEFAULT_UNIVERSE}")
-
-
-def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) -> None:
+    allowed = parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, ""))
     name = _SHOWN_FIELD.get(field, field)
     text = url if isinstance(url, str) else ""
     # What another URL parser could read with a different host (as hosts.py refuses in a service).
@@ -164,6 +151,15 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
         raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}); nothing was sent. Use its "
                           "https:// URL")
+
+
+def check_universe(universe: object, origin: str) -> None:
+    """ConfigError when `universe` (a credential's or gcloud's) is not Google Cloud's default one."""
+    if universe is None or universe in ("", DEFAULT_UNIVERSE):
+        return
+    shown = shown_text(str(universe), "another universe") if isinstance(universe, str) else "not a name"
+    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}); "
+                      f"nothing was sent. Use credentials from {DEFAULT_UNIVERSE}")
 
 
 def host_of(url: str, what: str = "the endpoint") -> str:
