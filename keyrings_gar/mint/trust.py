@@ -54,6 +54,7 @@ class _Endpoint(NamedTuple):
 
 # A path segment of a resource name: never `%` (an encoded `/` or `.`), never a dot segment (checked apart).
 _SEGMENT = r"[A-Za-z0-9._~@+-]+"
+_STS_HOSTS = re.compile(_google_names("sts", regional=True))
 _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
     # A service-account key's token_uri: the JWT grant. The two old names only here, at their own path.
     "token_uri": (
@@ -62,11 +63,9 @@ _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
         _Endpoint(re.compile(r"www\.googleapis\.com"), re.compile(r"/oauth2/v4/token"), JWT_GRANT_URL),
     ),
     # An external_account file's token exchange (google-auth's sts.Client posts to it as written).
-    "token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/token|/v1beta/token"),
-                            DEFAULT_STS_URL),),
+    "token_url": (_Endpoint(_STS_HOSTS, re.compile(r"/v1/token|/v1beta/token"), DEFAULT_STS_URL),),
     # A workforce login's refresh-token grant (external_account_authorized_user).
-    "workforce_token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/oauthtoken"),
-                                      "https://sts.googleapis.com/v1/oauthtoken"),),
+    "workforce_token_url": (_Endpoint(_STS_HOSTS, re.compile(r"/v1/oauthtoken"), "https://sts.googleapis.com/v1/oauthtoken"),),
     # google-auth's IAM URL form: .../v1/projects/-/serviceAccounts/{email}:generateAccessToken.
     "service_account_impersonation_url": (
         _Endpoint(re.compile(_google_names("iamcredentials")),
