@@ -52,7 +52,6 @@ _DEADLINE_GRACE = 0.5
 
 
 def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
-    """google-auth credentials for `source`, scoped for Artifact Registry."""
     if source.kind == SERVICE_ACCOUNT_KEY:
         from google.oauth2 import service_account
 
@@ -116,8 +115,14 @@ def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
     runs in a daemon thread that is abandoned, not waited for, once the deadline has passed.
     """
     outcome: list[AccessToken | BaseException] = []
-    worker = threading.Thread(target=lambda: outcome.append(_mint_or_error(source, timeout)),
-                              name="keyrings-gar-mint", daemon=True)
+
+    def grant() -> None:
+        try:
+            outcome.append(_mint(source, timeout))
+        except BaseException as exc:  # noqa: BLE001 - handed over to the calling thread, which raises it there
+            outcome.append(exc)
+
+    worker = threading.Thread(target=grant, name="keyrings-gar-mint", daemon=True)
     started = time.monotonic()
     worker.start()
     worker.join(timeout + _DEADLINE_GRACE)
@@ -128,14 +133,6 @@ def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
         raise result
     log.debug("minted a token for %s in %.0f ms: %r", source.identity, (time.monotonic() - started) * 1000, result)
     return result
-
-
-def _mint_or_error(source: TokenSource, timeout: float) -> AccessToken | BaseException:
-    try:
-        return _mint(source, timeout)
-    # Handed over to the calling thread, which raises it there.
-    except BaseException as exc:  # noqa: BLE001
-        return exc
 
 
 def _mint(source: TokenSource, timeout: float) -> AccessToken:
@@ -271,6 +268,5 @@ def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None
 def _expiry_seconds(expiry: datetime | None) -> float:
     if expiry is None:
         return time.time() + ASSUMED_LIFETIME
-    if expiry.tzinfo is None:
-        expiry = expiry.replace(tzinfo=timezone.utc)
-    return expiry.timestamp()
+    # google-auth's expiry is naive UTC: its own `expired` compares it with a naive utcnow().
+    return expiry.replace(tzinfo=timezone.utc).timestamp()
