@@ -20,7 +20,7 @@ from ..safefile import file_problem, read_named_file
 from .transport import DeadlineRequest
 
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
-# As google-auth's pluggable source: 30 s when timeout_millis is absent, else 5 s to 2 min or refused.
+# As google-auth's pluggable source: 30 s when timeout_millis is absent (or 0), else 5 s to 2 min or refused.
 _EXECUTABLE_TIMEOUT_DEFAULT = 30.0
 _EXECUTABLE_TIMEOUT_MILLIS_MIN = 5_000
 _EXECUTABLE_TIMEOUT_MILLIS_MAX = 120_000
@@ -28,7 +28,6 @@ _EXECUTABLE_TIMEOUT_MILLIS_MAX = 120_000
 
 def executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, Any], request: DeadlineRequest,
                               environ: Mapping[str, str]) -> str:
-    """The subject token from the program the file names, run as google-auth's pluggable source runs it."""
     argv = _executable_argv(str(executable.get("command", "")))
     program = argv[0]
     who = f"{program} (credential_source.executable)"
@@ -44,13 +43,19 @@ def executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, A
     argv[0] = _program_path(program, environ)
     output = _run_executable(argv, _executable_environ(info, output_file, environ), min(limit, request.remaining()),
                              who)
+    no_json = f"{who} printed no JSON response"
     if not output.strip() and output_file:
         # As google-auth: a program may answer in its output_file alone.
-        return _executable_response_token(_read_executable_response(output_file, who), who)
+        said = f"{who} printed nothing, and its output_file {shown_path(output_file)}"
+        no_json = f"{said} holds no JSON response"
+        try:
+            output = read_named_file(output_file, MAX_SUBJECT_TOKEN_BYTES)
+        except OSError as exc:
+            raise TokenError(f"{said} {file_problem(exc)}") from None
     try:
         response = json.loads(output.decode("utf-8", "replace"))
     except ValueError:
-        raise TokenError(f"{who} printed no JSON response") from None
+        raise TokenError(no_json) from None
     return _executable_response_token(response, who)
 
 
@@ -65,7 +70,6 @@ def _executable_argv(command: str) -> list[str]:
 
 
 def _executable_timeout(timeout_millis: object) -> float:
-    """Seconds, as google-auth reads timeout_millis: absent or 0 is 30 s; else 5 s to 2 min."""
     if not timeout_millis:
         return _EXECUTABLE_TIMEOUT_DEFAULT
     if isinstance(timeout_millis, bool) or not isinstance(timeout_millis, (int, float)) or not \
@@ -115,16 +119,6 @@ def _cached_executable_response(path: str) -> str | None:
         if isinstance(response, dict) and "expiration_time" in response:
             return _executable_response_token(response, path)
     return None
-
-
-def _read_executable_response(path: str, who: str) -> object:
-    said = f"{who} printed nothing, and its output_file {shown_path(path)}"
-    try:
-        return json.loads(read_named_file(path, MAX_SUBJECT_TOKEN_BYTES).decode("utf-8", "replace"))
-    except OSError as exc:
-        raise TokenError(f"{said} {file_problem(exc)}") from None
-    except ValueError:
-        raise TokenError(f"{said} holds no JSON response") from None
 
 
 def _executable_response_token(response: object, who: str) -> str:
