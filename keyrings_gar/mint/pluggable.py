@@ -72,7 +72,7 @@ def _executable_argv(command: str) -> list[str]:
 def _executable_timeout(timeout_millis: object) -> float:
     if not timeout_millis:
         return _EXECUTABLE_TIMEOUT_DEFAULT
-    if isinstance(timeout_millis, bool) or not isinstance(timeout_millis, (int, float)) or not \
+    if not isinstance(timeout_millis, (int, float)) or not \
             _EXECUTABLE_TIMEOUT_MILLIS_MIN <= timeout_millis <= _EXECUTABLE_TIMEOUT_MILLIS_MAX:
         shown = timeout_millis if isinstance(timeout_millis, (int, float)) else type(timeout_millis).__name__
         raise TokenError(f"credential_source.executable.timeout_millis is {shown}, not "
