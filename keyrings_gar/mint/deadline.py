@@ -237,7 +237,6 @@ def _is_federated(source: TokenSource) -> bool:
 
 
 def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
-    """Workload or workforce identity federation: our own minimal exchange (see sts.py)."""
     from .sts import mint_federated  # google-auth's exceptions: imported (quietly) by _mint already
 
     try:

@@ -62,8 +62,6 @@ class BoundedTransportError(google.auth.exceptions.TransportError):
 
 
 class RedirectRefusedError(BoundedTransportError):
-    """An endpoint answered with a redirect, which no Google token endpoint sends; its body is unread."""
-
     def __init__(self, url: str, status: int) -> None:
         self.endpoint, self.status = host_of(url), status
         super().__init__("redirect", f"{self.endpoint} answered HTTP {status} (a redirect), not followed")
@@ -106,10 +104,9 @@ def unreachable(exc: BaseException, endpoint: str) -> TokenError:
 
 
 class _NoNetrc(requests.auth.AuthBase):
-    """The session's auth: it adds nothing, and its presence keeps requests from adding the `~/.netrc`
-    login for the URL's host (a `default` entry matches every host) to a request that carries no auth
-    of its own, such as a metadata-server GET, or from putting it in place of the Authorization header
-    a caller set. Only the credential we chose leaves."""
+    """The session's auth, adding nothing: it keeps requests from adding the `~/.netrc` login for the URL's host
+    (a `default` entry matches every host) to a request without auth (a metadata-server GET), or in place of the
+    Authorization header a caller set. Only the credential we chose leaves."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         return request
@@ -128,13 +125,12 @@ class DeadlineRequest(google.auth.transport.Request):
     bundles (which corporate networks need) come from the environment as pip reads them, plus SSL_CERT_FILE."""
 
     def __init__(self, timeout: float) -> None:
-        session = _NoRedirectSession()
-        session.auth = _NoNetrc()
+        self.session = _NoRedirectSession()
+        self.session.auth = _NoNetrc()
         if ca_bundle_variable() == "SSL_CERT_FILE":  # requests reads the other two itself
-            session.verify = os.environ["SSL_CERT_FILE"]
+            self.session.verify = os.environ["SSL_CERT_FILE"]
         # A token answer gains nothing from compression, and an uncompressed body is bounded as sent.
-        session.headers["Accept-Encoding"] = "identity"
-        self.session = session
+        self.session.headers["Accept-Encoding"] = "identity"
         self.timeout = timeout
         self._deadline = time.monotonic() + timeout
         self.refused_redirect: RedirectRefusedError | None = None
@@ -166,11 +162,8 @@ class DeadlineRequest(google.auth.transport.Request):
             raise BoundedTransportError(_cause(exc), exc) from exc
 
     def _read(self, response: requests.Response) -> bytes:
-        """The body, piece by piece, while it stays under RESPONSE_LIMIT and the deadline holds.
-
-        Each socket read is bounded by the timeout given to requests; checking the deadline
-        between pieces bounds a body that keeps trickling in too.
-        """
+        """The body, in pieces, under RESPONSE_LIMIT and the deadline: the timeout given to requests bounds
+        each socket read, and checking the deadline between pieces bounds a body that keeps trickling in."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > RESPONSE_LIMIT:
             raise BoundedTransportError("too large", _TOO_LARGE)
