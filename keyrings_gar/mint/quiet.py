@@ -43,9 +43,8 @@ def cover_library_loggers() -> None:
 @contextlib.contextmanager
 def libraries_silenced() -> Iterator[None]:
     cover_library_loggers()
-    previous = getattr(_state, "minting", False)
     _state.minting = True
     try:
         yield
     finally:
-        _state.minting = previous
+        _state.minting = False
