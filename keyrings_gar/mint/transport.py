@@ -145,7 +145,7 @@ class DeadlineRequest(google.auth.transport.Request):
 
     def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
                  timeout: float | None = None, **kwargs: Any) -> BoundedResponse:
-        remaining = self._deadline - time.monotonic()
+        remaining = self.remaining()
         if remaining <= 0:
             raise BoundedTransportError("timeout", f"timed out after {self.timeout:g} s")
         timeout = remaining if timeout is None else min(timeout, remaining)
