@@ -56,9 +56,8 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         from google.oauth2 import service_account
 
         return service_account.Credentials.from_service_account_info(dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE])
-    if source.kind == ADC_FILE and _is_federated(source):
-        # As the source of a configured impersonation: our own minimal mint, not google-auth's
-        # path with its project-id lookup (see sts.py).
+    if _is_federated(source):
+        # As the source of a configured impersonation: our own minimal mint (sts.py says why).
         return _as_credentials(_mint_federated(source, request))
     if source.kind == ADC_FILE:
         import google.auth
@@ -141,7 +140,7 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
         # gcloud is its own OAuth client: no google-auth (nor its import) needed.
         return AccessToken(*gcloud_access_token(source.gcloud, timeout))
     with _grant(timeout) as request:
-        if source.kind == ADC_FILE and _is_federated(source):
+        if _is_federated(source):
             return _mint_federated(source, request)
         credentials = _refreshed_credentials(source, request)
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
@@ -149,11 +148,9 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 
 @contextlib.contextmanager
 def _grant(timeout: float) -> Iterator[DeadlineRequest]:
-    """The bounded transport for one grant, with google-auth imported and its records dropped, and
-    closed once the grant is over (done, failed or past its deadline): no connection stays open.
-
-    google-auth's packages are imported quietly: on Python 3.9 they warn at import that it is past
-    its end of life, noise in the middle of someone's `pip install` about a choice made elsewhere."""
+    """One grant's bounded transport, closed however the grant ends (no connection stays open), with
+    google-auth's records dropped and google-auth imported quietly: on Python 3.9 it warns at import that
+    Python is past its end of life, noise in someone's `pip install` about a choice made elsewhere."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         import google.auth
@@ -233,7 +230,7 @@ def _about(source: TokenSource, error: GarError) -> GarError:
 
 
 def _is_federated(source: TokenSource) -> bool:
-    return source.info.get("type") in FEDERATED_TYPES
+    return source.kind == ADC_FILE and source.info.get("type") in FEDERATED_TYPES
 
 
 def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:

@@ -79,8 +79,7 @@ _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
                   "https://artifactregistry.googleapis.com/v1/projects/..."),
     ),
 }
-# AWS credential_source URLs: only ever the EC2 metadata server, at its IPv4 and IPv6 addresses,
-# where plain http is how it is reached (the address is link-local: it never leaves the machine's host).
+# AWS credential_source URLs: only ever the EC2 metadata server, at its IPv4 and IPv6 addresses.
 _AWS_METADATA_HOSTS = frozenset({"169.254.169.254", "fd00:ec2::254"})
 _AWS_URL_FIELDS = ("url", "region_url", "imdsv2_session_token_url")
 _SHOWN_FIELD = {"workforce_token_url": "token_url", "artifact_registry_api": "Artifact Registry API URL",
@@ -144,8 +143,8 @@ def check_endpoint(url: object, field: str, origin: str, environ: Mapping[str, s
     if not opted_in:
         _check_google_endpoint(text, parts, field, f"{origin}: its {name}", shown)
     aws_metadata = field.startswith("aws_") and host in _AWS_METADATA_HOSTS
-    # Plain http only to a loopback address the user named, or to the EC2 metadata address: nothing
-    # there travels off this machine.
+    # Plain http only to a loopback address the user named, or to the EC2 metadata address (link-local,
+    # how it is reached): nothing there travels off this machine.
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
         raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}); nothing was sent. Use its "
