@@ -72,7 +72,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         from google.auth import compute_engine
         from google.auth.compute_engine import _metadata
 
-        if not _metadata.ping(request, timeout=min(METADATA_PROBE_TIMEOUT, request.timeout), retry_count=1):
+        if not _metadata.ping(request, timeout=METADATA_PROBE_TIMEOUT, retry_count=1):  # the deadline caps it
             redirect = request.refused_redirect
             if redirect is not None:
                 # The real metadata server never redirects: something else answers its address.
@@ -202,17 +202,17 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
 
 def _refused(exc: Exception) -> TokenError:
     """google-auth's RefreshError carries the endpoint's JSON: only its error code is kept."""
-    details = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-    if len(exc.args) > 1 and isinstance(exc.args[1], str):
+    details = exc.args[1] if len(exc.args) > 1 else None
+    if isinstance(details, str):
         # IAM (impersonation) hands back its response body: {"error": {"status": ...}}.
         with contextlib.suppress(ValueError):
-            parsed = json.loads(exc.args[1])
-            details = parsed if isinstance(parsed, dict) else {}
+            details = json.loads(details)
+    details = details if isinstance(details, dict) else {}
     if isinstance(details.get("error"), dict):
         status = str(details["error"].get("status", "error"))[:40]
         return RefusedError("IAM", status, f"refused the impersonated token ({status}): the caller needs "
                             "roles/iam.serviceAccountTokenCreator on the target, and the IAM Credentials API enabled")
-    code = str(details.get("error", ""))[:60] if details else ""
+    code = str(details.get("error", ""))[:60]
     if code == "invalid_grant":
         return RefusedError("the token endpoint", code, "refused the credentials (invalid_grant: key deleted or "
                             "disabled, or login expired); create a new key or re-run "
@@ -243,13 +243,11 @@ def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToke
 
 
 def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None) -> TokenSource:
-    """`source` with its subject token retrieved (a URL's answer, an executable's output) and
-    its cache key naming whose it is; `source` itself when its key is final already.
+    """`source`, whose subject token is pending, with it retrieved (a URL's answer, an executable's
+    output) and its cache key naming whose it is.
 
     A warm lookup from such a source pays for this (the URL's round trip, or the program's run,
     with google-auth and requests imported), and saves the STS exchange and its quota."""
-    if not source.subject_pending:
-        return source
     federated = source.via if source.via is not None else source
     with _grant(timeout) as request:
         from .sts import retrieve_subject_token  # google-auth's: imported (quietly) by _grant
