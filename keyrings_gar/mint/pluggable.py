@@ -130,10 +130,9 @@ def _executable_response_token(response: object, who: str) -> str:
     expiration = response.get("expiration_time")
     if isinstance(expiration, (int, float)) and expiration < time.time():
         raise TokenError(f"{who} returned an expired subject token")
-    token_type = response.get("token_type")
     field = {"urn:ietf:params:oauth:token-type:jwt": "id_token",
              "urn:ietf:params:oauth:token-type:id_token": "id_token",
-             "urn:ietf:params:oauth:token-type:saml2": "saml_response"}.get(str(token_type))
+             "urn:ietf:params:oauth:token-type:saml2": "saml_response"}.get(str(response.get("token_type")))
     value = response.get(field) if field else None
     if not isinstance(value, str) or not value:
         raise TokenError(f"{who} returned no token of a supported type")
