@@ -14,11 +14,8 @@ from .transport import DeadlineRequest, unreachable
 
 
 def aws_subject_token(info: Mapping[str, Any], request: DeadlineRequest, environ: Mapping[str, str]) -> str:
-    """The signed GetCallerIdentity request, built and serialized by google-auth's aws module.
-
-    With AWS_REGION (or AWS_DEFAULT_REGION) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set this
-    makes no network call; without them google-auth asks the EC2 metadata server, through our transport.
-    """
+    """With AWS_REGION (or AWS_DEFAULT_REGION) and AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set this makes no
+    network call; without them google-auth asks the EC2 metadata server, through our transport."""
     # AWS issues temporary keys (ASIA...) as three values; signed without the third, STS can only
     # say the grant is invalid. Said here, before anything is sent, with the fix that fits.
     if environ.get("AWS_ACCESS_KEY_ID", "").startswith("ASIA") and environ.get("AWS_SECRET_ACCESS_KEY") \

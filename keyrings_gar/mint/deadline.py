@@ -52,14 +52,12 @@ _DEADLINE_GRACE = 0.5
 
 
 def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
-    """google-auth credentials for `source`, scoped for Artifact Registry."""
     if source.kind == SERVICE_ACCOUNT_KEY:
         from google.oauth2 import service_account
 
         return service_account.Credentials.from_service_account_info(dict(source.info), scopes=[CLOUD_PLATFORM_SCOPE])
-    if source.kind == ADC_FILE and _is_federated(source):
-        # As the source of a configured impersonation: our own minimal mint, not google-auth's
-        # path with its project-id lookup (see sts.py).
+    if _is_federated(source):
+        # As the source of a configured impersonation: our own minimal mint (sts.py says why).
         return _as_credentials(_mint_federated(source, request))
     if source.kind == ADC_FILE:
         import google.auth
@@ -74,7 +72,7 @@ def _credentials_for(source: TokenSource, request: DeadlineRequest) -> Any:
         from google.auth import compute_engine
         from google.auth.compute_engine import _metadata
 
-        if not _metadata.ping(request, timeout=min(METADATA_PROBE_TIMEOUT, request.timeout), retry_count=1):
+        if not _metadata.ping(request, timeout=METADATA_PROBE_TIMEOUT, retry_count=1):  # the deadline caps it
             redirect = request.refused_redirect
             if redirect is not None:
                 # The real metadata server never redirects: something else answers its address.
@@ -116,8 +114,14 @@ def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
     runs in a daemon thread that is abandoned, not waited for, once the deadline has passed.
     """
     outcome: list[AccessToken | BaseException] = []
-    worker = threading.Thread(target=lambda: outcome.append(_mint_or_error(source, timeout)),
-                              name="keyrings-gar-mint", daemon=True)
+
+    def grant() -> None:
+        try:
+            outcome.append(_mint(source, timeout))
+        except BaseException as exc:  # noqa: BLE001 - handed over to the calling thread, which raises it there
+            outcome.append(exc)
+
+    worker = threading.Thread(target=grant, name="keyrings-gar-mint", daemon=True)
     started = time.monotonic()
     worker.start()
     worker.join(timeout + _DEADLINE_GRACE)
@@ -130,21 +134,13 @@ def mint_access_token(source: TokenSource, timeout: float) -> AccessToken:
     return result
 
 
-def _mint_or_error(source: TokenSource, timeout: float) -> AccessToken | BaseException:
-    try:
-        return _mint(source, timeout)
-    # Handed over to the calling thread, which raises it there.
-    except BaseException as exc:  # noqa: BLE001
-        return exc
-
-
 def _mint(source: TokenSource, timeout: float) -> AccessToken:
     _check_trust(source)
     if source.kind == GCLOUD and source.gcloud is not None:
         # gcloud is its own OAuth client: no google-auth (nor its import) needed.
         return AccessToken(*gcloud_access_token(source.gcloud, timeout))
     with _grant(timeout) as request:
-        if source.kind == ADC_FILE and _is_federated(source):
+        if _is_federated(source):
             return _mint_federated(source, request)
         credentials = _refreshed_credentials(source, request)
     return AccessToken(credentials.token, _expiry_seconds(credentials.expiry))
@@ -152,11 +148,9 @@ def _mint(source: TokenSource, timeout: float) -> AccessToken:
 
 @contextlib.contextmanager
 def _grant(timeout: float) -> Iterator[DeadlineRequest]:
-    """The bounded transport for one grant, with google-auth imported and its records dropped, and
-    closed once the grant is over (done, failed or past its deadline): no connection stays open.
-
-    google-auth's packages are imported quietly: on Python 3.9 they warn at import that it is past
-    its end of life, noise in the middle of someone's `pip install` about a choice made elsewhere."""
+    """One grant's bounded transport, closed however the grant ends (no connection stays open), with
+    google-auth's records dropped and google-auth imported quietly: on Python 3.9 it warns at import that
+    Python is past its end of life, noise in someone's `pip install` about a choice made elsewhere."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         import google.auth
@@ -208,17 +202,17 @@ def _refreshed_credentials(source: TokenSource, request: DeadlineRequest) -> Any
 
 def _refused(exc: Exception) -> TokenError:
     """google-auth's RefreshError carries the endpoint's JSON: only its error code is kept."""
-    details = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], dict) else {}
-    if len(exc.args) > 1 and isinstance(exc.args[1], str):
+    details = exc.args[1] if len(exc.args) > 1 else None
+    if isinstance(details, str):
         # IAM (impersonation) hands back its response body: {"error": {"status": ...}}.
         with contextlib.suppress(ValueError):
-            parsed = json.loads(exc.args[1])
-            details = parsed if isinstance(parsed, dict) else {}
+            details = json.loads(details)
+    details = details if isinstance(details, dict) else {}
     if isinstance(details.get("error"), dict):
         status = str(details["error"].get("status", "error"))[:40]
         return RefusedError("IAM", status, f"refused the impersonated token ({status}): the caller needs "
                             "roles/iam.serviceAccountTokenCreator on the target, and the IAM Credentials API enabled")
-    code = str(details.get("error", ""))[:60] if details else ""
+    code = str(details.get("error", ""))[:60]
     if code == "invalid_grant":
         return RefusedError("the token endpoint", code, "refused the credentials (invalid_grant: key deleted or "
                             "disabled, or login expired); create a new key or re-run "
@@ -236,11 +230,10 @@ def _about(source: TokenSource, error: GarError) -> GarError:
 
 
 def _is_federated(source: TokenSource) -> bool:
-    return source.info.get("type") in FEDERATED_TYPES
+    return source.kind == ADC_FILE and source.info.get("type") in FEDERATED_TYPES
 
 
 def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToken:
-    """Workload or workforce identity federation: our own minimal exchange (see sts.py)."""
     from .sts import mint_federated  # google-auth's exceptions: imported (quietly) by _mint already
 
     try:
@@ -250,13 +243,11 @@ def _mint_federated(source: TokenSource, request: DeadlineRequest) -> AccessToke
 
 
 def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None) -> TokenSource:
-    """`source` with its subject token retrieved (a URL's answer, an executable's output) and
-    its cache key naming whose it is; `source` itself when its key is final already.
+    """`source`, whose subject token is pending, with it retrieved (a URL's answer, an executable's
+    output) and its cache key naming whose it is.
 
     A warm lookup from such a source pays for this (the URL's round trip, or the program's run,
     with google-auth and requests imported), and saves the STS exchange and its quota."""
-    if not source.subject_pending:
-        return source
     federated = source.via if source.via is not None else source
     with _grant(timeout) as request:
         from .sts import retrieve_subject_token  # google-auth's: imported (quietly) by _grant
@@ -271,6 +262,5 @@ def identify_subject(source: TokenSource, timeout: float, cache_dir: Path | None
 def _expiry_seconds(expiry: datetime | None) -> float:
     if expiry is None:
         return time.time() + ASSUMED_LIFETIME
-    if expiry.tzinfo is None:
-        expiry = expiry.replace(tzinfo=timezone.utc)
-    return expiry.timestamp()
+    # google-auth's expiry is naive UTC: its own `expired` compares it with a naive utcnow().
+    return expiry.replace(tzinfo=timezone.utc).timestamp()

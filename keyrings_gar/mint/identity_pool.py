@@ -22,7 +22,7 @@ def read_subject_token_file(path: str, token_format: object) -> str:
         # Missing, most often: the step that writes the token has not run (yet, or in this job).
         raise TokenError(f"subject token file {shown_path(path)} {file_problem(exc)}: the step that writes the "
                          "job's ID token must run first, in the same job") from None
-    return _extracted(data.decode("utf-8", "replace"), token_format, f"subject token file {shown_path(path)}")
+    return _extracted(data, token_format, f"subject token file {shown_path(path)}")
 
 
 def fetch_subject_token(url: str, headers: object, token_format: object, request: DeadlineRequest) -> str:
@@ -35,12 +35,11 @@ def fetch_subject_token(url: str, headers: object, token_format: object, request
         hint = ("its request token (in the file's headers) was refused or expired: on GitHub Actions, give "
                 "the job `permissions: id-token: write`" if response.status in (401, 403) else "try again later")
         raise TokenError(f"the subject token URL {host_of(url)} answered HTTP {response.status}; {hint}")
-    return _extracted(response.data.decode("utf-8", "replace"), token_format, f"subject token URL {host_of(url)}")
+    return _extracted(response.data, token_format, f"subject token URL {host_of(url)}")
 
 
-def _extracted(text: str, token_format: object, where: str) -> str:
-    """The token from the file or URL body: all of it, or one field of its JSON."""
+def _extracted(body: bytes, token_format: object, where: str) -> str:
     try:
-        return subject_token_in(text, token_format)
+        return subject_token_in(body.decode("utf-8", "replace"), token_format)
     except ValueError as exc:
         raise TokenError(f"{where} {exc}") from None

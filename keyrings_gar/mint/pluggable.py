@@ -20,7 +20,7 @@ from ..safefile import file_problem, read_named_file
 from .transport import DeadlineRequest
 
 ALLOW_EXECUTABLES_VAR = "GOOGLE_EXTERNAL_ACCOUNT_ALLOW_EXECUTABLES"
-# As google-auth's pluggable source: 30 s when timeout_millis is absent, else 5 s to 2 min or refused.
+# As google-auth's pluggable source: 30 s when timeout_millis is absent (or 0), else 5 s to 2 min or refused.
 _EXECUTABLE_TIMEOUT_DEFAULT = 30.0
 _EXECUTABLE_TIMEOUT_MILLIS_MIN = 5_000
 _EXECUTABLE_TIMEOUT_MILLIS_MAX = 120_000
@@ -28,7 +28,6 @@ _EXECUTABLE_TIMEOUT_MILLIS_MAX = 120_000
 
 def executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, Any], request: DeadlineRequest,
                               environ: Mapping[str, str]) -> str:
-    """The subject token from the program the file names, run as google-auth's pluggable source runs it."""
     argv = _executable_argv(str(executable.get("command", "")))
     program = argv[0]
     who = f"{program} (credential_source.executable)"
@@ -44,13 +43,19 @@ def executable_subject_token(info: Mapping[str, Any], executable: Mapping[str, A
     argv[0] = _program_path(program, environ)
     output = _run_executable(argv, _executable_environ(info, output_file, environ), min(limit, request.remaining()),
                              who)
+    no_json = f"{who} printed no JSON response"
     if not output.strip() and output_file:
         # As google-auth: a program may answer in its output_file alone.
-        return _executable_response_token(_read_executable_response(output_file, who), who)
+        said = f"{who} printed nothing, and its output_file {shown_path(output_file)}"
+        no_json = f"{said} holds no JSON response"
+        try:
+            output = read_named_file(output_file, MAX_SUBJECT_TOKEN_BYTES)
+        except OSError as exc:
+            raise TokenError(f"{said} {file_problem(exc)}") from None
     try:
         response = json.loads(output.decode("utf-8", "replace"))
     except ValueError:
-        raise TokenError(f"{who} printed no JSON response") from None
+        raise TokenError(no_json) from None
     return _executable_response_token(response, who)
 
 
@@ -65,10 +70,9 @@ def _executable_argv(command: str) -> list[str]:
 
 
 def _executable_timeout(timeout_millis: object) -> float:
-    """Seconds, as google-auth reads timeout_millis: absent or 0 is 30 s; else 5 s to 2 min."""
     if not timeout_millis:
         return _EXECUTABLE_TIMEOUT_DEFAULT
-    if isinstance(timeout_millis, bool) or not isinstance(timeout_millis, (int, float)) or not \
+    if not isinstance(timeout_millis, (int, float)) or not \
             _EXECUTABLE_TIMEOUT_MILLIS_MIN <= timeout_millis <= _EXECUTABLE_TIMEOUT_MILLIS_MAX:
         shown = timeout_millis if isinstance(timeout_millis, (int, float)) else type(timeout_millis).__name__
         raise TokenError(f"credential_source.executable.timeout_millis is {shown}, not "
@@ -117,16 +121,6 @@ def _cached_executable_response(path: str) -> str | None:
     return None
 
 
-def _read_executable_response(path: str, who: str) -> object:
-    said = f"{who} printed nothing, and its output_file {shown_path(path)}"
-    try:
-        return json.loads(read_named_file(path, MAX_SUBJECT_TOKEN_BYTES).decode("utf-8", "replace"))
-    except OSError as exc:
-        raise TokenError(f"{said} {file_problem(exc)}") from None
-    except ValueError:
-        raise TokenError(f"{said} holds no JSON response") from None
-
-
 def _executable_response_token(response: object, who: str) -> str:
     if not isinstance(response, dict) or response.get("version") != 1 or "success" not in response:
         raise TokenError(f"{who} printed a response without version 1 and success fields")
@@ -136,10 +130,9 @@ def _executable_response_token(response: object, who: str) -> str:
     expiration = response.get("expiration_time")
     if isinstance(expiration, (int, float)) and expiration < time.time():
         raise TokenError(f"{who} returned an expired subject token")
-    token_type = response.get("token_type")
     field = {"urn:ietf:params:oauth:token-type:jwt": "id_token",
              "urn:ietf:params:oauth:token-type:id_token": "id_token",
-             "urn:ietf:params:oauth:token-type:saml2": "saml_response"}.get(str(token_type))
+             "urn:ietf:params:oauth:token-type:saml2": "saml_response"}.get(str(response.get("token_type")))
     value = response.get(field) if field else None
     if not isinstance(value, str) or not value:
         raise TokenError(f"{who} returned no token of a supported type")

@@ -42,11 +42,9 @@ def cover_library_loggers() -> None:
 
 @contextlib.contextmanager
 def libraries_silenced() -> Iterator[None]:
-    """While the body runs, this thread's records on those loggers are dropped."""
     cover_library_loggers()
-    previous = getattr(_state, "minting", False)
     _state.minting = True
     try:
         yield
     finally:
-        _state.minting = previous
+        _state.minting = False

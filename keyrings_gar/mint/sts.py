@@ -102,17 +102,12 @@ def _exchange(info: Mapping[str, Any], request: DeadlineRequest, audience: str, 
         "subject_token": subject_token,
         "subject_token_type": str(info.get("subject_token_type", "")),
     }
-    headers = {"Content-Type": "application/x-www-form-urlencoded"}
-    client_id, client_secret = info.get("client_id"), info.get("client_secret")
     user_project = info.get("workforce_pool_user_project")
-    if user_project and not client_id:
+    if user_project and not info.get("client_id"):
         # As google-auth: the workforce pool user project, unless a client id identifies it.
         body["options"] = quote(json.dumps({"userProject": user_project}))
-    if client_id:
-        headers["Authorization"] = _basic_auth(str(client_id), str(client_secret or ""))
-    token_url = str(info.get("token_url") or DEFAULT_STS_URL)
     try:
-        data = _post(request, token_url, urlencode(body).encode("utf-8"), headers, "STS")
+        data = _post_form(request, str(info.get("token_url") or DEFAULT_STS_URL), body, info, "STS")
     except RefusedError as exc:
         raise _sts_refusal(info, exc) from None
     return _oauth_token(data, "STS")
@@ -146,12 +141,10 @@ def _workforce_user_token(info: Mapping[str, Any], request: DeadlineRequest) -> 
     for name in ("refresh_token", "token_url", "client_id", "client_secret"):
         if not info.get(name):
             raise TokenError(f"the workforce identity login file has no {name!r}; {_RELOGIN_FIX}")
-    headers = {"Content-Type": "application/x-www-form-urlencoded",
-               "Authorization": _basic_auth(str(info["client_id"]), str(info["client_secret"]))}
-    body = urlencode({"grant_type": "refresh_token", "refresh_token": str(info["refresh_token"])}).encode("utf-8")
+    body = {"grant_type": "refresh_token", "refresh_token": str(info["refresh_token"])}
     what = "the workforce identity token endpoint"
     try:
-        return _oauth_token(_post(request, str(info["token_url"]), body, headers, what), what)
+        return _oauth_token(_post_form(request, str(info["token_url"]), body, info, what), what)
     except RefusedError as exc:
         if exc.code != "invalid_grant":
             raise
@@ -178,8 +171,14 @@ def _impersonate(info: Mapping[str, Any], request: DeadlineRequest, url: str, st
     return token, expiry
 
 
-def _basic_auth(client_id: str, client_secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode("ascii")
+def _post_form(request: DeadlineRequest, url: str, body: Mapping[str, str], info: Mapping[str, Any], what: str
+               ) -> dict[str, Any]:
+    """A form POST as google-auth's OAuth clients send it: the file's client id and secret, if any, as Basic auth."""
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if info.get("client_id"):
+        client = f"{info['client_id']}:{info.get('client_secret') or ''}"
+        headers["Authorization"] = "Basic " + base64.b64encode(client.encode()).decode("ascii")
+    return _post(request, url, urlencode(body).encode("utf-8"), headers, what)
 
 
 def _post(request: DeadlineRequest, url: str, body: bytes, headers: dict[str, str], what: str) -> dict[str, Any]:

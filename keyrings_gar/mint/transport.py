@@ -22,7 +22,7 @@ import socket
 import ssl
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import google.auth.exceptions
 import google.auth.transport
@@ -43,23 +43,13 @@ _SLOW_CHUNK = 1024
 _TOO_LARGE = f"the answer is larger than {RESPONSE_LIMIT // 1024} KiB"
 
 
-class BoundedResponse(google.auth.transport.Response):
-    """What google-auth reads from a response: status, headers and the (bounded) body."""
+class BoundedResponse(NamedTuple):
+    """What google-auth reads from a response (it only reads these, never checks the type): status,
+    headers and the (bounded) body."""
 
-    def __init__(self, status: int, headers: Mapping[str, str], data: bytes) -> None:
-        self._status, self._headers, self._data = status, headers, data
-
-    @property
-    def status(self) -> int:
-        return self._status
-
-    @property
-    def headers(self) -> Mapping[str, str]:
-        return self._headers
-
-    @property
-    def data(self) -> bytes:
-        return self._data
+    status: int
+    headers: Mapping[str, str]
+    data: bytes
 
 
 class BoundedTransportError(google.auth.exceptions.TransportError):
@@ -72,8 +62,6 @@ class BoundedTransportError(google.auth.exceptions.TransportError):
 
 
 class RedirectRefusedError(BoundedTransportError):
-    """An endpoint answered with a redirect, which no Google token endpoint sends; its body is unread."""
-
     def __init__(self, url: str, status: int) -> None:
         self.endpoint, self.status = host_of(url), status
         super().__init__("redirect", f"{self.endpoint} answered HTTP {status} (a redirect), not followed")
@@ -92,7 +80,6 @@ _CAUSES: tuple[tuple[str, tuple[type[BaseException], ...]], ...] = (
 
 
 def _chain(exc: BaseException | None) -> Iterator[BaseException]:
-    """`exc` and what it was raised from or during, a few links deep."""
     for _ in range(10):
         if exc is None:
             return
@@ -117,10 +104,9 @@ def unreachable(exc: BaseException, endpoint: str) -> TokenError:
 
 
 class _NoNetrc(requests.auth.AuthBase):
-    """The session's auth: it adds nothing, and its presence keeps requests from adding the `~/.netrc`
-    login for the URL's host (a `default` entry matches every host) to a request that carries no auth
-    of its own, such as a metadata-server GET, or from putting it in place of the Authorization header
-    a caller set. Only the credential we chose leaves."""
+    """The session's auth, adding nothing: it keeps requests from adding the `~/.netrc` login for the URL's host
+    (a `default` entry matches every host) to a request without auth (a metadata-server GET), or in place of the
+    Authorization header a caller set. Only the credential we chose leaves."""
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         return request
@@ -139,13 +125,12 @@ class DeadlineRequest(google.auth.transport.Request):
     bundles (which corporate networks need) come from the environment as pip reads them, plus SSL_CERT_FILE."""
 
     def __init__(self, timeout: float) -> None:
-        session = _NoRedirectSession()
-        session.auth = _NoNetrc()
+        self.session = _NoRedirectSession()
+        self.session.auth = _NoNetrc()
         if ca_bundle_variable() == "SSL_CERT_FILE":  # requests reads the other two itself
-            session.verify = os.environ["SSL_CERT_FILE"]
+            self.session.verify = os.environ["SSL_CERT_FILE"]
         # A token answer gains nothing from compression, and an uncompressed body is bounded as sent.
-        session.headers["Accept-Encoding"] = "identity"
-        self.session = session
+        self.session.headers["Accept-Encoding"] = "identity"
         self.timeout = timeout
         self._deadline = time.monotonic() + timeout
         self.refused_redirect: RedirectRefusedError | None = None
@@ -160,7 +145,7 @@ class DeadlineRequest(google.auth.transport.Request):
 
     def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None,
                  timeout: float | None = None, **kwargs: Any) -> BoundedResponse:
-        remaining = self._deadline - time.monotonic()
+        remaining = self.remaining()
         if remaining <= 0:
             raise BoundedTransportError("timeout", f"timed out after {self.timeout:g} s")
         timeout = remaining if timeout is None else min(timeout, remaining)
@@ -177,11 +162,8 @@ class DeadlineRequest(google.auth.transport.Request):
             raise BoundedTransportError(_cause(exc), exc) from exc
 
     def _read(self, response: requests.Response) -> bytes:
-        """The body, piece by piece, while it stays under RESPONSE_LIMIT and the deadline holds.
-
-        Each socket read is bounded by the timeout given to requests; checking the deadline
-        between pieces bounds a body that keeps trickling in too.
-        """
+        """The body, in pieces, under RESPONSE_LIMIT and the deadline: the timeout given to requests bounds
+        each socket read, and checking the deadline between pieces bounds a body that keeps trickling in."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > RESPONSE_LIMIT:
             raise BoundedTransportError("too large", _TOO_LARGE)

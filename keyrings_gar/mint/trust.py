@@ -54,6 +54,7 @@ class _Endpoint(NamedTuple):
 
 # A path segment of a resource name: never `%` (an encoded `/` or `.`), never a dot segment (checked apart).
 _SEGMENT = r"[A-Za-z0-9._~@+-]+"
+_STS_HOSTS = re.compile(_google_names("sts", regional=True))
 _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
     # A service-account key's token_uri: the JWT grant. The two old names only here, at their own path.
     "token_uri": (
@@ -62,11 +63,9 @@ _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
         _Endpoint(re.compile(r"www\.googleapis\.com"), re.compile(r"/oauth2/v4/token"), JWT_GRANT_URL),
     ),
     # An external_account file's token exchange (google-auth's sts.Client posts to it as written).
-    "token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/token|/v1beta/token"),
-                            DEFAULT_STS_URL),),
+    "token_url": (_Endpoint(_STS_HOSTS, re.compile(r"/v1/token|/v1beta/token"), DEFAULT_STS_URL),),
     # A workforce login's refresh-token grant (external_account_authorized_user).
-    "workforce_token_url": (_Endpoint(re.compile(_google_names("sts", regional=True)), re.compile(r"/v1/oauthtoken"),
-                                      "https://sts.googleapis.com/v1/oauthtoken"),),
+    "workforce_token_url": (_Endpoint(_STS_HOSTS, re.compile(r"/v1/oauthtoken"), "https://sts.googleapis.com/v1/oauthtoken"),),
     # google-auth's IAM URL form: .../v1/projects/-/serviceAccounts/{email}:generateAccessToken.
     "service_account_impersonation_url": (
         _Endpoint(re.compile(_google_names("iamcredentials")),
@@ -80,8 +79,7 @@ _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
                   "https://artifactregistry.googleapis.com/v1/projects/..."),
     ),
 }
-# AWS credential_source URLs: only ever the EC2 metadata server, at its IPv4 and IPv6 addresses,
-# where plain http is how it is reached (the address is link-local: it never leaves the machine's host).
+# AWS credential_source URLs: only ever the EC2 metadata server, at its IPv4 and IPv6 addresses.
 _AWS_METADATA_HOSTS = frozenset({"169.254.169.254", "fd00:ec2::254"})
 _AWS_URL_FIELDS = ("url", "region_url", "imdsv2_session_token_url")
 _SHOWN_FIELD = {"workforce_token_url": "token_url", "artifact_registry_api": "Artifact Registry API URL",
@@ -106,17 +104,16 @@ _KERNEL_FOLDERS = ("/proc", "/dev", "/sys")
 def check_credential_file(info: Mapping[str, Any], origin: str, environ: Mapping[str, str] = os.environ) -> None:
     """ConfigError, naming the field, when `info` would send anything outside Google's default universe."""
     check_universe(info.get("universe_domain"), origin)
-    allowed = parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, ""))
     for name, field in _URL_FIELDS.get(str(info.get("type")), ()):
         url = info.get(name)
         if url is not None:
-            _check_url(url, field, origin, allowed)
+            check_endpoint(url, field, origin, environ)
     source = info.get("credential_source")
     if info.get("type") == "external_account" and isinstance(source, dict):
         if is_aws_source(info):
             for name in _AWS_URL_FIELDS:
                 if source.get(name) is not None:
-                    _check_url(source[name], f"aws_{name}", origin, allowed)
+                    check_endpoint(source[name], f"aws_{name}", origin, environ)
         elif source.get("file"):
             _check_subject_token_file(str(source["file"]), origin)
     nested = info.get("source_credentials")
@@ -128,19 +125,7 @@ def check_endpoint(url: object, field: str, origin: str, environ: Mapping[str, s
     """ConfigError when `url` is not where a `field` (a key of _ENDPOINTS) sends: Google's endpoint for that
     field, at its exact path, over https; or any path on a host the user named in KEYRINGS_GAR_TOKEN_HOSTS.
     `origin` names where the URL came from, for the message."""
-    _check_url(url, field, origin, parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, "")))
-
-
-def check_universe(universe: object, origin: str) -> None:
-    """ConfigError when `universe` (a credential's or gcloud's) is not Google Cloud's default one."""
-    if universe is None or universe in ("", DEFAULT_UNIVERSE):
-        return
-    shown = shown_text(str(universe), "another universe") if isinstance(universe, str) else "not a name"
-    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}); "
-                      f"nothing was sent. Use credentials from {DEFAULT_UNIVERSE}")
-
-
-def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) -> None:
+    allowed = parse_trusted_hosts(environ.get(TOKEN_HOSTS_VAR, ""))
     name = _SHOWN_FIELD.get(field, field)
     text = url if isinstance(url, str) else ""
     # What another URL parser could read with a different host (as hosts.py refuses in a service).
@@ -158,12 +143,21 @@ def _check_url(url: object, field: str, origin: str, allowed: frozenset[str]) ->
     if not opted_in:
         _check_google_endpoint(text, parts, field, f"{origin}: its {name}", shown)
     aws_metadata = field.startswith("aws_") and host in _AWS_METADATA_HOSTS
-    # Plain http only to a loopback address the user named, or to the EC2 metadata address: nothing
-    # there travels off this machine.
+    # Plain http only to a loopback address the user named, or to the EC2 metadata address (link-local,
+    # how it is reached): nothing there travels off this machine.
     scheme = parts.scheme.lower()
     if scheme != "https" and not (scheme == "http" and ((opted_in and _is_loopback(host)) or aws_metadata)):
         raise ConfigError(f"{origin}: its {name} is not https:// (sending to {shown}); nothing was sent. Use its "
                           "https:// URL")
+
+
+def check_universe(universe: object, origin: str) -> None:
+    """ConfigError when `universe` (a credential's or gcloud's) is not Google Cloud's default one."""
+    if universe is None or universe in ("", DEFAULT_UNIVERSE):
+        return
+    shown = shown_text(str(universe), "another universe") if isinstance(universe, str) else "not a name"
+    raise ConfigError(f"{origin} belongs to the universe {shown}, not Google Cloud's default ({DEFAULT_UNIVERSE}); "
+                      f"nothing was sent. Use credentials from {DEFAULT_UNIVERSE}")
 
 
 def host_of(url: str, what: str = "the endpoint") -> str:
