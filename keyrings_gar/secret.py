@@ -21,13 +21,12 @@ _REQUIRED_FIELDS = ("client_email", "private_key")
 class JsonKeySecret:
     """A service-account key file's bytes; `repr` and `str` show only who it is."""
 
-    __slots__ = ("_key_json", "client_email", "private_key_id", "token_uri")
+    __slots__ = ("_key_json", "client_email", "private_key_id")
 
     def __init__(self, key_json: bytes, info: dict[str, Any]) -> None:
         self._key_json = key_json
         self.client_email: str = info["client_email"]
         self.private_key_id: str = str(info.get("private_key_id") or "")
-        self.token_uri: str = str(info.get("token_uri") or "")
 
     @property
     def base64(self) -> str:
@@ -57,8 +56,6 @@ class JsonKeySecret:
 
     def __repr__(self) -> str:
         return f"JsonKeySecret({self.fingerprint})"
-
-    __str__ = __repr__
 
 
 def decode_json_key_secret(raw: str, origin: str = "KEYRINGS_GAR_JSON_KEY_BASE64") -> JsonKeySecret:
