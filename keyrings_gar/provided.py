@@ -71,24 +71,20 @@ def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToke
     Our own variables set but empty are reported (a CI secret that did not arrive), not skipped;
     gcloud's variables set empty mean unset, as they do for gcloud.
     """
-    if ACCESS_TOKEN_VAR in environ:
-        return ProvidedToken(ACCESS_TOKEN_VAR, None)
-    if ACCESS_TOKEN_FILE_VAR in environ:
-        path = environ[ACCESS_TOKEN_FILE_VAR].strip()
-        if not path:
-            raise ConfigError(f"{ACCESS_TOKEN_FILE_VAR} is set but empty; set it to the path of a file "
-                              "holding an access token, or unset it")
-        return ProvidedToken(ACCESS_TOKEN_FILE_VAR, expanded(Path(path)))
-    if environ.get(GCLOUD_ACCESS_TOKEN_VAR, "").strip():
-        return ProvidedToken(GCLOUD_ACCESS_TOKEN_VAR, None)
-    path = environ.get(GCLOUD_ACCESS_TOKEN_FILE_VAR, "").strip()
-    if path:
-        return ProvidedToken(GCLOUD_ACCESS_TOKEN_FILE_VAR, expanded(Path(path)))
+    for variable in TOKEN_VARIABLES:
+        value = environ.get(variable, "").strip()
+        if not value and (variable not in environ or variable not in (ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR)):
+            continue
+        if variable in (ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_VAR):
+            return ProvidedToken(variable, None)
+        if not value:
+            raise ConfigError(f"{variable} is set but empty; set it to the path of a file holding an access token, "
+                              "or unset it")
+        return ProvidedToken(variable, expanded(Path(value)))
     return None
 
 
 def _read_token_file(path: Path, variable: str) -> str:
-    """The file's text, read as safefile reads a file a user names, at most MAX_TOKEN_BYTES."""
     try:
         return read_named_text(path, MAX_TOKEN_BYTES)
     except CredentialAsPathError:
