@@ -63,7 +63,6 @@ def read_json(path: Path, version: int) -> dict[str, object] | None:
 
 
 def cache_file(directory: Path, key: str) -> Path:
-    """Where the cache file for `key` (a hex digest) lives in `directory`."""
     return directory / f"{key[:32]}.json"
 
 

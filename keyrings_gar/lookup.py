@@ -75,9 +75,7 @@ def live_token(settings: Settings, entry: RepositoryEntry, provided: ProvidedTok
 
 
 def default_username(settings: Settings, entry: RepositoryEntry, provided: ProvidedToken | None) -> str:
-    """What get_credential answers with when asked without a username: the entry's choice, else
-    a token's when a pre-minted token is given, else the secret's username when a secret is
-    configured, else a token's."""
+    """What get_credential answers with when asked without a username."""
     if entry.username:
         return entry.username
     if provided is None and (settings.json_key_secret is not None or entry.has_secret):

@@ -54,7 +54,6 @@ class FileTooLargeError(OSError):
     def __init__(self, limit: int) -> None:
         size = f"{limit // 1024} KiB" if limit >= 1024 else f"{limit} bytes"
         super().__init__(errno.EFBIG, f"larger than {size}")
-        self.limit = limit
 
 
 class CredentialAsPathError(OSError):

@@ -92,14 +92,12 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
 
 
 def search_stop(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> Stop:
-    """Where the search stops when a pre-minted token is not one of the places: there is always
-    such a place, the metadata server being the last."""
+    """Where the search stops, a pre-minted token aside: the metadata server at the latest."""
     return next(step for step in search(settings, entry, pre_minted=False) if isinstance(step, Stop))
 
 
 def find_token_source(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
-    """The identity a token lookup mints with (a pre-minted token aside), impersonated when the
-    entry says so."""
+    """The identity a token lookup mints with (a pre-minted token aside), impersonated as the entry says."""
     place = search_stop(settings, entry)
     source = place.look()
     log.debug("token source %s for %s, because the search stops at %s: %s", source.kind, source.identity,
@@ -177,7 +175,6 @@ def _secret_origin(entry: RepositoryEntry) -> str:
 
 
 def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKeySecret:
-    """The `_json_key_base64` secret the entry names, in a variable or a file."""
     if entry.json_key_base64_env:
         value = environ.get(entry.json_key_base64_env, "")
         if not value.strip():
