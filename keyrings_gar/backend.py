@@ -102,8 +102,7 @@ def _remember_explained(host: str) -> None:
 
 
 def _url_failure_explained(host: str) -> bool:
-    """Whether a lookup for a URL on `host` failed moments ago with its reason logged (see
-    failures.py): only a bare host, which pip and uv ask right after such a URL, is quieted by it."""
+    """Whether a lookup for a URL on `host` failed moments ago with its reason logged (see failures.py)."""
     from .failures import was_explained  # only for a refused pkg.dev host: start-up time
 
     try:

@@ -1,7 +1,6 @@
-"""A lookup for a service that is ours, as the data flows: repository -> configuration entry ->
-username -> credential, a token coming as it was given (pre-minted) or from its source through
-the cache. backend.py imports this only once parse_service said the service is ours; what only
-some lookups need (the search, the cache, minting) is imported where it is used.
+"""A lookup for a service that is ours (backend.py imports this only then): repository ->
+configuration entry -> username -> credential, a token as it was given (pre-minted) or from its
+source through the cache. What only some lookups need is imported where it is used.
 """
 
 from __future__ import annotations
