@@ -31,7 +31,7 @@ from .programs import find_executable
 from .provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from .redact import key_material, shown_path
 from .safefile import file_problem, read_named_text
-from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
+from .secret import JsonKeySecret, decode_json_key_secret
 from .sources import (
     TokenSource,
     gcloud_source,
@@ -198,7 +198,7 @@ def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], f
         content, info = read_adc_file(*found())
         if info.get("type") != "service_account":  # user ADC, federation: no key to answer with
             return None
-        return JsonKeySecret(content, parse_service_account_key(content, found()[1]))
+        return JsonKeySecret(content, found()[1])
     return Stop(place, result, lambda: from_file(*found()), key if holds_key else None, found)
 
 
