@@ -60,9 +60,16 @@ class ProvidedToken(NamedTuple):
         return describe(self.variable, str(self.path))
 
     def read(self, environ: Mapping[str, str] = os.environ) -> AccessToken:
-        """The token as it is now (the file is read again each time); ConfigError if unusable."""
+        """The token as it is now (the file is read again each time); ConfigError if unusable. The
+        messages name the variable and what the value looks like, never the value: it may be a secret."""
         raw = environ.get(self.variable, "") if self.path is None else _read_token_file(self.path, self.variable)
-        return AccessToken(_validated(raw, self.origin), time.time() + ASSUMED_LIFETIME)
+        token = raw.strip()
+        if not token:
+            raise ConfigError(f"{self.origin} is empty; {_FIX}, or unset the variable")
+        problem = _not_a_token(token)
+        if problem is not None:
+            raise ConfigError(f"{self.origin} does not hold an access token ({problem}); {_FIX}")
+        return AccessToken(token, time.time() + ASSUMED_LIFETIME)
 
 
 def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToken | None:
@@ -98,18 +105,6 @@ def _read_token_file(path: Path, variable: str) -> str:
             raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
                               ) from None
         raise ConfigError(f"{describe(variable, str(path))} {file_problem(exc, _FIX)}") from None
-
-
-def _validated(raw: str, origin: str) -> str:
-    """`raw` without surrounding whitespace, if it can be an access token. The messages name the
-    variable and what the value looks like, never the value: it may be a secret pasted there."""
-    token = raw.strip()
-    if not token:
-        raise ConfigError(f"{origin} is empty; {_FIX}, or unset the variable")
-    problem = _not_a_token(token)
-    if problem is not None:
-        raise ConfigError(f"{origin} does not hold an access token ({problem}); {_FIX}")
-    return token
 
 
 def _not_a_token(token: str) -> str | None:
