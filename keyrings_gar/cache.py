@@ -82,7 +82,6 @@ def _usable(held: HeldToken | None) -> HeldToken | None:
 
 
 def _minted(mint: Callable[[], AccessToken]) -> HeldToken:
-    """A freshly minted token, trusted for no longer than Google issues them."""
     token = mint()
     now = time.time()
     latest = now + MAX_LIFETIME_SECONDS

@@ -108,10 +108,9 @@ def find_token_source(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> 
 
 
 def find_json_key(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
-    """The secret for `_json_key_base64`: the key of the place the search stops at (a pre-minted
-    token aside), when that is a key a user gave (the variable, the entry's secret or key file, a
-    service-account key in GOOGLE_APPLICATION_CREDENTIALS unless the entry impersonates).
-    ConfigError for a key from another universe: Artifact Registry here could not use it."""
+    """The secret for `_json_key_base64`: the key a user gave at the place the search stops at (a
+    pre-minted token aside). ConfigError for a key from another universe: Artifact Registry here
+    could not use it."""
     place = search_stop(settings, entry)
     secret = place.key() if place.key is not None else None
     if secret is not None:
@@ -195,10 +194,11 @@ def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], f
     """A place naming a credentials file (and how to name it): tokens are minted from it, and when
     `holds_key`, a service-account key there is the `_json_key_base64` secret."""
     def key() -> JsonKeySecret | None:
-        content, info = read_adc_file(*found())
+        path, origin = found()
+        content, info = read_adc_file(path, origin)
         if info.get("type") != "service_account":  # user ADC, federation: no key to answer with
             return None
-        return JsonKeySecret(content, found()[1])
+        return JsonKeySecret(content, origin)
     return Stop(place, result, lambda: from_file(*found()), key if holds_key else None, found)
 
 
