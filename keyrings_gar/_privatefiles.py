@@ -1,8 +1,6 @@
-"""Private files in the token cache's folder: the folder's checks, a safe bounded read, an atomic
-write (or write-once), a cross-process lock, and the listing and removal of our cache files.
-
-The token cache, the failure memory and the subject-token salt all keep their files here, and
-`doctor` checks the folder as the cache itself would use it: one set of rules for all of them.
+"""Private files in the token cache's folder. The token cache, the failure memory and the
+subject-token salt all keep their files here, and `doctor` checks the folder as the cache itself
+would use it: one set of rules for all of them.
 """
 
 from __future__ import annotations

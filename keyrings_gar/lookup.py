@@ -83,8 +83,7 @@ def default_username(settings: Settings, entry: RepositoryEntry, provided: Provi
 
 
 def access_token(source: TokenSource, settings: Settings) -> AccessToken:
-    """A token for `source` through the shared cache, minting one when none has life left, unless
-    minting from `source` failed moments ago (then that failure again, at once)."""
+    """cached_or_minted through the failure memory: minting that failed moments ago fails again, at once."""
     from .failures import FailureMemory  # its private files (tempfile): not for a pre-minted token
 
     return cached_or_minted(source, settings, FailureMemory(settings.cache_dir))[0]

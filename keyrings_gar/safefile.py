@@ -64,8 +64,6 @@ class CredentialAsPathError(OSError):
 
 
 class NotTextError(OSError):
-    """The file is not UTF-8 text."""
-
     def __init__(self) -> None:
         super().__init__(errno.EILSEQ, "not UTF-8 text")
 
