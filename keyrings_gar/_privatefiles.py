@@ -1,8 +1,6 @@
-"""Private files in the token cache's folder: the folder's checks, a safe bounded read, an atomic
-write, a write-once, a cross-process lock, and the listing and removal of our cache files.
-
-The token cache, the failure memory and the subject-token salt all keep their files here, and
-`doctor` checks the folder as the cache itself would use it: one set of rules for all of them.
+"""Private files in the token cache's folder. The token cache, the failure memory and the
+subject-token salt all keep their files here, and `doctor` checks the folder as the cache itself
+would use it: one set of rules for all of them.
 """
 
 from __future__ import annotations
@@ -63,40 +61,30 @@ def read_json(path: Path, version: int) -> dict[str, object] | None:
 
 
 def cache_file(directory: Path, key: str) -> Path:
-    """Where the cache file for `key` (a hex digest) lives in `directory`."""
     return directory / f"{key[:32]}.json"
 
 
 def write_json(path: Path, data: dict[str, object]) -> None:
-    """Atomically: a private temporary file in the same folder, then a rename over the old one
-    (which also replaces a symlink planted there instead of writing through it)."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            json.dump(data, file)
-        Path(temporary).chmod(0o600)
-        Path(temporary).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temporary).unlink()
-        raise
+    write_private(path, json.dumps(data).encode("utf-8"))
 
 
-def write_once(path: Path, data: bytes) -> None:
-    """Write `data` at `path` unless something is there: written whole in a private temporary
-    file, then linked into place, so a concurrent reader never sees it half-written and the first
-    writer wins."""
-    ensure_private_directory(path.parent)
-    temporary = path.parent / f".tmp-{path.name}-{os.urandom(8).hex()}"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | SAFE_OPEN, 0o600)
+def write_private(path: Path, data: bytes, once: bool = False) -> None:
+    """`data` at `path`, never half-written: written whole in a private temporary file in the same
+    folder, then renamed over what is there (which also replaces a symlink planted there instead of
+    writing through it), or, when `once`, linked into place unless something is there (the first
+    writer wins)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")  # 0600, and never through a link
     try:
         with os.fdopen(fd, "wb") as file:
             file.write(data)
-        with contextlib.suppress(FileExistsError):
-            os.link(temporary, path)
+        if once:
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        else:
+            Path(temporary).replace(path)
     finally:
         with contextlib.suppress(OSError):
-            temporary.unlink()
+            Path(temporary).unlink()  # already gone when it was renamed
 
 
 def cache_files(directory: Path | None) -> list[Path]:

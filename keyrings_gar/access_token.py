@@ -22,8 +22,8 @@ class AccessToken(NamedTuple):
     value: str
     expiry: float
 
-    def remaining(self, now: float | None = None) -> float:
-        return self.expiry - (time.time() if now is None else now)
+    def remaining(self) -> float:
+        return self.expiry - time.time()
 
     @property
     def fingerprint(self) -> str:

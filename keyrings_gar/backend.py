@@ -93,7 +93,6 @@ class GarKeyring(KeyringBackend):
 
 
 def _remember_explained(host: str) -> None:
-    """After a URL's failure was logged: the bare-host lookup that pip and uv send next stays short."""
     from .failures import note_explained  # only after a failure: start-up time
 
     # A broken setting may be what failed, and that was just logged: nothing to remember it by.
@@ -102,8 +101,6 @@ def _remember_explained(host: str) -> None:
 
 
 def _url_failure_explained(host: str) -> bool:
-    """Whether a lookup for a URL on `host` failed moments ago with its reason logged (see
-    failures.py): only a bare host, which pip and uv ask right after such a URL, is quieted by it."""
     from .failures import was_explained  # only for a refused pkg.dev host: start-up time
 
     try:

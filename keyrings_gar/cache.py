@@ -44,6 +44,7 @@ SHORT_LIFE_SHARE = 0.5
 MAX_LIFETIME_SECONDS = 3600.0
 FORMAT_VERSION = 1
 
+
 class HeldToken(NamedTuple):
     """A token and when we received it, which tells how long its whole life was."""
 
@@ -74,7 +75,6 @@ def reuse_margin(lifetime: float | None) -> float:
 
 
 def _usable(held: HeldToken | None) -> HeldToken | None:
-    """`held` if its token has enough life left to hand out, else None."""
     if held is None:
         return None
     lifetime = None if held.obtained is None else held.token.expiry - held.obtained
@@ -82,7 +82,6 @@ def _usable(held: HeldToken | None) -> HeldToken | None:
 
 
 def _minted(mint: Callable[[], AccessToken]) -> HeldToken:
-    """A freshly minted token, trusted for no longer than Google issues them."""
     token = mint()
     now = time.time()
     latest = now + MAX_LIFETIME_SECONDS

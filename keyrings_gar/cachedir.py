@@ -39,7 +39,7 @@ def token_cache_dir(environ: Mapping[str, str], platform: str = sys.platform) ->
     """The folder for cached tokens on `platform`; None when there is no safe one (memory only)."""
     if platform == "win32":
         base = environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
-        return Path(base) / "keyrings-gar" / "Cache"
+        return Path(base) / OWN_FOLDER / "Cache"
     if platform == "darwin":
         temp = darwin_user_temp_dir() or environ.get("TMPDIR", "")
         return Path(temp) / OWN_FOLDER if _is_private_directory(temp) else None

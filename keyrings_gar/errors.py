@@ -60,7 +60,7 @@ class UnreachableError(TokenError):
     def says(self) -> str:
         because = _BECAUSE.get(self.cause, _BECAUSE["network"])
         if self.cause == "timeout" and self.seconds:
-            because = f"timed out after {self.seconds:g} s (KEYRINGS_GAR_TIMEOUT raises the limit)"
+            because = because.replace("timed out", f"timed out after {self.seconds:g} s", 1)
         return f"{self.endpoint} unreachable: {because}"
 
 

@@ -25,7 +25,5 @@ def is_aws_source(info: Mapping[str, Any]) -> bool:
 
 def impersonation_target(url: str) -> str:
     """The service account a `service_account_impersonation_url` names; "" when it names none."""
-    marker = "/serviceAccounts/"
-    if marker not in url:
-        return ""
-    return url.rsplit(marker, 1)[1].split(":", 1)[0]
+    _, marker, target = url.rpartition("/serviceAccounts/")
+    return target.split(":", 1)[0] if marker else ""

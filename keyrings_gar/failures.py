@@ -126,6 +126,7 @@ class FailureMemory:
         _memory.clear()
         return remove_cache_files(self.directory)
 
+
 def note_explained(cache_dir: Path | None, host: str) -> None:
     """Note that a lookup for a URL on `host` failed and its log line said why: pip and uv ask the bare
     host next (in this process, or in a new `keyring` process for their subprocess provider), and

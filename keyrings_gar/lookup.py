@@ -1,7 +1,6 @@
-"""A lookup for a service that is ours, as the data flows: repository -> configuration entry ->
-username -> credential, a token coming as it was given (pre-minted) or from its source through
-the cache. backend.py imports this only once parse_service said the service is ours; what only
-some lookups need (the search, the cache, minting) is imported where it is used.
+"""A lookup for a service that is ours (backend.py imports this only then): repository ->
+configuration entry -> username -> credential, a token as it was given (pre-minted) or from its
+source through the cache. What only some lookups need is imported where it is used.
 """
 
 from __future__ import annotations
@@ -75,9 +74,7 @@ def live_token(settings: Settings, entry: RepositoryEntry, provided: ProvidedTok
 
 
 def default_username(settings: Settings, entry: RepositoryEntry, provided: ProvidedToken | None) -> str:
-    """What get_credential answers with when asked without a username: the entry's choice, else
-    a token's when a pre-minted token is given, else the secret's username when a secret is
-    configured, else a token's."""
+    """What get_credential answers with when asked without a username."""
     if entry.username:
         return entry.username
     if provided is None and (settings.json_key_secret is not None or entry.has_secret):
@@ -86,8 +83,7 @@ def default_username(settings: Settings, entry: RepositoryEntry, provided: Provi
 
 
 def access_token(source: TokenSource, settings: Settings) -> AccessToken:
-    """A token for `source` through the shared cache, minting one when none has life left, unless
-    minting from `source` failed moments ago (then that failure again, at once)."""
+    """cached_or_minted through the failure memory: minting that failed moments ago fails again, at once."""
     from .failures import FailureMemory  # its private files (tempfile): not for a pre-minted token
 
     return cached_or_minted(source, settings, FailureMemory(settings.cache_dir))[0]

@@ -60,9 +60,16 @@ class ProvidedToken(NamedTuple):
         return describe(self.variable, str(self.path))
 
     def read(self, environ: Mapping[str, str] = os.environ) -> AccessToken:
-        """The token as it is now (the file is read again each time); ConfigError if unusable."""
+        """The token as it is now (the file is read again each time); ConfigError if unusable. The
+        messages name the variable and what the value looks like, never the value: it may be a secret."""
         raw = environ.get(self.variable, "") if self.path is None else _read_token_file(self.path, self.variable)
-        return AccessToken(_validated(raw, self.origin), time.time() + ASSUMED_LIFETIME)
+        token = raw.strip()
+        if not token:
+            raise ConfigError(f"{self.origin} is empty; {_FIX}, or unset the variable")
+        problem = _not_a_token(token)
+        if problem is not None:
+            raise ConfigError(f"{self.origin} does not hold an access token ({problem}); {_FIX}")
+        return AccessToken(token, time.time() + ASSUMED_LIFETIME)
 
 
 def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToken | None:
@@ -71,24 +78,20 @@ def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToke
     Our own variables set but empty are reported (a CI secret that did not arrive), not skipped;
     gcloud's variables set empty mean unset, as they do for gcloud.
     """
-    if ACCESS_TOKEN_VAR in environ:
-        return ProvidedToken(ACCESS_TOKEN_VAR, None)
-    if ACCESS_TOKEN_FILE_VAR in environ:
-        path = environ[ACCESS_TOKEN_FILE_VAR].strip()
-        if not path:
-            raise ConfigError(f"{ACCESS_TOKEN_FILE_VAR} is set but empty; set it to the path of a file "
-                              "holding an access token, or unset it")
-        return ProvidedToken(ACCESS_TOKEN_FILE_VAR, expanded(Path(path)))
-    if environ.get(GCLOUD_ACCESS_TOKEN_VAR, "").strip():
-        return ProvidedToken(GCLOUD_ACCESS_TOKEN_VAR, None)
-    path = environ.get(GCLOUD_ACCESS_TOKEN_FILE_VAR, "").strip()
-    if path:
-        return ProvidedToken(GCLOUD_ACCESS_TOKEN_FILE_VAR, expanded(Path(path)))
+    for variable in TOKEN_VARIABLES:
+        value = environ.get(variable, "").strip()
+        if not value and (variable not in environ or variable not in (ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR)):
+            continue
+        if variable in (ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_VAR):
+            return ProvidedToken(variable, None)
+        if not value:
+            raise ConfigError(f"{variable} is set but empty; set it to the path of a file holding an access token, "
+                              "or unset it")
+        return ProvidedToken(variable, expanded(Path(value)))
     return None
 
 
 def _read_token_file(path: Path, variable: str) -> str:
-    """The file's text, read as safefile reads a file a user names, at most MAX_TOKEN_BYTES."""
     try:
         return read_named_text(path, MAX_TOKEN_BYTES)
     except CredentialAsPathError:
@@ -102,18 +105,6 @@ def _read_token_file(path: Path, variable: str) -> str:
             raise ConfigError(f"{variable} is too long to be a path; put a token itself in {ACCESS_TOKEN_VAR}"
                               ) from None
         raise ConfigError(f"{describe(variable, str(path))} {file_problem(exc, _FIX)}") from None
-
-
-def _validated(raw: str, origin: str) -> str:
-    """`raw` without surrounding whitespace, if it can be an access token. The messages name the
-    variable and what the value looks like, never the value: it may be a secret pasted there."""
-    token = raw.strip()
-    if not token:
-        raise ConfigError(f"{origin} is empty; {_FIX}, or unset the variable")
-    problem = _not_a_token(token)
-    if problem is not None:
-        raise ConfigError(f"{origin} does not hold an access token ({problem}); {_FIX}")
-    return token
 
 
 def _not_a_token(token: str) -> str | None:

@@ -54,7 +54,6 @@ class FileTooLargeError(OSError):
     def __init__(self, limit: int) -> None:
         size = f"{limit // 1024} KiB" if limit >= 1024 else f"{limit} bytes"
         super().__init__(errno.EFBIG, f"larger than {size}")
-        self.limit = limit
 
 
 class CredentialAsPathError(OSError):
@@ -65,8 +64,6 @@ class CredentialAsPathError(OSError):
 
 
 class NotTextError(OSError):
-    """The file is not UTF-8 text."""
-
     def __init__(self) -> None:
         super().__init__(errno.EILSEQ, "not UTF-8 text")
 

@@ -31,7 +31,7 @@ from .programs import find_executable
 from .provided import ACCESS_TOKEN_FILE_VAR, TOKEN_VARIABLES, find_provided_token
 from .redact import key_material, shown_path
 from .safefile import file_problem, read_named_text
-from .secret import JsonKeySecret, decode_json_key_secret, parse_service_account_key
+from .secret import JsonKeySecret, decode_json_key_secret
 from .sources import (
     TokenSource,
     gcloud_source,
@@ -92,14 +92,12 @@ def search(settings: Settings, entry: RepositoryEntry = NO_ENTRY, environ: Mappi
 
 
 def search_stop(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> Stop:
-    """Where the search stops when a pre-minted token is not one of the places: there is always
-    such a place, the metadata server being the last."""
+    """Where the search stops, a pre-minted token aside: the metadata server at the latest."""
     return next(step for step in search(settings, entry, pre_minted=False) if isinstance(step, Stop))
 
 
 def find_token_source(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> TokenSource:
-    """The identity a token lookup mints with (a pre-minted token aside), impersonated when the
-    entry says so."""
+    """The identity a token lookup mints with (a pre-minted token aside), impersonated as the entry says."""
     place = search_stop(settings, entry)
     source = place.look()
     log.debug("token source %s for %s, because the search stops at %s: %s", source.kind, source.identity,
@@ -110,10 +108,9 @@ def find_token_source(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> 
 
 
 def find_json_key(settings: Settings, entry: RepositoryEntry = NO_ENTRY) -> JsonKeySecret | None:
-    """The secret for `_json_key_base64`: the key of the place the search stops at (a pre-minted
-    token aside), when that is a key a user gave (the variable, the entry's secret or key file, a
-    service-account key in GOOGLE_APPLICATION_CREDENTIALS unless the entry impersonates).
-    ConfigError for a key from another universe: Artifact Registry here could not use it."""
+    """The secret for `_json_key_base64`: the key a user gave at the place the search stops at (a
+    pre-minted token aside). ConfigError for a key from another universe: Artifact Registry here
+    could not use it."""
     place = search_stop(settings, entry)
     secret = place.key() if place.key is not None else None
     if secret is not None:
@@ -177,7 +174,6 @@ def _secret_origin(entry: RepositoryEntry) -> str:
 
 
 def _entry_secret(entry: RepositoryEntry, environ: Mapping[str, str]) -> JsonKeySecret:
-    """The `_json_key_base64` secret the entry names, in a variable or a file."""
     if entry.json_key_base64_env:
         value = environ.get(entry.json_key_base64_env, "")
         if not value.strip():
@@ -198,10 +194,11 @@ def _file_stop(place: str, result: str, found: Callable[[], tuple[Path, str]], f
     """A place naming a credentials file (and how to name it): tokens are minted from it, and when
     `holds_key`, a service-account key there is the `_json_key_base64` secret."""
     def key() -> JsonKeySecret | None:
-        content, info = read_adc_file(*found())
+        path, origin = found()
+        content, info = read_adc_file(path, origin)
         if info.get("type") != "service_account":  # user ADC, federation: no key to answer with
             return None
-        return JsonKeySecret(content, parse_service_account_key(content, found()[1]))
+        return JsonKeySecret(content, origin)
     return Stop(place, result, lambda: from_file(*found()), key if holds_key else None, found)
 
 

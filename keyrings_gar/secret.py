@@ -21,13 +21,26 @@ _REQUIRED_FIELDS = ("client_email", "private_key")
 class JsonKeySecret:
     """A service-account key file's bytes; `repr` and `str` show only who it is."""
 
-    __slots__ = ("_key_json", "client_email", "private_key_id", "token_uri")
+    __slots__ = ("_key_json", "client_email", "private_key_id")
 
-    def __init__(self, key_json: bytes, info: dict[str, Any]) -> None:
+    def __init__(self, key_json: bytes, origin: str) -> None:
+        """SecretError, naming `origin`, unless `key_json` is a service-account key file."""
+        try:
+            info = json.loads(key_json.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise SecretError(f"{origin} does not decode to JSON; it must encode a service-account key file") from None
+        if not isinstance(info, dict) or info.get("type") != "service_account":
+            kind = str(info.get("type")) if isinstance(info, dict) else type(info).__name__
+            # Whatever was pasted into "type" is shown only when it cannot be part of a secret.
+            shown = repr(kind) if showable(kind) else f"({hidden(kind)})"
+            raise SecretError(f"{origin} holds JSON of type {shown}, not a service-account key "
+                              '(expected "type": "service_account")')
+        missing = [f for f in _REQUIRED_FIELDS if not isinstance(info.get(f), str) or not info[f]]
+        if missing:
+            raise SecretError(f"{origin} is a service-account key without {', '.join(missing)}; download a new key")
         self._key_json = key_json
         self.client_email: str = info["client_email"]
         self.private_key_id: str = str(info.get("private_key_id") or "")
-        self.token_uri: str = str(info.get("token_uri") or "")
 
     @property
     def base64(self) -> str:
@@ -58,8 +71,6 @@ class JsonKeySecret:
     def __repr__(self) -> str:
         return f"JsonKeySecret({self.fingerprint})"
 
-    __str__ = __repr__
-
 
 def decode_json_key_secret(raw: str, origin: str = "KEYRINGS_GAR_JSON_KEY_BASE64") -> JsonKeySecret:
     """Turn whatever form the user holds the secret in into the key it encodes.
@@ -85,7 +96,7 @@ def decode_json_key_secret(raw: str, origin: str = "KEYRINGS_GAR_JSON_KEY_BASE64
         except (binascii.Error, ValueError):
             raise SecretError(f"{origin} is not base64; set it to the output of `base64 KEY.json` "
                               "(or the URL `gcloud artifacts print-settings python` prints)") from None
-    return JsonKeySecret(key_json, parse_service_account_key(key_json, origin))
+    return JsonKeySecret(key_json, origin)
 
 
 def standard_base64(text: str) -> str:
@@ -93,22 +104,3 @@ def standard_base64(text: str) -> str:
     text = text.replace("-", "+").replace("_", "/").rstrip("=")
     return text + "=" * (-len(text) % 4)
 
-
-def parse_service_account_key(key_json: bytes, origin: str) -> dict[str, Any]:
-    """Check that `key_json` is a service-account key file and return it parsed."""
-    try:
-        info = json.loads(key_json.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise SecretError(f"{origin} does not decode to JSON; it must encode a service-account key file") from None
-    if not isinstance(info, dict) or info.get("type") != "service_account":
-        kind = str(info.get("type")) if isinstance(info, dict) else type(info).__name__
-        # Whatever was pasted into "type" is shown only when it cannot be part of a secret.
-        shown = repr(kind) if showable(kind) else f"({hidden(kind)})"
-        raise SecretError(
-            f"{origin} holds JSON of type {shown}, not a service-account key "
-            '(expected "type": "service_account")'
-        )
-    missing = [f for f in _REQUIRED_FIELDS if not isinstance(info.get(f), str) or not info[f]]
-    if missing:
-        raise SecretError(f"{origin} is a service-account key without {', '.join(missing)}; download a new key")
-    return info

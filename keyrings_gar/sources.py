@@ -24,6 +24,7 @@ from .safefile import read_named_file
 from .secret import JsonKeySecret
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+_SUBJECT_AT_LOOKUP = "subject token retrieved at lookup"
 
 # How each kind of token source is minted (see mint/deadline.py).
 SERVICE_ACCOUNT_KEY = "service-account-key"
@@ -87,9 +88,6 @@ def source_from_adc_file(path: Path, origin: str, environ: Mapping[str, str], ca
         info=info,
         subject_pending=subject == _SUBJECT_AT_LOOKUP,
     )
-
-
-_SUBJECT_AT_LOOKUP = "subject token retrieved at lookup"
 
 
 def _federated_subject(info: Mapping[str, Any], environ: Mapping[str, str], cache_dir: Path | None) -> str:
@@ -173,7 +171,6 @@ def metadata_server_source(environ: Mapping[str, str] = os.environ) -> TokenSour
 
 
 def gcloud_source(account: GcloudAccount) -> TokenSource:
-    """Tokens from the gcloud CLI: its account, configuration and impersonation settings."""
     name = account.configuration
     configuration = repr(name) if showable(name) else shown_text(name, "CLOUDSDK_ACTIVE_CONFIG_NAME")
     return TokenSource(

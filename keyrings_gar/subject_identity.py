@@ -24,7 +24,7 @@ import logging
 import os
 from pathlib import Path
 
-from ._privatefiles import read_private, write_once
+from ._privatefiles import ensure_private_directory, read_private, write_private
 from .secret import standard_base64
 
 log = logging.getLogger("keyrings_gar")
@@ -69,7 +69,8 @@ def _salt(cache_dir: Path | None) -> bytes:
     found = read_salt(path)
     if found is None:
         with contextlib.suppress(OSError):
-            write_once(path, os.urandom(_SALT_BYTES))
+            ensure_private_directory(cache_dir)
+            write_private(path, os.urandom(_SALT_BYTES), once=True)
         found = read_salt(path)
     if found is None:
         log.debug("no usable %s in %s; federated tokens are cached for this process only", SALT_FILE, cache_dir)
