@@ -16,7 +16,6 @@ are ours: the backend imports this module after the host has matched.
 from __future__ import annotations
 
 import configparser
-import logging
 import os
 import re
 import sys
@@ -30,8 +29,6 @@ from .errors import ConfigError
 from .hosts import RepositoryTarget, normal_host
 from .redact import refuse_pasted, shown_path, shown_text
 from .safefile import expanded, file_problem, read_named_text
-
-log = logging.getLogger("keyrings_gar")
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
