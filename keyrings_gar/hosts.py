@@ -89,10 +89,9 @@ class RepositoryTarget(NamedTuple):
 
 
 def parse_trusted_hosts(value: str) -> frozenset[str]:
-    """`KEYRINGS_GAR_HOSTS` and `KEYRINGS_GAR_TOKEN_HOSTS`: comma-separated exact host names, each
-    `host`, `host:port` or `https://host[:port]` (a trailing `/` allowed). `host:443` is the host
-    itself, as a URL without a port names it; an entry of another form (a path, another scheme)
-    is kept as written and so matches no URL."""
+    """`KEYRINGS_GAR_HOSTS` and `KEYRINGS_GAR_TOKEN_HOSTS`: comma-separated `host`, `host:port` or
+    `https://host[:port]/`, each as `normal_host` writes it; another form (a path, another scheme)
+    matches no URL."""
     return frozenset(normal_host(entry.strip()) for entry in value.split(",") if entry.strip())
 
 
@@ -168,23 +167,19 @@ def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) 
 
 
 def _foreign_host(host: str) -> str:
-    """Why a host on port 443 is not ours: a mistyped location, another format, or another host."""
+    """Why a host on port 443 is not ours: a mistyped location (the nearest known one by edit
+    distance is named), another format, or another host."""
     if host.endswith(_PYTHON_HOST_SUFFIX):
-        return _unknown_location(host[: -len(_PYTHON_HOST_SUFFIX)])
+        location = host[: -len(_PYTHON_HOST_SUFFIX)]
+        shown = location if len(location) <= 40 else location[:40] + "…"
+        nearest = min(KNOWN_LOCATIONS, key=lambda known: (edit_distance(location[:64], known), known))
+        return (f"{shown} is not an Artifact Registry location; did you mean {nearest}{_PYTHON_HOST_SUFFIX}? "
+                "(`gcloud artifacts locations list` lists them)")
     if host.endswith(ARTIFACT_REGISTRY_DOMAIN):
         return (f"{host} is not an Artifact Registry Python host: those are <location>-python.pkg.dev "
                 "(Docker, npm, Maven and other formats are not ours)")
     return (f"{host} is not an Artifact Registry Python host (<location>-python.pkg.dev); add it to "
             "KEYRINGS_GAR_HOSTS if it is a proxy in front of one")
-
-
-def _unknown_location(location: str) -> str:
-    """A `<location>-python.pkg.dev` host whose location no region or multi-region can be: a typo, so
-    the nearest known location by edit distance is named."""
-    shown = location if len(location) <= 40 else location[:40] + "…"
-    nearest = min(KNOWN_LOCATIONS, key=lambda known: (edit_distance(location[:64], known), known))
-    return (f"{shown} is not an Artifact Registry location; did you mean {nearest}-python.pkg.dev? "
-            "(`gcloud artifacts locations list` lists them)")
 
 
 def edit_distance(a: str, b: str) -> int:
