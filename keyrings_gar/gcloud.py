@@ -182,12 +182,8 @@ def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, fl
     if not isinstance(token, str) or not token:
         raise TokenError(f"gcloud ({account.identity}) printed no access token; update the gcloud CLI or "
                          f"{_NOT_LOGGED_IN_FIX}")
-    return token, _expiry(expiry_text)
-
-
-def _expiry(text: object) -> float:
-    """gcloud leaves the expiry empty for some credentials: then treat the token as short-lived."""
-    if isinstance(text, str):
+    if isinstance(expiry_text, str):
         with contextlib.suppress(ValueError):
-            return parse_expiry(text)
-    return time.time() + ASSUMED_LIFETIME
+            return token, parse_expiry(expiry_text)
+    # gcloud leaves the expiry empty for some credentials: then treat the token as short-lived.
+    return token, time.time() + ASSUMED_LIFETIME
