@@ -124,14 +124,6 @@ def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> 
     return verdict if isinstance(verdict, RepositoryTarget) else None
 
 
-# pip asks for the bare netloc, and uv for the bare host, after the URL itself: for an https index
-# URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
-# install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
-_BARE_HOST_REFUSAL = (
-    "a bare host name carries no scheme, so its answer could travel over plain http; for pip's --find-links "
-    "or a direct URL, add the repository's https://.../simple/ URL as --extra-index-url")
-
-
 def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | str:
     """The repository `service` names, or the reason it is not ours (one sentence with the fix):
     one parser for both, for a caller that needs either."""
@@ -150,8 +142,12 @@ def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) 
         return "it is not a URL or host name; pass the repository's https:// URL"
     scheme, username, host, port, path = match.group("scheme", "username", "host", "port", "path")
     if scheme is None:
+        # pip asks for the bare netloc, and uv for the bare host, after the URL itself: for an https index
+        # URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
+        # install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
         if username is None and path is None:
-            return _BARE_HOST_REFUSAL
+            return ("a bare host name carries no scheme, so its answer could travel over plain http; for pip's "
+                    "--find-links or a direct URL, add the repository's https://.../simple/ URL as --extra-index-url")
         return "it has no scheme; write the URL with https://"
     if scheme.lower() != "https":
         return f"the scheme is {scheme.lower()}://, and a credential never travels without TLS; use https://"
