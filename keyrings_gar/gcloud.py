@@ -73,11 +73,8 @@ def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = s
         refuse_pasted("CLOUDSDK_CONFIG", override, "point it at gcloud's configuration folder, or unset it")
         return Path(override)
     if platform == "win32":
-        appdata = environ.get("APPDATA")
-        if appdata:
-            return Path(appdata) / "gcloud"
         # Without APPDATA both gcloud and google-auth fall back to the system drive's root.
-        return Path(environ.get("SystemDrive", "C:") + "\\") / "gcloud"
+        return Path(environ.get("APPDATA") or environ.get("SystemDrive", "C:") + "\\") / "gcloud"
     return Path.home() / ".config" / "gcloud"
 
 
