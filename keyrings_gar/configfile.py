@@ -153,9 +153,7 @@ def _syntax_problem(path: Path, exc: configparser.Error) -> str:
 
 def _normalise_section(section: str) -> str | None:
     """`https://Host/project/repo/simple/` or `host/project/` -> `host/project[/repo]`."""
-    text = section.strip()
-    if text.lower().startswith("https://"):
-        text = text[len("https://"):]
+    text = re.sub("^https://", "", section.strip(), flags=re.IGNORECASE)
     host, _, rest = text.rstrip("/").removesuffix("/simple").partition("/")
     text = normal_host(host) + (f"/{rest}" if rest else "")
     if not re.fullmatch(_SECTION, text) or ("." not in host and ":" not in host):
