@@ -55,9 +55,6 @@ _PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:[^/?#@]*@")
 
 HTTPS_PORT = 443
 
-# Where a credentialed file GET is redirected: /artifacts-downloads/namespaces/P/repositories/R/downloads/...
-_DOWNLOADS = ["artifacts-downloads", "namespaces"]
-
 
 class RepositoryTarget(NamedTuple):
     """An Artifact Registry repository (or just its host) that a lookup is about."""
@@ -80,7 +77,7 @@ class RepositoryTarget(NamedTuple):
         `/artifacts-downloads/namespaces/P/repositories/R/downloads/...` belongs to P/R, as the
         repository's own URLs do: an installer that follows the redirect may ask about it."""
         segments = [s for s in self.path.split("?")[0].split("#")[0].split("/") if s]
-        if segments[:2] == _DOWNLOADS and segments[3:4] == ["repositories"]:
+        if segments[:2] == ["artifacts-downloads", "namespaces"] and segments[3:4] == ["repositories"]:
             return "/".join([self.host, segments[2], *segments[4:5]])
         return "/".join([self.host, *segments[:2]])
 
@@ -113,12 +110,11 @@ def is_unambiguous(service: str) -> bool:
 
 
 def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | None:
-    """Return the repository `service` names if it is ours, else None.
+    """The repository `service` names if it is ours, else None (`classify_service` says why).
 
-    Ours: `https://<location>-python.pkg.dev[:443][/...]` (index, upload and file URLs, and uv's
-    realm), plus the same on the hosts the user trusts. Never plain http, and never a bare host: a
-    service without a scheme says nothing about how the answer will travel, and pip and uv ask for
-    the bare host right after an `http://` URL, then send its answer over that plain http.
+    Ours: `https://<location>-python.pkg.dev[:443][/...]` (index, upload and file URLs, uv's realm),
+    and the same on the hosts the user trusts. Never plain http, nor a bare host: pip and uv ask for
+    it right after an `http://` URL, then send its answer over that http.
     """
     verdict = classify_service(service, trusted_hosts)
     return verdict if isinstance(verdict, RepositoryTarget) else None
