@@ -3,8 +3,7 @@
 Finding the account reads two small files (gcloud's `active_config` and that configuration's
 properties), so a warm lookup can be answered from the cache without starting gcloud. Minting
 runs `gcloud config config-helper`, which applies gcloud's own account, configuration and
-impersonation settings, under the lookup's timeout, with its output bounded; gcloud is found
-only in absolute PATH entries (programs.py).
+impersonation settings (found and run as programs.py says: under a deadline, output bounded).
 """
 
 from __future__ import annotations
@@ -79,11 +78,9 @@ def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = s
 
 
 def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccount | None:
-    """gcloud's active account if gcloud is on PATH and logged in (an account is set), else None.
-
-    Without an account gcloud cannot print a token, so it is not even started. On Google Cloud
-    VMs gcloud's account comes from the metadata server rather than its files, and so this is
-    None there: the metadata server answers for itself.
+    """gcloud's active account if gcloud is on PATH and logged in (an account is set), else None:
+    without one gcloud cannot print a token, so it is not even started. On Google Cloud VMs gcloud's
+    account comes from the metadata server, not its files: None there, and that server answers itself.
     """
     config_dir = gcloud_config_dir(environ)
     configuration = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip() or _read_text(
@@ -106,9 +103,8 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
 
 def _read_properties(path: Path) -> configparser.ConfigParser:
     """A configuration's properties. A repeated section or key is a ConfigError naming the file, as
-    gcloud itself refuses such a file (its configparser is strict); configparser stops there and
-    leaves the values read so far unjoined (lists, not strings). Other syntax errors are read past, as
-    before: configparser keeps every line it could read, and gcloud says what it makes of them."""
+    gcloud's strict configparser refuses it too (and ours stops there, leaving values unjoined lists).
+    Other syntax errors are read past: configparser keeps every line it can, and gcloud judges them."""
     properties = configparser.ConfigParser(interpolation=None)
     try:
         properties.read_string(_read_text(path, _MAX_PROPERTIES_BYTES))
