@@ -22,10 +22,8 @@ log = logging.getLogger("keyrings_gar")
 
 def unsafe_pkg_dev_host(service: object) -> str | None:
     """The `*.pkg.dev` host `service` names when an answer to it could travel without TLS, else None.
-
-    Every Artifact Registry format (Docker, npm, Maven as well as Python) counts: Google's plugin
-    answers them all. https forms are left to whoever answers them, since TLS protects the answer.
-    """
+    Every format counts (Docker, npm, Maven too): Google's plugin answers them all. https forms are
+    left to whoever answers them, since TLS protects the answer."""
     # A substring test first, so that a lookup for any other host costs next to nothing. No length
     # bound comes before this guard: Google's plugin answers an http:// service of any length (uv sent
     # its token over http for a 4,200-character link). What follows is linear, as that test is.

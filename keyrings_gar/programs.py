@@ -146,8 +146,7 @@ class _BoundedOutput:
         self._changed.set()
 
     def wait(self, deadline: float, process: subprocess.Popen[bytes]) -> type[Exception] | None:
-        """None once every pipe is at its end, or soon after the program exited; OutputTooLargeError
-        or ProgramTimeoutError as soon as either is true."""
+        """None once every pipe is at its end or the program exited a grace ago; else the problem, at once."""
         exited_at: float | None = None
         while True:
             self._changed.clear()
