@@ -22,10 +22,8 @@ log = logging.getLogger("keyrings_gar")
 
 def unsafe_pkg_dev_host(service: object) -> str | None:
     """The `*.pkg.dev` host `service` names when an answer to it could travel without TLS, else None.
-
-    Every Artifact Registry format (Docker, npm, Maven as well as Python) counts: Google's plugin
-    answers them all. https forms are left to whoever answers them, since TLS protects the answer.
-    """
+    Every format counts (Docker, npm, Maven too): Google's plugin answers them all. https forms are
+    left to whoever answers them, since TLS protects the answer."""
     # A substring test first, so that a lookup for any other host costs next to nothing. No length
     # bound comes before this guard: Google's plugin answers an http:// service of any length (uv sent
     # its token over http for a 4,200-character link). What follows is linear, as that test is.
@@ -43,8 +41,7 @@ def unsafe_pkg_dev_host(service: object) -> str | None:
         return host if _is_pkg_dev(host) and parts.scheme.lower() != "https" else None
     if "//" in service:
         return None
-    # No scheme: pip's netloc (`host`, `host:port`) and uv's host, which pip and uv ask right
-    # after an http:// URL and whose answer they send over that http.
+    # No scheme: pip's netloc (`host`, `host:port`) or uv's host, asked right after an http:// URL.
     bare = service.split("/", 1)[0].rsplit("@", 1)[-1].split(":", 1)[0].lower()
     return bare if _is_pkg_dev(bare) else None
 
@@ -64,9 +61,8 @@ def empty_refusal(service: str, username: str | None, host: str, *, explained: b
         log.debug("keyrings.gar: no credential for the bare host %s either (the URL's failure above says why)",
                   shown)
     else:
-        verdict = "it is not an https:// URL; use https://" if len(service) > MAX_SERVICE_LENGTH else \
-            classify_service(service)
-        reason = verdict if isinstance(verdict, str) else "it is not an https:// URL"
+        verdict = classify_service(service) if len(service) <= MAX_SERVICE_LENGTH else None
+        reason = verdict if isinstance(verdict, str) else "it is not an https:// URL; use https://"
         log.warning("keyrings.gar: no credential for %s: %s (answered with an empty password, so that no other "
                     "keyring backend sends one there)", shown, reason)
     return SimpleCredential(username or "", "")

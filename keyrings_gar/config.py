@@ -48,8 +48,6 @@ _JOB_VARIABLES = (
     ("DRONE_BUILD_NUMBER", "DRONE_STAGE_NUMBER", "DRONE_REPO"),  # Drone and Woodpecker's compatibility names
     ("TEAMCITY_VERSION", "BUILD_NUMBER", "TEAMCITY_BUILDCONF_NAME"),
 )
-# Set by most CI systems, including ones not listed above: a job we cannot tell from the next.
-_CI_VAR = "CI"
 
 
 class Settings(NamedTuple):
@@ -136,7 +134,8 @@ def ci_job(environ: Mapping[str, str]) -> str | None:
         if environ.get(names[0]):
             parts = "\0".join(f"{name}={environ.get(name, '')}" for name in names)
             return hashlib.sha256(parts.encode("utf-8")).hexdigest()[:16]
-    return None if _is_true(environ.get(_CI_VAR, "")) else ""
+    # CI is set by most CI systems, including ones not listed above: a job we cannot tell from the next.
+    return None if _is_true(environ.get("CI", "")) else ""
 
 
 def job_cache_dir(folder: Path | None, environ: Mapping[str, str], *, named_by_user: bool = False) -> Path | None:

@@ -16,7 +16,6 @@ are ours: the backend imports this module after the host has matched.
 from __future__ import annotations
 
 import configparser
-import logging
 import os
 import re
 import sys
@@ -30,8 +29,6 @@ from .errors import ConfigError
 from .hosts import RepositoryTarget, normal_host
 from .redact import refuse_pasted, shown_path, shown_text
 from .safefile import expanded, file_problem, read_named_text
-
-log = logging.getLogger("keyrings_gar")
 
 CONFIG_VAR = "KEYRINGS_GAR_CONFIG"
 CONFIG_FILE_NAME = "keyrings-gar.cfg"
@@ -156,9 +153,7 @@ def _syntax_problem(path: Path, exc: configparser.Error) -> str:
 
 def _normalise_section(section: str) -> str | None:
     """`https://Host/project/repo/simple/` or `host/project/` -> `host/project[/repo]`."""
-    text = section.strip()
-    if text.lower().startswith("https://"):
-        text = text[len("https://"):]
+    text = re.sub("^https://", "", section.strip(), flags=re.IGNORECASE)
     host, _, rest = text.rstrip("/").removesuffix("/simple").partition("/")
     text = normal_host(host) + (f"/{rest}" if rest else "")
     if not re.fullmatch(_SECTION, text) or ("." not in host and ":" not in host):

@@ -3,8 +3,7 @@
 Finding the account reads two small files (gcloud's `active_config` and that configuration's
 properties), so a warm lookup can be answered from the cache without starting gcloud. Minting
 runs `gcloud config config-helper`, which applies gcloud's own account, configuration and
-impersonation settings, under the lookup's timeout, with its output bounded; gcloud is found
-only in absolute PATH entries (programs.py).
+impersonation settings (found and run as programs.py says: under a deadline, output bounded).
 """
 
 from __future__ import annotations
@@ -73,20 +72,15 @@ def gcloud_config_dir(environ: Mapping[str, str] = os.environ, platform: str = s
         refuse_pasted("CLOUDSDK_CONFIG", override, "point it at gcloud's configuration folder, or unset it")
         return Path(override)
     if platform == "win32":
-        appdata = environ.get("APPDATA")
-        if appdata:
-            return Path(appdata) / "gcloud"
         # Without APPDATA both gcloud and google-auth fall back to the system drive's root.
-        return Path(environ.get("SystemDrive", "C:") + "\\") / "gcloud"
+        return Path(environ.get("APPDATA") or environ.get("SystemDrive", "C:") + "\\") / "gcloud"
     return Path.home() / ".config" / "gcloud"
 
 
 def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccount | None:
-    """gcloud's active account if gcloud is on PATH and logged in (an account is set), else None.
-
-    Without an account gcloud cannot print a token, so it is not even started. On Google Cloud
-    VMs gcloud's account comes from the metadata server rather than its files, and so this is
-    None there: the metadata server answers for itself.
+    """gcloud's active account if gcloud is on PATH and logged in (an account is set), else None:
+    without one gcloud cannot print a token, so it is not even started. On Google Cloud VMs gcloud's
+    account comes from the metadata server, not its files: None there, and that server answers itself.
     """
     config_dir = gcloud_config_dir(environ)
     configuration = environ.get("CLOUDSDK_ACTIVE_CONFIG_NAME", "").strip() or _read_text(
@@ -109,9 +103,8 @@ def find_gcloud_account(environ: Mapping[str, str] = os.environ) -> GcloudAccoun
 
 def _read_properties(path: Path) -> configparser.ConfigParser:
     """A configuration's properties. A repeated section or key is a ConfigError naming the file, as
-    gcloud itself refuses such a file (its configparser is strict); configparser stops there and
-    leaves the values read so far unjoined (lists, not strings). Other syntax errors are read past, as
-    before: configparser keeps every line it could read, and gcloud says what it makes of them."""
+    gcloud's strict configparser refuses it too (and ours stops there, leaving values unjoined lists).
+    Other syntax errors are read past: configparser keeps every line it can, and gcloud judges them."""
     properties = configparser.ConfigParser(interpolation=None)
     try:
         properties.read_string(_read_text(path, _MAX_PROPERTIES_BYTES))
@@ -182,12 +175,8 @@ def _parse_config_helper(stdout: bytes, account: GcloudAccount) -> tuple[str, fl
     if not isinstance(token, str) or not token:
         raise TokenError(f"gcloud ({account.identity}) printed no access token; update the gcloud CLI or "
                          f"{_NOT_LOGGED_IN_FIX}")
-    return token, _expiry(expiry_text)
-
-
-def _expiry(text: object) -> float:
-    """gcloud leaves the expiry empty for some credentials: then treat the token as short-lived."""
-    if isinstance(text, str):
+    if isinstance(expiry_text, str):
         with contextlib.suppress(ValueError):
-            return parse_expiry(text)
-    return time.time() + ASSUMED_LIFETIME
+            return token, parse_expiry(expiry_text)
+    # gcloud leaves the expiry empty for some credentials: then treat the token as short-lived.
+    return token, time.time() + ASSUMED_LIFETIME

@@ -55,9 +55,6 @@ _PASSWORD_IN_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*:[^/?#@]*@")
 
 HTTPS_PORT = 443
 
-# Where a credentialed file GET is redirected: /artifacts-downloads/namespaces/P/repositories/R/downloads/...
-_DOWNLOADS = ["artifacts-downloads", "namespaces"]
-
 
 class RepositoryTarget(NamedTuple):
     """An Artifact Registry repository (or just its host) that a lookup is about."""
@@ -80,7 +77,7 @@ class RepositoryTarget(NamedTuple):
         `/artifacts-downloads/namespaces/P/repositories/R/downloads/...` belongs to P/R, as the
         repository's own URLs do: an installer that follows the redirect may ask about it."""
         segments = [s for s in self.path.split("?")[0].split("#")[0].split("/") if s]
-        if segments[:2] == _DOWNLOADS and segments[3:4] == ["repositories"]:
+        if segments[:2] == ["artifacts-downloads", "namespaces"] and segments[3:4] == ["repositories"]:
             return "/".join([self.host, segments[2], *segments[4:5]])
         return "/".join([self.host, *segments[:2]])
 
@@ -89,10 +86,9 @@ class RepositoryTarget(NamedTuple):
 
 
 def parse_trusted_hosts(value: str) -> frozenset[str]:
-    """`KEYRINGS_GAR_HOSTS` and `KEYRINGS_GAR_TOKEN_HOSTS`: comma-separated exact host names, each
-    `host`, `host:port` or `https://host[:port]` (a trailing `/` allowed). `host:443` is the host
-    itself, as a URL without a port names it; an entry of another form (a path, another scheme)
-    is kept as written and so matches no URL."""
+    """`KEYRINGS_GAR_HOSTS` and `KEYRINGS_GAR_TOKEN_HOSTS`: comma-separated `host`, `host:port` or
+    `https://host[:port]/`, each as `normal_host` writes it; another form (a path, another scheme)
+    matches no URL."""
     return frozenset(normal_host(entry.strip()) for entry in value.split(",") if entry.strip())
 
 
@@ -114,23 +110,14 @@ def is_unambiguous(service: str) -> bool:
 
 
 def parse_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | None:
-    """Return the repository `service` names if it is ours, else None.
+    """The repository `service` names if it is ours, else None (`classify_service` says why).
 
-    Ours: `https://<location>-python.pkg.dev[:443][/...]` (index, upload and file URLs, and uv's
-    realm), plus the same on the hosts the user trusts. Never plain http, and never a bare host: a
-    service without a scheme says nothing about how the answer will travel, and pip and uv ask for
-    the bare host right after an `http://` URL, then send its answer over that plain http.
+    Ours: `https://<location>-python.pkg.dev[:443][/...]` (index, upload and file URLs, uv's realm),
+    and the same on the hosts the user trusts. Never plain http, nor a bare host: pip and uv ask for
+    it right after an `http://` URL, then send its answer over that http.
     """
     verdict = classify_service(service, trusted_hosts)
     return verdict if isinstance(verdict, RepositoryTarget) else None
-
-
-# pip asks for the bare netloc, and uv for the bare host, after the URL itself: for an https index
-# URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
-# install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
-_BARE_HOST_REFUSAL = (
-    "a bare host name carries no scheme, so its answer could travel over plain http; for pip's --find-links "
-    "or a direct URL, add the repository's https://.../simple/ URL as --extra-index-url")
 
 
 def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) -> RepositoryTarget | str:
@@ -151,8 +138,12 @@ def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) 
         return "it is not a URL or host name; pass the repository's https:// URL"
     scheme, username, host, port, path = match.group("scheme", "username", "host", "port", "path")
     if scheme is None:
+        # pip asks for the bare netloc, and uv for the bare host, after the URL itself: for an https index
+        # URL that first lookup is answered and the bare host is never asked (pip, uv, poetry and twine all
+        # install in tests/e2e with it refused). Only a URL outside pip's index URLs gets the netloc alone.
         if username is None and path is None:
-            return _BARE_HOST_REFUSAL
+            return ("a bare host name carries no scheme, so its answer could travel over plain http; for pip's "
+                    "--find-links or a direct URL, add the repository's https://.../simple/ URL as --extra-index-url")
         return "it has no scheme; write the URL with https://"
     if scheme.lower() != "https":
         return f"the scheme is {scheme.lower()}://, and a credential never travels without TLS; use https://"
@@ -168,23 +159,19 @@ def classify_service(service: str, trusted_hosts: frozenset[str] = frozenset()) 
 
 
 def _foreign_host(host: str) -> str:
-    """Why a host on port 443 is not ours: a mistyped location, another format, or another host."""
+    """Why a host on port 443 is not ours: a mistyped location (the nearest known one by edit
+    distance is named), another format, or another host."""
     if host.endswith(_PYTHON_HOST_SUFFIX):
-        return _unknown_location(host[: -len(_PYTHON_HOST_SUFFIX)])
+        location = host[: -len(_PYTHON_HOST_SUFFIX)]
+        shown = location if len(location) <= 40 else location[:40] + "…"
+        nearest = min(KNOWN_LOCATIONS, key=lambda known: (edit_distance(location[:64], known), known))
+        return (f"{shown} is not an Artifact Registry location; did you mean {nearest}{_PYTHON_HOST_SUFFIX}? "
+                "(`gcloud artifacts locations list` lists them)")
     if host.endswith(ARTIFACT_REGISTRY_DOMAIN):
         return (f"{host} is not an Artifact Registry Python host: those are <location>-python.pkg.dev "
                 "(Docker, npm, Maven and other formats are not ours)")
     return (f"{host} is not an Artifact Registry Python host (<location>-python.pkg.dev); add it to "
             "KEYRINGS_GAR_HOSTS if it is a proxy in front of one")
-
-
-def _unknown_location(location: str) -> str:
-    """A `<location>-python.pkg.dev` host whose location no region or multi-region can be: a typo, so
-    the nearest known location by edit distance is named."""
-    shown = location if len(location) <= 40 else location[:40] + "…"
-    nearest = min(KNOWN_LOCATIONS, key=lambda known: (edit_distance(location[:64], known), known))
-    return (f"{shown} is not an Artifact Registry location; did you mean {nearest}-python.pkg.dev? "
-            "(`gcloud artifacts locations list` lists them)")
 
 
 def edit_distance(a: str, b: str) -> int:

@@ -51,9 +51,8 @@ class Finished(NamedTuple):
 def find_executable(name: str, environ: Mapping[str, str] = os.environ,
                     platform: str = sys.platform) -> str | None:
     """`name` from the first absolute PATH entry that has it, never from the current directory."""
-    windows = platform == "win32"
     return next((candidate for candidate in executable_candidates(name, environ, platform)
-                 if Path(candidate).is_file() and (windows or os.access(candidate, os.X_OK))), None)
+                 if Path(candidate).is_file() and (platform == "win32" or os.access(candidate, os.X_OK))), None)
 
 
 def executable_candidates(name: str, environ: Mapping[str, str], platform: str) -> Iterator[str]:
@@ -147,8 +146,7 @@ class _BoundedOutput:
         self._changed.set()
 
     def wait(self, deadline: float, process: subprocess.Popen[bytes]) -> type[Exception] | None:
-        """None once every pipe is at its end, or soon after the program exited; OutputTooLargeError
-        or ProgramTimeoutError as soon as either is true."""
+        """None once every pipe is at its end or the program exited a grace ago; else the problem, at once."""
         exited_at: float | None = None
         while True:
             self._changed.clear()
