@@ -12,6 +12,7 @@ either, a file is refused rather than edited blind.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from types import ModuleType
@@ -102,20 +103,14 @@ def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: 
             _array(expected, table, change.array[-1], where).append(dict(change.entry))
         for edits in _candidates(result, change):
             candidate = _apply(result, edits, newline)
-            if _reads(candidate, where) == expected:
-                result = candidate
-                break
+            with contextlib.suppress(EditRefusedError):  # this candidate broke the file: the next one is tried
+                if load_toml(candidate, where) == expected:
+                    result = candidate
+                    break
         else:
             raise EditRefusedError(f"{where}: configure cannot edit this form of {'.'.join(table) or 'the top level'}; "
                                    f"add these lines, then run this again:\n{_by_hand(text, changes)}")
     return result
-
-
-def _reads(text: str, where: str) -> dict[str, Any] | None:
-    try:
-        return load_toml(text, where)
-    except EditRefusedError:  # this candidate edit broke the file: the next one is tried
-        return None
 
 
 def _set(document: dict[str, Any], table: tuple[str, ...], key: str, where: str) -> dict[str, Any]:
