@@ -132,10 +132,9 @@ def _toml_change(file: ProjectFile, keys: list[TomlKey], array: tuple[str, ...],
     """`keys` set and `entries` added to the array of tables `array` (`comment` above the first),
     those not there yet (a message calls one by the array's last name: an index, a source)."""
     path, project = file
-    wanted = [TomlEntry(array, entry, comment if n == 0 else "") for n, entry in enumerate(entries)]
     before = read_config(path, project)
     missing = new_entries(lookup(load_toml(before, str(path)), array), entries, array[-1], str(path))
-    added = [w for w in wanted if w.entry in missing]
+    added = [TomlEntry(array, entry, comment if n == 0 else "") for n, entry in enumerate(entries) if entry in missing]
     return FileChange(path, before, merge_toml(before, keys, added, str(path)), project=project)
 
 
