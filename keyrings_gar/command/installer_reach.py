@@ -41,14 +41,13 @@ CREDS_MODE_KEYRING = (25, 2, 1)
 
 
 def check_installer(tool: str) -> list[Finding]:
-    """Whether `tool` (one of INSTALLERS, as cli.py's choices and configure allow no other) will
-    reach keyrings.gar, and what to install where if not."""
+    """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
     env = dict(os.environ)
     if tool == "uv":
         return _keyring_on_path(_uv_named(env), env, creds_needed=False)
     if tool == "pip":
         return _pip(env)
-    return _in_process(tool, env)  # poetry, twine and pdm
+    return _in_process(tool, env)  # poetry, twine or pdm: cli.py's choices (INSTALLERS) allow no other
 
 
 def _in_process(tool: str, env: dict[str, str]) -> list[Finding]:
@@ -111,9 +110,8 @@ def _pip(env: dict[str, str]) -> list[Finding]:
     """pip: either provider may be in use, so both ways are checked; one that works is enough."""
     import_way: list[Finding] = []
     found = _environment_of_command("pip", env)
-    pip_version = None
+    pip_version = found.versions.get("pip") if isinstance(found, Environment) else None
     if isinstance(found, Environment):
-        pip_version = found.versions.get("pip")
         where = f"pip's environment ({found.python})"
         if found.loads_plugin:
             import_way.append(Finding(OK, f"--keyring-provider import: pip {pip_version} loads keyrings.gar from "
