@@ -53,8 +53,7 @@ def ini_values(text: str, section: str, key: str, where: str) -> list[str]:
 
 
 def ini_section(text: str, section: str, where: str) -> dict[str, str] | None:
-    """The section's options as read (None when there is no such section); EditRefusedError when
-    unparseable."""
+    """The section's options (None when there is no such section); EditRefusedError when unparseable."""
     parser = _parser(text, where)
     return {key: parser.get(section, key) or "" for key in parser.options(section)} if parser.has_section(section) \
         else None
