@@ -18,7 +18,7 @@ import pytest
 
 from keyrings_gar.command import cli
 from keyrings_gar.command.configure import Where, plan_configure
-from keyrings_gar.command.index_rule import STANDARD, VIRTUAL
+from keyrings_gar.command.index_rule import STANDARD, VIRTUAL, parse_repository
 from tests.conftest import AR_HOST, AR_URL
 
 PROJECT = '[project]\nname = "consumer"\nversion = "0.1.0"\n'
@@ -208,7 +208,7 @@ def test_the_attack_table_covers_every_file_configure_writes(project: Path, isol
     planned = {(args, change.path)
                for args in {w.args for w in FILES.values()}
                for kind in (VIRTUAL, STANDARD)
-               for change in plan_configure(args[0], [AR_URL], kind,
+               for change in plan_configure(args[0], [parse_repository(AR_URL)], kind,
                                             where._replace(uv_toml="--uv-toml" in args)).files}
     assert planned == {(w.args, w.where(isolated, project)) for w in FILES.values()}
     assert set(TABLE) == {(file, attack) for file in FILES for attack in ATTACKS}

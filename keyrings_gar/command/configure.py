@@ -26,7 +26,6 @@ from typing import NamedTuple
 from ..errors import EditRefusedError, GarError
 from ..redact import shown_path
 from .index_rule import (
-    INSTALLERS,
     USERNAME,
     VIRTUAL,
     Repository,
@@ -42,7 +41,7 @@ from .index_rule import (
 )
 from .ini_edit import IniOption, ini_section, ini_values, merge_ini
 from .installer_reach import reach_problem
-from .mode_choice import PUBLISHING_TOOLS, choose_kind, refuse_uploads, upload_offers
+from .mode_choice import choose_kind, refuse_uploads, upload_offers
 from .pip_precedence import pip_overrides
 from .shown import safe_url
 from .toml_edit import TomlEntry, TomlKey, load_toml, lookup, merge_toml
@@ -133,10 +132,9 @@ def _toml_change(file: ProjectFile, keys: list[TomlKey], array: tuple[str, ...],
     """`keys` set and `entries` added to the array of tables `array` (`comment` above the first),
     those not there yet (a message calls one by the array's last name: an index, a source)."""
     path, project = file
-    wanted = [TomlEntry(array, entry, comment if n == 0 else "") for n, entry in enumerate(entries)]
     before = read_config(path, project)
     missing = new_entries(lookup(load_toml(before, str(path)), array), entries, array[-1], str(path))
-    added = [w for w in wanted if w.entry in missing]
+    added = [TomlEntry(array, entry, comment if n == 0 else "") for n, entry in enumerate(entries) if entry in missing]
     return FileChange(path, before, merge_toml(before, keys, added, str(path)), project=project)
 
 
@@ -193,17 +191,14 @@ def _poetry_plan(repositories: list[Repository], kind: str, cwd: Path, uploads: 
 # --- the command ----------------------------------------------------------------------------
 
 
-def plan_configure(tool: str, urls: list[str], kind: str, where: Where, no_uploads: frozenset[str] = frozenset()
-                   ) -> Plan:
+def plan_configure(tool: str, parsed: list[Repository], kind: str, where: Where,
+                   no_uploads: frozenset[str] = frozenset()) -> Plan:
     """What `configure` would change; nothing is written. GarError when it would not be safe.
     `no_uploads`: the index URLs of repositories that take no uploads (no publish settings)."""
-    if where.name is not None and len(urls) != 1:
+    if where.name is not None and len(parsed) != 1:
         raise GarError("--name names one repository: pass one URL with it")
-    repositories: list[Repository] = []
-    for url in urls:
-        repository = parse_repository(url) if where.name is None else renamed(parse_repository(url), where.name)
-        if repository not in repositories:
-            repositories.append(repository)
+    # dict.fromkeys: each repository once, in the order given.
+    repositories = list(dict.fromkeys(parsed if where.name is None else [renamed(parsed[0], where.name)]))
     names = [r.name for r in repositories]
     if len(set(names)) != len(names):
         raise GarError("two repositories share a name; configure them one at a time with --file or by hand")
@@ -221,11 +216,10 @@ def plan_configure(tool: str, urls: list[str], kind: str, where: Where, no_uploa
                         uv_toml=where.uv_toml or path.name == "uv.toml")
     if tool == "pdm":
         return _pdm_plan(repositories, kind, ProjectFile(file or _project_file(cwd, "pdm"), project))
-    if tool == "poetry":
-        if file is not None:
-            raise GarError("poetry edits its own files: run configure in the project's folder, without --file")
-        return _poetry_plan(repositories, kind, cwd, uploads)
-    raise GarError(f"configure knows {', '.join(INSTALLERS)}, not {tool}")
+    # poetry: the one tool left, as cli.py's choices (INSTALLERS) allow no other.
+    if file is not None:
+        raise GarError("poetry edits its own files: run configure in the project's folder, without --file")
+    return _poetry_plan(repositories, kind, cwd, uploads)
 
 
 def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry_run: bool) -> str:
@@ -233,9 +227,8 @@ def configure(tool: str, urls: list[str], kind: str | None, where: Where, *, dry
     mode is asked of the Artifact Registry API (mode_choice.py)."""
     repositories = [parse_repository(url) for url in urls]
     choice = choose_kind(repositories, kind)
-    if tool in PUBLISHING_TOOLS:
-        refuse_uploads(tool, repositories, choice)
-    plan = plan_configure(tool, urls, choice.kind, where, choice.no_uploads)
+    refuse_uploads(tool, repositories, choice)
+    plan = plan_configure(tool, repositories, choice.kind, where, choice.no_uploads)
     lines = list(choice.said)
     verb = "would change" if dry_run else "changed"
     for change in plan.files:

@@ -20,7 +20,7 @@ _GAR_BACKEND = "keyrings_gar.backend.GarKeyring"
 # Runs in the installer's interpreter (any Python 3 poetry or pdm runs on): what keyring loads there.
 _PROBE = r"""
 import json, sys
-found = {"python": sys.version.split()[0]}
+found = {}
 try:
     from importlib import metadata
 except ImportError:
@@ -36,7 +36,6 @@ for name in ("keyring", "keyrings.gar", "pip", "hishel") + ((tool,) if tool in (
 try:
     import keyring
     active = keyring.get_keyring()
-    found["active"] = type(active).__module__ + "." + type(active).__qualname__
     found["chain"] = [type(b).__module__ + "." + type(b).__qualname__ for b in getattr(active, "backends", [active])]
 except Exception as exc:
     found["error"] = type(exc).__name__
@@ -91,7 +90,7 @@ def probe(python: Path, env: dict[str, str], tool: str) -> Environment | Finding
         found: dict[str, Any] = json.loads(text.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return Finding(PROBLEM, f"the interpreter it runs with, {python}, did not answer as a Python 3 would")
-    versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "hishel", "python", tool)}
+    versions = {name: found.get(name) for name in ("keyring", "keyrings.gar", "pip", "hishel", tool)}
     return Environment(python, versions, [str(name) for name in found.get("chain") or []], found.get("error"),
                        found.get("tool_error"))
 

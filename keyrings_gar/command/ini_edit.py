@@ -53,8 +53,7 @@ def ini_values(text: str, section: str, key: str, where: str) -> list[str]:
 
 
 def ini_section(text: str, section: str, where: str) -> dict[str, str] | None:
-    """The section's options as read (None when there is no such section); EditRefusedError when
-    unparseable."""
+    """The section's options (None when there is no such section); EditRefusedError when unparseable."""
     parser = _parser(text, where)
     return {key: parser.get(section, key) or "" for key in parser.options(section)} if parser.has_section(section) \
         else None
@@ -67,7 +66,6 @@ class _Layout:
     section header or an option of its own."""
 
     def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
         self.sections: dict[str, tuple[int, int]] = {}  # name -> (header line, end line exclusive)
         self.options: dict[tuple[str, str], tuple[int, int]] = {}  # (section, key) -> (first line, end exclusive)
         current: str | None = None
@@ -94,16 +92,6 @@ class _Layout:
             if match and current is not None:
                 option = match.group("key").strip().lower()
                 self.options.setdefault((current, option), (number, number + 1))
-
-    def section_body_end(self, section: str) -> int:
-        """After the section's last non-blank, non-comment line: where a new option goes."""
-        start, end = self.sections[section]
-        last = start
-        for number in range(start + 1, end):
-            stripped = self.lines[number].strip()
-            if stripped and stripped[:1] not in "#;":
-                last = number
-        return last + 1
 
 
 def merge_ini(text: str, options: list[IniOption], where: str) -> str:
@@ -147,7 +135,9 @@ def _insert(lines: list[str], option: IniOption, missing: list[str], newline: st
     else:
         span = layout.options.get((option.section, option.key))
         if span is None:
-            at = layout.section_body_end(option.section)
+            # After the section's last line that is not blank nor a comment ("" is in "#;" too).
+            start, end = layout.sections[option.section]
+            at = max((n for n in range(start + 1, end) if lines[n].strip()[:1] not in "#;"), default=start) + 1
             added = [comment, _option_lines(option.key, missing, option.is_list)]
         else:
             at = span[1]

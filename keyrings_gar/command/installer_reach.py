@@ -34,7 +34,6 @@ from .environments import (
     probe,
     script_interpreter,
 )
-from .index_rule import INSTALLERS
 from .installer_settings import install_hint, install_source
 
 CREDS_MODE_KEYRING = (25, 2, 1)
@@ -44,13 +43,11 @@ CREDS_MODE_KEYRING = (25, 2, 1)
 def check_installer(tool: str) -> list[Finding]:
     """Whether `tool` (one of INSTALLERS) will reach keyrings.gar, and what to install where if not."""
     env = dict(os.environ)
-    if tool in ("poetry", "twine", "pdm"):
-        return _in_process(tool, env)
     if tool == "uv":
         return _keyring_on_path(_uv_named(env), env, creds_needed=False)
     if tool == "pip":
         return _pip(env)
-    raise ValueError(f"not an installer: {tool!r}; one of {', '.join(INSTALLERS)}")
+    return _in_process(tool, env)  # poetry, twine or pdm: cli.py's choices (INSTALLERS) allow no other
 
 
 def _in_process(tool: str, env: dict[str, str]) -> list[Finding]:
@@ -86,15 +83,15 @@ def _broken_tool(tool: str, found: Environment, where: str) -> Finding:
     hishel = found.versions.get("hishel")
     if "hishel" in reason and hishel is not None and _version_tuple(hishel) >= (2,):
         return Finding(PROBLEM, f"{tool} crashes before it asks keyring ({reason}): hishel {hishel} in {where} "
-                                f"is too new for it; {pin_fix(tool, found, HISHEL_PIN)}")
+                                f"is too new for it; {_pin_hishel(tool, found)}")
     return Finding(PROBLEM, f"{tool} crashes before it asks keyring: importing its HTTP session module in {where} "
                             f"fails ({reason}); reinstall {tool}")
 
 
-def pin_fix(tool: str, found: Environment, requirement: str) -> str:
-    """The command that installs `requirement` over what is in `tool`'s environment, by how `tool` was
+def _pin_hishel(tool: str, found: Environment) -> str:
+    """The command that installs HISHEL_PIN over what is in `tool`'s environment, by how `tool` was
     installed. pipx needs --force: without it `pipx inject` says the package is already there and exits 0."""
-    quoted = f"'{requirement}'"
+    quoted = f"'{HISHEL_PIN}'"
     manager, venv = managed_by(found.python, tool)
     if manager == PIPX:
         return f"pin it there: pipx inject --force {venv} {quoted}"
@@ -113,9 +110,8 @@ def _pip(env: dict[str, str]) -> list[Finding]:
     """pip: either provider may be in use, so both ways are checked; one that works is enough."""
     import_way: list[Finding] = []
     found = _environment_of_command("pip", env)
-    pip_version = None
+    pip_version = found.versions.get("pip") if isinstance(found, Environment) else None
     if isinstance(found, Environment):
-        pip_version = found.versions.get("pip")
         where = f"pip's environment ({found.python})"
         if found.loads_plugin:
             import_way.append(Finding(OK, f"--keyring-provider import: pip {pip_version} loads keyrings.gar from "

@@ -47,9 +47,7 @@ def install_source() -> str:
     except (ValueError, KeyError, TypeError):
         return UNKNOWN_SOURCE
     parts = urlsplit(url)
-    if parts.scheme == "file":
-        return shlex.quote(unquote(parts.path))
-    return shlex.quote(safe_url(url))
+    return shlex.quote(unquote(parts.path) if parts.scheme == "file" else safe_url(url))
 
 
 def install_hint() -> str:
@@ -87,8 +85,7 @@ poetry publish -r {name}""",
 hatch publish --repo {upload_url} --user oauth2accesstoken""",
 }
 
-INDEX_TOOLS = ("pip", "uv", "poetry", "pdm")
-TOOLS = (*INDEX_TOOLS, *PUBLISH_TEMPLATES)
+TOOLS = ("pip", "uv", "poetry", "pdm", *PUBLISH_TEMPLATES)
 
 
 def _pip_text(repository: Repository, kind: str) -> str:
@@ -102,8 +99,7 @@ def _uv_text(repository: Repository, kind: str, *, uv_toml: bool) -> str:
     prefix = "" if uv_toml else "tool.uv."
     where = ("# uv.toml (or `keyrings-gar settings uv URL` for pyproject.toml)" if uv_toml else
              "# pyproject.toml (for uv.toml, which has no [tool.uv]: `keyrings-gar settings uv URL --uv-toml`)")
-    provider = 'keyring-provider = "subprocess"'
-    head = provider if uv_toml else f"[tool.uv]\n{provider}"
+    head = ("" if uv_toml else "[tool.uv]\n") + 'keyring-provider = "subprocess"'
     # A virtual repository takes no uploads: no publish-url.
     index = uv_index(repository, kind, first=True, publish=kind != VIRTUAL)
     return (f"{where}\n# keyring on PATH: {install_hint()}\n"

@@ -57,17 +57,17 @@ def choose_kind(repositories: list[Repository], kind: str | None) -> KindChoice:
     return KindChoice(VIRTUAL if fronting else STANDARD, no_uploads, said)
 
 
+_PUBLISHING_TOOLS = ("twine",)
+"""Tools configured only to upload: refused for a repository that takes none."""
+_UPLOADING_TOOLS = ("uv", "poetry", "twine")
+
+
 def refuse_uploads(tool: str, repositories: list[Repository], choice: KindChoice) -> None:
     """GarError when a publishing tool is configured for a repository that takes no uploads."""
     for repository in repositories:
-        if repository.index_url in choice.no_uploads:
+        if tool in _PUBLISHING_TOOLS and repository.index_url in choice.no_uploads:
             raise GarError(f"{repository.name} is a virtual (or remote) repository, which takes no uploads: configure "
                            f"{tool} for the standard repository behind it; nothing was written")
-
-
-PUBLISHING_TOOLS = ("twine",)
-"""Tools configured only to upload: refused for a repository that takes none."""
-_UPLOADING_TOOLS = ("uv", "poetry", "twine")
 
 
 def upload_offers(tool: str, repositories: list[Repository], choice: KindChoice) -> list[str]:

@@ -12,6 +12,7 @@ either, a file is refused rather than edited blind.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from types import ModuleType
@@ -80,7 +81,7 @@ def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: 
     is refused, and so is a file no candidate edit fits (the module docstring says how)."""
     before = load_toml(text, where)
     expected = copy.deepcopy(before)
-    changes: list[_Change] = []
+    changes: list[TomlKey | TomlEntry] = []
     for item in keys:
         current = lookup(before, (*item.table, item.key))
         if current == item.value:
@@ -89,42 +90,27 @@ def merge_toml(text: str, keys: list[TomlKey], entries: list[TomlEntry], where: 
             dotted = ".".join((*item.table, item.key))
             raise EditRefusedError(f"{where}: {dotted} is already set to another value; to use "
                                    f"{toml_value(item.value)} change or remove it, then run this again")
-        changes.append(_Change(item.table, item.key, toml_value(item.value), item.value, item.comment, None))
-    changes.extend(_Change(entry.array[:-1], entry.array[-1], "", "", entry.comment, entry.entry) for entry in entries)
+        changes.append(item)
+    changes.extend(entries)
     newline = line_ending(text)
     result = text
     for change in changes:
-        if change.entry is None:
-            _set(expected, change.table, change.key, where)[change.key] = change.parsed
+        if isinstance(change, TomlKey):
+            table = change.table
+            _set(expected, table, change.key, where)[change.key] = change.value
         else:
-            _array(expected, change.table, change.key, where).append(dict(change.entry))
-        for candidate in _candidates(result, change, newline):
-            if _reads(candidate, where) == expected:
-                result = candidate
-                break
+            table = change.array[:-1]
+            _array(expected, table, change.array[-1], where).append(dict(change.entry))
+        for edits in _candidates(result, change):
+            candidate = _apply(result, edits, newline)
+            with contextlib.suppress(EditRefusedError):  # this candidate broke the file: the next one is tried
+                if load_toml(candidate, where) == expected:
+                    result = candidate
+                    break
         else:
-            raise EditRefusedError(f"{where}: configure cannot edit this form of "
-                                   f"{'.'.join(change.table) or 'the top level'}; add these lines, then run this "
-                                   f"again:\n{_by_hand(text, changes)}")
+            raise EditRefusedError(f"{where}: configure cannot edit this form of {'.'.join(table) or 'the top level'}; "
+                                   f"add these lines, then run this again:\n{_by_hand(text, changes)}")
     return result
-
-
-class _Change(NamedTuple):
-    table: tuple[str, ...]
-    key: str
-    value: str
-    """The key's value as TOML text (keys only)."""
-    parsed: TomlValue
-    comment: str
-    entry: dict[str, TomlValue] | None
-    """For an entry of the array `table.key`; None for a key."""
-
-
-def _reads(text: str, where: str) -> dict[str, Any] | None:
-    try:
-        return load_toml(text, where)
-    except EditRefusedError:  # this candidate edit broke the file: the next one is tried
-        return None
 
 
 def _set(document: dict[str, Any], table: tuple[str, ...], key: str, where: str) -> dict[str, Any]:
@@ -156,51 +142,48 @@ def _scan(text: str) -> Scan | None:
         return None
 
 
-def _candidates(text: str, change: _Change, newline: str) -> Iterator[str]:
+def _candidates(text: str, change: TomlKey | TomlEntry) -> Iterator[list[tuple[int, str]]]:
     scan = _scan(text)
-    path = (*change.table, change.key)
-    if change.entry is None:
-        yield from _key_edits(text, scan, change, newline)
+    comment = change.comment
+    if isinstance(change, TomlKey):
+        line = f"{_dotted((change.key,))} = {toml_value(change.value)}"
+        yield from _key_edits(text, scan, change.table, line, comment)
+        if not change.table:  # top-level keys come before any header
+            yield [(0, comment_lines(comment) + line + "\n" + ("\n" if text else ""))]
+        else:
+            yield [_at_end(text, f"[{_dotted(change.table)}]\n{comment_lines(comment)}{line}\n")]
         return
     inline = _inline_table(change.entry)
-    array = scan.value(path, "array") if scan else None
+    array = scan.value(change.array, "array") if scan else None
     if array is not None:
-        yield _apply(text, _array_edit(text, array, inline, change.comment), newline)
-    block = comment_lines(change.comment) + toml_table(f"[[{_dotted(path)}]]", change.entry) + "\n"
-    yield _apply(text, [_at_end(text, block)], newline)
+        yield _array_edit(text, array, inline, comment)
+    yield [_at_end(text, comment_lines(comment) + toml_table(f"[[{_dotted(change.array)}]]", change.entry) + "\n")]
     # An absent array where `[[...]]` cannot go (its table is inline or made by dotted keys): a key.
-    yield from _key_edits(text, scan, change._replace(value=f"[{inline}]", entry=None), newline, at_end=False)
+    yield from _key_edits(text, scan, change.array[:-1], f"{_dotted(change.array[-1:])} = [{inline}]", comment)
 
 
-def _key_edits(text: str, scan: Scan | None, change: _Change, newline: str, *, at_end: bool = True
-               ) -> Iterator[str]:
-    table, key, value, comment = change.table, change.key, change.value, change.comment
-    line = f"{_dotted((key,))} = {value}"
-    if scan is not None:
-        header = next((h for h in scan.headers if h.path == table and not h.array), None)
-        if header is not None:  # right below the table's own `[header]`
-            yield _apply(text, [_line_at(text, header.after, comment_lines(comment) + line + "\n")], newline)
-        inline = scan.value(table, "table")
-        if inline is not None:  # an inline table takes the key inside its braces
-            yield _apply(text, [_inside_braces(inline, line), _above(inline, comment)], newline)
-        for held in scan.values:
-            if len(held.path) > len(table) >= len(held.container) + 1 and held.path[:len(table)] == table:
-                # The table exists only through dotted keys (`uv.index = ...` under `[tool]`): one more beside them.
-                dotted = f"{_dotted((*table[len(held.container):], key))} = {value}"
-                if held.inline:
-                    holder = scan.value(held.container, "table")
-                    if holder is not None:
-                        yield _apply(text, [_inside_braces(holder, dotted), _above(holder, comment)], newline)
-                else:
-                    block = comment_lines(comment, held.indent) + held.indent + dotted + "\n"
-                    yield _apply(text, [_line_at(text, held.after, block)], newline)
-                break
-    if not at_end:
+def _key_edits(text: str, scan: Scan | None, table: tuple[str, ...], line: str, comment: str
+               ) -> Iterator[list[tuple[int, str]]]:
+    """`line` (`key = value`) put where the file already holds `table`."""
+    if scan is None:
         return
-    if not table:  # top-level keys come before any header
-        yield _apply(text, [(0, comment_lines(comment) + line + "\n" + ("\n" if text else ""))], newline)
-    else:
-        yield _apply(text, [_at_end(text, f"[{_dotted(table)}]\n{comment_lines(comment)}{line}\n")], newline)
+    header = next((h for h in scan.headers if h.path == table and not h.array), None)
+    if header is not None:  # right below the table's own `[header]`
+        yield [_line_at(text, header.after, comment_lines(comment) + line + "\n")]
+    inline = scan.value(table, "table")
+    if inline is not None:  # an inline table takes the key inside its braces
+        yield [_inside_braces(inline, line), _above(inline, comment)]
+    for held in scan.values:
+        if len(held.path) > len(table) >= len(held.container) + 1 and held.path[:len(table)] == table:
+            # The table exists only through dotted keys (`uv.index = ...` under `[tool]`): one more beside them.
+            dotted = f"{_dotted(table[len(held.container):])}.{line}"
+            if held.inline:
+                holder = scan.value(held.container, "table")
+                if holder is not None:
+                    yield [_inside_braces(holder, dotted), _above(holder, comment)]
+            else:
+                yield [_line_at(text, held.after, comment_lines(comment, held.indent) + held.indent + dotted + "\n")]
+            break
 
 
 def _array_edit(text: str, array: Value, inline: str, comment: str) -> list[tuple[int, str]]:
@@ -259,17 +242,16 @@ def _dotted(path: tuple[str, ...]) -> str:
     return ".".join(part if BARE.fullmatch(part) else toml_value(part) for part in path)
 
 
-def _by_hand(text: str, changes: list[_Change]) -> str:
+def _by_hand(text: str, changes: list[TomlKey | TomlEntry]) -> str:
     """The lines each change needs, in the form the file holds its table or array."""
     scan = _scan(text)
     lines = []
     for change in changes:
-        path = (*change.table, change.key)
-        if change.entry is None:
+        if isinstance(change, TomlKey):
             where = f"in the table {_dotted(change.table)}" if change.table else "at the top, before any [table]"
-            lines.append(f"  {where}: {_dotted((change.key,))} = {change.value}")
-        elif scan is not None and scan.value(path, "array") is not None:
-            lines.append(f"  in the array {_dotted(path)}: {_inline_table(change.entry)}")
+            lines.append(f"  {where}: {_dotted((change.key,))} = {toml_value(change.value)}")
+        elif scan is not None and scan.value(change.array, "array") is not None:
+            lines.append(f"  in the array {_dotted(change.array)}: {_inline_table(change.entry)}")
         else:
-            lines.extend(f"  {line}" for line in toml_table(f"[[{_dotted(path)}]]", change.entry).splitlines())
+            lines.extend(f"  {line}" for line in toml_table(f"[[{_dotted(change.array)}]]", change.entry).splitlines())
     return "\n".join(lines)

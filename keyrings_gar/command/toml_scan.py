@@ -29,7 +29,6 @@ class Value(NamedTuple):
     container: tuple[str, ...]
     """The table whose statement (or inline table) holds the key."""
     inline: bool
-    """The container is an inline table."""
     kind: str
     """`array`, `table` (an inline one) or `scalar`."""
     start: int
