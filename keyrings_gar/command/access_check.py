@@ -35,13 +35,11 @@ from ..search import find_json_key, find_token_source
 from ..sources import source_from_secret
 from .index_rule import Repository
 from .only_index import only_index_places
-from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, mode_name, repository_facts
+from .registry_api import READER_ROLE, STANDARD, UPLOAD_PERMISSION, ApiAnswer, mode_name, repository_facts
 
-READER_ROLE = "roles/artifactregistry.reader"
 WRITER_ROLE = "roles/artifactregistry.writer"
 DOWNLOAD, UPLOAD = "download", "upload"
-PROBE_PACKAGE = "keyrings-gar-access-probe"
-"""The package page asked without --package: a name of ours that no repository holds."""
+PROBE_PACKAGE = "keyrings-gar-access-probe"  # a name of ours that no repository holds
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}")
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
 
@@ -59,12 +57,9 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
     """Add to doctor's `report` (for `url`, already found to work) what the registry answers to the
     credential a lookup would give; a refusal becomes a problem and the report fails."""
     problems: list[str] = report["problems"]
-    if package is not None and _PACKAGE.fullmatch(package) is None:
-        problems.append("--package takes a project name as PyPI spells them (letters, digits, `.`, `_`, `-`)")
-        report["ok"] = False
-        return
     try:
-        repository, answer = _lookup_and_check(url, report.get("credential") or {}, purpose, package)
+        repository = _repository(url, package)
+        answer = check_access(repository, report.get("credential") or {}, purpose, package)
     except GarError as exc:
         problems.append(str(exc))
     else:
@@ -80,19 +75,6 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
         if not answer.ok:
             problems.append(answer.text)
     report["ok"] = not problems
-
-
-def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, package: str | None
-                      ) -> tuple[Repository, AccessAnswer]:
-    target = parse_service(url, trusted_hosts())
-    repository = Repository.from_target(target) if target is not None else None
-    if target is None or repository is None:
-        raise GarError("--check-access needs the repository's URL, "
-                       "https://LOCATION-python.pkg.dev/PROJECT/REPOSITORY/simple/")
-    login = credential_for(target, None)
-    if login is None:
-        raise GarError("no credential to check: a lookup for this URL answers nothing")
-    return repository, check_access(repository, (login.username, login.password), credential, purpose, package)
 
 
 def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
@@ -116,11 +98,23 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     return token, quota or None
 
 
-def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], purpose: str,
-                 package: str | None) -> AccessAnswer:
-    """GET `package`'s page with the lookup's credential, `login` (username, password), then ask the
-    API with the same identity's token, and explain both for `purpose` (DOWNLOAD or UPLOAD).
-    `credential` is doctor's credential report: which source and identity the credential is from."""
+def _repository(url: str, package: str | None) -> Repository:
+    if package is not None and _PACKAGE.fullmatch(package) is None:
+        raise GarError("--package takes a project name as PyPI spells them (letters, digits, `.`, `_`, `-`)")
+    target = parse_service(url, trusted_hosts())
+    repository = Repository.from_target(target) if target is not None else None
+    if repository is None:
+        raise GarError("--check-access needs the repository's URL, "
+                       "https://LOCATION-python.pkg.dev/PROJECT/REPOSITORY/simple/")
+    return repository
+
+
+def check_access(repository: Repository, credential: dict[str, Any], purpose: str, package: str | None
+                 ) -> AccessAnswer:
+    """GET `package`'s page with the credential a lookup gives, then ask the API with the same
+    identity's token, and explain both for `purpose` (DOWNLOAD or UPLOAD). `credential` is doctor's
+    credential report: which source and identity the credential is from."""
+    login = _login(repository)
     timeout = load_settings().timeout
     page = repository.page_url(package or PROBE_PACKAGE)
     status = _page_status(page, repository.host, login, timeout)
@@ -129,11 +123,14 @@ def check_access(repository: Repository, login: tuple[str, str], credential: dic
     api = repository_facts(repository, lambda: api_token(repository.target, *login), timeout)
     if status in (200, 404):
         return _readable(repository, status, credential, purpose, api)
+    if status == 403 and api.missing:
+        listing = f"gcloud artifacts repositories list --project={repository.project} --location={repository.location}"
+        return AccessAnswer(status, False, f"Artifact Registry has no repository {repository.repository} in project "
+                                           f"{repository.project} at {repository.location} (the package page answered "
+                                           "HTTP 403, and the Artifact Registry API 404): check the URL against "
+                                           f"`{listing}`", api)
     if status == 403:
-        if api.missing:
-            return AccessAnswer(status, False, _missing(repository), api)
-        return AccessAnswer(status, False, _denied(repository, credential, purpose), api,
-                            _api_warning(api, status))
+        return AccessAnswer(status, False, _denied(repository, credential, purpose), api, _api_warning(api, status))
     if 300 <= status < 400:
         return AccessAnswer(status, False, f"{page} answered with a redirect (HTTP {status}), which Artifact "
                                            "Registry never sends for a package page: not followed; check the proxy "
@@ -180,13 +177,6 @@ def _api_warning(api: ApiAnswer, status: int) -> tuple[str, ...]:
     if api.problem is None or (status == 403 and "SERVICE_DISABLED" not in api.problem):
         return ()
     return (api.problem,)
-
-
-def _missing(repository: Repository) -> str:
-    listing = f"gcloud artifacts repositories list --project={repository.project} --location={repository.location}"
-    return (f"Artifact Registry has no repository {repository.repository} in project {repository.project} at "
-            f"{repository.location} (the package page answered HTTP 403, and the Artifact Registry API 404): check "
-            f"the URL against `{listing}`")
 
 
 def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -> int:
@@ -259,16 +249,18 @@ def _member(identity: str) -> str:
     return f"{kind}:{email.group()}"
 
 
+def _login(repository: Repository) -> tuple[str, str]:
+    """The credential (username, password) a lookup for the repository's index URL gives: the same
+    configuration entry and host as any URL of the repository."""
+    found = credential_for(repository.target, None)
+    if found is None:
+        raise GarError(f"no credential: a lookup for {repository.index_url} answers nothing (`keyrings-gar doctor "
+                       f"{repository.index_url}` says why)")
+    return found.username, found.password
+
+
 def api_facts(repository: Repository) -> ApiAnswer:
     """What the API says about `repository`, asked with the identity a lookup for its index URL
     would use (for `configure`); `problem` says why it could not."""
-    target = repository.target
-    try:
-        login = credential_for(target, None)
-    except GarError as exc:
-        return ApiAnswer(None, None, problem=f"no credential to ask the Artifact Registry API with: {exc}")
-    if login is None:
-        return ApiAnswer(None, None, problem="no credential to ask the Artifact Registry API with (`keyrings-gar "
-                                             "doctor URL` says why)")
-    return repository_facts(repository, lambda: api_token(target, login.username, login.password),
+    return repository_facts(repository, lambda: api_token(repository.target, *_login(repository)),
                             load_settings().timeout)
