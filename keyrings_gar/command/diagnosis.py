@@ -44,8 +44,7 @@ def doctor(url: str | None) -> Report:
     every problem found and its fix. `report["ok"]` is whether the lookup would succeed."""
     problems: list[str] = []
     notes: list[str] = []
-    warnings: list[str] = []
-    """What works but probably not as meant: shown, and the exit status stays 0."""
+    warnings: list[str] = []  # what works but probably not as meant: shown, and the exit status stays 0
     report: Report = {"ok": False, "versions": _versions(), "problems": problems, "warnings": warnings,
                       "notes": notes}
     report["keyring"] = keyring_chain_report(problems, notes)
@@ -60,13 +59,13 @@ def doctor(url: str | None) -> Report:
             problems.append(f"{safe_url(url)} is not ours: {reason}")
     settings = _guarded(load_settings, problems)
     entry = NO_ENTRY
-    if config is not None:
+    if config is not None:  # the file has no problem
         warnings.extend(hosts_with_several_identities(config, _default_key_file(settings)))
-    if target is not None and config is not None:
-        entry = config.entry_for(target)
-        report["config"]["entry"] = entry.name or None
-        warnings.extend(likely_typos(config, target, entry))
-    if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
+        if target is not None:
+            entry = config.entry_for(target)
+            report["config"]["entry"] = entry.name or None
+            warnings.extend(likely_typos(config, target, entry))
+    if settings is not None and (url is None or target is not None) and config is not None:
         report["credential"] = _credential_report(settings, entry, problems, notes)
     if settings is not None and settings.cache_dir is not None:
         # A warning, not a failure: lookups still work, each minting its own token.
@@ -89,7 +88,6 @@ def _default_key_file(settings: Settings | None) -> Path | None:
 
 
 def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
-    """`function()`, or None with its one-line error added to `problems`."""
     try:
         return function()
     except GarError as exc:
