@@ -1,14 +1,12 @@
 """`doctor --check-access`: what an installer asks the repository, then what the Artifact Registry API
-says about it, with the same identity, and what the answers mean.
+(registry_api.py) says about it, with the same identity, and what the answers mean.
 
-A token that google-auth minted proves only that Google knows the identity; whether Artifact
-Registry lets that identity read this repository, and whether a pre-minted token is still alive, only
-the registry can say. Installers never read the root listing (`/P/R/simple/`), and Artifact Registry
-answers it 404 to everyone: the check GETs a package page, as an installer does (`--package NAME`,
-else a name no repository holds, whose 404 page proves the read as well as a 200). Then the API
-(registry_api.py) tells the repository's mode, whether the identity may upload (without uploading),
-and a missing repository from a missing role where the identity may see the project. An API refusal
-is a warning: it never turns a proven read into a failure.
+A minted token proves only that Google knows the identity; whether Artifact Registry lets it read
+this repository, or a pre-minted token is still alive, only the registry can say. Installers never
+read the root listing (`/P/R/simple/`), which answers 404 to everyone: the check GETs a package page,
+as an installer does (`--package NAME`, else a name no repository holds, whose 404 proves the read as
+a 200 does). The API then tells the mode, whether the identity may upload (without uploading), and a
+missing repository from a missing role. An API refusal is a warning: it never fails a proven read.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ from ..lookup import access_token, credential_for
 from ..mint.transport import DeadlineRequest, RedirectRefusedError
 from ..provided import find_provided_token
 from ..redact import scrubbed
-from ..search import find_json_key, find_token_source
+from ..search import PRE_MINTED, find_json_key, find_token_source
 from ..sources import source_from_secret
 from .index_rule import Repository
 from .only_index import only_index_places
@@ -45,8 +43,8 @@ _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
 
 
 class AccessAnswer(NamedTuple):
-    """What the registry answered (None: no answer) and what that means for the user."""
-    status: int | None
+    """What the registry answered and what that means for the user."""
+    status: int
     ok: bool
     text: str
     api: ApiAnswer | None = None
@@ -111,9 +109,8 @@ def _repository(url: str, package: str | None) -> Repository:
 
 def check_access(repository: Repository, credential: dict[str, Any], purpose: str, package: str | None
                  ) -> AccessAnswer:
-    """GET `package`'s page with the credential a lookup gives, then ask the API with the same
-    identity's token, and explain both for `purpose` (DOWNLOAD or UPLOAD). `credential` is doctor's
-    credential report: which source and identity the credential is from."""
+    """GET `package`'s page with a lookup's credential, then ask the API with its identity, and explain
+    both for `purpose`; `credential` is doctor's report of the credential's source and identity."""
     login = _login(repository)
     timeout = load_settings().timeout
     page = repository.page_url(package or PROBE_PACKAGE)
@@ -165,7 +162,6 @@ def _readable(repository: Repository, status: int, credential: dict[str, Any], p
 
 
 def _standard_as_only_index(repository: Repository) -> list[str]:
-    """A warning for each installer setting that makes this standard repository the only index."""
     return [f"{place} makes {repository.repository}, a standard repository (its own packages only), the only index: "
             "public packages will not be found; remove that setting and add it beside PyPI (`keyrings-gar configure "
             "TOOL URL --standard`), or make a virtual repository in front of it the only index"
@@ -183,8 +179,6 @@ def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -
     """The status of one GET, through the user's proxy and CA bundle; the bounded transport follows
     no redirect (a credential must not go elsewhere) and reports one as its status here."""
     class StatusOnly(DeadlineRequest):
-        """The bounded transport, reading no body: only the status answers the question."""
-
         def _read(self, response: Any) -> bytes:  # noqa: ARG002 - the body is not wanted
             return b""
 
@@ -203,7 +197,7 @@ def _refused(credential: dict[str, Any]) -> str:
     """401: the registry does not take the credential at all; the fix depends on where it came from."""
     source = credential.get("token_source") or {}
     secret = credential.get("secret")
-    if source.get("kind") == "pre-minted token":
+    if source.get("kind") == PRE_MINTED:
         return (f"Artifact Registry refused the pre-minted token from {source['origin']} (HTTP 401): it has "
                 "expired (tokens live about an hour) or is no OAuth access token with the cloud-platform scope; "
                 "put a fresh `gcloud auth print-access-token` there, or unset it so that keyrings.gar mints its own")

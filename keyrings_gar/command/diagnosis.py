@@ -226,7 +226,6 @@ def cache_report() -> Report:
     entries = TokenCache(settings_dir).entries()
     now = time.time()
     return censored_report({
-        # None: no private per-user runtime folder here (see cachedir.py), so tokens stay in memory.
         "directory": None if settings_dir is None else shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
         "problem": None if settings_dir is None else cache_folder_problem(settings_dir),

@@ -41,7 +41,6 @@ class ApiAnswer(NamedTuple):
     missing: bool = False
     """The API says the repository does not exist (it answers so only to who may see the project)."""
     problem: str | None = None
-    """Why the API could not tell the mode or the permissions, with the fix; None when it could."""
 
 
 def mode_name(mode: str) -> str:
@@ -112,7 +111,7 @@ def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, 
     held = _json(tested.data).get("permissions") if tested.status == 200 else None
     permissions = frozenset(p for p in held if isinstance(p, str)) if isinstance(held, list) else (
         frozenset() if tested.status == 200 else None)
-    if got.status == 200 and isinstance(mode, str):
+    if isinstance(mode, str):
         return ApiAnswer(mode, permissions)
     if got.status == 404:
         return ApiAnswer(None, permissions, missing=True)
