@@ -76,10 +76,9 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
 
 
 def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
-    """A bearer token of the identity whose credential `username`/`password` is (the token itself,
-    or one minted from a json key secret's key: the key never goes to the API), and the project its
-    API calls are billed to, as google-auth picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credential
-    file's quota_project_id (None: the credential's own default)."""
+    """A bearer token of the identity `username`/`password` is for (the token itself, or one minted from the
+    json key secret: the key never goes to the API), and the project its calls are billed to as google-auth
+    picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the file's quota_project_id (None: the credential's own)."""
     settings = load_settings()
     entry = entry_for(target)
     if username in TOKEN_USERNAMES:
@@ -138,8 +137,7 @@ def check_access(repository: Repository, credential: dict[str, Any], purpose: st
 
 def _readable(repository: Repository, status: int, credential: dict[str, Any], purpose: str,
               api: ApiAnswer) -> AccessAnswer:
-    """A package page answered 200 or 404: the identity reads the repository. For an upload, the
-    API's mode and testIamPermissions answer whether it may upload, without uploading."""
+    """A package page answered 200 or 404: the identity reads the repository; may it upload too?"""
     kind = f"a {mode_name(api.mode)} repository, " if api.mode else ""
     read = (f"Artifact Registry lets this credential read {repository.index_url} ({kind}a package page answered "
             f"HTTP {status})")
@@ -244,8 +242,7 @@ def _member(identity: str) -> str:
 
 
 def _login(repository: Repository) -> tuple[str, str]:
-    """The credential (username, password) a lookup for the repository's index URL gives: the same
-    configuration entry and host as any URL of the repository."""
+    """The (username, password) a lookup answers for `repository.target`, as for any of its URLs."""
     found = credential_for(repository.target, None)
     if found is None:
         raise GarError(f"no credential: a lookup for {repository.index_url} answers nothing (`keyrings-gar doctor "
@@ -254,7 +251,6 @@ def _login(repository: Repository) -> tuple[str, str]:
 
 
 def api_facts(repository: Repository) -> ApiAnswer:
-    """What the API says about `repository`, asked with the identity a lookup for its index URL
-    would use (for `configure`); `problem` says why it could not."""
+    """What the API says about `repository`, asked with `_login`'s identity (for `configure`)."""
     return repository_facts(repository, lambda: api_token(repository.target, *_login(repository)),
                             load_settings().timeout)
