@@ -1,14 +1,12 @@
 """`doctor --check-access`: what an installer asks the repository, then what the Artifact Registry API
-says about it, with the same identity, and what the answers mean.
+(registry_api.py) says about it, with the same identity, and what the answers mean.
 
-A token that google-auth minted proves only that Google knows the identity; whether Artifact
-Registry lets that identity read this repository, and whether a pre-minted token is still alive, only
-the registry can say. Installers never read the root listing (`/P/R/simple/`), and Artifact Registry
-answers it 404 to everyone: the check GETs a package page, as an installer does (`--package NAME`,
-else a name no repository holds, whose 404 page proves the read as well as a 200). Then the API
-(registry_api.py) tells the repository's mode, whether the identity may upload (without uploading),
-and a missing repository from a missing role where the identity may see the project. An API refusal
-is a warning: it never turns a proven read into a failure.
+A minted token proves only that Google knows the identity; whether Artifact Registry lets it read
+this repository, or a pre-minted token is still alive, only the registry can say. Installers never
+read the root listing (`/P/R/simple/`), which answers 404 to everyone: the check GETs a package page,
+as an installer does (`--package NAME`, else a name no repository holds, whose 404 proves the read as
+a 200 does). The API then tells the mode, whether the identity may upload (without uploading), and a
+missing repository from a missing role. An API refusal is a warning: it never fails a proven read.
 """
 
 from __future__ import annotations
@@ -31,24 +29,22 @@ from ..lookup import access_token, credential_for
 from ..mint.transport import DeadlineRequest, RedirectRefusedError
 from ..provided import find_provided_token
 from ..redact import scrubbed
-from ..search import find_json_key, find_token_source
+from ..search import PRE_MINTED, find_json_key, find_token_source
 from ..sources import source_from_secret
 from .index_rule import Repository
 from .only_index import only_index_places
-from .registry_api import STANDARD, UPLOAD_PERMISSION, ApiAnswer, mode_name, repository_facts
+from .registry_api import READER_ROLE, STANDARD, UPLOAD_PERMISSION, ApiAnswer, mode_name, repository_facts
 
-READER_ROLE = "roles/artifactregistry.reader"
 WRITER_ROLE = "roles/artifactregistry.writer"
 DOWNLOAD, UPLOAD = "download", "upload"
-PROBE_PACKAGE = "keyrings-gar-access-probe"
-"""The package page asked without --package: a name of ours that no repository holds."""
+PROBE_PACKAGE = "keyrings-gar-access-probe"  # a name of ours that no repository holds
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,255}")
 _PACKAGE = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]{0,200}[A-Za-z0-9])?")
 
 
 class AccessAnswer(NamedTuple):
-    """What the registry answered (None: no answer) and what that means for the user."""
-    status: int | None
+    """What the registry answered and what that means for the user."""
+    status: int
     ok: bool
     text: str
     api: ApiAnswer | None = None
@@ -59,12 +55,9 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
     """Add to doctor's `report` (for `url`, already found to work) what the registry answers to the
     credential a lookup would give; a refusal becomes a problem and the report fails."""
     problems: list[str] = report["problems"]
-    if package is not None and _PACKAGE.fullmatch(package) is None:
-        problems.append("--package takes a project name as PyPI spells them (letters, digits, `.`, `_`, `-`)")
-        report["ok"] = False
-        return
     try:
-        repository, answer = _lookup_and_check(url, report.get("credential") or {}, purpose, package)
+        repository = _repository(url, package)
+        answer = check_access(repository, report.get("credential") or {}, purpose, package)
     except GarError as exc:
         problems.append(str(exc))
     else:
@@ -82,24 +75,10 @@ def add_access_check(report: dict[str, Any], url: str, purpose: str = DOWNLOAD, 
     report["ok"] = not problems
 
 
-def _lookup_and_check(url: str, credential: dict[str, Any], purpose: str, package: str | None
-                      ) -> tuple[Repository, AccessAnswer]:
-    target = parse_service(url, trusted_hosts())
-    repository = Repository.from_target(target) if target is not None else None
-    if target is None or repository is None:
-        raise GarError("--check-access needs the repository's URL, "
-                       "https://LOCATION-python.pkg.dev/PROJECT/REPOSITORY/simple/")
-    login = credential_for(target, None)
-    if login is None:
-        raise GarError("no credential to check: a lookup for this URL answers nothing")
-    return repository, check_access(repository, (login.username, login.password), credential, purpose, package)
-
-
 def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[str, str | None]:
-    """A bearer token of the identity whose credential `username`/`password` is (the token itself,
-    or one minted from a json key secret's key: the key never goes to the API), and the project its
-    API calls are billed to, as google-auth picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the credential
-    file's quota_project_id (None: the credential's own default)."""
+    """A bearer token of the identity `username`/`password` is for (the token itself, or one minted from the
+    json key secret: the key never goes to the API), and the project its calls are billed to as google-auth
+    picks it: GOOGLE_CLOUD_QUOTA_PROJECT, else the file's quota_project_id (None: the credential's own)."""
     settings = load_settings()
     entry = entry_for(target)
     if username in TOKEN_USERNAMES:
@@ -116,11 +95,22 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
     return token, quota or None
 
 
-def check_access(repository: Repository, login: tuple[str, str], credential: dict[str, Any], purpose: str,
-                 package: str | None) -> AccessAnswer:
-    """GET `package`'s page with the lookup's credential, `login` (username, password), then ask the
-    API with the same identity's token, and explain both for `purpose` (DOWNLOAD or UPLOAD).
-    `credential` is doctor's credential report: which source and identity the credential is from."""
+def _repository(url: str, package: str | None) -> Repository:
+    if package is not None and _PACKAGE.fullmatch(package) is None:
+        raise GarError("--package takes a project name as PyPI spells them (letters, digits, `.`, `_`, `-`)")
+    target = parse_service(url, trusted_hosts())
+    repository = Repository.from_target(target) if target is not None else None
+    if repository is None:
+        raise GarError("--check-access needs the repository's URL, "
+                       "https://LOCATION-python.pkg.dev/PROJECT/REPOSITORY/simple/")
+    return repository
+
+
+def check_access(repository: Repository, credential: dict[str, Any], purpose: str, package: str | None
+                 ) -> AccessAnswer:
+    """GET `package`'s page with a lookup's credential, then ask the API with its identity, and explain
+    both for `purpose`; `credential` is doctor's report of the credential's source and identity."""
+    login = _login(repository)
     timeout = load_settings().timeout
     page = repository.page_url(package or PROBE_PACKAGE)
     status = _page_status(page, repository.host, login, timeout)
@@ -129,11 +119,14 @@ def check_access(repository: Repository, login: tuple[str, str], credential: dic
     api = repository_facts(repository, lambda: api_token(repository.target, *login), timeout)
     if status in (200, 404):
         return _readable(repository, status, credential, purpose, api)
+    if status == 403 and api.missing:
+        listing = f"gcloud artifacts repositories list --project={repository.project} --location={repository.location}"
+        return AccessAnswer(status, False, f"Artifact Registry has no repository {repository.repository} in project "
+                                           f"{repository.project} at {repository.location} (the package page answered "
+                                           "HTTP 403, and the Artifact Registry API 404): check the URL against "
+                                           f"`{listing}`", api)
     if status == 403:
-        if api.missing:
-            return AccessAnswer(status, False, _missing(repository), api)
-        return AccessAnswer(status, False, _denied(repository, credential, purpose), api,
-                            _api_warning(api, status))
+        return AccessAnswer(status, False, _denied(repository, credential, purpose), api, _api_warning(api, status))
     if 300 <= status < 400:
         return AccessAnswer(status, False, f"{page} answered with a redirect (HTTP {status}), which Artifact "
                                            "Registry never sends for a package page: not followed; check the proxy "
@@ -144,8 +137,7 @@ def check_access(repository: Repository, login: tuple[str, str], credential: dic
 
 def _readable(repository: Repository, status: int, credential: dict[str, Any], purpose: str,
               api: ApiAnswer) -> AccessAnswer:
-    """A package page answered 200 or 404: the identity reads the repository. For an upload, the
-    API's mode and testIamPermissions answer whether it may upload, without uploading."""
+    """A package page answered 200 or 404: the identity reads the repository; may it upload too?"""
     kind = f"a {mode_name(api.mode)} repository, " if api.mode else ""
     read = (f"Artifact Registry lets this credential read {repository.index_url} ({kind}a package page answered "
             f"HTTP {status})")
@@ -168,7 +160,6 @@ def _readable(repository: Repository, status: int, credential: dict[str, Any], p
 
 
 def _standard_as_only_index(repository: Repository) -> list[str]:
-    """A warning for each installer setting that makes this standard repository the only index."""
     return [f"{place} makes {repository.repository}, a standard repository (its own packages only), the only index: "
             "public packages will not be found; remove that setting and add it beside PyPI (`keyrings-gar configure "
             "TOOL URL --standard`), or make a virtual repository in front of it the only index"
@@ -182,19 +173,10 @@ def _api_warning(api: ApiAnswer, status: int) -> tuple[str, ...]:
     return (api.problem,)
 
 
-def _missing(repository: Repository) -> str:
-    listing = f"gcloud artifacts repositories list --project={repository.project} --location={repository.location}"
-    return (f"Artifact Registry has no repository {repository.repository} in project {repository.project} at "
-            f"{repository.location} (the package page answered HTTP 403, and the Artifact Registry API 404): check "
-            f"the URL against `{listing}`")
-
-
 def _page_status(page: str, host: str, login: tuple[str, str], timeout: float) -> int:
     """The status of one GET, through the user's proxy and CA bundle; the bounded transport follows
     no redirect (a credential must not go elsewhere) and reports one as its status here."""
     class StatusOnly(DeadlineRequest):
-        """The bounded transport, reading no body: only the status answers the question."""
-
         def _read(self, response: Any) -> bytes:  # noqa: ARG002 - the body is not wanted
             return b""
 
@@ -213,7 +195,7 @@ def _refused(credential: dict[str, Any]) -> str:
     """401: the registry does not take the credential at all; the fix depends on where it came from."""
     source = credential.get("token_source") or {}
     secret = credential.get("secret")
-    if source.get("kind") == "pre-minted token":
+    if source.get("kind") == PRE_MINTED:
         return (f"Artifact Registry refused the pre-minted token from {source['origin']} (HTTP 401): it has "
                 "expired (tokens live about an hour) or is no OAuth access token with the cloud-platform scope; "
                 "put a fresh `gcloud auth print-access-token` there, or unset it so that keyrings.gar mints its own")
@@ -259,16 +241,16 @@ def _member(identity: str) -> str:
     return f"{kind}:{email.group()}"
 
 
+def _login(repository: Repository) -> tuple[str, str]:
+    """The (username, password) a lookup answers for `repository.target`, as for any of its URLs."""
+    found = credential_for(repository.target, None)
+    if found is None:
+        raise GarError(f"no credential: a lookup for {repository.index_url} answers nothing (`keyrings-gar doctor "
+                       f"{repository.index_url}` says why)")
+    return found.username, found.password
+
+
 def api_facts(repository: Repository) -> ApiAnswer:
-    """What the API says about `repository`, asked with the identity a lookup for its index URL
-    would use (for `configure`); `problem` says why it could not."""
-    target = repository.target
-    try:
-        login = credential_for(target, None)
-    except GarError as exc:
-        return ApiAnswer(None, None, problem=f"no credential to ask the Artifact Registry API with: {exc}")
-    if login is None:
-        return ApiAnswer(None, None, problem="no credential to ask the Artifact Registry API with (`keyrings-gar "
-                                             "doctor URL` says why)")
-    return repository_facts(repository, lambda: api_token(target, login.username, login.password),
+    """What the API says about `repository`, asked with `_login`'s identity (for `configure`)."""
+    return repository_facts(repository, lambda: api_token(repository.target, *_login(repository)),
                             load_settings().timeout)

@@ -72,7 +72,6 @@ def _run_configure(args: argparse.Namespace) -> int:
 
 
 def _run_token(args: argparse.Namespace) -> int:
-    """A live token for URL's identity (the default identity without one), through the cache."""
     entry = NO_ENTRY
     if args.url is not None:
         target = classify_service(args.url, trusted_hosts())
@@ -102,12 +101,8 @@ def _run_cache_clear(_args: argparse.Namespace) -> int:
     return 0
 
 
-def pasted_url(argument: str) -> str:
-    """A URL argument without the spaces and line ending a copy and paste brings along (`"URL "`
-    quoted, or a terminal pasting the newline); whitespace inside stays, and hosts.py refuses it."""
-    return argument.strip()
-
-
+# URL arguments are `type=str.strip`: without the spaces and line ending a copy and paste brings along
+# (`"URL "` quoted, or a terminal pasting the newline); whitespace inside stays, and hosts.py refuses it.
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keyrings-gar",
@@ -124,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "also ask the repository whether it accepts it, and with --installer, whether that installer "
                     "will reach keyrings.gar at all. Exit status 0 when all is well, 1 otherwise (the problems and "
                     "their fixes are listed).")
-    doctor_parser.add_argument("url", nargs="?", type=pasted_url, metavar="URL",
+    doctor_parser.add_argument("url", nargs="?", type=str.strip, metavar="URL",
                                help="the repository URL (default: no URL, the default identity)")
     doctor_parser.add_argument("--json", action="store_true", help="print the report as JSON")
     doctor_parser.add_argument("--check-access", action="store_true",
@@ -148,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "command (twine, uv-publish, poetry-publish, hatch) that gets its credentials from keyring: "
                     "the keyring-based answer to `gcloud artifacts print-settings python`.")
     settings_parser.add_argument("tool", choices=TOOLS, help="the installer or publishing command")
-    settings_parser.add_argument("url", type=pasted_url, metavar="URL", help="the repository URL")
+    settings_parser.add_argument("url", type=str.strip, metavar="URL", help="the repository URL")
     _add_kind_options(settings_parser)
     settings_parser.add_argument("--uv-toml", action="store_true",
                                  help="for uv: the uv.toml form (default: the pyproject.toml form)")
@@ -165,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "through a link. Without --virtual or --standard, each repository's mode is asked of the "
                     "Artifact Registry API first; when it cannot tell, nothing is written.")
     configure_parser.add_argument("tool", choices=INSTALLERS, help="the installer or publishing tool")
-    configure_parser.add_argument("urls", nargs="+", type=pasted_url, metavar="URL", help="repository URLs")
+    configure_parser.add_argument("urls", nargs="+", type=str.strip, metavar="URL", help="repository URLs")
     _add_kind_options(configure_parser, default=None)
     configure_parser.add_argument("--dry-run", action="store_true", help="print what would change; write nothing")
     configure_parser.add_argument("--uv-toml", action="store_true", help="for uv: write ./uv.toml, not pyproject.toml")
@@ -178,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands, "token", _run_token, help="print a live access token (for scripts)",
         description="Print a live OAuth access token for URL's identity (or the default identity), through the "
                     "same cache as keyring lookups. The only command that prints a credential.")
-    token_parser.add_argument("url", nargs="?", type=pasted_url, metavar="URL", help="the repository URL")
+    token_parser.add_argument("url", nargs="?", type=str.strip, metavar="URL", help="the repository URL")
 
     cache_parser = _add_command(commands, "cache", None, help="show or clear the token cache",
                                 description="Show or clear the shared token cache.")

@@ -43,10 +43,9 @@ def likely_typos(config: Config, target: RepositoryTarget, chosen: RepositoryEnt
 
 
 def hosts_with_several_identities(config: Config, default_key_file: Path | None = None) -> list[str]:
-    """One warning per host whose repositories get different identities, the default identity
-    (repositories no entry covers) included unless an entry covers the whole host.
-    `default_key_file`: the credentials file the default identity comes from, if any (an entry's
-    `key_file` naming that same file is the default identity again)."""
+    """One warning per host whose repositories get different identities. `default_key_file`: the
+    credentials file the default identity comes from, if any (an entry's `key_file` naming that
+    same file is the default identity again)."""
     by_host: dict[str, dict[tuple[object, ...], list[str]]] = {}
     for entry in config.entries:
         host = entry.name.split("/")[0]

@@ -24,7 +24,7 @@ from ..failures import FAILURE_TTL, FailureMemory
 from ..hosts import RepositoryTarget, classify_service
 from ..lookup import JSON_KEY_FIX, cached_or_minted, default_username
 from ..mint.trust import JWT_GRANT_URL
-from ..provided import ProvidedToken, find_provided_token
+from ..provided import find_provided_token
 from ..redact import shown_path
 from ..search import PRE_MINTED, find_json_key, find_token_source, search, search_stop
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
@@ -44,10 +44,10 @@ def doctor(url: str | None) -> Report:
     every problem found and its fix. `report["ok"]` is whether the lookup would succeed."""
     problems: list[str] = []
     notes: list[str] = []
-    warnings: list[str] = []
-    """What works but probably not as meant: shown, and the exit status stays 0."""
-    report: Report = {"ok": False, "versions": _versions(), "problems": problems, "warnings": warnings,
-                      "notes": notes}
+    warnings: list[str] = []  # what works but probably not as meant: shown, and the exit status stays 0
+    versions = {"keyrings.gar": __version__, "python": sys.version.split()[0],
+                **{name: installed_version(name) for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION)}}
+    report: Report = {"ok": False, "versions": versions, "problems": problems, "warnings": warnings, "notes": notes}
     report["keyring"] = keyring_chain_report(problems, notes)
     report["config"], config = _config_report(problems)
     target = None
@@ -60,13 +60,13 @@ def doctor(url: str | None) -> Report:
             problems.append(f"{safe_url(url)} is not ours: {reason}")
     settings = _guarded(load_settings, problems)
     entry = NO_ENTRY
-    if config is not None:
+    if config is not None:  # the file has no problem
         warnings.extend(hosts_with_several_identities(config, _default_key_file(settings)))
-    if target is not None and config is not None:
-        entry = config.entry_for(target)
-        report["config"]["entry"] = entry.name or None
-        warnings.extend(likely_typos(config, target, entry))
-    if settings is not None and (url is None or target is not None) and not report["config"]["problems"]:
+        if target is not None:
+            entry = config.entry_for(target)
+            report["config"]["entry"] = entry.name or None
+            warnings.extend(likely_typos(config, target, entry))
+    if settings is not None and (url is None or target is not None) and config is not None:
         report["credential"] = _credential_report(settings, entry, problems, notes)
     if settings is not None and settings.cache_dir is not None:
         # A warning, not a failure: lookups still work, each minting its own token.
@@ -89,17 +89,11 @@ def _default_key_file(settings: Settings | None) -> Path | None:
 
 
 def _guarded(function: Callable[[], Any], problems: list[str]) -> Any:
-    """`function()`, or None with its one-line error added to `problems`."""
     try:
         return function()
     except GarError as exc:
         problems.append(str(exc))
         return None
-
-
-def _versions() -> dict[str, str | None]:
-    return {"keyrings.gar": __version__, "python": sys.version.split()[0],
-            **{name: installed_version(name) for name in ("keyring", "google-auth", GOOGLE_PLUGIN_DISTRIBUTION)}}
 
 
 def _config_report(problems: list[str]) -> tuple[Report, Config | None]:
@@ -131,8 +125,17 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         elif len(problems) == known:  # no secret, and no error saying why
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
                             f"{JSON_KEY_FIX}")
-    if provided is not None:
-        _provided_token_report(provided, report, problems, notes)
+    if provided is not None:  # read and checked as a lookup would, but nothing to mint or prove
+        report["token_source"] = {"kind": PRE_MINTED, "origin": provided.origin,
+                                  "identity": "unknown: a pre-minted token does not say whose it is",
+                                  "endpoint": None, "proxy": None, "ca_bundle": None}
+        token: AccessToken | None = _guarded(provided.read, problems)
+        if token is not None:
+            report["token"] = {"fingerprint": token.fingerprint, "expiry": None, "expires_in": None,
+                               "cached": False, "pre_minted": True}
+            notes.append(f"the token from {provided.origin} is used as it is, for every repository: its expiry is "
+                         "unknown here (whoever provides it must refresh it; Artifact Registry refuses it once "
+                         "expired), it is read again on every lookup and never cached")
         return with_search(report, settings, entry)
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
     if source is None:
@@ -186,20 +189,6 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
             "expires_in": round(token.remaining()), "cached": not minted}, None
 
 
-def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]) -> None:
-    """A pre-minted token: read and checked as a lookup would, but nothing to mint or prove."""
-    report["token_source"] = {"kind": PRE_MINTED, "origin": provided.origin,
-                              "identity": "unknown: a pre-minted token does not say whose it is",
-                              "endpoint": None, "proxy": None, "ca_bundle": None}
-    token: AccessToken | None = _guarded(provided.read, problems)
-    if token is not None:
-        report["token"] = {"fingerprint": token.fingerprint, "expiry": None, "expires_in": None, "cached": False,
-                           "pre_minted": True}
-        notes.append(f"the token from {provided.origin} is used as it is, for every repository: its expiry is "
-                     "unknown here (whoever provides it must refresh it; Artifact Registry refuses it once "
-                     "expired), it is read again on every lookup and never cached")
-
-
 def _token_endpoint(source: TokenSource) -> str | None:
     """Where minting a token for `source` connects to (for the proxy in effect)."""
     if source.kind == GCLOUD:
@@ -228,7 +217,6 @@ def cache_report() -> Report:
     entries = TokenCache(settings_dir).entries()
     now = time.time()
     return censored_report({
-        # None: no private per-user runtime folder here (see cachedir.py), so tokens stay in memory.
         "directory": None if settings_dir is None else shown_path(settings_dir),
         "enabled": load_settings().cache_dir is not None,
         "problem": None if settings_dir is None else cache_folder_problem(settings_dir),

@@ -8,7 +8,7 @@ prints and `configure` writes, so that the two can never disagree.
   guard it has against a public package taking a private one's name, and a comment where it has
   none.
 
-Nothing here can tell the two kinds apart from a URL: the user says which.
+Nothing here can tell the two kinds apart from a URL: the user says which, or the API (mode_choice.py).
 """
 
 from __future__ import annotations
@@ -42,8 +42,6 @@ TomlValue = Union[str, bool]
 
 
 class Repository(NamedTuple):
-    """An Artifact Registry Python repository, in the forms installers and its API take."""
-
     host: str
     location: str
     """`us-central1`; `""` on a host from KEYRINGS_GAR_HOSTS."""
@@ -202,20 +200,18 @@ def new_entries(existing: Any, wanted: list[dict[str, TomlValue]], what: str, wh
                  ) -> list[dict[str, TomlValue]]:
     """The wanted entries not there yet. One there with the same URL or name but other settings
     is refused, not rewritten: it was written by someone, for a reason we cannot see."""
-    present = existing if isinstance(existing, list) else []
+    present = [e for e in existing if isinstance(e, dict)] if isinstance(existing, list) else []
     missing = []
     for entry in wanted:
         url = str(entry["url"]).rstrip("/")
-        same = [e for e in present if isinstance(e, dict) and
-                (str(e.get("url", "")).rstrip("/") == url or e.get("name") == entry["name"])]
-        if not same:
-            if entry.get("default") and any(isinstance(e, dict) and e.get("default") for e in present):
-                raise EditRefusedError(f"{where}: another {what} is already the default; a virtual repository "
-                                       "replaces it: remove its `default = true`, or pass --standard")
-            missing.append(entry)
-            continue
+        same = [e for e in present if str(e.get("url", "")).rstrip("/") == url or e.get("name") == entry["name"]]
+        if not same and entry.get("default") and any(e.get("default") for e in present):
+            raise EditRefusedError(f"{where}: another {what} is already the default; a virtual repository "
+                                   "replaces it: remove its `default = true`, or pass --standard")
         if any(e.get(key) != value for e in same for key, value in entry.items()):
             raise EditRefusedError(
                 f"{where}: a {what} named {same[0].get('name')!r} or for {entry['url']} is there with other settings; "
                 f"change or remove it by hand (`keyrings-gar settings` prints the entry), then run this again")
+        if not same:
+            missing.append(entry)
     return missing

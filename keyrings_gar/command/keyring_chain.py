@@ -28,7 +28,6 @@ Report = dict[str, Any]
 
 
 def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
-    """Which backend keyring uses, whether keyrings.gar is in it and where Google's plugin is."""
     configured = (describe("PYTHON_KEYRING_BACKEND", os.environ["PYTHON_KEYRING_BACKEND"])
                   if os.environ.get("PYTHON_KEYRING_BACKEND")
                   else f"default-keyring in {Path(platform_.config_root()) / 'keyringrc.cfg'}")
@@ -45,7 +44,6 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
                 "answers_first": None, "keyring_on_path": shutil.which("keyring"),
                 "keyring_on_path_is_this_environment": False}
     chain = list(active.backends) if isinstance(active, ChainerBackend) else [active]
-    names = [_backend_name(b) for b in chain]
     try:
         viable, gar_priority, why = True, float(GarKeyring.priority), None
     except Exception as exc:  # noqa: BLE001 - keyring's own viability test: priority raises when not viable
@@ -62,8 +60,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
     first = placed[0][1] if placed else None
     if google_index is not None:
         has_pip = importlib.util.find_spec("pip") is not None  # in this environment, keyring's here
-        # A problem, not a note: keyring asks it whenever keyrings.gar has no answer, it answers any
-        # *.pkg.dev service over any scheme, and its exception turns keyring off for pip's whole run.
+        # A problem, not a note: the message says why.
         problems.append(f"Google's {GOOGLE_PLUGIN_DISTRIBUTION} is installed too: keyring asks it whenever "
                         "keyrings.gar has no answer, and it hands a token to any *.pkg.dev URL (http:// too) or "
                         "raises, turning keyring off for the rest of a pip run; remove it: "
@@ -77,7 +74,7 @@ def keyring_chain_report(problems: list[str], notes: list[str]) -> Report:
                      "check that `keyring --list-backends` there shows keyrings_gar.backend.GarKeyring")
     return {
         "active": _backend_name(active),
-        "chain": [{"backend": name, "priority": float(b.priority)} for name, b in zip(names, chain)],
+        "chain": [{"backend": _backend_name(b), "priority": float(b.priority)} for b in chain],
         "keyrings_gar": {"loaded": gar_index is not None, "viable": viable, "priority": gar_priority,
                          "problem": why},
         "google_plugin": {"installed": google_index is not None or plugin_installed,
@@ -94,7 +91,6 @@ def _backend_name(backend: object) -> str:
 
 
 def installed_version(distribution: str) -> str | None:
-    """`distribution`'s version in this environment; None when it is not installed here."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:

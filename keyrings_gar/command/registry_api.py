@@ -28,6 +28,7 @@ DEFAULT_API_ENDPOINT = "https://artifactregistry.googleapis.com"
 STANDARD = "STANDARD_REPOSITORY"
 DOWNLOAD_PERMISSION = "artifactregistry.repositories.downloadArtifacts"
 UPLOAD_PERMISSION = "artifactregistry.repositories.uploadArtifacts"
+READER_ROLE = "roles/artifactregistry.reader"
 
 
 class ApiAnswer(NamedTuple):
@@ -40,7 +41,6 @@ class ApiAnswer(NamedTuple):
     missing: bool = False
     """The API says the repository does not exist (it answers so only to who may see the project)."""
     problem: str | None = None
-    """Why the API could not tell the mode or the permissions, with the fix; None when it could."""
 
 
 def mode_name(mode: str) -> str:
@@ -61,10 +61,9 @@ def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
     error = answer.get("error")
     listed = error.get("details") if isinstance(error, dict) else None
     details = [d for d in listed if isinstance(d, dict)] if isinstance(listed, list) else []
-    reasons = {str(d.get("reason")) for d in details}
-    if "SERVICE_DISABLED" in reasons:
-        consumer = next((str(d["metadata"].get("consumer", "")) for d in details
-                         if d.get("reason") == "SERVICE_DISABLED" and isinstance(d.get("metadata"), dict)), "")
+    disabled = [d.get("metadata") for d in details if d.get("reason") == "SERVICE_DISABLED"]
+    if disabled:
+        consumer = next((str(m.get("consumer", "")) for m in disabled if isinstance(m, dict)), "")
         where = scrubbed(consumer.removeprefix("projects/")[:40]) or project
         return (f"the Artifact Registry API is not enabled in project {where}, where this identity's calls are "
                 f"billed (HTTP 403 SERVICE_DISABLED); enable it: `gcloud services enable "
@@ -72,7 +71,7 @@ def _refusal(status: int, answer: Mapping[str, Any], project: str) -> str:
                 "(GOOGLE_CLOUD_QUOTA_PROJECT, or `gcloud auth application-default set-quota-project PROJECT`)")
     if status == 403:
         return ("the Artifact Registry API refused this identity (HTTP 403): it lacks "
-                "artifactregistry.repositories.get there (roles/artifactregistry.reader grants it), or the "
+                f"artifactregistry.repositories.get there ({READER_ROLE} grants it), or the "
                 "repository does not exist")
     if status == 401:
         return "the Artifact Registry API refused this identity's token (HTTP 401)"
@@ -112,7 +111,7 @@ def repository_facts(repository: Repository, api_token: Callable[[], tuple[str, 
     held = _json(tested.data).get("permissions") if tested.status == 200 else None
     permissions = frozenset(p for p in held if isinstance(p, str)) if isinstance(held, list) else (
         frozenset() if tested.status == 200 else None)
-    if got.status == 200 and isinstance(mode, str):
+    if isinstance(mode, str):
         return ApiAnswer(mode, permissions)
     if got.status == 404:
         return ApiAnswer(None, permissions, missing=True)

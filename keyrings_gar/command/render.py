@@ -9,9 +9,8 @@ from .keyring_chain import Report
 def render_doctor(report: Report) -> str:
     """The report for people: one screen, problems last with their fixes."""
     versions = report["versions"]
-    header = (f"keyrings.gar {versions['keyrings.gar']}, keyring {versions['keyring']}, "
-              f"google-auth {versions['google-auth']}, Python {versions['python']}")
-    lines = [header]
+    lines = [(f"keyrings.gar {versions['keyrings.gar']}, keyring {versions['keyring']}, "
+              f"google-auth {versions['google-auth']}, Python {versions['python']}")]
     chain = report["keyring"]
     gar = chain["keyrings_gar"]
     lines.append(_row("keyring backend", chain["active"] or "none: keyring cannot start"))

@@ -74,5 +74,4 @@ def config_line(line: str) -> str:
 
 
 def iso_time(seconds: float) -> str:
-    """Seconds since the epoch as UTC ISO 8601, for expiries in reports."""
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
