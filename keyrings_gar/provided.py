@@ -80,7 +80,8 @@ def find_provided_token(environ: Mapping[str, str] = os.environ) -> ProvidedToke
     """
     for variable in TOKEN_VARIABLES:
         value = environ.get(variable, "").strip()
-        if not value and (variable not in environ or variable not in (ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR)):
+        ours = variable in (ACCESS_TOKEN_VAR, ACCESS_TOKEN_FILE_VAR)
+        if not value and not (ours and variable in environ):
             continue
         if variable in (ACCESS_TOKEN_VAR, GCLOUD_ACCESS_TOKEN_VAR):
             return ProvidedToken(variable, None)

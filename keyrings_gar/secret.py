@@ -103,4 +103,3 @@ def standard_base64(text: str) -> str:
     """`text` in standard, padded base64: URL-safe characters swapped back, padding made exact."""
     text = text.replace("-", "+").replace("_", "/").rstrip("=")
     return text + "=" * (-len(text) % 4)
-

@@ -65,7 +65,9 @@ _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
     # An external_account file's token exchange (google-auth's sts.Client posts to it as written).
     "token_url": (_Endpoint(_STS_HOSTS, re.compile(r"/v1/token|/v1beta/token"), DEFAULT_STS_URL),),
     # A workforce login's refresh-token grant (external_account_authorized_user).
-    "workforce_token_url": (_Endpoint(_STS_HOSTS, re.compile(r"/v1/oauthtoken"), "https://sts.googleapis.com/v1/oauthtoken"),),
+    "workforce_token_url": (
+        _Endpoint(_STS_HOSTS, re.compile(r"/v1/oauthtoken"), "https://sts.googleapis.com/v1/oauthtoken"),
+    ),
     # google-auth's IAM URL form: .../v1/projects/-/serviceAccounts/{email}:generateAccessToken.
     "service_account_impersonation_url": (
         _Endpoint(re.compile(_google_names("iamcredentials")),
