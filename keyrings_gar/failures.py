@@ -64,6 +64,10 @@ class Failure(NamedTuple):
     def message(self) -> str:
         return str(self.error())
 
+    def left(self, now: float) -> float:
+        """Seconds until lookups try this source again."""
+        return self.failed_at + FAILURE_TTL - now
+
     def alive(self, now: float) -> bool:
         # A time in the future (the clock was set back) does not count: better one more try.
         return now - FAILURE_TTL < self.failed_at <= now + 1.0
@@ -85,7 +89,7 @@ class FailureMemory:
         if remembered is not None and error is not None:
             log.debug("token source failed %.0f s ago; not tried again for %.0f s more (`keyrings-gar cache "
                       "clear` forgets it)", time.time() - remembered.failed_at,
-                      remembered.failed_at + FAILURE_TTL - time.time())
+                      remembered.left(time.time()))
             raise error
         try:
             return attempt()

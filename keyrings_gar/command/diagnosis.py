@@ -20,10 +20,10 @@ from ..config import Settings, ca_bundle_variable, cache_dir, ci_job, load_setti
 from ..config_entries import JSON_KEY_BASE64_USERNAME, JSON_KEY_USERNAME, NO_ENTRY, Config, RepositoryEntry
 from ..configfile import config_path, load_config
 from ..errors import GarError, NoCredentialsError
-from ..failures import FAILURE_TTL, FailureMemory
+from ..failures import FailureMemory
 from ..hosts import RepositoryTarget, classify_service
 from ..lookup import JSON_KEY_FIX, cached_or_minted, default_username
-from ..mint.trust import JWT_GRANT_URL
+from ..mint.trust import IAM_URL, JWT_GRANT_URL
 from ..provided import find_provided_token
 from ..redact import shown_path
 from ..search import PRE_MINTED, find_json_key, find_token_source, search, search_stop
@@ -178,7 +178,7 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
     if remembered is not None:
         now = time.time()
         notes.append(f"lookups repeat this source's failure from {now - remembered.failed_at:.0f} s ago for "
-                     f"{remembered.failed_at + FAILURE_TTL - now:.0f} s more without trying it; this check tried "
+                     f"{remembered.left(now):.0f} s more without trying it; this check tried "
                      "again (`keyrings-gar cache clear` forgets the failure)")
     try:
         token, minted = cached_or_minted(source, settings, failures=None)
@@ -194,7 +194,7 @@ def _token_endpoint(source: TokenSource) -> str | None:
     if source.kind == GCLOUD:
         return None
     if source.kind == IMPERSONATED:
-        return "https://iamcredentials.googleapis.com/"
+        return IAM_URL
     if source.kind == METADATA_SERVER:
         return f"http://{metadata_host()}/"
     return str(source.info.get("token_uri") or source.info.get("token_url") or JWT_GRANT_URL)
@@ -226,6 +226,6 @@ def cache_report() -> Report:
         # (a folder of its own, see config.py) tell entries of one identity apart.
         "ci_job": ci_job(os.environ) or None,
         "failures": [{"message": f.message, "failed_at": iso_time(f.failed_at),
-                      "expires_in": round(f.failed_at + FAILURE_TTL - now)}
+                      "expires_in": round(f.left(now))}
                      for f in FailureMemory(settings_dir).entries()],
     })

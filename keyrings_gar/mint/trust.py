@@ -27,6 +27,7 @@ TOKEN_HOSTS_VAR = "KEYRINGS_GAR_TOKEN_HOSTS"  # noqa: S105 - a variable's name
 DEFAULT_UNIVERSE = "googleapis.com"
 DEFAULT_STS_URL = "https://sts.googleapis.com/v1/token"
 JWT_GRANT_URL = "https://oauth2.googleapis.com/token"
+IAM_URL = "https://iamcredentials.googleapis.com/"
 
 # Each Google endpoint by its documented names: the global one, its mTLS name, and the Private
 # Service Connect name (SERVICE-ENDPOINT.p.googleapis.com, an endpoint name of 1-20 lowercase letters
@@ -72,7 +73,7 @@ _ENDPOINTS: Mapping[str, tuple[_Endpoint, ...]] = {
     "service_account_impersonation_url": (
         _Endpoint(re.compile(_google_names("iamcredentials")),
                   re.compile(r"/v1/projects/-/serviceAccounts/[A-Za-z0-9_@+-][A-Za-z0-9._@+-]*:generateAccessToken"),
-                  "https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/EMAIL:generateAccessToken"),
+                  f"{IAM_URL}v1/projects/-/serviceAccounts/EMAIL:generateAccessToken"),
     ),
     # doctor's own calls to the Artifact Registry API (never a credential file's).
     "artifact_registry_api": (
