@@ -97,7 +97,7 @@ def api_token(target: RepositoryTarget, username: str, password: str) -> tuple[s
 
 def _repository(url: str, package: str | None) -> Repository:
     if package is not None and _PACKAGE.fullmatch(package) is None:
-        raise GarError("--package takes a project name as PyPI spells them (letters, digits, `.`, `_`, `-`)")
+        raise GarError("--package takes a project name (letters, digits, `.`, `_`, `-`)")
     target = parse_service(url, trusted_hosts())
     repository = Repository.from_target(target) if target is not None else None
     if repository is None:
@@ -245,8 +245,8 @@ def _login(repository: Repository) -> tuple[str, str]:
     """The (username, password) a lookup answers for `repository.target`, as for any of its URLs."""
     found = credential_for(repository.target, None)
     if found is None:
-        raise GarError(f"no credential: a lookup for {repository.index_url} answers nothing (`keyrings-gar doctor "
-                       f"{repository.index_url}` says why)")
+        url = repository.index_url
+        raise GarError(f"no credential for {url}; `keyrings-gar doctor {url}` says why")
     return found.username, found.password
 
 
