@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from keyrings_gar.command import cli
+from keyrings_gar.command import cli, installer_reach
 from keyrings_gar.command.environments import (
     NOTE,
     OK,
@@ -22,7 +22,7 @@ from keyrings_gar.command.environments import (
     script_interpreter,
     uninstall_command,
 )
-from keyrings_gar.command.installer_reach import _broken_tool, check_installer
+from keyrings_gar.command.installer_reach import _broken_tool, _install_fix, check_installer
 from keyrings_gar.command.installer_settings import install_hint, install_source
 
 SITE_PACKAGES = Path(sysconfig.get_paths()["purelib"])
@@ -279,6 +279,25 @@ def test_pdm_failing_to_import_for_another_reason_is_shown_as_it_is() -> None:
     assert finding.level == PROBLEM
     assert "No module named 'unearth'" in finding.text
     assert "hishel<2" not in finding.text
+
+
+WHEEL_WITH_SPACES = "'/tmp/my wheels/keyrings_gar-0.1.0-py3-none-any.whl'"
+
+
+@pytest.mark.parametrize(("tool", "python", "pip", "fix"), [
+    # Split into words, the quoted path became `--with '/tmp/my` and `--with wheels/...'`: a broken command.
+    ("uv", "/home/u/.local/share/uv/tools/keyring/bin/python", None,
+     f"uv tool install keyring --with keyring --with {WHEEL_WITH_SPACES} --reinstall"),
+    # A venv made by uv has no pip: `python -m pip` there says "No module named pip".
+    ("pip", "/srv/venv/bin/python", None, f"uv pip install --python /srv/venv/bin/python keyring {WHEEL_WITH_SPACES}"),
+    ("pip", "/srv/venv/bin/python", "26.2", f"/srv/venv/bin/python -m pip install keyring {WHEEL_WITH_SPACES}"),
+])
+def test_the_install_fix_keeps_a_quoted_path_whole_and_uses_uv_where_there_is_no_pip(
+    tool: str, python: str, pip: str | None, fix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(installer_reach, "install_source", lambda: WHEEL_WITH_SPACES)
+    found = Environment(Path(python), {"keyring": None, "keyrings.gar": None, "pip": pip}, [], None)
+    assert _install_fix(tool, found, with_keyring=True) == f"install it there: {fix}"
 
 
 @pytest.mark.parametrize(("python", "has_pip", "command"), [

@@ -101,9 +101,14 @@ def _pin_hishel(tool: str, found: Environment) -> str:
                 if found.versions.get(name)]
         withs = " ".join(f"--with {name}" for name in [*kept, quoted])
         return f"pin it there: uv tool install {venv} {withs} --reinstall"
+    return f"pin it there: {_pip_install(found, quoted)}"
+
+
+def _pip_install(found: Environment, packages: str) -> str:
+    """pip's install in `found`, or uv's where it has no pip (a venv uv made, or one made --without-pip)."""
     if found.versions.get("pip") is None:
-        return f"pin it there: uv pip install --python {found.python} {quoted}"
-    return f"pin it there: {found.python} -m pip install {quoted}"
+        return f"uv pip install --python {found.python} {packages}"
+    return f"{found.python} -m pip install {packages}"
 
 
 def _pip(env: dict[str, str]) -> list[Finding]:
@@ -227,19 +232,21 @@ def _why_not(found: Environment, where: str) -> str:
 
 def _install_fix(tool: str, found: Environment, *, with_keyring: bool) -> str:
     """The command that installs keyrings.gar where `tool` loads keyring, by how `tool` was installed."""
-    packages = f"keyring {install_source()}" if with_keyring else install_source()
+    # install_source() may be a quoted path with spaces: each `--with` takes one whole name.
+    names = ["keyring", install_source()] if with_keyring else [install_source()]
+    packages = " ".join(names)
     manager, venv = managed_by(found.python, tool)
     if manager == PIPX:
         return f"install it there: pipx inject {venv} {packages}"
     if manager == UV_TOOL:
-        withs = " ".join(f"--with {p}" for p in packages.split())
+        withs = " ".join(f"--with {name}" for name in names)
         return f"install it there: uv tool install {venv} {withs} --reinstall"
     if tool in ("poetry", "pdm"):
         return f"install it there: {tool} self add {packages}"
     if tool == "keyring":
-        return (f"install it there: {found.python} -m pip install {packages} (for pipx: pipx inject "
-                f"--include-apps keyring {install_source()})")
-    return f"install it there: {found.python} -m pip install {packages}"
+        return (f"install it there: {_pip_install(found, packages)} (for pipx: pipx inject --include-apps keyring "
+                f"{install_source()})")
+    return f"install it there: {_pip_install(found, packages)}"
 
 
 def _generic_fix(tool: str) -> str:
