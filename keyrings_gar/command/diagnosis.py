@@ -24,7 +24,7 @@ from ..failures import FailureMemory
 from ..hosts import RepositoryTarget, classify_service
 from ..lookup import JSON_KEY_FIX, cached_or_minted, default_username
 from ..mint.trust import IAM_URL, JWT_GRANT_URL
-from ..provided import find_provided_token
+from ..provided import ProvidedToken, find_provided_token
 from ..redact import shown_path
 from ..search import PRE_MINTED, find_json_key, find_token_source, search, search_stop
 from ..sources import GCLOUD, IMPERSONATED, METADATA_SERVER, TokenSource, metadata_host
@@ -125,17 +125,8 @@ def _credential_report(settings: Settings, entry: RepositoryEntry, problems: lis
         elif len(problems) == known:  # no secret, and no error saying why
             problems.append("get_credential would answer with the _json_key_base64 secret, but none is configured: "
                             f"{JSON_KEY_FIX}")
-    if provided is not None:  # read and checked as a lookup would, but nothing to mint or prove
-        report["token_source"] = {"kind": PRE_MINTED, "origin": provided.origin,
-                                  "identity": "unknown: a pre-minted token does not say whose it is",
-                                  "endpoint": None, "proxy": None, "ca_bundle": None}
-        token: AccessToken | None = _guarded(provided.read, problems)
-        if token is not None:
-            report["token"] = {"fingerprint": token.fingerprint, "expiry": None, "expires_in": None,
-                               "cached": False, "pre_minted": True}
-            notes.append(f"the token from {provided.origin} is used as it is, for every repository: its expiry is "
-                         "unknown here (whoever provides it must refresh it; Artifact Registry refuses it once "
-                         "expired), it is read again on every lookup and never cached")
+    if provided is not None:
+        _provided_token_report(provided, report, problems, notes)
         return with_search(report, settings, entry)
     source: TokenSource | None = _guarded(lambda: find_token_source(settings, entry=entry), problems)
     if source is None:
@@ -187,6 +178,20 @@ def _token_report(settings: Settings, source: TokenSource, problems: list[str], 
         return None, exc
     return {"fingerprint": token.fingerprint, "expiry": iso_time(token.expiry),
             "expires_in": round(token.remaining()), "cached": not minted}, None
+
+
+def _provided_token_report(provided: ProvidedToken, report: Report, problems: list[str], notes: list[str]) -> None:
+    """A pre-minted token: read and checked as a lookup would, but nothing to mint or prove."""
+    report["token_source"] = {"kind": PRE_MINTED, "origin": provided.origin,
+                              "identity": "unknown: a pre-minted token does not say whose it is",
+                              "endpoint": None, "proxy": None, "ca_bundle": None}
+    token: AccessToken | None = _guarded(provided.read, problems)
+    if token is not None:
+        report["token"] = {"fingerprint": token.fingerprint, "expiry": None, "expires_in": None, "cached": False,
+                           "pre_minted": True}
+        notes.append(f"the token from {provided.origin} is used as it is, for every repository: its expiry is "
+                     "unknown here (whoever provides it must refresh it; Artifact Registry refuses it once "
+                     "expired), it is read again on every lookup and never cached")
 
 
 def _token_endpoint(source: TokenSource) -> str | None:
