@@ -64,8 +64,10 @@ _UPLOADING_TOOLS = ("uv", "poetry", "twine")
 
 def refuse_uploads(tool: str, repositories: list[Repository], choice: KindChoice) -> None:
     """GarError when a publishing tool is configured for a repository that takes no uploads."""
+    if tool not in _PUBLISHING_TOOLS:
+        return
     for repository in repositories:
-        if tool in _PUBLISHING_TOOLS and repository.index_url in choice.no_uploads:
+        if repository.index_url in choice.no_uploads:
             raise GarError(f"{repository.name} is a virtual (or remote) repository, which takes no uploads: configure "
                            f"{tool} for the standard repository behind it; nothing was written")
 
